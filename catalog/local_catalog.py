@@ -1,0 +1,49 @@
+"""The local catalog: DuckDB views over the lake's Parquet, named as the Glue tables."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import duckdb
+
+CATALOG_FILE = "catalog.duckdb"
+# table name -> (folder under the lake, number of partition levels)
+TABLES = {
+    "quotes": ("raw/quotes", 1),
+    "quotes_daily": ("refined/quotes_daily", 2),
+    "quotes_monthly": ("refined/quotes_monthly", 2),
+}
+
+
+def table_glob(lake_dir: Path, folder: str, levels: int) -> str:
+    return str(lake_dir.resolve() / folder / "/".join(["*"] * levels) / "*.parquet")
+
+
+def view_sql(lake_dir: Path, table: str) -> str | None:
+    """`CREATE VIEW` over a dataset, or None while it holds no file yet."""
+    folder, levels = TABLES[table]
+    pattern = table_glob(lake_dir, folder, levels)
+    if not any((lake_dir / folder).glob("/".join(["*"] * levels) + "/*.parquet")):
+        return None
+    # Partition values stay strings, as in the Glue catalog (dt = '2024-01-02').
+    return (
+        f"CREATE OR REPLACE VIEW {table} AS SELECT * FROM read_parquet("
+        f"'{pattern}', hive_partitioning = true, hive_types_autocast = false, union_by_name = true)"
+    )
+
+
+def connect(lake_dir: Path, read_only: bool = False) -> duckdb.DuckDBPyConnection:
+    return duckdb.connect(str(lake_dir / CATALOG_FILE), read_only=read_only)
+
+
+def refresh_catalog(lake_dir: Path) -> list[str]:
+    """Create or replace a view per dataset present in the lake; return their names."""
+    lake_dir.mkdir(parents=True, exist_ok=True)
+    created = []
+    with connect(lake_dir) as con:
+        for table in TABLES:
+            sql = view_sql(lake_dir, table)
+            if sql is not None:
+                con.execute(sql)
+                created.append(table)
+    return created

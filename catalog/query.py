@@ -1,0 +1,77 @@
+"""Run SQL on the pipeline's catalog: DuckDB over the local lake, or Athena on AWS.
+
+    python -m catalog.query --file sql/latest_sessions.sql
+    python -m catalog.query --sql "SELECT count(*) FROM quotes_daily"
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from catalog.local_catalog import connect, refresh_catalog
+from pipeline.settings import ConfigError, Settings, load_settings
+
+
+def run_local(lake_dir: Path, sql: str) -> tuple[list[str], list[tuple]]:
+    if not refresh_catalog(lake_dir):
+        raise ConfigError(f"the lake at {lake_dir} holds no table yet: run the scraper first")
+    with connect(lake_dir, read_only=True) as con:
+        cursor = con.execute(sql)
+        columns = [d[0] for d in cursor.description or []]
+        return columns, cursor.fetchall()
+
+
+def run_query(settings: Settings, sql: str) -> tuple[list[str], list[tuple]]:
+    if settings.is_local:
+        return run_local(settings.lake_dir, sql)
+    import boto3
+
+    from catalog.athena import run_athena_query
+
+    athena = boto3.client("athena", region_name=settings.aws_region)
+    result = run_athena_query(athena, sql, database=settings.glue_database,
+                              workgroup=settings.athena_workgroup)
+    return result.columns, result.rows
+
+
+def format_table(columns: list[str], rows: list[tuple], float_digits: int = 4) -> str:
+    def cell(value: object) -> str:
+        if value is None:
+            return ""
+        if isinstance(value, float):
+            return f"{value:.{float_digits}f}"
+        return str(value)
+
+    cells = [[cell(v) for v in row] for row in rows]
+    widths = [max([len(c)] + [len(r[i]) for r in cells]) for i, c in enumerate(columns)]
+    lines = ["  ".join(c.ljust(w) for c, w in zip(columns, widths))]
+    lines.append("  ".join("-" * w for w in widths))
+    lines += ["  ".join(v.rjust(w) for v, w in zip(r, widths)) for r in cells]
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    what = parser.add_mutually_exclusive_group(required=True)
+    what.add_argument("--sql", help="the SQL text to run")
+    what.add_argument("--file", type=Path, help="a .sql file to run")
+    parser.add_argument("--lake-dir", type=Path, help="local lake folder (default LAKE_DIR or ./lake)")
+    args = parser.parse_args(argv)
+    try:
+        settings = load_settings().with_overrides(lake_dir=args.lake_dir)
+        sql = args.sql if args.sql else args.file.read_text()
+        columns, rows = run_query(settings, sql)
+    except (ConfigError, OSError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except Exception as exc:  # duckdb / Athena errors: one clear line, not a traceback
+        print(f"error: query failed: {exc}", file=sys.stderr)
+        return 1
+    print(format_table(columns, rows))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

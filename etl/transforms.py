@@ -1,0 +1,107 @@
+"""Pure refinement rules: DataFrames in, DataFrames out, no storage."""
+
+from __future__ import annotations
+
+from pyspark.sql import Column, DataFrame, Window
+from pyspark.sql import functions as F
+
+# Transformation B: the source's column names to the refined ones.
+PRICE_RENAMES = {
+    "Open": "open_price",
+    "High": "high_price",
+    "Low": "low_price",
+    "Close": "close_price",
+    "Adj Close": "adj_close_price",
+    "Volume": "volume",
+}
+MOVING_AVERAGE_SESSIONS = (5, 20)
+
+DAILY_COLUMNS = [
+    "trade_date", "open_price", "high_price", "low_price", "close_price", "adj_close_price",
+    "volume", "daily_return", "ma_5", "ma_20", "days_since_prev_session", "source",
+    "ingested_at", "dt", "ticker",
+]
+MONTHLY_COLUMNS = [
+    "sessions", "first_session", "last_session", "open_price", "high_price", "low_price",
+    "close_price", "total_volume", "avg_close_price", "monthly_return", "month", "ticker",
+]
+
+
+def latest_ingestion_per_session(raw: DataFrame) -> DataFrame:
+    """One row per (ticker, trade_date): the most recent ingestion wins."""
+    newest_first = Window.partitionBy("ticker", "trade_date").orderBy(
+        F.col("ingested_at").desc(), F.col("run_id").desc(), F.col("source").desc()
+    )
+    return (
+        raw.withColumn("_rank", F.row_number().over(newest_first))
+        .filter(F.col("_rank") == 1)
+        .drop("_rank")
+    )
+
+
+def rename_price_columns(quotes: DataFrame) -> DataFrame:
+    for old, new in PRICE_RENAMES.items():
+        quotes = quotes.withColumnRenamed(old, new)
+    return quotes
+
+
+def _moving_average(sessions: int) -> Column:
+    """Mean close over the last `sessions` sessions, null until the ticker has that many."""
+    window = Window.partitionBy("ticker").orderBy("trade_date").rowsBetween(-(sessions - 1), 0)
+    return F.when(
+        F.count("close_price").over(window) == sessions, F.avg("close_price").over(window)
+    )
+
+
+def add_session_metrics(daily: DataFrame) -> DataFrame:
+    """Transformation C: return, moving averages and calendar days since the previous session."""
+    by_session = Window.partitionBy("ticker").orderBy("trade_date")
+    out = daily.withColumn(
+        "daily_return", F.col("close_price") / F.lag("close_price").over(by_session) - 1
+    )
+    for sessions in MOVING_AVERAGE_SESSIONS:
+        out = out.withColumn(f"ma_{sessions}", _moving_average(sessions))
+    return out.withColumn(
+        "days_since_prev_session",
+        F.datediff(F.col("trade_date"), F.lag("trade_date").over(by_session)),
+    ).withColumn("dt", F.date_format("trade_date", "yyyy-MM-dd"))
+
+
+def refine_daily(raw: DataFrame) -> DataFrame:
+    """Raw quotes (any number of ingestions) to one refined row per ticker and session."""
+    daily = rename_price_columns(latest_ingestion_per_session(raw))
+    return add_session_metrics(daily).select(*DAILY_COLUMNS)
+
+
+def summarize_monthly(daily: DataFrame) -> DataFrame:
+    """Transformation A: one row per ticker and calendar month."""
+    month = F.date_format("trade_date", "yyyy-MM")
+    monthly = daily.groupBy("ticker", month.alias("month")).agg(
+        F.count("*").cast("int").alias("sessions"),
+        F.min("trade_date").alias("first_session"),
+        F.max("trade_date").alias("last_session"),
+        F.min_by("open_price", "trade_date").alias("open_price"),
+        F.max("high_price").alias("high_price"),
+        F.min("low_price").alias("low_price"),
+        F.max_by("close_price", "trade_date").alias("close_price"),
+        F.sum("volume").alias("total_volume"),
+        F.avg("close_price").alias("avg_close_price"),
+    )
+    by_month = Window.partitionBy("ticker").orderBy("month")
+    return monthly.withColumn(
+        "monthly_return", F.col("close_price") / F.lag("close_price").over(by_month) - 1
+    ).select(*MONTHLY_COLUMNS)
+
+
+def select_changed(daily: DataFrame, monthly: DataFrame, tickers: list[str],
+                   first_dt: str) -> tuple[DataFrame, DataFrame]:
+    """The output partitions a run over `tickers` from `first_dt` on can change.
+
+    A new or replaced session changes its own row and, through lags and windows, every
+    later row of the same ticker, and its month's summary and every later month's return.
+    """
+    ticker_filter = F.col("ticker").isin(tickers)
+    return (
+        daily.filter(ticker_filter & (F.col("dt") >= first_dt)),
+        monthly.filter(ticker_filter & (F.col("month") >= first_dt[:7])),
+    )

@@ -1,0 +1,64 @@
+"""Lambda: on a raw run's commit marker, start the Glue job that refines exactly that run."""
+
+from __future__ import annotations
+
+import logging
+import os
+import time
+from typing import Any
+from urllib.parse import unquote_plus
+
+import boto3
+
+LOG = logging.getLogger(__name__)
+LOG.setLevel(logging.INFO)
+# Keep in step with pipeline/lake.py (the Lambda zip ships this file alone).
+MANIFEST_PREFIX = "raw/_manifests/"
+MANIFEST_SUFFIX = ".json"
+CONCURRENCY_RETRY_DELAYS_S = (5, 15, 30)
+
+
+def manifest_keys(event: dict[str, Any]) -> list[tuple[str, str]]:
+    """(bucket, key) of every commit marker in an S3 event; other keys are ignored."""
+    found = []
+    for record in event.get("Records", []):
+        s3 = record.get("s3", {})
+        bucket = s3.get("bucket", {}).get("name", "")
+        # S3 event keys are URL-encoded (`dt%3D2024-01-02`, spaces as `+`).
+        key = unquote_plus(s3.get("object", {}).get("key", ""))
+        if key.startswith(MANIFEST_PREFIX) and key.endswith(MANIFEST_SUFFIX):
+            found.append((bucket, key))
+        else:
+            LOG.info("ignoring s3://%s/%s: not a raw run marker", bucket, key)
+    return list(dict.fromkeys(found))  # a record repeated in one event starts one run
+
+
+def start_etl_job(glue: Any, job_name: str, event: dict[str, Any],
+                  sleep=time.sleep, retry_delays_s=CONCURRENCY_RETRY_DELAYS_S) -> list[dict[str, str]]:
+    """Start one job run per marker, passing the marker (which lists the run's partitions).
+
+    The job allows one run at a time, so a second scrape landing while a run is under way
+    is refused with ConcurrentRunsExceededException: wait and retry, then raise so the
+    asynchronous invocation is retried by Lambda rather than the run being dropped.
+    """
+    started = []
+    for bucket, key in manifest_keys(event):
+        arguments = {"--manifest_key": key}
+        for attempt in range(len(retry_delays_s) + 1):
+            try:
+                run_id = glue.start_job_run(JobName=job_name, Arguments=arguments)["JobRunId"]
+                break
+            except glue.exceptions.ConcurrentRunsExceededException:
+                if attempt == len(retry_delays_s):
+                    raise
+                LOG.warning("job %s busy, retrying in %s s", job_name, retry_delays_s[attempt])
+                sleep(retry_delays_s[attempt])
+        LOG.info("started %s run %s for s3://%s/%s", job_name, run_id, bucket, key)
+        started.append({"bucket": bucket, "manifest_key": key, "job_run_id": run_id})
+    return started
+
+
+def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    job_name = os.environ["GLUE_JOB_NAME"]
+    glue = boto3.client("glue")
+    return {"job_runs": start_etl_job(glue, job_name, event)}

@@ -1,0 +1,38 @@
+"""Local mode: deliver the S3-shaped event to the real Lambda handler, with a local Glue."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Callable
+from urllib.parse import quote_plus
+
+from catalog.local_catalog import refresh_catalog
+from etl.local_runner import LocalGlueClient
+from lambdas.start_glue_job import start_etl_job
+
+LOCAL_BUCKET = "local-lake"
+
+
+def s3_put_event(bucket: str, key: str) -> dict[str, Any]:
+    """The event S3 sends for a PUT, key URL-encoded as S3 does."""
+    return {
+        "Records": [
+            {
+                "eventSource": "aws:s3",
+                "eventName": "ObjectCreated:Put",
+                "s3": {"bucket": {"name": bucket}, "object": {"key": quote_plus(key, safe="/")}},
+            }
+        ]
+    }
+
+
+def trigger_locally(lake_dir: Path, manifest_key: str, job_name: str,
+                    log: Callable[[str], None] = print) -> list[dict[str, str]]:
+    """What S3 -> Lambda -> Glue -> crawler does on AWS, in this process."""
+    glue = LocalGlueClient(lake_dir, after_write=lambda: _refresh(lake_dir, log), log=log)
+    return start_etl_job(glue, job_name, s3_put_event(LOCAL_BUCKET, manifest_key))
+
+
+def _refresh(lake_dir: Path, log: Callable[[str], None]) -> None:
+    tables = refresh_catalog(lake_dir)
+    log(f"  catalog {lake_dir / 'catalog.duckdb'}: {', '.join(tables)}")

@@ -1,0 +1,120 @@
+"""Fetch B3 daily quotes and land them as raw Parquet; locally, run the whole pipeline.
+
+Examples:
+  python scraper/scraper_upload.py                              # .env tickers, last session
+  python scraper/scraper_upload.py --source sample              # bundled real data, offline
+  python scraper/scraper_upload.py --tickers PETR4,VALE3 --start 2024-01-02 --end 2024-06-28
+  python scraper/scraper_upload.py --source csv --csv-dir ~/quotes --tickers PETR4
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import sys
+from pathlib import Path
+
+if __package__ in (None, ""):  # run as a script: make the repository importable
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from pipeline.lake import LakeStorage, LocalStorage, S3Storage  # noqa: E402
+from pipeline.settings import ConfigError, Settings, load_settings, parse_tickers  # noqa: E402
+from scraper import calendar_b3  # noqa: E402
+from scraper.scrape import (EXIT_BAD_INPUT, EXIT_OK, EXIT_SOURCE_UNAVAILABLE,  # noqa: E402
+                            EXIT_USAGE, scrape)
+from scraper.sources import (SourceDataError, SourceUnavailable,  # noqa: E402
+                             make_source)
+
+SOURCES = ("yfinance", "sample", "csv")
+FILE_SOURCES = ("sample", "csv")
+
+
+def parse_date(text: str) -> dt.date:
+    try:
+        return dt.date.fromisoformat(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a date (YYYY-MM-DD)") from exc
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--tickers", help="comma-separated B3 codes (PETR4,VALE3); .SA optional")
+    parser.add_argument("--start", type=parse_date, help="first day, inclusive (default: last session)")
+    parser.add_argument("--end", type=parse_date, help="last day, inclusive (default: last session)")
+    parser.add_argument("--source", choices=SOURCES, help="where quotes come from (default SOURCE or yfinance)")
+    parser.add_argument("--csv-dir", type=Path, help="folder of <TICKER>.SA.csv files for --source csv")
+    parser.add_argument("--lake-dir", type=Path, help="local lake folder (default LAKE_DIR or ./lake)")
+    parser.add_argument("--bucket", help="S3 bucket: write to AWS instead of the local lake")
+    return parser
+
+
+def resolve_range(source: str, start: dt.date | None, end: dt.date | None) -> tuple[dt.date | None, dt.date | None]:
+    """Live sources default to the last closed session; file sources to everything they hold."""
+    if source in FILE_SOURCES:
+        return start, end
+    if start is None and end is None:
+        last = calendar_b3.last_closed_session()
+        return last, last
+    if start is None or end is None:
+        day = start or end
+        return day, day
+    return start, end
+
+
+def make_storage(settings: Settings) -> LakeStorage:
+    if settings.is_local:
+        return LocalStorage(settings.lake_dir)
+    import boto3
+
+    return S3Storage(settings.bucket, boto3.client("s3", region_name=settings.aws_region))
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        settings = load_settings().with_overrides(
+            tickers=parse_tickers(args.tickers) if args.tickers else None,
+            source=args.source, lake_dir=args.lake_dir, bucket=args.bucket,
+        )
+        if settings.source not in SOURCES:
+            raise ConfigError(f"SOURCE={settings.source!r}: choose one of {', '.join(SOURCES)}")
+        start, end = resolve_range(settings.source, args.start, args.end)
+        source = make_source(settings.source, csv_dir=args.csv_dir, timeout_s=settings.download_timeout_s)
+        storage = make_storage(settings)
+        now = dt.datetime.now(dt.timezone.utc)
+        print(f"scraping {len(settings.tickers)} tickers from {settings.source} "
+              f"into {'the local lake ' + str(settings.lake_dir) if settings.is_local else 's3://' + settings.bucket}")
+        report = scrape(source, storage, list(settings.tickers), start, end, now)
+    except (ConfigError, ValueError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    except SourceUnavailable as exc:
+        print(f"error: source unavailable, nothing written: {exc}", file=sys.stderr)
+        return EXIT_SOURCE_UNAVAILABLE
+    except SourceDataError as exc:
+        print(f"error: bad input, nothing written: {exc}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+
+    for line in report.summary_lines(storage.describe):
+        print(line)
+    if report.written is not None:
+        if settings.is_local:
+            from pipeline.local_run import trigger_locally
+
+            print("refining locally (Lambda handler -> local Glue job -> catalog)")
+            trigger_locally(settings.lake_dir, report.written.manifest_key, settings.glue_job_name)
+            print(f"query it: python -m catalog.query --lake-dir {settings.lake_dir} --file sql/latest_sessions.sql")
+        else:
+            print(f"committed {storage.describe(report.written.manifest_key)}: "
+                  f"the bucket notification starts Glue job {settings.glue_job_name}")
+    code = report.exit_code
+    if code != EXIT_OK and report.written is None:
+        print("error: no valid quotes to write", file=sys.stderr)
+    elif code != EXIT_OK:
+        print(f"error: no data for {', '.join(report.missing)}; the other tickers were written",
+              file=sys.stderr)
+    return code
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,36 @@
+"""Shared fixtures: one local Spark session, fake AWS credentials, the bundled data."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parent.parent
+SAMPLE_DIR = REPO / "data" / "sample" / "yahoo"
+TEST_DATA = Path(__file__).resolve().parent / "data"
+EVENTS = Path(__file__).resolve().parent / "events"
+
+
+@pytest.fixture(scope="session")
+def spark():
+    from etl.local_runner import local_spark
+
+    session = local_spark("b3-quotes-tests", cores=1)
+    yield session
+    session.stop()
+
+
+@pytest.fixture
+def aws_credentials(monkeypatch):
+    """Fake credentials so nothing can reach a real account."""
+    for name, value in {
+        "AWS_ACCESS_KEY_ID": "testing",
+        "AWS_SECRET_ACCESS_KEY": "testing",
+        "AWS_SESSION_TOKEN": "testing",
+        "AWS_DEFAULT_REGION": "us-east-1",
+        "AWS_REGION": "us-east-1",
+    }.items():
+        monkeypatch.setenv(name, value)
+    monkeypatch.delenv("AWS_PROFILE", raising=False)
+    monkeypatch.delenv("AWS_ENDPOINT_URL", raising=False)
