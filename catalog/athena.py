@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any
 
 POLL_INTERVAL_S = 1.0
 QUERY_TIMEOUT_S = 300.0

@@ -7,13 +7,12 @@ SparkSession through `etl.local_runner`.
 from __future__ import annotations
 
 import sys
-from typing import Callable
+from collections.abc import Callable
 
 from pyspark.sql import SparkSession
 from pyspark.sql import functions as F
 
-from etl.lake_io import (REFINED_DAILY, REFINED_MONTHLY, read_manifest, read_raw_quotes,
-                         write_partitions)
+from etl.lake_io import REFINED_DAILY, REFINED_MONTHLY, read_manifest, read_raw_quotes, write_partitions
 from etl.transforms import refine_daily, select_changed, summarize_monthly
 
 JOB_ARGUMENTS = ["JOB_NAME", "lake_root", "manifest_key", "crawler_name"]

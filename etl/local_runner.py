@@ -5,9 +5,10 @@ from __future__ import annotations
 import datetime as dt
 import os
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from types import SimpleNamespace
-from typing import Any, Callable
+from typing import Any
 
 from pyspark.sql import SparkSession
 
@@ -63,7 +64,7 @@ class LocalGlueClient:
         self.runs: list[dict[str, Any]] = []
 
     def start_job_run(self, JobName: str, Arguments: dict[str, str]) -> dict[str, str]:  # noqa: N803 - boto3's names
-        run_id = f"jr_local_{dt.datetime.now(dt.timezone.utc):%Y%m%dT%H%M%S%f}"
+        run_id = f"jr_local_{dt.datetime.now(dt.UTC):%Y%m%dT%H%M%S%f}"
         spark = self.spark_factory()
         counts = refine_run(spark, self.lake_root, Arguments["--manifest_key"])
         self.log(f"  job {JobName} ({run_id}): wrote {counts['daily_rows']} daily and "

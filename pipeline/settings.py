@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Mapping
 
 from dotenv import dotenv_values
 
@@ -47,7 +47,7 @@ class Settings:
             return f"s3://{self.bucket}"
         return self.lake_dir.resolve().as_uri()
 
-    def with_overrides(self, **changes: object) -> "Settings":
+    def with_overrides(self, **changes: object) -> Settings:
         """A copy with the given non-empty values replaced (command-line flags win)."""
         kept = {k: v for k, v in changes.items() if v not in (None, "", ())}
         return replace(self, **kept)  # type: ignore[arg-type]

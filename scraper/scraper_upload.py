@@ -20,10 +20,8 @@ if __package__ in (None, ""):  # run as a script: make the repository importable
 from pipeline.lake import LakeStorage, LocalStorage, S3Storage  # noqa: E402
 from pipeline.settings import ConfigError, Settings, load_settings, parse_tickers  # noqa: E402
 from scraper import calendar_b3  # noqa: E402
-from scraper.scrape import (EXIT_BAD_INPUT, EXIT_OK, EXIT_SOURCE_UNAVAILABLE,  # noqa: E402
-                            EXIT_USAGE, scrape)
-from scraper.sources import (SourceDataError, SourceUnavailable,  # noqa: E402
-                             make_source)
+from scraper.scrape import EXIT_BAD_INPUT, EXIT_OK, EXIT_SOURCE_UNAVAILABLE, EXIT_USAGE, scrape  # noqa: E402
+from scraper.sources import SourceDataError, SourceUnavailable, make_source  # noqa: E402
 
 SOURCES = ("yfinance", "sample", "csv")
 FILE_SOURCES = ("sample", "csv")
@@ -81,7 +79,7 @@ def main(argv: list[str] | None = None) -> int:
         start, end = resolve_range(settings.source, args.start, args.end)
         source = make_source(settings.source, csv_dir=args.csv_dir, timeout_s=settings.download_timeout_s)
         storage = make_storage(settings)
-        now = dt.datetime.now(dt.timezone.utc)
+        now = dt.datetime.now(dt.UTC)
         print(f"scraping {len(settings.tickers)} tickers from {settings.source} "
               f"into {'the local lake ' + str(settings.lake_dir) if settings.is_local else 's3://' + settings.bucket}")
         report = scrape(source, storage, list(settings.tickers), start, end, now)

@@ -5,13 +5,12 @@ from __future__ import annotations
 import datetime as dt
 
 import pytest
-from pyspark.sql import Row
 
 from etl.transforms import refine_daily, select_changed, summarize_monthly
 from scraper.raw_writer import RAW_QUOTES_SCHEMA
 
-T0 = dt.datetime(2024, 3, 1, 12, 0, tzinfo=dt.timezone.utc)
-T1 = dt.datetime(2024, 3, 2, 12, 0, tzinfo=dt.timezone.utc)
+T0 = dt.datetime(2024, 3, 1, 12, 0, tzinfo=dt.UTC)
+T1 = dt.datetime(2024, 3, 2, 12, 0, tzinfo=dt.UTC)
 
 
 def raw_row(ticker, day, close, *, ingested=T0, volume=100, adj=None, run="r0", source="csv"):
@@ -21,8 +20,7 @@ def raw_row(ticker, day, close, *, ingested=T0, volume=100, adj=None, run="r0", 
 
 
 def raw_frame(spark, rows):
-    from pyspark.sql.types import (DateType, DoubleType, LongType, StringType, StructField,
-                                   StructType, TimestampType)
+    from pyspark.sql.types import DateType, DoubleType, LongType, StringType, StructField, StructType, TimestampType
 
     types = {"date32[day]": DateType(), "string": StringType(), "double": DoubleType(),
              "int64": LongType(), "timestamp[us, tz=UTC]": TimestampType()}

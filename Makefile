@@ -1,0 +1,30 @@
+# Two commands for a newcomer: `make demo` (the whole pipeline, offline) and `make test`.
+PYTHON ?= python3
+VENV ?= .venv
+PY := $(VENV)/bin/python
+LAKE_DIR ?= lake
+
+.PHONY: demo test lint clean-lake
+
+$(VENV)/.runtime: requirements.txt
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -r requirements.txt
+	touch $@
+
+$(VENV)/.dev: $(VENV)/.runtime requirements-dev.txt
+	$(PY) -m pip install --quiet -r requirements-dev.txt
+	touch $@
+
+demo: $(VENV)/.runtime
+	$(PY) scraper/scraper_upload.py --source sample --lake-dir $(LAKE_DIR)
+	$(PY) -m catalog.query --lake-dir $(LAKE_DIR) --file sql/latest_sessions.sql
+
+test: $(VENV)/.dev
+	$(PY) -m pytest
+
+lint: $(VENV)/.dev
+	$(VENV)/bin/ruff check .
+
+clean-lake:
+	rm -rf $(LAKE_DIR)

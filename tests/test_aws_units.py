@@ -1,0 +1,178 @@
+"""The Lambda handler, the S3 raw writer and the Athena helper against moto."""
+
+from __future__ import annotations
+
+import datetime as dt
+import io
+import json
+
+import boto3
+import pandas as pd
+import pyarrow.parquet as pq
+import pytest
+import requests
+from moto import mock_aws
+
+from catalog.athena import AthenaQueryError, run_athena_query, wait_for_query
+from lambdas import start_glue_job
+from lambdas.start_glue_job import lambda_handler, manifest_keys, start_etl_job
+from pipeline import lake
+from pipeline.lake import S3Storage
+from scraper.raw_writer import write_raw_quotes
+from tests.conftest import EVENTS
+
+JOB = "b3-quotes-refine"
+
+
+@pytest.fixture
+def glue(aws_credentials):
+    with mock_aws():
+        client = boto3.client("glue", region_name="us-east-1")
+        client.create_job(Name=JOB, Role="arn:aws:iam::123456789012:role/glue",
+                          Command={"Name": "glueetl", "ScriptLocation": "s3://b/scripts/glue_job.py"},
+                          GlueVersion="5.0", ExecutionProperty={"MaxConcurrentRuns": 1})
+        yield client
+
+
+def load_event(name: str) -> dict:
+    return json.loads((EVENTS / name).read_text())
+
+
+def test_lambda_constants_match_the_lake_layout():
+    # The Lambda zip ships its file alone, so it keeps its own copy of the marker layout.
+    assert start_glue_job.MANIFEST_PREFIX == lake.MANIFEST_PREFIX
+    assert start_glue_job.MANIFEST_SUFFIX == lake.MANIFEST_SUFFIX
+
+
+def test_manifest_keys_decodes_and_ignores_data_files():
+    event = load_event("s3_put.json")
+    assert manifest_keys(event) == [("b3-quotes-lake", "raw/_manifests/20240103T210500Z-a1b2c3.json")]
+    encoded = {"Records": [{"s3": {"bucket": {"name": "b"}, "object": {"key": "raw/_manifests/run%3D1+a.json"}}}]}
+    assert manifest_keys(encoded) == [("b", "raw/_manifests/run=1 a.json")]
+
+
+def test_handler_starts_one_run_with_the_manifest(glue, monkeypatch):
+    monkeypatch.setenv("GLUE_JOB_NAME", JOB)
+    result = lambda_handler(load_event("s3_put.json"), None)
+    (run,) = result["job_runs"]
+    stored = glue.get_job_run(JobName=JOB, RunId=run["job_run_id"])["JobRun"]
+    assert stored["Arguments"] == {"--manifest_key": "raw/_manifests/20240103T210500Z-a1b2c3.json"}
+    assert len(glue.get_job_runs(JobName=JOB)["JobRuns"]) == 1
+
+
+def test_handler_same_marker_twice_in_one_event_starts_one_run(glue):
+    event = load_event("s3_put.json")
+    event["Records"].append(event["Records"][0])
+    assert len(start_etl_job(glue, JOB, event)) == 1
+
+
+def test_handler_without_marker_starts_nothing(glue):
+    event = load_event("s3_put.json")
+    event["Records"] = event["Records"][1:]
+    assert start_etl_job(glue, JOB, event) == []
+    assert glue.get_job_runs(JobName=JOB)["JobRuns"] == []
+
+
+class BusyGlue:
+    """A Glue client whose job is busy `busy_times` times, then accepts."""
+
+    class exceptions:
+        class ConcurrentRunsExceededException(Exception):
+            pass
+
+    def __init__(self, busy_times):
+        self.busy_times = busy_times
+        self.calls = 0
+
+    def start_job_run(self, JobName, Arguments):  # noqa: N803
+        self.calls += 1
+        if self.calls <= self.busy_times:
+            raise self.exceptions.ConcurrentRunsExceededException("busy")
+        return {"JobRunId": "jr_1"}
+
+
+def test_handler_retries_a_busy_job_then_succeeds():
+    waits = []
+    runs = start_etl_job(BusyGlue(2), JOB, load_event("s3_put.json"), sleep=waits.append, retry_delays_s=(1, 2, 3))
+    assert [r["job_run_id"] for r in runs] == ["jr_1"] and waits == [1, 2]
+
+
+def test_handler_raises_when_still_busy_so_lambda_retries_the_event():
+    glue = BusyGlue(10)
+    with pytest.raises(BusyGlue.exceptions.ConcurrentRunsExceededException):
+        start_etl_job(glue, JOB, load_event("s3_put.json"), sleep=lambda s: None, retry_delays_s=(1, 2))
+    assert glue.calls == 3
+
+
+def test_write_raw_quotes_to_s3_marker_last(aws_credentials):
+    with mock_aws():
+        s3 = boto3.client("s3", region_name="us-east-1")
+        s3.create_bucket(Bucket="lake")
+        frame = pd.DataFrame({
+            "ticker": ["PETR4", "VALE3", "PETR4"],
+            "trade_date": [dt.date(2021, 6, 24), dt.date(2021, 6, 25), dt.date(2021, 6, 25)],
+            "Open": [29.0, 111.0, 29.69], "High": [29.5, 113.0, 29.79], "Low": [28.8, 110.5, 28.95],
+            "Close": [29.2, 112.4, 29.10], "Adj Close": [29.2, 112.4, 29.10], "Volume": [1e6, 2e6, 84950900.0],
+        })
+        now = dt.datetime(2021, 6, 26, 1, 2, 3, tzinfo=dt.UTC)
+        run = write_raw_quotes(S3Storage("lake", s3), frame, source="csv", symbols={}, now=now, run_id="r1")
+        keys = sorted(o["Key"] for o in s3.list_objects_v2(Bucket="lake")["Contents"])
+        assert keys == sorted(run.keys + ["raw/_manifests/r1.json"])
+        assert run.partitions == ["2021-06-24", "2021-06-25"]
+        table = pq.read_table(io.BytesIO(s3.get_object(Bucket="lake", Key=run.keys[1])["Body"].read()))
+        assert table.schema.field("trade_date").type == "date32[day]"
+        assert str(table.schema.field("ingested_at").type) == "timestamp[us, tz=UTC]"
+        assert table.column("ticker").to_pylist() == ["PETR4", "VALE3"]
+        assert table.column("Volume").to_pylist() == [84950900, 2000000]
+        manifest = json.loads(s3.get_object(Bucket="lake", Key="raw/_manifests/r1.json")["Body"].read())
+        assert manifest["partitions"] == ["2021-06-24", "2021-06-25"] and manifest["rows"] == 3
+
+
+def test_athena_query_returns_rows_without_header(aws_credentials):
+    with mock_aws():
+        athena = boto3.client("athena", region_name="us-east-1")
+        athena.create_work_group(Name="b3-quotes", Configuration={
+            "ResultConfiguration": {"OutputLocation": "s3://lake/athena-results/"}})
+        columns = [{"Name": "ticker", "Type": "varchar"}, {"Name": "close_price", "Type": "double"}]
+        rows = [{"Data": [{"VarCharValue": "ticker"}, {"VarCharValue": "close_price"}]},
+                {"Data": [{"VarCharValue": "PETR4"}, {"VarCharValue": "29.1"}]},
+                {"Data": [{"VarCharValue": "VALE3"}, {"VarCharValue": "112.4"}]}]
+        requests.post("http://motoapi.amazonaws.com/moto-api/static/athena/query-results", json={
+            "account_id": "123456789012", "region": "us-east-1",
+            "results": [{"rows": rows, "column_info": columns}]}, timeout=5)
+        result = run_athena_query(athena, "SELECT ticker, close_price FROM quotes_daily",
+                                  database="default", workgroup="b3-quotes")
+        assert result.columns == ["ticker", "close_price"]
+        assert result.rows == [("PETR4", "29.1"), ("VALE3", "112.4")]
+        execution = athena.get_query_execution(QueryExecutionId=result.query_execution_id)["QueryExecution"]
+        assert execution["QueryExecutionContext"]["Database"] == "default"
+        assert execution["WorkGroup"] == "b3-quotes"
+
+
+class ScriptedAthena:
+    """Athena states over successive polls (moto always answers SUCCEEDED at once)."""
+
+    def __init__(self, states, reason="line 1:8: Column 'x' cannot be resolved"):
+        self.states = list(states)
+        self.reason = reason
+        self.stopped = False
+
+    def get_query_execution(self, QueryExecutionId):  # noqa: N803
+        state = self.states.pop(0) if len(self.states) > 1 else self.states[0]
+        return {"QueryExecution": {"Status": {"State": state, "StateChangeReason": self.reason}}}
+
+    def stop_query_execution(self, QueryExecutionId):  # noqa: N803
+        self.stopped = True
+
+
+def test_wait_for_query_failed_query_raises_with_reason():
+    with pytest.raises(AthenaQueryError, match="q1 FAILED: line 1:8: Column 'x' cannot be resolved"):
+        wait_for_query(ScriptedAthena(["QUEUED", "RUNNING", "FAILED"]), "q1", sleep=lambda s: None)
+
+
+def test_wait_for_query_times_out_and_cancels():
+    athena = ScriptedAthena(["RUNNING"])
+    ticks = iter(range(100))
+    with pytest.raises(AthenaQueryError, match="still RUNNING after 3 s; cancelled"):
+        wait_for_query(athena, "q2", timeout_s=3, sleep=lambda s: None, clock=lambda: next(ticks))
+    assert athena.stopped

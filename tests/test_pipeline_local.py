@@ -1,0 +1,222 @@
+"""The whole local pipeline in a temporary folder: scraper -> raw -> handler -> Spark -> DuckDB."""
+
+from __future__ import annotations
+
+import shutil
+import time
+from pathlib import Path
+
+import duckdb
+import numpy as np
+import pandas as pd
+import pytest
+
+from catalog.local_catalog import CATALOG_FILE
+from scraper import scraper_upload
+from tests.conftest import REPO, SAMPLE_DIR
+
+pytestmark = pytest.mark.integration
+
+START, SPLIT, END = "2019-10-01", "2020-01-15", "2020-03-31"
+TICKERS = "PETR4,VALE3"
+
+
+@pytest.fixture(autouse=True)
+def isolated_settings(monkeypatch, tmp_path_factory):
+    """No developer .env or AWS variable may send a test run to a real bucket."""
+    monkeypatch.setattr("pipeline.settings.REPO_ROOT", tmp_path_factory.mktemp("no_env"))
+    for name in ("BUCKET", "TICKERS", "ATIVO", "TICKER", "SOURCE", "LAKE_DIR", "DOWNLOAD_TIMEOUT_S"):
+        monkeypatch.delenv(name, raising=False)
+
+
+def run(lake: Path, *args: str) -> int:
+    return scraper_upload.main(["--lake-dir", str(lake), *args])
+
+
+def csv_run(lake: Path, start: str = START, end: str = END) -> int:
+    return run(lake, "--source", "csv", "--csv-dir", str(SAMPLE_DIR), "--tickers", TICKERS,
+               "--start", start, "--end", end)
+
+
+def read_table(lake: Path, folder: str) -> pd.DataFrame:
+    levels = "*/*/*.parquet"
+    with duckdb.connect() as con:
+        return con.execute(
+            f"SELECT * FROM read_parquet('{lake}/refined/{folder}/{levels}', hive_partitioning=true, "
+            "hive_types_autocast=false)"
+        ).df()
+
+
+def expected_daily(start: str, end: str) -> pd.DataFrame:
+    """The refined definitions computed straight from the CSV files with pandas."""
+    frames = []
+    for ticker in TICKERS.split(","):
+        csv = pd.read_csv(SAMPLE_DIR / f"{ticker}.SA.csv", na_values=["null"], parse_dates=["Date"])
+        csv = csv[(csv["Date"] >= start) & (csv["Date"] <= end)].dropna(subset=["Open", "High", "Low", "Close"])
+        csv = csv.sort_values("Date")
+        out = pd.DataFrame({
+            "ticker": ticker,
+            "dt": csv["Date"].dt.strftime("%Y-%m-%d"),
+            "close_price": csv["Close"],
+            "volume": csv["Volume"].astype("int64"),
+        })
+        out["daily_return"] = csv["Close"] / csv["Close"].shift(1) - 1
+        out["ma_5"] = csv["Close"].rolling(5, min_periods=5).mean()
+        out["ma_20"] = csv["Close"].rolling(20, min_periods=20).mean()
+        out["days_since_prev_session"] = csv["Date"].diff().dt.days
+        frames.append(out)
+    return pd.concat(frames, ignore_index=True)
+
+
+def expected_monthly(daily: pd.DataFrame) -> pd.DataFrame:
+    daily = daily.assign(month=daily["dt"].str[:7]).sort_values(["ticker", "dt"])
+    grouped = daily.groupby(["ticker", "month"])
+    monthly = pd.DataFrame({
+        "sessions": grouped.size(),
+        "close_price": grouped["close_price"].last(),
+        "total_volume": grouped["volume"].sum(),
+        "avg_close_price": grouped["close_price"].mean(),
+    }).reset_index()
+    monthly["monthly_return"] = monthly.groupby("ticker")["close_price"].transform(lambda s: s / s.shift(1) - 1)
+    return monthly
+
+
+def assert_close(actual: pd.Series, expected: pd.Series) -> None:
+    np.testing.assert_allclose(actual.astype("float64").to_numpy(), expected.astype("float64").to_numpy(),
+                               rtol=1e-12, equal_nan=True)
+
+
+@pytest.fixture(scope="module")
+def full_lake(tmp_path_factory):
+    lake = tmp_path_factory.mktemp("full") / "lake"
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr("pipeline.settings.REPO_ROOT", tmp_path_factory.mktemp("no_env2"))
+        mp.delenv("BUCKET", raising=False)
+        assert csv_run(lake) == 0
+    return lake
+
+
+def test_full_run_lays_out_raw_and_refined_tables(full_lake):
+    raw_days = sorted(p.name for p in (full_lake / "raw/quotes").iterdir())
+    assert raw_days[0] == "dt=2019-10-01" and raw_days[-1] == "dt=2020-03-31"
+    assert len(list((full_lake / "raw/_manifests").glob("*.json"))) == 1
+    daily_parts = list((full_lake / "refined/quotes_daily").glob("dt=*/ticker=*"))
+    assert (full_lake / "refined/quotes_daily/dt=2020-03-31/ticker=PETR4").is_dir()
+    assert all(len(list(p.glob("*.parquet"))) == 1 for p in daily_parts)
+    assert (full_lake / "refined/quotes_monthly/month=2020-02/ticker=VALE3").is_dir()
+    assert (full_lake / CATALOG_FILE).is_file()
+
+
+def test_full_run_equals_independent_computation(full_lake):
+    actual = read_table(full_lake, "quotes_daily").sort_values(["ticker", "dt"]).reset_index(drop=True)
+    expected = expected_daily(START, END).sort_values(["ticker", "dt"]).reset_index(drop=True)
+    assert list(actual["dt"]) == list(expected["dt"]) and list(actual["ticker"]) == list(expected["ticker"])
+    for column in ("close_price", "daily_return", "ma_5", "ma_20", "days_since_prev_session", "volume"):
+        assert_close(actual[column], expected[column])
+    # Carnival (Feb 24-25) and a `null` Ash Wednesday row in Yahoo's file: Friday 21st to Thursday 27th.
+    petr = actual[actual["ticker"] == "PETR4"].set_index("dt")
+    assert petr.loc["2020-02-27", "days_since_prev_session"] == 6
+    assert petr.loc["2020-03-31", "close_price"] == 13.99  # the CSV row: 2020-03-31,...,13.990000,...
+
+
+def test_full_run_monthly_equals_independent_computation(full_lake):
+    actual = read_table(full_lake, "quotes_monthly").sort_values(["ticker", "month"]).reset_index(drop=True)
+    expected = expected_monthly(expected_daily(START, END)).sort_values(["ticker", "month"]).reset_index(drop=True)
+    assert list(zip(actual["ticker"], actual["month"])) == list(zip(expected["ticker"], expected["month"]))
+    for column in ("sessions", "close_price", "total_volume", "avg_close_price", "monthly_return"):
+        assert_close(actual[column], expected[column])
+
+
+def test_two_incremental_runs_equal_one_full_run(full_lake, tmp_path):
+    lake = tmp_path / "lake"
+    assert csv_run(lake, START, "2020-01-14") == 0
+    assert csv_run(lake, SPLIT, END) == 0  # splits January in two
+    for table, keys in (("quotes_daily", ["ticker", "dt"]), ("quotes_monthly", ["ticker", "month"])):
+        incremental = read_table(lake, table).drop(columns=["ingested_at"], errors="ignore")
+        full = read_table(full_lake, table).drop(columns=["ingested_at"], errors="ignore")
+        pd.testing.assert_frame_equal(incremental.sort_values(keys).reset_index(drop=True),
+                                      full.sort_values(keys).reset_index(drop=True), check_exact=False, rtol=1e-12)
+
+
+def test_backfill_of_an_earlier_range_recomputes_later_rows(full_lake, tmp_path):
+    lake = tmp_path / "lake"
+    assert csv_run(lake, SPLIT, END) == 0
+    assert csv_run(lake, START, "2020-01-14") == 0  # history arrives after the recent days
+    daily = read_table(lake, "quotes_daily").sort_values(["ticker", "dt"]).reset_index(drop=True)
+    full = read_table(full_lake, "quotes_daily").sort_values(["ticker", "dt"]).reset_index(drop=True)
+    assert_close(daily["ma_20"], full["ma_20"])
+
+
+def test_same_run_twice_leaves_no_duplicates(tmp_path):
+    lake = tmp_path / "lake"
+    assert csv_run(lake, "2020-03-02", END) == 0
+    first_raw = sorted(p.relative_to(lake) for p in (lake / "raw/quotes").rglob("*.parquet"))
+    assert csv_run(lake, "2020-03-02", END) == 0
+    assert sorted(p.relative_to(lake) for p in (lake / "raw/quotes").rglob("*.parquet")) == first_raw
+    daily = read_table(lake, "quotes_daily")
+    assert len(daily) == 2 * 22 and not daily.duplicated(["ticker", "dt"]).any()
+    assert len(read_table(lake, "quotes_monthly")) == 2
+
+
+def test_unknown_ticker_loads_the_others_and_exits_3(tmp_path, capsys):
+    lake = tmp_path / "lake"
+    code = run(lake, "--source", "csv", "--csv-dir", str(SAMPLE_DIR), "--tickers", "PETR4,XPTO3",
+               "--start", "2020-06-01", "--end", "2020-06-09")
+    assert code == 3
+    assert "no data for XPTO3" in capsys.readouterr().err
+    assert set(read_table(lake, "quotes_daily")["ticker"]) == {"PETR4"}
+
+
+def test_holiday_range_is_a_notice_and_calls_no_source(tmp_path, capsys, monkeypatch):
+    import yfinance
+
+    monkeypatch.setattr(yfinance, "download", lambda *a, **k: pytest.fail("no session: nothing to download"))
+    code = run(tmp_path / "lake", "--tickers", "PETR4", "--start", "2024-12-25", "--end", "2024-12-25")
+    assert code == 0
+    assert "no B3 session between 2024-12-25 and 2024-12-25" in capsys.readouterr().out
+    assert not (tmp_path / "lake").exists()
+
+
+def test_malformed_csv_writes_nothing_and_exits_5(tmp_path, capsys):
+    csv_dir = tmp_path / "csv"
+    csv_dir.mkdir()
+    shutil.copy(SAMPLE_DIR / "PETR4.SA.csv", csv_dir)
+    lines = (SAMPLE_DIR / "VALE3.SA.csv").read_text().splitlines()
+    lines[5] = lines[5].replace(",", ";")
+    (csv_dir / "VALE3.SA.csv").write_text("\n".join(lines))
+    code = run(tmp_path / "lake", "--source", "csv", "--csv-dir", str(csv_dir), "--tickers", TICKERS)
+    assert code == 5
+    err = capsys.readouterr().err
+    assert "VALE3.SA.csv:6" in err and "nothing written" in err
+    assert not (tmp_path / "lake").exists()
+
+
+def test_unreachable_network_times_out_and_exits_4(tmp_path, capsys, monkeypatch):
+    import yfinance
+
+    monkeypatch.setattr(yfinance, "download", lambda *a, **k: time.sleep(60))
+    monkeypatch.setenv("DOWNLOAD_TIMEOUT_S", "1")
+    began = time.monotonic()
+    code = run(tmp_path / "lake", "--tickers", "PETR4", "--start", "2024-01-02", "--end", "2024-01-05")
+    assert code == 4 and time.monotonic() - began < 10
+    assert "did not answer within 1 s" in capsys.readouterr().err
+    assert not (tmp_path / "lake").exists()
+
+
+def test_sql_examples_run_on_the_local_catalog(full_lake):
+    from catalog.query import run_local
+
+    results = {p.stem: run_local(full_lake, p.read_text()) for p in sorted((REPO / "sql").glob("*.sql"))}
+    assert set(results) >= {"latest_sessions", "monthly_returns", "best_and_worst_days"}
+    columns, rows = results["latest_sessions"]
+    latest = [dict(zip(columns, r)) for r in rows]
+    assert [(r["ticker"], r["dt"]) for r in latest[:3]] == [("PETR4", "2020-03-31"), ("PETR4", "2020-03-30"),
+                                                           ("PETR4", "2020-03-27")]
+    assert len(latest) == 6
+    expected = expected_daily(START, END).set_index(["ticker", "dt"])
+    assert latest[0]["ma_20"] == pytest.approx(expected.loc[("PETR4", "2020-03-31"), "ma_20"])
+    columns, rows = results["monthly_returns"]
+    assert len(rows) == 2 * 6  # two tickers, October to March
+    columns, rows = results["best_and_worst_days"]
+    best = {r[0]: r[1] for r in rows}
+    assert best["PETR4"] == pytest.approx(expected.loc["PETR4", "daily_return"].max())

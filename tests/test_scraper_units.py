@@ -1,0 +1,123 @@
+"""Settings, calendar, validation and the Yahoo CSV reader: pure code, real data."""
+
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from pipeline.settings import ConfigError, load_settings, parse_tickers
+from scraper import calendar_b3
+from scraper.sources import CsvSource, SourceDataError, read_yahoo_csv
+from scraper.validation import validate_quotes
+from tests.conftest import SAMPLE_DIR, TEST_DATA
+
+
+def test_parse_tickers_accepts_yahoo_symbols_and_drops_duplicates():
+    assert parse_tickers("petr4.sa, VALE3 PETR4") == ("PETR4", "VALE3")
+
+
+def test_parse_tickers_rejects_garbage():
+    with pytest.raises(ConfigError, match="invalid ticker"):
+        parse_tickers("PETR4,VA-LE3")
+
+
+@pytest.mark.parametrize("name", ["TICKERS", "ATIVO", "TICKER"])
+def test_load_settings_reads_any_ticker_variable(tmp_path, name):
+    settings = load_settings(env={name: "ITUB4"}, env_file=tmp_path / "none")
+    assert settings.tickers == ("ITUB4",)
+    assert settings.is_local and settings.glue_database == "default"
+
+
+def test_load_settings_environment_beats_dotenv(tmp_path):
+    env_file = tmp_path / ".env"
+    env_file.write_text("TICKERS=PETR4\nBUCKET=from-file\nLAKE_DIR=/data/lake\n")
+    settings = load_settings(env={"BUCKET": "from-env"}, env_file=env_file)
+    assert settings.tickers == ("PETR4",)
+    assert settings.bucket == "from-env" and settings.lake_root == "s3://from-env"
+
+
+def test_calendar_skips_weekends_and_b3_holidays():
+    # 2024-02-12/13 Carnival, 2024-02-14 Ash Wednesday trades from 13:00.
+    sessions = calendar_b3.sessions_between(dt.date(2024, 2, 9), dt.date(2024, 2, 15))
+    assert sessions == [dt.date(2024, 2, 9), dt.date(2024, 2, 14), dt.date(2024, 2, 15)]
+    assert calendar_b3.sessions_between(dt.date(2024, 12, 24), dt.date(2024, 12, 25)) == []
+
+
+@pytest.mark.parametrize(
+    ("now", "expected"),
+    [
+        ("2024-02-14T10:00:00-03:00", "2024-02-09"),  # Ash Wednesday morning: D-1 skips Carnival
+        ("2024-01-08T09:00:00-03:00", "2024-01-05"),  # Monday: last Friday
+        ("2024-01-03T23:30:00-03:00", "2024-01-02"),  # late evening in São Paulo, already the 4th in UTC
+    ],
+)
+def test_last_closed_session_is_d_minus_one(now, expected):
+    assert calendar_b3.last_closed_session(dt.datetime.fromisoformat(now)) == dt.date.fromisoformat(expected)
+
+
+def quotes(*rows):
+    return pd.DataFrame(rows, columns=["ticker", "trade_date", "Open", "High", "Low", "Close", "Adj Close", "Volume"])
+
+
+def test_validate_quotes_counts_every_rejected_row():
+    day = dt.date(2024, 1, 2)
+    frame = quotes(
+        ("PETR4", day, 30.0, 31.0, 29.0, 30.5, 30.5, 1e6),        # good
+        ("VALE3", day, None, 70.0, 68.0, 69.0, 69.0, 5e5),        # missing open
+        ("ITUB4", day, 25.0, 26.0, 24.0, 0.0, 0.0, 1e5),          # zero close
+        ("BBDC4", day, 15.0, 14.0, 16.0, 15.0, 15.0, 1e5),        # high < low
+        ("ABEV3", day, 13.0, 13.5, 12.5, 13.1, 13.1, 1e5),        # superseded by the next row
+        ("ABEV3", day, 13.0, 13.5, 12.5, 13.2, 13.2, 1e5),
+        ("WEGE3", dt.date(2024, 1, 1), 40.0, 41.0, 39.0, 40.0, 40.0, 0),  # New Year holiday
+    )
+    valid, rejected = validate_quotes(frame, calendar_b3.is_session)
+    assert sorted(valid["ticker"]) == ["ABEV3", "PETR4"]
+    assert valid.loc[valid["ticker"] == "ABEV3", "Close"].item() == 13.2
+    assert rejected == {"missing_price": 1, "non_positive_price": 1, "high_below_low": 1,
+                        "duplicate_session": 1, "not_a_b3_session": 1}
+
+
+def test_read_yahoo_csv_real_file_with_nulls_and_no_trailing_newline():
+    path = SAMPLE_DIR / "PETR4.SA.csv"
+    assert not path.read_bytes().endswith(b"\n")
+    frame = read_yahoo_csv(path)
+    row = frame[frame["trade_date"] == dt.date(2020, 6, 9)].iloc[0]
+    assert (row["Open"], row["Close"], row["Volume"]) == (22.030001, 21.719999, 96488300)
+    ash_wednesday = frame[frame["trade_date"] == dt.date(2019, 3, 6)].iloc[0]
+    assert ash_wednesday[["Open", "Close", "Volume"]].isna().all()  # Yahoo's `null` row
+
+
+def test_holiday_rows_from_yahoo_are_rejected_not_loaded():
+    # Real PETR4 rows on 2017-11-02, 11-15, 11-20, 12-25, 12-29 and 2018-01-25 (B3 holidays)
+    # repeat one price with zero volume.
+    result = CsvSource(TEST_DATA / "yahoo_holidays").fetch(["PETR4"], None, None)
+    valid, rejected = validate_quotes(result.quotes, calendar_b3.is_session)
+    assert rejected == {"not_a_b3_session": 6}
+    assert len(valid) == len(result.quotes) - 6
+    assert dt.date(2017, 12, 25) not in set(valid["trade_date"])
+
+
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        ("Date,Open,High,Low,Close,Volume\n2020-01-02,1,2,1,2,10", "missing column(s) Adj Close"),
+        ("Date,Open,High,Low,Close,Adj Close,Volume\n2020-01-02,1,2,1,2,2,10\n02/01/2020,1,2,1,2,2,10", ":3: bad date"),
+        ("Date,Open,High,Low,Close,Adj Close,Volume\n2020-01-02,1,2,abc,2,2,10", ":2: bad Low value 'abc'"),
+        ("", "not a Yahoo CSV"),
+    ],
+)
+def test_read_yahoo_csv_malformed_names_file_and_line(tmp_path: Path, content, message):
+    path = tmp_path / "PETR4.SA.csv"
+    path.write_text(content)
+    with pytest.raises(SourceDataError, match=message.replace("(", r"\(").replace(")", r"\)")) as err:
+        read_yahoo_csv(path)
+    assert str(path) in str(err.value)
+
+
+def test_csv_source_reports_tickers_without_file(tmp_path):
+    result = CsvSource(SAMPLE_DIR).fetch(["PETR4", "XPTO3"], dt.date(2020, 6, 1), dt.date(2020, 6, 9))
+    assert result.missing == ["XPTO3"]
+    assert sorted(set(result.quotes["trade_date"])) == [dt.date(2020, 6, d) for d in (1, 2, 3, 4, 5, 8, 9)]

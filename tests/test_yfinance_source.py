@@ -1,0 +1,90 @@
+"""The yfinance source, with `yf.download` replaced by real recorded quotes in its 1.7 shape."""
+
+from __future__ import annotations
+
+import datetime as dt
+import time
+
+import pandas as pd
+import pytest
+
+from scraper.sources import SourceUnavailable, YFinanceSource, read_yahoo_csv, run_with_deadline
+from tests.conftest import SAMPLE_DIR
+
+START, END = dt.date(2020, 6, 1), dt.date(2020, 6, 9)
+
+
+def recorded_download(symbols: list[str]) -> pd.DataFrame:
+    """What yfinance 1.7 returns with auto_adjust=False: ('Price','Ticker') columns, naive dates."""
+    frames = {}
+    for symbol in symbols:
+        csv = read_yahoo_csv(SAMPLE_DIR / f"{symbol}.csv")
+        csv = csv[(csv["trade_date"] >= START) & (csv["trade_date"] <= END)]
+        frames[symbol] = csv.set_index(pd.DatetimeIndex(pd.to_datetime(csv["trade_date"]), name="Date")).drop(columns="trade_date")
+    wide = pd.concat(frames, axis=1, names=["Ticker", "Price"]).swaplevel(0, 1, axis=1).sort_index(axis=1)
+    return wide
+
+
+@pytest.fixture
+def fake_download(monkeypatch):
+    calls = []
+
+    def download(tickers, **kwargs):
+        calls.append({"tickers": list(tickers), **kwargs})
+        known = [t for t in tickers if (SAMPLE_DIR / f"{t}.csv").exists()]
+        return recorded_download(known) if known else pd.DataFrame()
+
+    import yfinance
+
+    monkeypatch.setattr(yfinance, "download", download)
+    return calls
+
+
+def test_yfinance_source_long_quotes_from_batch(fake_download):
+    result = YFinanceSource(timeout_s=10).fetch(["PETR4", "VALE3"], START, END)
+    call = fake_download[0]
+    assert call["tickers"] == ["PETR4.SA", "VALE3.SA"]
+    assert call["auto_adjust"] is False and call["end"] == "2020-06-10"  # end is exclusive there
+    q = result.quotes.set_index(["ticker", "trade_date"])
+    assert len(q) == 14 and result.missing == []
+    assert q.loc[("PETR4", dt.date(2020, 6, 9)), "Close"] == 21.719999
+    assert q.loc[("VALE3", dt.date(2020, 6, 8)), "Adj Close"] == 54.779999
+    assert result.symbols == {"PETR4": "PETR4.SA", "VALE3": "VALE3.SA"}
+
+
+def test_yfinance_source_unknown_ticker_is_reported(fake_download, monkeypatch):
+    import yfinance.shared
+
+    monkeypatch.setattr(yfinance.shared, "_ERRORS", {"XPTO3.SA": "YFTzMissingError('possibly delisted; no timezone found')"})
+    result = YFinanceSource(timeout_s=10).fetch(["PETR4", "XPTO3"], START, END)
+    assert result.missing == ["XPTO3"] and set(result.quotes["ticker"]) == {"PETR4"}
+    only_unknown = YFinanceSource(timeout_s=10).fetch(["XPTO3"], START, END)
+    assert only_unknown.missing == ["XPTO3"] and only_unknown.quotes.empty
+
+
+def test_yfinance_source_network_failure_raises(monkeypatch):
+    import yfinance
+    import yfinance.shared
+
+    monkeypatch.setattr(yfinance, "download", lambda tickers, **kw: pd.DataFrame())
+    monkeypatch.setattr(yfinance.shared, "_ERRORS", {"PETR4.SA": "ConnectionError('Failed to resolve query2.finance.yahoo.com')"})
+    with pytest.raises(SourceUnavailable, match="Failed to resolve"):
+        YFinanceSource(timeout_s=10).fetch(["PETR4"], START, END)
+
+
+def test_yfinance_source_hangs_are_cut_at_the_deadline(monkeypatch):
+    import yfinance
+
+    monkeypatch.setattr(yfinance, "download", lambda tickers, **kw: time.sleep(30))
+    began = time.monotonic()
+    with pytest.raises(SourceUnavailable, match="did not answer within 0.5 s"):
+        YFinanceSource(timeout_s=0.5).fetch(["PETR4"], START, END)
+    assert time.monotonic() - began < 5
+
+
+def test_run_with_deadline_passes_errors_through():
+    def boom():
+        raise KeyError("inner")
+
+    with pytest.raises(KeyError, match="inner"):
+        run_with_deadline(boom, 5, "test")
