@@ -12,6 +12,7 @@ TABLES = {
     "quotes": ("raw/quotes", 1),
     "quotes_daily": ("refined/quotes_daily", 2),
     "quotes_monthly": ("refined/quotes_monthly", 2),
+    "ibov_portfolio": ("raw/ibov_portfolio", 1),
 }
 
 

@@ -26,6 +26,9 @@ RAW_QUOTES_SCHEMA = pa.schema(
         ("Close", pa.float64()),
         ("Adj Close", pa.float64()),
         ("Volume", pa.int64()),
+        # Published by B3 only (COTAHIST VOLTOT, TOTNEG); null for Yahoo rows.
+        ("traded_value", pa.float64()),
+        ("trades", pa.int64()),
         ("source", pa.string()),
         ("source_symbol", pa.string()),
         ("ingested_at", pa.timestamp("us", tz="UTC")),
@@ -53,6 +56,12 @@ def raw_file_name(source: str, tickers: list[str]) -> str:
     return f"{source}-{digest}.parquet"
 
 
+def _optional(frame: pd.DataFrame, column: str, dtype: str) -> pd.Series:
+    if column in frame:
+        return frame[column].astype(dtype)
+    return pd.Series([None] * len(frame), dtype=dtype)
+
+
 def to_raw_table(day_quotes: pd.DataFrame, source: str, symbols: dict[str, str],
                  ingested_at: dt.datetime, run_id: str) -> pa.Table:
     frame = day_quotes.sort_values("ticker")
@@ -63,6 +72,8 @@ def to_raw_table(day_quotes: pd.DataFrame, source: str, symbols: dict[str, str],
         **{c: pa.array(frame[c].to_numpy(dtype="float64"), pa.float64(), from_pandas=True)
            for c in ["Open", "High", "Low", "Close", "Adj Close"]},
         "Volume": pa.array(volume, pa.int64(), from_pandas=True),
+        "traded_value": pa.array(_optional(frame, "traded_value", "float64"), pa.float64(), from_pandas=True),
+        "trades": pa.array(_optional(frame, "trades", "Int64"), pa.int64(), from_pandas=True),
         "source": pa.array([source] * len(frame), pa.string()),
         "source_symbol": pa.array([symbols.get(t, t) for t in frame["ticker"]], pa.string()),
         "ingested_at": pa.array([ingested_at] * len(frame), pa.timestamp("us", tz="UTC")),
@@ -89,7 +100,7 @@ def write_raw_quotes(storage: LakeStorage, quotes: pd.DataFrame, *, source: str,
         storage.put_bytes(key, buffer.getvalue())
         keys.append(key)
         partitions.append(dt_value)
-    manifest = {
+    manifest: dict[str, object] = {
         "run_id": run_id,
         "dataset": dataset_prefix.rstrip("/"),
         "source": source,
@@ -102,3 +113,27 @@ def write_raw_quotes(storage: LakeStorage, quotes: pd.DataFrame, *, source: str,
     marker = manifest_key(run_id)
     storage.put_bytes(marker, json.dumps(manifest, indent=1).encode())
     return WrittenRun(run_id, partitions, keys, int(len(quotes)), marker)
+
+
+IBOV_PORTFOLIO_PREFIX = "raw/ibov_portfolio/"
+PORTFOLIO_SCHEMA = pa.schema([
+    ("portfolio_date", pa.date32()), ("ticker", pa.string()), ("name", pa.string()), ("type", pa.string()),
+    ("segment", pa.string()), ("weight_pct", pa.float64()), ("theoretical_qty", pa.int64()),
+    ("ingested_at", pa.timestamp("us", tz="UTC")),
+])
+
+
+def write_portfolio_snapshot(storage: LakeStorage, portfolio: pd.DataFrame, now: dt.datetime) -> str:
+    """One file per portfolio date: fetching the same day's portfolio again replaces it."""
+    day = portfolio["portfolio_date"].iloc[0]
+    table = pa.Table.from_pydict({
+        "portfolio_date": pa.array(list(portfolio["portfolio_date"]), pa.date32()),
+        **{c: pa.array(list(portfolio[c]), PORTFOLIO_SCHEMA.field(c).type)
+           for c in ("ticker", "name", "type", "segment", "weight_pct", "theoretical_qty")},
+        "ingested_at": pa.array([now] * len(portfolio), pa.timestamp("us", tz="UTC")),
+    }, schema=PORTFOLIO_SCHEMA)
+    buffer = io.BytesIO()
+    pq.write_table(table, buffer, compression="snappy")
+    key = raw_partition_key(IBOV_PORTFOLIO_PREFIX, day.isoformat(), "ibov.parquet")
+    storage.put_bytes(key, buffer.getvalue())
+    return key

@@ -5,6 +5,8 @@ Examples:
   python scraper/scraper_upload.py --source sample              # bundled real data, offline
   python scraper/scraper_upload.py --tickers PETR4,VALE3 --start 2024-01-02 --end 2024-06-28
   python scraper/scraper_upload.py --source csv --csv-dir ~/quotes --tickers PETR4
+  python scraper/scraper_upload.py --source b3 --universe ibov             # official file, IBOV stocks
+  python scraper/scraper_upload.py --source b3 --cotahist-file COTAHIST_A2023.ZIP --tickers PETR4
 """
 
 from __future__ import annotations
@@ -21,10 +23,11 @@ from pipeline.lake import LakeStorage, LocalStorage, S3Storage  # noqa: E402
 from pipeline.settings import ConfigError, Settings, load_settings, parse_tickers  # noqa: E402
 from scraper import calendar_b3  # noqa: E402
 from scraper.scrape import EXIT_BAD_INPUT, EXIT_OK, EXIT_SOURCE_UNAVAILABLE, EXIT_USAGE, scrape  # noqa: E402
-from scraper.sources import SourceDataError, SourceUnavailable, make_source  # noqa: E402
+from scraper.sources import SourceDataError, SourceUnavailable, make_source, run_with_deadline  # noqa: E402
 
-SOURCES = ("yfinance", "sample", "csv")
+SOURCES = ("yfinance", "b3", "sample", "csv")
 FILE_SOURCES = ("sample", "csv")
+UNIVERSES = ("ibov",)
 
 
 def parse_date(text: str) -> dt.date:
@@ -41,14 +44,21 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--end", type=parse_date, help="last day, inclusive (default: last session)")
     parser.add_argument("--source", choices=SOURCES, help="where quotes come from (default SOURCE or yfinance)")
     parser.add_argument("--csv-dir", type=Path, help="folder of <TICKER>.SA.csv files for --source csv")
+    parser.add_argument("--cotahist-file", type=Path, action="append", default=[],
+                        help="a COTAHIST file you have (daily, monthly or yearly, .ZIP or .TXT) for --source b3; repeatable")
+    parser.add_argument("--all-instruments", action="store_true",
+                        help="with --source b3: keep every instrument, not only the cash-market round lot")
+    parser.add_argument("--universe", choices=UNIVERSES, help="take the tickers from the day's IBOV portfolio")
+    parser.add_argument("--ibov-file", type=Path, help="a saved GetPortfolioDay response to use instead of B3's API")
     parser.add_argument("--lake-dir", type=Path, help="local lake folder (default LAKE_DIR or ./lake)")
     parser.add_argument("--bucket", help="S3 bucket: write to AWS instead of the local lake")
     return parser
 
 
-def resolve_range(source: str, start: dt.date | None, end: dt.date | None) -> tuple[dt.date | None, dt.date | None]:
+def resolve_range(source: str, start: dt.date | None, end: dt.date | None,
+                  has_files: bool = False) -> tuple[dt.date | None, dt.date | None]:
     """Live sources default to the last closed session; file sources to everything they hold."""
-    if source in FILE_SOURCES:
+    if source in FILE_SOURCES or has_files:
         return start, end
     if start is None and end is None:
         last = calendar_b3.last_closed_session()
@@ -57,6 +67,23 @@ def resolve_range(source: str, start: dt.date | None, end: dt.date | None) -> tu
         day = start or end
         return day, day
     return start, end
+
+
+def load_universe(universe: str, ibov_file: Path | None, storage: LakeStorage, now: dt.datetime) -> tuple[str, ...]:
+    """The IBOV constituents of the day; the snapshot is kept in raw/ibov_portfolio/."""
+    from scraper.b3 import RequestsClient, fetch_ibov_portfolio, parse_portfolio
+    from scraper.raw_writer import write_portfolio_snapshot
+
+    if universe not in UNIVERSES:
+        raise ConfigError(f"UNIVERSE={universe!r}: choose one of {', '.join(UNIVERSES)}")
+    if ibov_file is not None:
+        portfolio = parse_portfolio(ibov_file.read_bytes())
+    else:
+        portfolio = run_with_deadline(lambda: fetch_ibov_portfolio(RequestsClient()), 120, "B3 index API")
+    key = write_portfolio_snapshot(storage, portfolio, now)
+    print(f"universe  IBOV portfolio of {portfolio['portfolio_date'].iloc[0]}: {len(portfolio)} stocks "
+          f"(weights sum to {portfolio['weight_pct'].sum():.3f} %), saved to {storage.describe(key)}")
+    return tuple(portfolio["ticker"])
 
 
 def make_storage(settings: Settings) -> LakeStorage:
@@ -76,10 +103,16 @@ def main(argv: list[str] | None = None) -> int:
         )
         if settings.source not in SOURCES:
             raise ConfigError(f"SOURCE={settings.source!r}: choose one of {', '.join(SOURCES)}")
-        start, end = resolve_range(settings.source, args.start, args.end)
-        source = make_source(settings.source, csv_dir=args.csv_dir, timeout_s=settings.download_timeout_s)
+        if args.cotahist_file and settings.source != "b3":
+            raise ConfigError("--cotahist-file goes with --source b3")
+        start, end = resolve_range(settings.source, args.start, args.end, bool(args.cotahist_file))
+        source = make_source(settings.source, csv_dir=args.csv_dir, timeout_s=settings.download_timeout_s,
+                             cotahist_files=args.cotahist_file, all_instruments=args.all_instruments)
         storage = make_storage(settings)
         now = dt.datetime.now(dt.UTC)
+        universe = args.universe or settings.universe
+        if universe:
+            settings = settings.with_overrides(tickers=load_universe(universe, args.ibov_file, storage, now))
         print(f"scraping {len(settings.tickers)} tickers from {settings.source} "
               f"into {'the local lake ' + str(settings.lake_dir) if settings.is_local else 's3://' + settings.bucket}")
         report = scrape(source, storage, list(settings.tickers), start, end, now)

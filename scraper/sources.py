@@ -237,8 +237,15 @@ def _looks_like_unknown_ticker(reason: str) -> bool:
 
 
 def make_source(name: str, *, csv_dir: Path | None = None, timeout_s: float = 120.0,
-                progress: Callable[[str], None] = print) -> PriceSource:
+                progress: Callable[[str], None] = print, cotahist_files: list[Path] | None = None,
+                all_instruments: bool = False) -> PriceSource:
     """The source named on the command line or in `.env`."""
+    if name == "b3":
+        from scraper import calendar_b3
+        from scraper.b3 import B3Source
+
+        return B3Source(sessions=calendar_b3.sessions_between, files=list(cotahist_files or []),
+                        all_instruments=all_instruments, notice=progress)
     if name == "yfinance":
         return YFinanceSource(timeout_s=timeout_s, progress=progress)
     if name == "sample":
@@ -247,4 +254,4 @@ def make_source(name: str, *, csv_dir: Path | None = None, timeout_s: float = 12
         if csv_dir is None:
             raise SourceDataError("--source csv needs --csv-dir DIR with <TICKER>.SA.csv files")
         return CsvSource(csv_dir)
-    raise SourceDataError(f"unknown source {name!r}: choose yfinance, sample or csv")
+    raise SourceDataError(f"unknown source {name!r}: choose yfinance, b3, sample or csv")

@@ -33,7 +33,7 @@ load_config() {
   GLUE_ROLE_ARN="${GLUE_ROLE_ARN:-}"
   LAMBDA_ROLE_ARN="${LAMBDA_ROLE_ARN:-}"
   LAMBDA_RUNTIME="${LAMBDA_RUNTIME:-python3.12}"
-  TABLES=(quotes quotes_daily quotes_monthly)
+  TABLES=(quotes quotes_daily quotes_monthly ibov_portfolio)
 }
 
 check_prerequisites() {

@@ -149,7 +149,7 @@ def test_bootstrap_creates_everything_then_converges(aws_env, moto_server):
     crawler = aws["glue"].get_crawler(Name="b3-quotes-crawler")["Crawler"]
     assert crawler["DatabaseName"] == "default"
     assert [t["Path"] for t in crawler["Targets"]["S3Targets"]] == [
-        f"s3://{BUCKET}/raw/quotes/", f"s3://{BUCKET}/refined/quotes_daily/", f"s3://{BUCKET}/refined/quotes_monthly/"]
+        f"s3://{BUCKET}/raw/quotes/", f"s3://{BUCKET}/raw/ibov_portfolio/", f"s3://{BUCKET}/refined/quotes_daily/", f"s3://{BUCKET}/refined/quotes_monthly/"]
     config = json.loads(crawler["Configuration"])
     assert config["CrawlerOutput"]["Partitions"]["AddOrUpdateBehavior"] == "InheritFromTable"
     assert config["Grouping"]["TableLevelConfiguration"] == 3

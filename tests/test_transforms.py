@@ -16,7 +16,7 @@ T1 = dt.datetime(2024, 3, 2, 12, 0, tzinfo=dt.UTC)
 def raw_row(ticker, day, close, *, ingested=T0, volume=100, adj=None, run="r0", source="csv"):
     """A raw quote whose open/high/low sit around the close."""
     return (dt.date.fromisoformat(day), ticker, close - 0.5, close + 1.0, close - 1.0, close,
-            adj if adj is not None else close * 0.9, volume, source, f"{ticker}.SA", ingested, run)
+            adj if adj is not None else close * 0.9, volume, None, None, source, f"{ticker}.SA", ingested, run)
 
 
 def raw_frame(spark, rows):

@@ -1,0 +1,297 @@
+"""B3's own published data: COTAHIST daily quote files and the IBOV portfolio of the day."""
+
+from __future__ import annotations
+
+import base64
+import datetime as dt
+import io
+import json
+import time
+import zipfile
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Protocol
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from scraper.sources import QUOTE_COLUMNS, FetchResult, SourceDataError, SourceUnavailable
+
+RECORD_LENGTH = 245
+COTAHIST_URL = "https://bvmf.bmfbovespa.com.br/InstDados/SerHist/COTAHIST_D{day:%d%m%Y}.ZIP"
+PORTFOLIO_URL = "https://sistemaswebb3-listados.b3.com.br/indexProxy/indexCall/GetPortfolioDay/{params}"
+STANDARD_LOT_BDI = "02"   # CODBDI: round lot
+CASH_MARKET = 10          # TPMERC: vista
+HTTP_TIMEOUT_S = 30.0
+RETRY_DELAYS_S = (1.0, 3.0, 9.0)
+
+# Field -> (start, end) as 0-based slices of a 245-character quote record (layout rev. 2017).
+QUOTE_FIELDS = {
+    "DATA": (2, 10), "CODBDI": (10, 12), "CODNEG": (12, 24), "TPMERC": (24, 27), "NOMRES": (27, 39),
+    "ESPECI": (39, 49), "PREABE": (56, 69), "PREMAX": (69, 82), "PREMIN": (82, 95), "PREMED": (95, 108),
+    "PREULT": (108, 121), "TOTNEG": (147, 152), "QUATOT": (152, 170), "VOLTOT": (170, 188),
+    "FATCOT": (210, 217), "CODISI": (230, 242),
+}
+TRAILER_TOTREG = (31, 42)
+
+
+class CotahistError(SourceDataError):
+    """A COTAHIST file that does not follow the layout: never loaded in part."""
+
+
+# --- parsing ---------------------------------------------------------------------------------
+
+
+def _records(text_bytes: bytes, name: str) -> np.ndarray:
+    """The file as an (n, 245) uint8 matrix; a record of another length is an error."""
+    buffer = np.frombuffer(text_bytes, dtype=np.uint8)
+    for eol in (b"\r\n", b"\n"):
+        width = RECORD_LENGTH + len(eol)
+        if len(buffer) and len(buffer) % width == 0:
+            rows = buffer.reshape(-1, width)
+            if (rows[:, RECORD_LENGTH:] == np.frombuffer(eol, dtype=np.uint8)).all():
+                return rows[:, :RECORD_LENGTH]  # fast path: every record well formed
+    lines = text_bytes.split(b"\n")
+    if lines and lines[-1].strip() == b"":
+        lines.pop()
+    lines = [ln[:-1] if ln.endswith(b"\r") else ln for ln in lines]
+    lengths = np.fromiter((len(ln) for ln in lines), dtype=np.int64, count=len(lines))
+    bad = np.flatnonzero(lengths != RECORD_LENGTH)
+    if bad.size:
+        line = int(bad[0])
+        raise CotahistError(f"{name}: line {line + 1} has {lengths[line]} characters, expected {RECORD_LENGTH}")
+    if not lines:
+        raise CotahistError(f"{name}: empty file")
+    return np.frombuffer(b"".join(lines), dtype=np.uint8).reshape(len(lines), RECORD_LENGTH)
+
+
+def _digits(matrix: np.ndarray, start: int, end: int) -> np.ndarray:
+    """Fixed-width unsigned integers, vectorised (no per-row Python)."""
+    block = matrix[:, start:end].astype(np.int64) - ord("0")
+    if ((block < 0) | (block > 9)).any():
+        row = int(np.flatnonzero(((block < 0) | (block > 9)).any(axis=1))[0])
+        raise ValueError(f"non-digit in columns {start + 1}-{end} of record {row + 1}")
+    powers = 10 ** np.arange(end - start - 1, -1, -1, dtype=np.int64)
+    return block @ powers
+
+
+def _text(matrix: np.ndarray, start: int, end: int) -> np.ndarray:
+    """Fixed-width ASCII text, trimmed, through Arrow's vectorised kernels."""
+    width = end - start
+    block = np.ascontiguousarray(matrix[:, start:end])
+    array = pa.FixedSizeBinaryArray.from_buffers(pa.binary(width), len(block), [None, pa.py_buffer(block)])
+    as_text = pc.cast(pc.cast(array, pa.binary()), pa.string())
+    return pc.utf8_trim_whitespace(as_text).to_numpy(zero_copy_only=False)
+
+
+def _dates(matrix: np.ndarray, start: int, end: int) -> np.ndarray:
+    """YYYYMMDD fields to datetime.date, converting each distinct day once."""
+    stamps = _digits(matrix, start, end)
+    unique, inverse = np.unique(stamps, return_inverse=True)
+    days = np.array([dt.date(int(v) // 10000, int(v) // 100 % 100, int(v) % 100) for v in unique], dtype=object)
+    return days[inverse]
+
+
+def parse_cotahist(data: bytes, name: str = "COTAHIST") -> pd.DataFrame:
+    """Every quote record (type 01) of a daily, monthly or yearly file, prices per share.
+
+    Prices carry two implied decimals and are quoted per FATCOT shares; QUATOT is shares,
+    VOLTOT the traded value in BRL with two implied decimals.
+    """
+    matrix = _records(data, name)
+    try:
+        kinds = _digits(matrix, 0, 2)
+    except ValueError as exc:
+        raise CotahistError(f"{name}: bad record type ({exc})") from exc
+    if kinds[0] != 0 or kinds[-1] != 99:
+        raise CotahistError(f"{name}: missing header (00) or trailer (99) record: truncated file?")
+    try:
+        declared = int(_digits(matrix[-1:], *TRAILER_TOTREG)[0])
+    except ValueError as exc:
+        raise CotahistError(f"{name}: unreadable trailer ({exc})") from exc
+    if declared != len(matrix):
+        raise CotahistError(f"{name}: trailer declares {declared} records but the file holds {len(matrix)}: truncated or corrupt")
+    quotes = matrix[kinds == 1]
+    try:
+        factor = _digits(quotes, *QUOTE_FIELDS["FATCOT"]).astype("float64")
+        factor[factor == 0] = 1.0
+        price = {f: _digits(quotes, *QUOTE_FIELDS[f]) / 100.0 / factor
+                 for f in ("PREABE", "PREMAX", "PREMIN", "PREULT")}
+        frame = pd.DataFrame({
+            "ticker": _text(quotes, *QUOTE_FIELDS["CODNEG"]),
+            "trade_date": _dates(quotes, *QUOTE_FIELDS["DATA"]),
+            "Open": price["PREABE"], "High": price["PREMAX"], "Low": price["PREMIN"], "Close": price["PREULT"],
+            "Adj Close": np.nan,  # B3 publishes no adjusted price
+            "Volume": _digits(quotes, *QUOTE_FIELDS["QUATOT"]).astype("float64"),
+            "traded_value": _digits(quotes, *QUOTE_FIELDS["VOLTOT"]) / 100.0,
+            "trades": _digits(quotes, *QUOTE_FIELDS["TOTNEG"]),
+            "codbdi": _text(quotes, *QUOTE_FIELDS["CODBDI"]),
+            "tpmerc": _digits(quotes, *QUOTE_FIELDS["TPMERC"]),
+            "isin": _text(quotes, *QUOTE_FIELDS["CODISI"]),
+            "fatcot": factor.astype("int64"),
+        })
+    except ValueError as exc:
+        raise CotahistError(f"{name}: {exc}") from exc
+    return frame
+
+
+def read_cotahist_bytes(data: bytes, name: str) -> pd.DataFrame:
+    """A COTAHIST file, zipped (as B3 publishes it) or not."""
+    if data[:2] == b"PK":
+        try:
+            with zipfile.ZipFile(io.BytesIO(data)) as archive:
+                members = [m for m in archive.namelist() if not m.endswith("/")]
+                if len(members) != 1:
+                    raise CotahistError(f"{name}: expected one file in the zip, found {len(members)}")
+                data = archive.read(members[0])
+        except (zipfile.BadZipFile, EOFError, zlib_error()) as exc:
+            raise CotahistError(f"{name}: corrupt zip ({exc})") from exc
+    return parse_cotahist(data, name)
+
+
+def zlib_error() -> type[Exception]:
+    import zlib
+
+    return zlib.error
+
+
+def standard_lot(frame: pd.DataFrame) -> pd.DataFrame:
+    """The cash-market round-lot quotes: what users mean by "PETR4"."""
+    return frame[(frame["codbdi"] == STANDARD_LOT_BDI) & (frame["tpmerc"] == CASH_MARKET)]
+
+
+# --- HTTP ------------------------------------------------------------------------------------
+
+
+class HttpClient(Protocol):
+    def get(self, url: str, timeout_s: float) -> tuple[int, bytes]: ...
+
+
+class RequestsClient:
+    """The live client; tests replace it with recorded responses."""
+
+    def get(self, url: str, timeout_s: float) -> tuple[int, bytes]:
+        import requests
+
+        try:
+            response = requests.get(url, timeout=(min(timeout_s, 10.0), timeout_s))
+        except requests.RequestException as exc:
+            raise SourceUnavailable(f"{url}: {exc.__class__.__name__}: {exc}") from exc
+        return response.status_code, response.content
+
+
+def get_with_retries(http: HttpClient, url: str, *, timeout_s: float = HTTP_TIMEOUT_S,
+                     delays_s: tuple[float, ...] = RETRY_DELAYS_S,
+                     sleep: Callable[[float], None] = time.sleep) -> tuple[int, bytes]:
+    """GET with back-off on network errors and 5xx/429; other statuses are returned as they are."""
+    for attempt in range(len(delays_s) + 1):
+        try:
+            status, body = http.get(url, timeout_s)
+            if status < 500 and status != 429:
+                return status, body
+            problem: str = f"HTTP {status}"
+        except SourceUnavailable as exc:
+            problem = str(exc)
+        if attempt == len(delays_s):
+            raise SourceUnavailable(f"{url} failed after {attempt + 1} attempts: {problem}")
+        sleep(delays_s[attempt])
+    raise AssertionError("unreachable")
+
+
+# --- the source ------------------------------------------------------------------------------
+
+
+@dataclass
+class B3Source:
+    """Official daily COTAHIST files: downloaded per session, or read from files the user has."""
+
+    sessions: Callable[[dt.date, dt.date], list[dt.date]]
+    files: list[Path] = field(default_factory=list)
+    http: HttpClient = field(default_factory=RequestsClient)
+    all_instruments: bool = False
+    notice: Callable[[str], None] = print
+    sleep: Callable[[float], None] = time.sleep
+    name: str = "b3"
+
+    def _load(self, start: dt.date | None, end: dt.date | None) -> pd.DataFrame:
+        if self.files:
+            frames = [read_cotahist_bytes(p.read_bytes(), str(p)) for p in self.files]
+        else:
+            if start is None or end is None:
+                raise SourceDataError("the b3 source needs --start/--end or --cotahist-file")
+            frames = []
+            for day in self.sessions(start, end):
+                url = COTAHIST_URL.format(day=day)
+                status, body = get_with_retries(self.http, url, sleep=self.sleep)
+                if status == 404:
+                    self.notice(f"notice: B3 has no COTAHIST file for {day} (not published yet, or no session)")
+                    continue
+                if status != 200:
+                    raise SourceUnavailable(f"{url}: HTTP {status}")
+                frames.append(read_cotahist_bytes(body, url.rsplit("/", 1)[-1]))
+        if not frames:
+            return pd.DataFrame(columns=QUOTE_COLUMNS)
+        return pd.concat(frames, ignore_index=True)
+
+    def fetch(self, tickers: list[str], start: dt.date | None, end: dt.date | None) -> FetchResult:
+        frame = self._load(start, end)
+        if not self.all_instruments and "codbdi" in frame:
+            frame = standard_lot(frame)
+        if start is not None:
+            frame = frame[frame["trade_date"] >= start]
+        if end is not None:
+            frame = frame[frame["trade_date"] <= end]
+        frame = frame[frame["ticker"].isin(tickers)]
+        missing = [t for t in tickers if t not in set(frame["ticker"])]
+        return FetchResult(frame.reset_index(drop=True), missing, {t: t for t in tickers})
+
+
+# --- IBOV portfolio --------------------------------------------------------------------------
+
+PORTFOLIO_COLUMNS = ["ticker", "name", "type", "segment", "weight_pct", "theoretical_qty", "portfolio_date"]
+
+
+def portfolio_url(index: str = "IBOV", language: str = "en-us") -> str:
+    params = {"pageNumber": 1, "pageSize": 9999, "language": language, "index": index, "segment": 2}
+    encoded = base64.b64encode(json.dumps(params, separators=(",", ":")).encode()).decode()
+    return PORTFOLIO_URL.format(params=encoded)
+
+
+def parse_b3_number(text: str, language: str) -> float:
+    """`1,243,177,587` / `2.663` (en-us) or `1.243.177.587` / `2,663` (pt-br)."""
+    thousands, decimal = (",", ".") if language == "en-us" else (".", ",")
+    return float(text.strip().replace(thousands, "").replace(decimal, "."))
+
+
+def parse_portfolio(body: bytes, language: str = "en-us") -> pd.DataFrame:
+    """GetPortfolioDay's JSON to one row per constituent."""
+    try:
+        doc = json.loads(body)
+        header, results = doc["header"], doc["results"]
+        month_first = language == "en-us"
+        date = dt.datetime.strptime(header["date"], "%m/%d/%y" if month_first else "%d/%m/%y").date()
+        rows = [{
+            "ticker": r["cod"].strip(),
+            "name": r["asset"].strip(),
+            "type": " ".join(r["type"].split()),
+            "segment": r.get("segment", "").strip(),
+            "weight_pct": parse_b3_number(r["part"], language),
+            "theoretical_qty": int(parse_b3_number(r["theoricalQty"], language)),
+            "portfolio_date": date,
+        } for r in results]
+    except (KeyError, TypeError, ValueError) as exc:
+        raise SourceDataError(f"unexpected IBOV portfolio response: {exc!r}") from exc
+    if not rows:
+        raise SourceDataError("the IBOV portfolio response lists no constituent")
+    return pd.DataFrame(rows, columns=PORTFOLIO_COLUMNS)
+
+
+def fetch_ibov_portfolio(http: HttpClient, *, sleep: Callable[[float], None] = time.sleep,
+                         language: str = "en-us") -> pd.DataFrame:
+    status, body = get_with_retries(http, portfolio_url("IBOV", language), sleep=sleep)
+    if status != 200:
+        raise SourceUnavailable(f"B3 index API answered HTTP {status} for the IBOV portfolio")
+    return parse_portfolio(body, language)
