@@ -25,6 +25,7 @@ test: $(VENV)/.dev
 
 lint: $(VENV)/.dev
 	$(VENV)/bin/ruff check .
+	$(VENV)/bin/pyright
 
 clean-lake:
 	rm -rf $(LAKE_DIR)

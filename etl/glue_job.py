@@ -12,7 +12,15 @@ from collections.abc import Callable
 from pyspark.sql import SparkSession
 from pyspark.sql import functions as F
 
-from etl.lake_io import REFINED_DAILY, REFINED_MONTHLY, read_manifest, read_raw_quotes, write_partitions
+from etl.lake_io import (
+    REFINED_DAILY,
+    REFINED_MONTHLY,
+    mark_processed,
+    pending_manifest_keys,
+    read_manifests,
+    read_raw_quotes,
+    write_partitions,
+)
 from etl.transforms import refine_daily, select_changed, summarize_monthly
 
 JOB_ARGUMENTS = ["JOB_NAME", "lake_root", "manifest_key", "crawler_name"]
@@ -23,16 +31,22 @@ def refine_run(spark: SparkSession, lake_root: str, manifest_key: str) -> dict[s
 
     The windows need each ticker's earlier sessions, so the job reads the raw history and
     writes only the changed partitions: an incremental run equals a full recompute.
+    Manifests that no run has refined yet (a trigger refused while another run was busy,
+    or lost) are refined along with this one, then every one of them is marked processed.
     """
-    manifest = read_manifest(spark, lake_root, manifest_key)
-    raw = read_raw_quotes(spark, lake_root).filter(F.col("ticker").isin(manifest.tickers))
+    keys = sorted({manifest_key, *pending_manifest_keys(spark, lake_root)})
+    manifests = read_manifests(spark, lake_root, keys)
+    tickers = sorted({t for m in manifests for t in m.tickers})
+    first_dt = min(m.partitions[0] for m in manifests)
+    raw = read_raw_quotes(spark, lake_root).filter(F.col("ticker").isin(tickers))
     daily = refine_daily(raw).cache()
     monthly = summarize_monthly(daily)
-    daily_out, monthly_out = select_changed(daily, monthly, manifest.tickers, manifest.partitions[0])
+    daily_out, monthly_out = select_changed(daily, monthly, tickers, first_dt)
     write_partitions(daily_out, lake_root, REFINED_DAILY, ["dt", "ticker"])
     write_partitions(monthly_out, lake_root, REFINED_MONTHLY, ["month", "ticker"])
-    counts = {"daily_rows": daily_out.count(), "monthly_rows": monthly_out.count()}
+    counts = {"runs": len(manifests), "daily_rows": daily_out.count(), "monthly_rows": monthly_out.count()}
     daily.unpersist()
+    mark_processed(spark, lake_root, keys)
     return counts
 
 
@@ -53,7 +67,8 @@ def main(argv: list[str], after_write: Callable[[str], None] | None = None) -> N
     from awsglue.utils import getResolvedOptions
 
     args = getResolvedOptions(argv, JOB_ARGUMENTS)
-    glue_context = GlueContext(SparkSession.builder.getOrCreate().sparkContext)
+    session = SparkSession.builder.getOrCreate()  # pyright: ignore[reportAttributeAccessIssue]
+    glue_context = GlueContext(session.sparkContext)
     spark = glue_context.spark_session
     job = Job(glue_context)
     job.init(args["JOB_NAME"], args)

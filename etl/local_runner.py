@@ -14,8 +14,9 @@ from pyspark.sql import SparkSession
 
 from etl.glue_job import refine_run
 
-# Spark's default logging prints start-up warnings on every run; keep errors only.
-LOG4J_CONFIG = Path(__file__).with_name("log4j2-local.properties")
+# Spark's default logging prints start-up warnings on every run; this folder's log4j2.properties
+# keeps errors only. Spark reads it from SPARK_CONF_DIR when the JVM starts.
+SPARK_CONF_DIR = Path(__file__).with_name("spark-conf")
 
 
 def local_spark(app_name: str = "b3-quotes-local", cores: int = 2) -> SparkSession:
@@ -26,10 +27,9 @@ def local_spark(app_name: str = "b3-quotes-local", cores: int = 2) -> SparkSessi
     """
     os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
     os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")
-    # Read by the JVM launcher, before any SparkConf applies.
-    os.environ.setdefault("SPARK_SUBMIT_OPTS", f"-Dlog4j.configurationFile={LOG4J_CONFIG.as_uri()}")
+    os.environ.setdefault("SPARK_CONF_DIR", str(SPARK_CONF_DIR))
     return (
-        SparkSession.builder.master(f"local[{cores}]")
+        SparkSession.builder.master(f"local[{cores}]")  # pyright: ignore[reportAttributeAccessIssue]
         .appName(app_name)
         .config("spark.sql.session.timeZone", "UTC")
         .config("spark.sql.shuffle.partitions", str(cores))
@@ -67,8 +67,8 @@ class LocalGlueClient:
         run_id = f"jr_local_{dt.datetime.now(dt.UTC):%Y%m%dT%H%M%S%f}"
         spark = self.spark_factory()
         counts = refine_run(spark, self.lake_root, Arguments["--manifest_key"])
-        self.log(f"  job {JobName} ({run_id}): wrote {counts['daily_rows']} daily and "
-                 f"{counts['monthly_rows']} monthly rows")
+        self.log(f"  job {JobName} ({run_id}): refined {counts['runs']} scrape run(s), wrote "
+                 f"{counts['daily_rows']} daily and {counts['monthly_rows']} monthly rows")
         if self.after_write is not None:
             self.after_write()
         self.runs.append({"JobRunId": run_id, "Arguments": dict(Arguments), **counts})

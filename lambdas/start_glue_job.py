@@ -39,7 +39,8 @@ def start_etl_job(glue: Any, job_name: str, event: dict[str, Any],
 
     The job allows one run at a time, so a second scrape landing while a run is under way
     is refused with ConcurrentRunsExceededException: wait and retry, then raise so the
-    asynchronous invocation is retried by Lambda rather than the run being dropped.
+    asynchronous invocation is retried by Lambda. Should that fail too, the manifest stays
+    pending and the next job run refines it (see etl.glue_job.refine_run).
     """
     started = []
     for bucket, key in manifest_keys(event):

@@ -84,7 +84,7 @@ def _text(matrix: np.ndarray, start: int, end: int) -> np.ndarray:
     block = np.ascontiguousarray(matrix[:, start:end])
     array = pa.FixedSizeBinaryArray.from_buffers(pa.binary(width), len(block), [None, pa.py_buffer(block)])
     as_text = pc.cast(pc.cast(array, pa.binary()), pa.string())
-    return pc.utf8_trim_whitespace(as_text).to_numpy(zero_copy_only=False)
+    return pc.utf8_trim_whitespace(as_text)  # pyright: ignore[reportAttributeAccessIssue] - generated kernel.to_numpy(zero_copy_only=False)
 
 
 def _dates(matrix: np.ndarray, start: int, end: int) -> np.ndarray:
@@ -160,7 +160,7 @@ def zlib_error() -> type[Exception]:
 
 def standard_lot(frame: pd.DataFrame) -> pd.DataFrame:
     """The cash-market round-lot quotes: what users mean by "PETR4"."""
-    return frame[(frame["codbdi"] == STANDARD_LOT_BDI) & (frame["tpmerc"] == CASH_MARKET)]
+    return frame.loc[(frame["codbdi"] == STANDARD_LOT_BDI) & (frame["tpmerc"] == CASH_MARKET)]
 
 
 # --- HTTP ------------------------------------------------------------------------------------
@@ -241,10 +241,10 @@ class B3Source:
         if not self.all_instruments and "codbdi" in frame:
             frame = standard_lot(frame)
         if start is not None:
-            frame = frame[frame["trade_date"] >= start]
+            frame = frame.loc[frame["trade_date"] >= start]
         if end is not None:
-            frame = frame[frame["trade_date"] <= end]
-        frame = frame[frame["ticker"].isin(tickers)]
+            frame = frame.loc[frame["trade_date"] <= end]
+        frame = frame.loc[frame["ticker"].isin(tickers)]
         missing = [t for t in tickers if t not in set(frame["ticker"])]
         return FetchResult(frame.reset_index(drop=True), missing, {t: t for t in tickers})
 

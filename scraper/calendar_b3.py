@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 from functools import lru_cache
+from typing import cast
 from zoneinfo import ZoneInfo
 
 import exchange_calendars as xcals
@@ -12,6 +13,10 @@ import pandas as pd
 B3_TIMEZONE = ZoneInfo("America/Sao_Paulo")
 # exchange_calendars starts 20 years back by default; history files go further.
 CALENDAR_START = "2000-01-03"
+
+
+def _ts(day: dt.date) -> pd.Timestamp:
+    return cast(pd.Timestamp, pd.Timestamp(day.isoformat()))  # never NaT for a real date
 
 
 @lru_cache(maxsize=1)
@@ -24,8 +29,8 @@ def sessions_between(start: dt.date, end: dt.date) -> list[dt.date]:
     if end < start:
         return []
     cal = _calendar()
-    lo = max(pd.Timestamp(start), cal.first_session)
-    hi = min(pd.Timestamp(end), cal.last_session)
+    lo = max(_ts(start), cal.first_session)
+    hi = min(_ts(end), cal.last_session)
     if hi < lo:
         return []
     return [ts.date() for ts in cal.sessions_in_range(lo, hi)]
@@ -33,7 +38,7 @@ def sessions_between(start: dt.date, end: dt.date) -> list[dt.date]:
 
 def is_session(day: dt.date) -> bool:
     cal = _calendar()
-    ts = pd.Timestamp(day)
+    ts = _ts(day)
     if ts < cal.first_session or ts > cal.last_session:
         # Outside the calendar's range we cannot tell: trust the source.
         return True
@@ -43,5 +48,5 @@ def is_session(day: dt.date) -> bool:
 def last_closed_session(now: dt.datetime | None = None) -> dt.date:
     """D-1: the last session strictly before today in São Paulo (weekends, holidays skipped)."""
     today = (now or dt.datetime.now(B3_TIMEZONE)).astimezone(B3_TIMEZONE).date()
-    yesterday = pd.Timestamp(today - dt.timedelta(days=1))
+    yesterday = _ts(today - dt.timedelta(days=1))
     return _calendar().date_to_session(yesterday, direction="previous").date()

@@ -58,7 +58,7 @@ def raw_file_name(source: str, tickers: list[str]) -> str:
 
 def _optional(frame: pd.DataFrame, column: str, dtype: str) -> pd.Series:
     if column in frame:
-        return frame[column].astype(dtype)
+        return pd.Series(frame[column]).astype(dtype)
     return pd.Series([None] * len(frame), dtype=dtype)
 
 
@@ -91,8 +91,8 @@ def write_raw_quotes(storage: LakeStorage, quotes: pd.DataFrame, *, source: str,
     same command rewrites the same files and triggers the refinement once.
     """
     keys, partitions = [], []
-    for day, day_quotes in sorted(quotes.groupby("trade_date"), key=lambda kv: kv[0]):
-        dt_value = day.isoformat()
+    for day, day_quotes in quotes.groupby("trade_date", sort=True):
+        dt_value = str(day)  # a datetime.date: YYYY-MM-DD
         table = to_raw_table(day_quotes, source, symbols, now, run_id)
         key = raw_partition_key(dataset_prefix, dt_value, raw_file_name(source, list(day_quotes["ticker"])))
         buffer = io.BytesIO()

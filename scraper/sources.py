@@ -45,7 +45,7 @@ class FetchResult:
 class PriceSource(Protocol):
     name: str
 
-    def fetch(self, tickers: list[str], start: dt.date, end: dt.date) -> FetchResult: ...
+    def fetch(self, tickers: list[str], start: dt.date | None, end: dt.date | None) -> FetchResult: ...
 
 
 def empty_quotes() -> pd.DataFrame:
@@ -81,9 +81,9 @@ def read_yahoo_csv(path: Path) -> pd.DataFrame:
         raise SourceDataError(f"{path}:{line}: bad date {frame['Date'].iloc[line - 2]!r}")
     out = pd.DataFrame({"trade_date": dates.dt.date})
     for col in PRICE_COLUMNS:
-        values = pd.to_numeric(frame[col], errors="coerce")
-        bad = values.isna() & frame[col].notna()
-        if bad.any():
+        values = pd.Series(pd.to_numeric(frame[col], errors="coerce"), index=frame.index)
+        bad = pd.Series(values.isna() & frame[col].notna())
+        if bool(bad.any()):
             line = int(bad.to_numpy().argmax()) + 2
             raise SourceDataError(f"{path}:{line}: bad {col} value {frame[col].iloc[line - 2]!r}")
         out[col] = values.astype("float64")
@@ -108,9 +108,9 @@ class CsvSource:
                 continue
             frame = read_yahoo_csv(path)
             if start is not None:
-                frame = frame[frame["trade_date"] >= start]
+                frame = frame.loc[frame["trade_date"] >= start]
             if end is not None:
-                frame = frame[frame["trade_date"] <= end]
+                frame = frame.loc[frame["trade_date"] <= end]
             if frame.empty:
                 missing.append(ticker)
                 continue
@@ -118,7 +118,7 @@ class CsvSource:
             frames.append(frame)
             symbols[ticker] = path.name
         quotes = pd.concat(frames, ignore_index=True) if frames else empty_quotes()
-        return FetchResult(quotes[QUOTE_COLUMNS], missing, symbols)
+        return FetchResult(quotes.loc[:, QUOTE_COLUMNS], missing, symbols)
 
 
 def sample_source() -> CsvSource:
@@ -153,7 +153,7 @@ def run_with_deadline(fn: Callable[[], Any], timeout_s: float, what: str) -> Any
     return box.get("value")
 
 
-def yfinance_frame_to_quotes(frame: pd.DataFrame, symbol_to_ticker: dict[str, str]) -> pd.DataFrame:
+def yfinance_frame_to_quotes(frame: pd.DataFrame | None, symbol_to_ticker: dict[str, str]) -> pd.DataFrame:
     """yfinance's wide frame (columns ('Price','Ticker'), date index) to long quotes."""
     if frame is None or frame.empty:
         return empty_quotes()
@@ -171,7 +171,7 @@ def yfinance_frame_to_quotes(frame: pd.DataFrame, symbol_to_ticker: dict[str, st
     long["trade_date"] = pd.to_datetime(long["Date"]).dt.date
     for col in PRICE_COLUMNS:
         long[col] = long[col].astype("float64") if col in long.columns else float("nan")
-    return long[QUOTE_COLUMNS].reset_index(drop=True)
+    return long.loc[:, QUOTE_COLUMNS].reset_index(drop=True)
 
 
 @dataclass
@@ -183,7 +183,7 @@ class YFinanceSource:
     progress: Callable[[str], None] = print
     name: str = "yfinance"
 
-    def _download(self, symbols: list[str], start: dt.date, end: dt.date) -> pd.DataFrame:
+    def _download(self, symbols: list[str], start: dt.date, end: dt.date) -> pd.DataFrame | None:
         import yfinance as yf
 
         return yf.download(
@@ -195,10 +195,12 @@ class YFinanceSource:
             group_by="column",
             progress=False,
             threads=True,
-            timeout=min(self.timeout_s, 30),
+            timeout=int(min(self.timeout_s, 30)),
         )
 
-    def fetch(self, tickers: list[str], start: dt.date, end: dt.date) -> FetchResult:
+    def fetch(self, tickers: list[str], start: dt.date | None, end: dt.date | None) -> FetchResult:
+        if start is None or end is None:
+            raise SourceDataError("the yfinance source needs a start and an end date")
         symbol_to_ticker = {yahoo_symbol(t): t for t in tickers}
         symbols = list(symbol_to_ticker)
         frames = []

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 from collections import Counter
 from collections.abc import Callable
 
@@ -17,7 +18,7 @@ REASON_NOT_A_SESSION = "not_a_b3_session"
 
 
 def validate_quotes(
-    quotes: pd.DataFrame, is_session: Callable[[object], bool] | None = None
+    quotes: pd.DataFrame, is_session: Callable[[dt.date], bool] | None = None
 ) -> tuple[pd.DataFrame, Counter[str]]:
     """Return the valid rows and a count of rejected rows per reason.
 
@@ -30,7 +31,7 @@ def validate_quotes(
 
     dup = frame.duplicated(subset=["ticker", "trade_date"], keep="last")
     rejected[REASON_DUPLICATE] += int(dup.sum())
-    frame = frame[~dup]
+    frame = frame.loc[~dup]
 
     checks = [
         (REASON_MISSING, frame[PRICES].isna().any(axis=1)),
@@ -44,4 +45,4 @@ def validate_quotes(
         bad = bad & keep  # each row counted once, under its first failing check
         rejected[reason] += int(bad.sum())
         keep &= ~bad
-    return frame[keep].reset_index(drop=True), +rejected
+    return frame.loc[keep].reset_index(drop=True), +rejected

@@ -246,3 +246,25 @@ def test_b3_source_with_ibov_universe_through_the_pipeline(tmp_path, capsys):
     (row,) = [dict(zip(columns, r)) for r in rows]
     assert row["dt"] == "2021-06-25" and row["constituents_quoted"] == 78
     assert row["weighted_daily_return"] is None  # one session: no previous close yet
+
+
+def test_a_run_whose_trigger_was_lost_is_refined_by_the_next_run(tmp_path):
+    import datetime as dt
+
+    from pipeline.lake import LocalStorage
+    from scraper.raw_writer import write_raw_quotes
+    from scraper.sources import CsvSource
+
+    lake = tmp_path / "lake"
+    # Run A lands in raw but its event never starts a job (refused while busy, then dropped).
+    quotes = CsvSource(SAMPLE_DIR).fetch(["VALE3"], dt.date(2020, 3, 2), dt.date(2020, 3, 6)).quotes
+    now = dt.datetime(2020, 3, 7, tzinfo=dt.UTC)
+    write_raw_quotes(LocalStorage(lake), quotes, source="csv", symbols={}, now=now, run_id="run-a")
+    # Run B arrives normally, for another ticker and later days.
+    assert run(lake, "--source", "csv", "--csv-dir", str(SAMPLE_DIR), "--tickers", "PETR4",
+               "--start", "2020-03-09", "--end", "2020-03-13") == 0
+    daily = read_table(lake, "quotes_daily")
+    assert sorted(daily.loc[daily["ticker"] == "VALE3", "dt"]) == [f"2020-03-0{d}" for d in (2, 3, 4, 5, 6)]
+    assert len(daily[daily["ticker"] == "PETR4"]) == 5
+    processed = sorted(p.name for p in (lake / "refined/_processed_runs").iterdir())
+    assert len(processed) == 2 and "run-a.json" in processed
