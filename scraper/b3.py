@@ -223,7 +223,10 @@ class B3Source:
             if start is None or end is None:
                 raise SourceDataError("the b3 source needs --start/--end or --cotahist-file")
             frames = []
-            for day in self.sessions(start, end):
+            days = self.sessions(start, end)
+            for number, day in enumerate(days, start=1):
+                if len(days) > 1:
+                    self.notice(f"  COTAHIST {number}/{len(days)}: {day}")
                 url = COTAHIST_URL.format(day=day)
                 status, body = get_with_retries(self.http, url, sleep=self.sleep)
                 if status == 404:

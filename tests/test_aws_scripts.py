@@ -240,21 +240,29 @@ def test_reset_leaves_untagged_resources_alone(aws_env, moto_server):
     assert BUCKET in [b["Name"] for b in aws["s3"].list_buckets()["Buckets"]]
 
 
+def _known_linter_gap(finding) -> bool:
+    """parliament's action table predates workgroup ARNs for Athena's tagging actions."""
+    return finding.issue == "RESOURCE_MISMATCH" and all(
+        d["action"] in ("athena:TagResource", "athena:ListTagsForResource") for d in finding.detail)
+
+
 def test_policy_documents_are_valid_and_pass_the_linter():
     from parliament import analyze_policy_string
 
     values = {"BUCKET": BUCKET, "REGION": "us-east-1", "ACCOUNT_ID": "123456789012", "GLUE_JOB_NAME": "b3-quotes-refine",
-              "CRAWLER_NAME": "b3-quotes-crawler", "GLUE_DATABASE": "default", "LAMBDA_NAME": "b3-quotes-trigger"}
+              "CRAWLER_NAME": "b3-quotes-crawler", "GLUE_DATABASE": "default", "LAMBDA_NAME": "b3-quotes-trigger",
+              "ATHENA_WORKGROUP": "b3-quotes", "GLUE_ROLE_NAME": "b3-quotes-glue", "LAMBDA_ROLE_NAME": "b3-quotes-lambda",
+              "GLUE_ROLE_ARN": "arn:aws:iam::123456789012:role/b3-quotes-glue"}
     for path in sorted((REPO / "infra").rglob("*.json")):
         text = path.read_text()
         for key, value in values.items():
             text = text.replace("${" + key + "}", value)
+        assert "${" not in text, f"{path.name}: a placeholder the test does not fill"
         document = json.loads(text)
         if "Statement" not in document or "trust" in path.name:
             continue
-        findings = analyze_policy_string(text).findings
-        serious = [f for f in findings if f.severity in ("HIGH", "MEDIUM", "CRITICAL")]
-        assert serious == [], f"{path.name}: {[(f.issue, f.detail) for f in serious]}"
+        findings = [f for f in analyze_policy_string(text).findings if not _known_linter_gap(f)]
+        assert findings == [], f"{path.name}: {[(f.issue, f.detail) for f in findings]}"
 
 
 def test_bucket_policy_denies_plain_http():
