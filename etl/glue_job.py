@@ -7,6 +7,7 @@ SparkSession through `etl.local_runner`.
 from __future__ import annotations
 
 import sys
+import uuid
 from collections.abc import Callable
 
 from pyspark.sql import SparkSession
@@ -42,9 +43,12 @@ def refine_run(spark: SparkSession, lake_root: str, manifest_key: str) -> dict[s
     daily = refine_daily(raw).cache()
     monthly = summarize_monthly(daily)
     daily_out, monthly_out = select_changed(daily, monthly, tickers, first_dt)
-    write_partitions(daily_out, lake_root, REFINED_DAILY, ["dt", "ticker"])
-    write_partitions(monthly_out, lake_root, REFINED_MONTHLY, ["month", "ticker"])
-    counts = {"runs": len(manifests), "daily_rows": daily_out.count(), "monthly_rows": monthly_out.count()}
+    write_id = uuid.uuid4().hex[:12]
+    counts = {
+        "runs": len(manifests),
+        "daily_rows": write_partitions(daily_out, lake_root, REFINED_DAILY, ["dt", "ticker"], write_id),
+        "monthly_rows": write_partitions(monthly_out, lake_root, REFINED_MONTHLY, ["month", "ticker"], write_id),
+    }
     daily.unpersist()
     mark_processed(spark, lake_root, keys)
     return counts

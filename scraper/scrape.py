@@ -18,6 +18,11 @@ EXIT_USAGE = 2
 EXIT_NO_DATA = 3
 EXIT_SOURCE_UNAVAILABLE = 4
 EXIT_BAD_INPUT = 5
+EXIT_LAKE_WRITE_FAILED = 6
+
+
+class LakeWriteError(RuntimeError):
+    """Writing to the lake failed part-way; no manifest was written, so nothing was triggered."""
 
 
 @dataclass
@@ -70,6 +75,9 @@ def scrape(source: PriceSource, storage: LakeStorage, tickers: list[str], start:
     valid, report.rejected = validate_quotes(fetched.quotes, calendar_b3.is_session)
     if valid.empty:
         return report
-    report.written = write_raw_quotes(storage, valid, source=source.name, symbols=fetched.symbols,
-                                      now=now, run_id=new_run_id(now))
+    try:
+        report.written = write_raw_quotes(storage, valid, source=source.name, symbols=fetched.symbols,
+                                          now=now, run_id=new_run_id(now))
+    except Exception as exc:  # S3 or disk: whatever failed, the run is not committed
+        raise LakeWriteError(f"{exc.__class__.__name__}: {exc}") from exc
     return report

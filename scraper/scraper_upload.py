@@ -22,7 +22,15 @@ if __package__ in (None, ""):  # run as a script: make the repository importable
 from pipeline.lake import LakeStorage, LocalStorage, S3Storage  # noqa: E402
 from pipeline.settings import ConfigError, Settings, load_settings, parse_tickers  # noqa: E402
 from scraper import calendar_b3  # noqa: E402
-from scraper.scrape import EXIT_BAD_INPUT, EXIT_OK, EXIT_SOURCE_UNAVAILABLE, EXIT_USAGE, scrape  # noqa: E402
+from scraper.scrape import (  # noqa: E402
+    EXIT_BAD_INPUT,
+    EXIT_LAKE_WRITE_FAILED,
+    EXIT_OK,
+    EXIT_SOURCE_UNAVAILABLE,
+    EXIT_USAGE,
+    LakeWriteError,
+    scrape,
+)
 from scraper.sources import SourceDataError, SourceUnavailable, make_source, run_with_deadline  # noqa: E402
 
 SOURCES = ("yfinance", "b3", "sample", "csv")
@@ -125,6 +133,10 @@ def main(argv: list[str] | None = None) -> int:
     except SourceDataError as exc:
         print(f"error: bad input, nothing written: {exc}", file=sys.stderr)
         return EXIT_BAD_INPUT
+    except LakeWriteError as exc:
+        print(f"error: writing to the lake failed, run not committed (no manifest, nothing triggered); "
+              f"re-run the same command: {exc}", file=sys.stderr)
+        return EXIT_LAKE_WRITE_FAILED
 
     for line in report.summary_lines(storage.describe):
         print(line)

@@ -268,3 +268,30 @@ def test_a_run_whose_trigger_was_lost_is_refined_by_the_next_run(tmp_path):
     assert len(daily[daily["ticker"] == "PETR4"]) == 5
     processed = sorted(p.name for p in (lake / "refined/_processed_runs").iterdir())
     assert len(processed) == 2 and "run-a.json" in processed
+
+
+def test_write_failure_half_way_commits_nothing_and_a_rerun_completes(tmp_path, capsys, monkeypatch):
+    from pipeline.lake import LocalStorage
+
+    lake = tmp_path / "lake"
+    real_put = LocalStorage.put_bytes
+    calls = {"n": 0}
+
+    def flaky_put(self, key, data):
+        calls["n"] += 1
+        if calls["n"] == 3:
+            raise OSError("No space left on device")
+        real_put(self, key, data)
+
+    monkeypatch.setattr(LocalStorage, "put_bytes", flaky_put)
+    assert csv_run(lake, "2020-03-02", "2020-03-06") == 6
+    err = capsys.readouterr().err
+    assert "run not committed" in err and "No space left on device" in err
+    assert len(list((lake / "raw/quotes").rglob("*.parquet"))) == 2  # two complete day files, no more
+    assert not (lake / "raw/_manifests").exists() and not (lake / "refined").exists()
+
+    monkeypatch.setattr(LocalStorage, "put_bytes", real_put)
+    assert csv_run(lake, "2020-03-02", "2020-03-06") == 0
+    assert len(list((lake / "raw/quotes").rglob("*.parquet"))) == 5  # the same names, rewritten
+    daily = read_table(lake, "quotes_daily")
+    assert len(daily) == 2 * 5 and not daily.duplicated(["ticker", "dt"]).any()
