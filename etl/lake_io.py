@@ -45,11 +45,6 @@ def read_manifests(spark: SparkSession, lake_root: str, keys: list[str]) -> list
     return [_parse_manifest(row[0], ", ".join(keys)) for row in rows]
 
 
-def read_manifest(spark: SparkSession, lake_root: str, manifest_key: str) -> RunManifest:
-    (manifest,) = read_manifests(spark, lake_root, [manifest_key])
-    return manifest
-
-
 def _hadoop_fs(spark: SparkSession, uri: str):
     """Hadoop's file system for a URI: the one Spark itself uses (local, S3 on Glue)."""
     path = spark._jvm.org.apache.hadoop.fs.Path(uri)  # type: ignore[union-attr]

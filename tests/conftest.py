@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
+import socket
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+import requests
 
 REPO = Path(__file__).resolve().parent.parent
 SAMPLE_DIR = REPO / "data" / "sample" / "yahoo"
@@ -34,3 +38,22 @@ def aws_credentials(monkeypatch):
         monkeypatch.setenv(name, value)
     monkeypatch.delenv("AWS_PROFILE", raising=False)
     monkeypatch.delenv("AWS_ENDPOINT_URL", raising=False)
+
+
+@contextlib.contextmanager
+def moto_server() -> Iterator[str]:
+    """An in-process moto server on a free loopback port, reset to an empty account."""
+    from moto.server import ThreadedMotoServer
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
+    server.start()
+    endpoint = f"http://127.0.0.1:{port}"
+    try:
+        # The in-process server keeps moto's global state: start every test from an empty account.
+        requests.post(f"{endpoint}/moto-api/reset", timeout=10)
+        yield endpoint
+    finally:
+        server.stop()

@@ -4,29 +4,20 @@ from __future__ import annotations
 
 import json
 import os
-import socket
 import subprocess
 import sys
 from pathlib import Path
 
 import boto3
 import pytest
-import requests
 from moto.athena.responses import AthenaResponse
 from moto.glue.responses import GlueResponse
-from moto.server import ThreadedMotoServer
 
-from tests.conftest import REPO
+from tests.conftest import REPO, moto_server
 
 BUCKET = "b3-quotes-test-lake"
 SCRIPTS = REPO / "scripts"
 BIN = Path(sys.executable).parent
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 # moto implements neither glue:UpdateJob, glue:UpdateCrawler nor athena:UpdateWorkGroup. The
@@ -69,26 +60,20 @@ def _update_work_group(self):
 
 
 @pytest.fixture
-def moto_server(monkeypatch):
+def moto_endpoint(monkeypatch):
     monkeypatch.setattr(AthenaResponse, "update_work_group", _update_work_group, raising=False)
     monkeypatch.setattr(GlueResponse, "update_job", _update_job, raising=False)
     monkeypatch.setattr(GlueResponse, "update_crawler", _update_crawler, raising=False)
-    port = _free_port()
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
-    server.start()
-    endpoint = f"http://127.0.0.1:{port}"
-    # The in-process server keeps moto's global state: start every test from an empty account.
-    requests.post(f"{endpoint}/moto-api/reset", timeout=10)
-    yield endpoint
-    server.stop()
+    with moto_server() as endpoint:
+        yield endpoint
 
 
 @pytest.fixture
-def aws_env(moto_server, tmp_path):
+def aws_env(moto_endpoint, tmp_path):
     env = {
         "PATH": f"{BIN}{os.pathsep}{os.environ['PATH']}",
         "HOME": str(tmp_path),
-        "AWS_ENDPOINT_URL": moto_server,
+        "AWS_ENDPOINT_URL": moto_endpoint,
         "AWS_ACCESS_KEY_ID": "testing",
         "AWS_SECRET_ACCESS_KEY": "testing",
         "AWS_DEFAULT_REGION": "us-east-1",
@@ -119,10 +104,10 @@ def test_scripts_are_shellcheck_clean():
     assert result.returncode == 0, result.stdout
 
 
-def test_bootstrap_creates_everything_then_converges(aws_env, moto_server):
+def test_bootstrap_creates_everything_then_converges(aws_env, moto_endpoint):
     first = run_script("bootstrap_aws.sh", aws_env)
     assert first.returncode == 0, first.stderr
-    aws = clients(moto_server)
+    aws = clients(moto_endpoint)
 
     # Bucket security settings.
     pab = aws["s3"].get_public_access_block(Bucket=BUCKET)["PublicAccessBlockConfiguration"]
@@ -189,8 +174,8 @@ def test_bootstrap_creates_everything_then_converges(aws_env, moto_server):
     assert len(aws["glue"].get_jobs()["Jobs"]) == 1 and len(aws["iam"].list_roles()["Roles"]) == 2
 
 
-def test_bootstrap_with_given_roles_creates_no_role(aws_env, moto_server):
-    aws = clients(moto_server)
+def test_bootstrap_with_given_roles_creates_no_role(aws_env, moto_endpoint):
+    aws = clients(moto_endpoint)
     lab_role = aws["iam"].create_role(RoleName="LabRole", AssumeRolePolicyDocument=json.dumps({
         "Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Principal": {"Service": "lambda.amazonaws.com"},
                                                "Action": "sts:AssumeRole"}]}))["Role"]["Arn"]
@@ -206,9 +191,9 @@ def test_bootstrap_says_what_is_missing(aws_env):
     assert result.returncode == 1 and "BUCKET (set it in .env or the environment)" in result.stderr
 
 
-def test_reset_needs_confirmation_then_removes_everything(aws_env, moto_server):
+def test_reset_needs_confirmation_then_removes_everything(aws_env, moto_endpoint):
     assert run_script("bootstrap_aws.sh", aws_env).returncode == 0
-    aws = clients(moto_server)
+    aws = clients(moto_endpoint)
     aws["s3"].put_object(Bucket=BUCKET, Key="raw/quotes/dt=2024-01-02/x.parquet", Body=b"data")
     aws["glue"].create_table(DatabaseName="default", TableInput={"Name": "quotes_daily"})
     aws["glue"].create_table(DatabaseName="default", TableInput={"Name": "someone_elses"})
@@ -231,8 +216,8 @@ def test_reset_needs_confirmation_then_removes_everything(aws_env, moto_server):
     assert "already gone" in again.stderr
 
 
-def test_reset_leaves_untagged_resources_alone(aws_env, moto_server):
-    aws = clients(moto_server)
+def test_reset_leaves_untagged_resources_alone(aws_env, moto_endpoint):
+    aws = clients(moto_endpoint)
     aws["s3"].create_bucket(Bucket=BUCKET)
     result = run_script("reset_aws.sh", aws_env, {"CONFIRM_AWS_RESET": "YES"})
     assert result.returncode == 0, result.stderr

@@ -3,15 +3,13 @@
 from __future__ import annotations
 
 import datetime as dt
-import socket
 
 import boto3
 import pyarrow.parquet as pq
 import pytest
-import requests
-from moto.server import ThreadedMotoServer
 
 from etl.lake_io import write_partitions
+from tests.conftest import moto_server
 
 
 def rows(spark, closes: dict[tuple[str, str], float]):
@@ -43,19 +41,12 @@ def test_write_partitions_of_nothing_writes_nothing(spark, tmp_path):
 
 @pytest.fixture
 def s3_endpoint(monkeypatch):
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
-    server.start()
-    endpoint = f"http://127.0.0.1:{port}"
-    requests.post(f"{endpoint}/moto-api/reset", timeout=10)
-    for name, value in {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
-                        "AWS_DEFAULT_REGION": "us-east-1", "AWS_REGION": "us-east-1",
-                        "AWS_ENDPOINT_URL": endpoint}.items():
-        monkeypatch.setenv(name, value)
-    yield endpoint
-    server.stop()
+    with moto_server() as endpoint:
+        for name, value in {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
+                            "AWS_DEFAULT_REGION": "us-east-1", "AWS_REGION": "us-east-1",
+                            "AWS_ENDPOINT_URL": endpoint}.items():
+            monkeypatch.setenv(name, value)
+        yield endpoint
 
 
 def test_write_partitions_to_s3(spark, s3_endpoint):
