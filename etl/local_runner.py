@@ -8,7 +8,6 @@ import sys
 from collections.abc import Callable
 from pathlib import Path
 from types import SimpleNamespace
-from typing import Any
 
 from pyspark.sql import SparkSession
 
@@ -61,7 +60,6 @@ class LocalGlueClient:
         self.after_write = after_write
         self.spark_factory = spark_factory
         self.log = log
-        self.runs: list[dict[str, Any]] = []
 
     def start_job_run(self, JobName: str, Arguments: dict[str, str]) -> dict[str, str]:  # noqa: N803 - boto3's names
         run_id = f"jr_local_{dt.datetime.now(dt.UTC):%Y%m%dT%H%M%S%f}"
@@ -71,5 +69,4 @@ class LocalGlueClient:
                  f"{counts['daily_rows']} daily and {counts['monthly_rows']} monthly rows")
         if self.after_write is not None:
             self.after_write()
-        self.runs.append({"JobRunId": run_id, "Arguments": dict(Arguments), **counts})
         return {"JobRunId": run_id}

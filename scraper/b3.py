@@ -8,6 +8,7 @@ import io
 import json
 import time
 import zipfile
+import zlib
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -147,15 +148,9 @@ def read_cotahist_bytes(data: bytes, name: str) -> pd.DataFrame:
                 if len(members) != 1:
                     raise CotahistError(f"{name}: expected one file in the zip, found {len(members)}")
                 data = archive.read(members[0])
-        except (zipfile.BadZipFile, EOFError, zlib_error()) as exc:
+        except (zipfile.BadZipFile, EOFError, zlib.error) as exc:
             raise CotahistError(f"{name}: corrupt zip ({exc})") from exc
     return parse_cotahist(data, name)
-
-
-def zlib_error() -> type[Exception]:
-    import zlib
-
-    return zlib.error
 
 
 def standard_lot(frame: pd.DataFrame) -> pd.DataFrame:

@@ -7,7 +7,7 @@ from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from pipeline.lake import LakeStorage
+from pipeline.lake import RAW_QUOTES_PREFIX, LakeStorage
 from scraper import calendar_b3
 from scraper.raw_writer import WrittenRun, new_run_id, write_raw_quotes
 from scraper.sources import PriceSource
@@ -53,7 +53,7 @@ class ScrapeReport:
             w = self.written
             lines.append(f"written   {w.rows} rows in {len(w.partitions)} daily partitions "
                          f"({w.partitions[0]} .. {w.partitions[-1]}), run {w.run_id}")
-            lines.append(f"where     {where(w.manifest_key).rsplit('/_manifests/', 1)[0]}/quotes/")
+            lines.append(f"where     {where(RAW_QUOTES_PREFIX)}")
         if self.missing:
             lines.append(f"no data   {', '.join(self.missing)} (unknown ticker, or no session in range)")
         return lines
