@@ -16,20 +16,17 @@ TABLES = {
 }
 
 
-def table_glob(lake_dir: Path, folder: str, levels: int) -> str:
-    return str(lake_dir.resolve() / folder / "/".join(["*"] * levels) / "*.parquet")
-
-
 def view_sql(lake_dir: Path, table: str) -> str | None:
     """`CREATE VIEW` over a dataset, or None while it holds no file yet."""
     folder, levels = TABLES[table]
-    pattern = table_glob(lake_dir, folder, levels)
-    if not any((lake_dir / folder).glob("/".join(["*"] * levels) + "/*.parquet")):
+    files = "/".join(["*"] * levels) + "/*.parquet"
+    if not any((lake_dir / folder).glob(files)):
         return None
     # Partition values stay strings, as in the Glue catalog (dt = '2024-01-02').
     return (
         f"CREATE OR REPLACE VIEW {table} AS SELECT * FROM read_parquet("
-        f"'{pattern}', hive_partitioning = true, hive_types_autocast = false, union_by_name = true)"
+        f"'{lake_dir.resolve() / folder}/{files}', hive_partitioning = true, hive_types_autocast = false, "
+        "union_by_name = true)"
     )
 
 

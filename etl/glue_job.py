@@ -35,8 +35,8 @@ def refine_run(spark: SparkSession, lake_root: str, manifest_key: str) -> dict[s
     Manifests that no run has refined yet (a trigger refused while another run was busy,
     or lost) are refined along with this one, then every one of them is marked processed.
     """
-    keys = sorted({manifest_key, *pending_manifest_keys(spark, lake_root)})
-    manifests = read_manifests(spark, lake_root, keys)
+    keys = sorted({manifest_key, *pending_manifest_keys(lake_root)})
+    manifests = read_manifests(lake_root, keys)
     tickers = sorted({t for m in manifests for t in m.tickers})
     first_dt = min(m.partitions[0] for m in manifests)
     raw = read_raw_quotes(spark, lake_root).filter(F.col("ticker").isin(tickers))
@@ -50,7 +50,7 @@ def refine_run(spark: SparkSession, lake_root: str, manifest_key: str) -> dict[s
         "monthly_rows": write_partitions(monthly_out, lake_root, REFINED_MONTHLY, ["month", "ticker"], write_id),
     }
     daily.unpersist()
-    mark_processed(spark, lake_root, keys)
+    mark_processed(lake_root, keys)
     return counts
 
 

@@ -37,38 +37,41 @@ def _parse_manifest(text: str, where: str) -> RunManifest:
     return RunManifest(body["run_id"], sorted(body["partitions"]), sorted(body["tickers"]))
 
 
-def read_manifests(spark: SparkSession, lake_root: str, keys: list[str]) -> list[RunManifest]:
-    """Read run commit markers through Spark's file system (local, s3://, file://)."""
-    rows = spark.read.text([lake_path(lake_root, k) for k in keys], wholetext=True).collect()
-    if len(rows) != len(keys):
-        raise ValueError(f"expected {len(keys)} manifests, read {len(rows)}: {', '.join(keys)}")
-    return [_parse_manifest(row[0], ", ".join(keys)) for row in rows]
+def _filesystem(lake_root: str, relative: str) -> tuple[pafs.FileSystem, str]:
+    """pyarrow's file system and path for a lake location (file:// or s3://)."""
+    return pafs.FileSystem.from_uri(lake_path(lake_root, relative))
 
 
-def _hadoop_fs(spark: SparkSession, uri: str):
-    """Hadoop's file system for a URI: the one Spark itself uses (local, S3 on Glue)."""
-    path = spark._jvm.org.apache.hadoop.fs.Path(uri)  # type: ignore[union-attr]
-    return path.getFileSystem(spark._jsc.hadoopConfiguration()), path  # type: ignore[union-attr]
+def read_manifests(lake_root: str, keys: list[str]) -> list[RunManifest]:
+    """Read run commit markers (small JSON objects) from the lake."""
+    manifests = []
+    for key in keys:
+        filesystem, path = _filesystem(lake_root, key)
+        with filesystem.open_input_stream(path) as stream:
+            manifests.append(_parse_manifest(stream.read().decode(), key))
+    return manifests
 
 
-def list_file_names(spark: SparkSession, lake_root: str, folder: str) -> list[str]:
-    fs, path = _hadoop_fs(spark, lake_path(lake_root, folder))
-    if not fs.exists(path):
-        return []
-    return sorted(str(status.getPath().getName()) for status in fs.listStatus(path) if status.isFile())
+def list_file_names(lake_root: str, folder: str) -> list[str]:
+    filesystem, path = _filesystem(lake_root, folder)
+    infos = filesystem.get_file_info(pafs.FileSelector(path, allow_not_found=True))
+    return sorted(info.base_name for info in infos if info.type == pafs.FileType.File)
 
 
-def pending_manifest_keys(spark: SparkSession, lake_root: str) -> list[str]:
+def pending_manifest_keys(lake_root: str) -> list[str]:
     """Manifests no job run has refined yet: a refused or lost trigger is caught up here."""
-    done = set(list_file_names(spark, lake_root, PROCESSED_RUNS))
-    return [f"{MANIFESTS}/{name}" for name in list_file_names(spark, lake_root, MANIFESTS)
+    done = set(list_file_names(lake_root, PROCESSED_RUNS))
+    return [f"{MANIFESTS}/{name}" for name in list_file_names(lake_root, MANIFESTS)
             if name.endswith(".json") and name not in done]
 
 
-def mark_processed(spark: SparkSession, lake_root: str, manifest_keys: list[str]) -> None:
+def mark_processed(lake_root: str, manifest_keys: list[str]) -> None:
     for key in manifest_keys:
-        fs, path = _hadoop_fs(spark, lake_path(lake_root, f"{PROCESSED_RUNS}/{key.rsplit('/', 1)[-1]}"))
-        fs.create(path, True).close()
+        filesystem, path = _filesystem(lake_root, f"{PROCESSED_RUNS}/{key.rsplit('/', 1)[-1]}")
+        if isinstance(filesystem, pafs.LocalFileSystem):
+            filesystem.create_dir(path.rsplit("/", 1)[0], recursive=True)
+        with filesystem.open_output_stream(path) as stream:
+            stream.write(b"")
 
 
 def read_raw_quotes(spark: SparkSession, lake_root: str) -> DataFrame:
@@ -93,7 +96,7 @@ def write_partitions(frame: DataFrame, lake_root: str, table: str, partition_by:
     if not batches:
         return 0
     rows = pa.Table.from_batches(batches)
-    filesystem, root = pafs.FileSystem.from_uri(lake_path(lake_root, table))
+    filesystem, root = _filesystem(lake_root, table)
     before = filesystem.get_file_info(pafs.FileSelector(root, recursive=True, allow_not_found=True))
     written: list[str] = []
     pads.write_dataset(

@@ -19,11 +19,7 @@ SPARK_CONF_DIR = Path(__file__).with_name("spark-conf")
 
 
 def local_spark(app_name: str = "b3-quotes-local", cores: int = 2) -> SparkSession:
-    """A small local session: UTC, few shuffle partitions, no UI.
-
-    Writing one file per (day, ticker) partition is dominated by file-system calls:
-    the raw local file system (no .crc side files) and no _SUCCESS markers cut that cost.
-    """
+    """A small local session: UTC, few shuffle partitions, no UI, no .crc side files."""
     os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
     os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")
     os.environ.setdefault("SPARK_CONF_DIR", str(SPARK_CONF_DIR))
@@ -36,7 +32,6 @@ def local_spark(app_name: str = "b3-quotes-local", cores: int = 2) -> SparkSessi
         .config("spark.sql.sources.partitionColumnTypeInference.enabled", "false")
         .config("spark.hadoop.fs.file.impl", "org.apache.hadoop.fs.RawLocalFileSystem")
         .config("spark.hadoop.fs.file.impl.disable.cache", "true")
-        .config("spark.hadoop.mapreduce.fileoutputcommitter.marksuccessfuljobs", "false")
         .config("spark.ui.showConsoleProgress", "false")
         # List partition folders in the driver: a Spark job per listing costs more locally.
         .config("spark.sql.sources.parallelPartitionDiscovery.threshold", "100000")
