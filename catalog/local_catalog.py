@@ -6,19 +6,14 @@ from pathlib import Path
 
 import duckdb
 
+from pipeline.tables import TABLES
+
 CATALOG_FILE = "catalog.duckdb"
-# table name -> (folder under the lake, number of partition levels)
-TABLES = {
-    "quotes": ("raw/quotes", 1),
-    "quotes_daily": ("refined/quotes_daily", 2),
-    "quotes_monthly": ("refined/quotes_monthly", 2),
-    "ibov_portfolio": ("raw/ibov_portfolio", 1),
-}
 
 
 def view_sql(lake_dir: Path, table: str) -> str | None:
     """`CREATE VIEW` over a dataset, or None while it holds no file yet."""
-    folder, levels = TABLES[table]
+    folder, levels = TABLES[table].folder, len(TABLES[table].partition_keys)
     files = "/".join(["*"] * levels) + "/*.parquet"
     if not any((lake_dir / folder).glob(files)):
         return None

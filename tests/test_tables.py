@@ -1,0 +1,32 @@
+"""The table definitions: what Glue's CreateTable receives."""
+
+from __future__ import annotations
+
+from pipeline.tables import PARQUET_SERDE, TABLES
+
+
+def test_tables_are_the_four_datasets_with_their_partition_keys():
+    assert {name: (t.folder, t.partition_names) for name, t in TABLES.items()} == {
+        "quotes": ("raw/quotes", ["dt"]),
+        "ibov_portfolio": ("raw/ibov_portfolio", ["dt"]),
+        "quotes_daily": ("refined/quotes_daily", ["dt", "ticker"]),
+        "quotes_monthly": ("refined/quotes_monthly", ["month", "ticker"]),
+    }
+
+
+def test_glue_table_input_is_external_parquet_at_the_lake_folder():
+    table_input = TABLES["quotes_daily"].glue_table_input("s3://my-lake")
+    storage = table_input["StorageDescriptor"]
+    assert storage["Location"] == "s3://my-lake/refined/quotes_daily/"
+    assert storage["SerdeInfo"]["SerializationLibrary"] == PARQUET_SERDE
+    assert table_input["TableType"] == "EXTERNAL_TABLE"
+    assert [k["Name"] for k in table_input["PartitionKeys"]] == ["dt", "ticker"]
+    columns = {c["Name"]: c["Type"] for c in storage["Columns"]}
+    assert columns["close_price"] == "double" and columns["volume"] == "bigint"
+    assert columns["days_since_prev_session"] == "int" and "ticker" not in columns
+
+
+def test_no_column_name_needs_quoting_in_athena():
+    for table in TABLES.values():
+        for column in (*table.columns, *table.partition_keys):
+            assert column.name.isidentifier() and column.name == column.name.lower(), (table.name, column.name)
