@@ -11,6 +11,24 @@ from pipeline.tables import TABLES
 CATALOG_FILE = "catalog.duckdb"
 
 
+# Raw quote files written before the columns were renamed say `Open` ... `Adj Close`, `Volume`.
+LEGACY_RAW_NAMES = {"open": "Open", "high": "High", "low": "Low", "close": "Close",
+                    "adj_close": "Adj Close", "volume": "Volume"}
+
+
+def _select_list(table: str) -> str:
+    """`*`, except for raw quotes: one set of names whichever names each file has.
+
+    union_by_name merges `Open` and `open` (names are case-insensitive) but not `Adj Close`
+    and `adj_close`; COLUMNS() is bound at query time, so the view fits old, new and mixed lakes.
+    """
+    if table != "quotes":
+        return "*"
+    legacy = ", ".join(f"'{name.lower()}'" for name in (*LEGACY_RAW_NAMES, *LEGACY_RAW_NAMES.values()))
+    renamed = [f"coalesce(*COLUMNS('(?i)^({name}|{old})$')) AS {name}" for name, old in LEGACY_RAW_NAMES.items()]
+    return ", ".join([*renamed, f"COLUMNS(c -> lower(c) NOT IN ({legacy}))"])
+
+
 def view_sql(lake_dir: Path, table: str) -> str | None:
     """`CREATE VIEW` over a dataset, or None while it holds no file yet."""
     folder, levels = TABLES[table].folder, len(TABLES[table].partition_keys)
@@ -19,7 +37,7 @@ def view_sql(lake_dir: Path, table: str) -> str | None:
         return None
     # Partition values stay strings, as in the Glue catalog (dt = '2024-01-02').
     return (
-        f"CREATE OR REPLACE VIEW {table} AS SELECT * FROM read_parquet("
+        f"CREATE OR REPLACE VIEW {table} AS SELECT {_select_list(table)} FROM read_parquet("
         f"'{lake_dir.resolve() / folder}/{files}', hive_partitioning = true, hive_types_autocast = false, "
         "union_by_name = true)"
     )

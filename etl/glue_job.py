@@ -11,7 +11,6 @@ import uuid
 from collections.abc import Callable
 
 from pyspark.sql import SparkSession
-from pyspark.sql import functions as F
 
 from etl.lake_io import (
     REFINED_DAILY,
@@ -39,7 +38,7 @@ def refine_run(spark: SparkSession, lake_root: str, manifest_key: str) -> dict[s
     manifests = read_manifests(lake_root, keys)
     tickers = sorted({t for m in manifests for t in m.tickers})
     first_dt = min(m.partitions[0] for m in manifests)
-    raw = read_raw_quotes(spark, lake_root).filter(F.col("ticker").isin(tickers))
+    raw = read_raw_quotes(spark, lake_root, tickers)
     daily = refine_daily(raw).cache()
     monthly = summarize_monthly(daily)
     daily_out, monthly_out = select_changed(daily, monthly, tickers, first_dt)

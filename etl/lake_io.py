@@ -3,11 +3,16 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Iterable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from typing import Any
 
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.dataset as pads
 import pyarrow.fs as pafs
+import pyarrow.parquet as pq
 from pyspark.sql import DataFrame, SparkSession
 
 RAW_QUOTES = "raw/quotes"
@@ -17,6 +22,20 @@ PROCESSED_RUNS = "refined/_processed_runs"
 S3_DELETE_BATCH = 1000  # DeleteObjects' limit
 REFINED_DAILY = "refined/quotes_daily"
 REFINED_MONTHLY = "refined/quotes_monthly"
+# Listing and reading many small objects is latency-bound on S3: overlap the requests.
+IO_THREADS = 16
+
+# What the job reads from raw quotes, in the lake's current (Athena-safe) names. Types as
+# Spark 3.5 reads them: date32 and timestamp[us, UTC], never pandas' nanoseconds.
+RAW_READ_SCHEMA = pa.schema([
+    ("trade_date", pa.date32()), ("ticker", pa.string()),
+    ("open", pa.float64()), ("high", pa.float64()), ("low", pa.float64()), ("close", pa.float64()),
+    ("adj_close", pa.float64()), ("volume", pa.int64()),
+    ("source", pa.string()), ("ingested_at", pa.timestamp("us", tz="UTC")), ("run_id", pa.string()),
+])
+# Raw files written before the rename carry the source's names; they stay readable.
+LEGACY_RAW_NAMES = {"Open": "open", "High": "high", "Low": "low", "Close": "close",
+                    "Adj Close": "adj_close", "Volume": "volume"}
 
 
 @dataclass(frozen=True)
@@ -74,10 +93,79 @@ def mark_processed(lake_root: str, manifest_keys: list[str]) -> None:
             stream.write(b"")
 
 
-def read_raw_quotes(spark: SparkSession, lake_root: str) -> DataFrame:
-    """Every raw quote file; `dt` comes from the folder name, as a string."""
-    path = lake_path(lake_root, RAW_QUOTES)
-    return spark.read.option("basePath", path).parquet(path)
+def list_raw_days(lake_root: str) -> list[str]:
+    """The days raw holds (`dt=` folder names), from one listing of folder names only."""
+    filesystem, root = _filesystem(lake_root, RAW_QUOTES)
+    infos = filesystem.get_file_info(pafs.FileSelector(root, allow_not_found=True))
+    return sorted(info.base_name[3:] for info in infos
+                  if info.type == pafs.FileType.Directory and info.base_name.startswith("dt="))
+
+
+def _visible_files(filesystem: pafs.FileSystem, folder: str) -> list[str]:
+    """Data files in one folder; hidden (`.`, `_`) names are temporary or markers."""
+    infos = filesystem.get_file_info(pafs.FileSelector(folder, allow_not_found=True))
+    return sorted(info.path for info in infos
+                  if info.type == pafs.FileType.File and not info.base_name.startswith((".", "_")))
+
+
+def to_raw_read_schema(table: pa.Table) -> pa.Table:
+    """A raw file's rows in RAW_READ_SCHEMA: legacy names mapped, absent columns null."""
+    table = table.rename_columns([LEGACY_RAW_NAMES.get(name, name) for name in table.column_names])
+    columns = []
+    for field in RAW_READ_SCHEMA:
+        if field.name in table.column_names:
+            columns.append(pc.cast(table[field.name], field.type, safe=False))
+        else:
+            columns.append(pa.nulls(table.num_rows, field.type))
+    return pa.Table.from_arrays(columns, schema=RAW_READ_SCHEMA)
+
+
+def _read_raw_file(filesystem: pafs.FileSystem, path: str, tickers: frozenset[str] | None) -> pa.Table:
+    with filesystem.open_input_file(path) as handle:
+        parquet = pq.ParquetFile(handle)
+        wanted = {*RAW_READ_SCHEMA.names, *LEGACY_RAW_NAMES}
+        table = parquet.read(columns=[n for n in parquet.schema_arrow.names if n in wanted])
+    if tickers is not None:
+        table = table.filter(pads.field("ticker").isin(sorted(tickers)))
+    return to_raw_read_schema(table)
+
+
+def read_raw_days(lake_root: str, days: Iterable[str], tickers: Iterable[str] | None = None) -> pa.Table:
+    """Raw quotes of exactly these days (and tickers), read with pyarrow on a folder or S3."""
+    filesystem, root = _filesystem(lake_root, RAW_QUOTES)
+    wanted = None if tickers is None else frozenset(tickers)
+    with ThreadPoolExecutor(IO_THREADS) as pool:
+        folders = list(pool.map(lambda day: _visible_files(filesystem, f"{root}/dt={day}"), sorted(set(days))))
+        tables = list(pool.map(lambda path: _read_raw_file(filesystem, path, wanted),
+                               [path for files in folders for path in files]))
+    return pa.concat_tables(tables) if tables else RAW_READ_SCHEMA.empty_table()
+
+
+def spark_frame_from_arrow(spark: SparkSession, table: pa.Table) -> DataFrame:
+    """An Arrow table as a Spark DataFrame, types kept (date32, timestamp[us, UTC]).
+
+    Spark 3.5 has no public Arrow-to-DataFrame call (createDataFrame takes pandas, which
+    costs a conversion each way); this streams the record batches to the JVM the way
+    createDataFrame does internally with Arrow enabled.
+    """
+    from pyspark.sql.pandas.serializers import ArrowStreamSerializer
+    from pyspark.sql.pandas.types import from_arrow_schema
+
+    schema = from_arrow_schema(table.schema)
+    if table.num_rows == 0:
+        return spark.createDataFrame([], schema)
+    jvm: Any = spark._jvm
+    batches = table.combine_chunks().to_batches(max_chunksize=max(1, -(-table.num_rows // spark.sparkContext.defaultParallelism)))
+    jiter = spark.sparkContext._serialize_to_jvm(  # pyright: ignore[reportAttributeAccessIssue]
+        batches, ArrowStreamSerializer(), jvm.PythonSQLUtils.readArrowStreamFromFile, jvm.ArrowIteratorServer)
+    return DataFrame(jvm.PythonSQLUtils.toDataFrame(jiter, schema.json(), spark._jsparkSession), spark)
+
+
+def read_raw_quotes(spark: SparkSession, lake_root: str, tickers: Iterable[str] | None = None,
+                    days: Iterable[str] | None = None) -> DataFrame:
+    """Raw quotes of these tickers and days (default: all) as a Spark DataFrame."""
+    chosen = list_raw_days(lake_root) if days is None else days
+    return spark_frame_from_arrow(spark, read_raw_days(lake_root, chosen, tickers))
 
 
 def write_partitions(frame: DataFrame, lake_root: str, table: str, partition_by: list[str],

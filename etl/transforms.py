@@ -5,14 +5,13 @@ from __future__ import annotations
 from pyspark.sql import Column, DataFrame, Window
 from pyspark.sql import functions as F
 
-# Transformation B: the source's column names to the refined ones.
+# Transformation B: the raw column names to the refined ones.
 PRICE_RENAMES = {
-    "Open": "open_price",
-    "High": "high_price",
-    "Low": "low_price",
-    "Close": "close_price",
-    "Adj Close": "adj_close_price",
-    "Volume": "volume",
+    "open": "open_price",
+    "high": "high_price",
+    "low": "low_price",
+    "close": "close_price",
+    "adj_close": "adj_close_price",
 }
 MOVING_AVERAGE_SESSIONS = (5, 20)
 

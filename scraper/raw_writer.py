@@ -20,12 +20,13 @@ RAW_QUOTES_SCHEMA = pa.schema(
     [
         ("trade_date", pa.date32()),
         ("ticker", pa.string()),
-        ("Open", pa.float64()),
-        ("High", pa.float64()),
-        ("Low", pa.float64()),
-        ("Close", pa.float64()),
-        ("Adj Close", pa.float64()),
-        ("Volume", pa.int64()),
+        # Athena-safe names; files written before the rename say Open ... Adj Close, Volume.
+        ("open", pa.float64()),
+        ("high", pa.float64()),
+        ("low", pa.float64()),
+        ("close", pa.float64()),
+        ("adj_close", pa.float64()),
+        ("volume", pa.int64()),
         # Published by B3 only (COTAHIST VOLTOT, TOTNEG); null for Yahoo rows.
         ("traded_value", pa.float64()),
         ("trades", pa.int64()),
@@ -35,6 +36,8 @@ RAW_QUOTES_SCHEMA = pa.schema(
         ("run_id", pa.string()),
     ]
 )
+# The sources' column names to raw's.
+RAW_PRICE_NAMES = {"Open": "open", "High": "high", "Low": "low", "Close": "close", "Adj Close": "adj_close"}
 
 
 def new_run_id(now: dt.datetime) -> str:
@@ -69,9 +72,9 @@ def to_raw_table(day_quotes: pd.DataFrame, source: str, symbols: dict[str, str],
     columns = {
         "trade_date": pa.array(list(frame["trade_date"]), pa.date32()),
         "ticker": pa.array(list(frame["ticker"]), pa.string()),
-        **{c: pa.array(frame[c].to_numpy(dtype="float64"), pa.float64(), from_pandas=True)
-           for c in ["Open", "High", "Low", "Close", "Adj Close"]},
-        "Volume": pa.array(volume, pa.int64(), from_pandas=True),
+        **{raw: pa.array(frame[c].to_numpy(dtype="float64"), pa.float64(), from_pandas=True)
+           for c, raw in RAW_PRICE_NAMES.items()},
+        "volume": pa.array(volume, pa.int64(), from_pandas=True),
         "traded_value": pa.array(_optional(frame, "traded_value", "float64"), pa.float64(), from_pandas=True),
         "trades": pa.array(_optional(frame, "trades", "Int64"), pa.int64(), from_pandas=True),
         "source": pa.array([source] * len(frame), pa.string()),

@@ -57,3 +57,14 @@ def moto_server() -> Iterator[str]:
         yield endpoint
     finally:
         server.stop()
+
+
+@pytest.fixture
+def s3_endpoint(monkeypatch):
+    """A moto server as the S3 endpoint of every client (boto3 and pyarrow), fake credentials."""
+    with moto_server() as endpoint:
+        for name, value in {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
+                            "AWS_DEFAULT_REGION": "us-east-1", "AWS_REGION": "us-east-1",
+                            "AWS_ENDPOINT_URL": endpoint}.items():
+            monkeypatch.setenv(name, value)
+        yield endpoint

@@ -123,7 +123,7 @@ def test_write_raw_quotes_to_s3_marker_last(aws_credentials):
         assert table.schema.field("trade_date").type == "date32[day]"
         assert str(table.schema.field("ingested_at").type) == "timestamp[us, tz=UTC]"
         assert table.column("ticker").to_pylist() == ["PETR4", "VALE3"]
-        assert table.column("Volume").to_pylist() == [84950900, 2000000]
+        assert table.column("volume").to_pylist() == [84950900, 2000000]
         manifest = json.loads(s3.get_object(Bucket="lake", Key="raw/_manifests/r1.json")["Body"].read())
         assert manifest["partitions"] == ["2021-06-24", "2021-06-25"] and manifest["rows"] == 3
 

@@ -6,10 +6,8 @@ import datetime as dt
 
 import boto3
 import pyarrow.parquet as pq
-import pytest
 
 from etl.lake_io import write_partitions
-from tests.conftest import moto_server
 
 
 def rows(spark, closes: dict[tuple[str, str], float]):
@@ -37,16 +35,6 @@ def test_write_partitions_of_nothing_writes_nothing(spark, tmp_path):
     empty = rows(spark, {}).limit(0)
     assert write_partitions(empty, tmp_path.as_uri(), "t", ["dt", "ticker"], "w1") == 0
     assert not (tmp_path / "t").exists()
-
-
-@pytest.fixture
-def s3_endpoint(monkeypatch):
-    with moto_server() as endpoint:
-        for name, value in {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
-                            "AWS_DEFAULT_REGION": "us-east-1", "AWS_REGION": "us-east-1",
-                            "AWS_ENDPOINT_URL": endpoint}.items():
-            monkeypatch.setenv(name, value)
-        yield endpoint
 
 
 def test_write_partitions_to_s3(spark, s3_endpoint):

@@ -55,7 +55,7 @@ def test_refine_daily_renames_price_columns(two_tickers):
     daily = refine_daily(two_tickers)
     for name in ("open_price", "high_price", "low_price", "close_price", "adj_close_price", "volume"):
         assert name in daily.columns
-    assert not {"Open", "High", "Low", "Close", "Adj Close", "Volume"} & set(daily.columns)
+    assert not {"open", "high", "low", "close", "adj_close"} & set(daily.columns)
 
 
 def test_refine_daily_latest_ingestion_wins(two_tickers):
