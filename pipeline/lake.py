@@ -2,12 +2,20 @@
 
 from __future__ import annotations
 
+import contextlib
+import errno
+import fcntl
 import os
+import sys
 import tempfile
+import time
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any, Protocol
 
 RAW_QUOTES_PREFIX = "raw/quotes/"
+# The data-quality report: every row validation rejected, with its reason (table rejected_quotes).
+REJECTED_QUOTES_PREFIX = "raw/rejected_quotes/"
 # Commit markers: one JSON per scrape run, written last; the S3 notification fires on these only.
 MANIFEST_PREFIX = "raw/_manifests/"
 MANIFEST_SUFFIX = ".json"
@@ -71,3 +79,78 @@ class S3Storage:
 
     def describe(self, key: str) -> str:
         return f"s3://{self.bucket}/{key}"
+
+
+# --- one writer at a time on a local lake ------------------------------------------------------
+
+LOCK_FILE = ".lake.lock"  # hidden: Spark, DuckDB and crawlers skip it
+LOCK_POLL_S = 0.5
+DEFAULT_LOCK_WAIT_S = 600.0
+
+
+class LakeBusy(RuntimeError):
+    """Another run held the lake's lock for longer than we were willing to wait."""
+
+
+@contextlib.contextmanager
+def lake_lock(lake_dir: Path, wait_s: float, log: Callable[[str], None] = print,
+              what: str = "run") -> Iterator[None]:
+    """Hold the local lake's lock: writing raw, refining and refreshing the catalog run one at a time.
+
+    Two runs that refine the same partitions at once each keep the files they wrote and
+    delete only the ones they saw, leaving duplicates; under this lock a second run waits
+    (up to `wait_s`, saying so) and then sees the first one's files. The lock is an flock on
+    a file in the lake: the kernel releases it when its holder dies, even by SIGKILL.
+    """
+    lake_dir.mkdir(parents=True, exist_ok=True)
+    path = lake_dir / LOCK_FILE
+    with open(path, "a+") as handle:
+        deadline = time.monotonic() + wait_s
+        told = False
+        while True:
+            try:
+                fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                holder = _lock_holder(path)
+                if time.monotonic() >= deadline:
+                    raise LakeBusy(f"another run ({holder}) still holds {path} after {wait_s:g} s") from None
+                if not told:
+                    log(f"waiting for another run ({holder}) to finish with the lake {lake_dir} "
+                        f"(up to {wait_s:g} s; LAKE_LOCK_WAIT_S sets it)")
+                    told = True
+                time.sleep(LOCK_POLL_S)
+        handle.seek(0)
+        handle.truncate()
+        handle.write(f"pid {os.getpid()} {what} since {time.strftime('%Y-%m-%dT%H:%M:%S%z')}\n")
+        handle.flush()
+        try:
+            yield
+        finally:
+            handle.seek(0)
+            handle.truncate()
+            fcntl.flock(handle.fileno(), fcntl.LOCK_UN)
+
+
+def refresh_local_catalog(lake_dir: Path, wait_s: float = DEFAULT_LOCK_WAIT_S) -> list[str]:
+    """Refresh the DuckDB catalog under the lake's lock, so a query never meets a run's refresh.
+
+    A lake we may not write to (read-only) has no writer to wait for: refresh without the lock.
+    """
+    from catalog.local_catalog import refresh_catalog
+
+    with contextlib.ExitStack() as held:
+        try:
+            held.enter_context(lake_lock(lake_dir, wait_s, log=lambda line: print(line, file=sys.stderr),
+                                         what="query"))
+        except OSError as exc:
+            if exc.errno not in (errno.EACCES, errno.EPERM, errno.EROFS):
+                raise
+        return refresh_catalog(lake_dir)
+
+
+def _lock_holder(path: Path) -> str:
+    try:
+        return path.read_text().strip() or "unknown process"
+    except OSError:
+        return "unknown process"

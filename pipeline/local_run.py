@@ -35,5 +35,17 @@ def trigger_locally(lake_dir: Path, manifest_key: str, job_name: str,
 
 
 def _refresh(lake_dir: Path, log: Callable[[str], None]) -> None:
-    tables = refresh_catalog(lake_dir)
+    """Refresh the DuckDB views; a catalog another program holds open is a warning, not a failure.
+
+    The data is refined either way, and every query refreshes the views again.
+    """
+    import duckdb
+
+    try:
+        tables = refresh_catalog(lake_dir)
+    except duckdb.Error as exc:
+        first_line = str(exc).strip().splitlines()[0] if str(exc).strip() else exc.__class__.__name__
+        log(f"  warning: catalog {lake_dir / 'catalog.duckdb'} not refreshed ({first_line}); "
+            "the next query refreshes it")
+        return
     log(f"  catalog {lake_dir / 'catalog.duckdb'}: {', '.join(tables)}")

@@ -34,6 +34,8 @@ class Settings:
     glue_database: str = "default"
     athena_workgroup: str = "b3-quotes"
     download_timeout_s: float = 120.0
+    # How long a local run waits for another one to finish with the lake before giving up.
+    lake_lock_wait_s: float = 600.0
 
     @property
     def is_local(self) -> bool:
@@ -83,11 +85,8 @@ def load_settings(
         return values.get(name, "").strip() or default
 
     tickers_text = next((values[n] for n in TICKER_VARIABLES if values.get(n, "").strip()), "")
-    timeout = get("DOWNLOAD_TIMEOUT_S", "120")
-    try:
-        timeout_s = float(timeout)
-    except ValueError as exc:
-        raise ConfigError(f"DOWNLOAD_TIMEOUT_S must be a number of seconds, got {timeout!r}") from exc
+    timeout_s = _seconds("DOWNLOAD_TIMEOUT_S", get("DOWNLOAD_TIMEOUT_S", "120"))
+    lock_wait_s = _seconds("LAKE_LOCK_WAIT_S", get("LAKE_LOCK_WAIT_S", "600"))
     defaults = Settings()
     return Settings(
         tickers=parse_tickers(tickers_text) if tickers_text else DEFAULT_TICKERS,
@@ -101,4 +100,15 @@ def load_settings(
         glue_database=get("GLUE_DATABASE", defaults.glue_database),
         athena_workgroup=get("ATHENA_WORKGROUP", defaults.athena_workgroup),
         download_timeout_s=timeout_s,
+        lake_lock_wait_s=lock_wait_s,
     )
+
+
+def _seconds(name: str, text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError as exc:
+        raise ConfigError(f"{name} must be a number of seconds, got {text!r}") from exc
+    if not value >= 0:  # also refuses nan
+        raise ConfigError(f"{name} must be zero or more seconds, got {text!r}")
+    return value

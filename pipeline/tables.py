@@ -81,6 +81,13 @@ IBOV_PORTFOLIO = Table(
           "theoretical_qty:bigint ingested_at:timestamp"),
     "Ibovespa portfolio snapshots from B3's index API, one file per portfolio day",
 )
+REJECTED_QUOTES = Table(
+    "rejected_quotes", "raw/rejected_quotes", DAY,
+    _cols("trade_date:date ticker:string reason:string detail:string open:double high:double low:double "
+          "close:double adj_close:double volume:double source:string source_symbol:string "
+          "ingested_at:timestamp run_id:string"),
+    "Data-quality report: every quote the scraper rejected, with its reason and offending values",
+)
 QUOTES_DAILY = Table(
     "quotes_daily", "refined/quotes_daily", (*DAY, TICKER),
     _cols("trade_date:date open_price:double high_price:double low_price:double close_price:double "
@@ -96,4 +103,5 @@ QUOTES_MONTHLY = Table(
     "One row per ticker and calendar month: OHLC, volume, mean close and return",
 )
 
-TABLES: dict[str, Table] = {t.name: t for t in (RAW_QUOTES, QUOTES_DAILY, QUOTES_MONTHLY, IBOV_PORTFOLIO)}
+TABLES: dict[str, Table] = {t.name: t for t in (RAW_QUOTES, QUOTES_DAILY, QUOTES_MONTHLY, IBOV_PORTFOLIO,
+                                                      REJECTED_QUOTES)}

@@ -32,7 +32,7 @@ RETRY_DELAYS_S = (1.0, 3.0, 9.0)
 # Field -> (start, end) as 0-based slices of a 245-character quote record (layout rev. 2017).
 QUOTE_FIELDS = {
     "DATA": (2, 10), "CODBDI": (10, 12), "CODNEG": (12, 24), "TPMERC": (24, 27), "NOMRES": (27, 39),
-    "ESPECI": (39, 49), "PREABE": (56, 69), "PREMAX": (69, 82), "PREMIN": (82, 95), "PREMED": (95, 108),
+    "ESPECI": (39, 49), "PRAZOT": (49, 52), "PREABE": (56, 69), "PREMAX": (69, 82), "PREMIN": (82, 95), "PREMED": (95, 108),
     "PREULT": (108, 121), "TOTNEG": (147, 152), "QUATOT": (152, 170), "VOLTOT": (170, 188),
     "FATCOT": (210, 217), "CODISI": (230, 242),
 }
@@ -133,6 +133,7 @@ def parse_cotahist(data: bytes, name: str = "COTAHIST") -> pd.DataFrame:
             "tpmerc": _digits(quotes, *QUOTE_FIELDS["TPMERC"]),
             "isin": _text(quotes, *QUOTE_FIELDS["CODISI"]),
             "fatcot": factor.astype("int64"),
+            "prazot": _text(quotes, *QUOTE_FIELDS["PRAZOT"]),
         })
     except ValueError as exc:
         raise CotahistError(f"{name}: {exc}") from exc
@@ -213,7 +214,7 @@ class B3Source:
 
     def _load(self, start: dt.date | None, end: dt.date | None) -> pd.DataFrame:
         if self.files:
-            frames = [read_cotahist_bytes(p.read_bytes(), str(p)) for p in self.files]
+            frames = [read_cotahist_bytes(read_input_file(p, "--cotahist-file"), str(p)) for p in self.files]
         else:
             if start is None or end is None:
                 raise SourceDataError("the b3 source needs --start/--end or --cotahist-file")
@@ -238,6 +239,9 @@ class B3Source:
         frame = self._load(start, end)
         if not self.all_instruments and "codbdi" in frame:
             frame = standard_lot(frame)
+        elif "codbdi" in frame:
+            # One code can name several contracts in a session (forward terms): each is its own row.
+            frame = frame.assign(instrument=instrument_ids(frame))
         if start is not None:
             frame = frame.loc[frame["trade_date"] >= start]
         if end is not None:
@@ -245,6 +249,30 @@ class B3Source:
         frame = frame.loc[frame["ticker"].isin(tickers)]
         missing = [t for t in tickers if t not in set(frame["ticker"])]
         return FetchResult(frame.reset_index(drop=True), missing, {t: t for t in tickers})
+
+
+def instrument_ids(frame: pd.DataFrame) -> pd.Series:
+    """`CODNEG` alone when it names one record per day, else `CODNEG TPMERC/BDI/term`.
+
+    The forward market (TPMERC 030) quotes one code per term (PRAZOT days): ABEV3T 030/62/060d.
+    """
+    base = frame["ticker"].astype(str)
+    shared = frame.duplicated(subset=["ticker", "trade_date"], keep=False)
+    detail = (frame["tpmerc"].map("{:03d}".format) + "/" + frame["codbdi"].astype(str) + "/"
+              + frame["prazot"].astype(str) + "d")
+    return pd.Series(base.where(~shared, base + " " + detail), index=frame.index)
+
+
+def read_input_file(path: Path, option: str) -> bytes:
+    """A file named on the command line; missing or unreadable is bad input naming it."""
+    try:
+        return path.read_bytes()
+    except FileNotFoundError as exc:
+        raise SourceDataError(f"{option} {path}: no such file") from exc
+    except IsADirectoryError as exc:
+        raise SourceDataError(f"{option} {path}: is a folder, not a file") from exc
+    except OSError as exc:
+        raise SourceDataError(f"{option} {path}: cannot be read ({exc.strerror or exc})") from exc
 
 
 # --- IBOV portfolio --------------------------------------------------------------------------

@@ -24,6 +24,11 @@ def _calendar() -> xcals.ExchangeCalendar:
     return xcals.get_calendar("BVMF", start=CALENDAR_START)
 
 
+def first_session() -> dt.date:
+    """The earliest session the calendar knows."""
+    return _calendar().first_session.date()
+
+
 def sessions_between(start: dt.date, end: dt.date) -> list[dt.date]:
     """B3 sessions in [start, end], both inclusive."""
     if end < start:

@@ -7,13 +7,19 @@ import hashlib
 import io
 import json
 import secrets
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from pipeline.lake import RAW_QUOTES_PREFIX, LakeStorage, manifest_key, raw_partition_key
+from pipeline.lake import (
+    RAW_QUOTES_PREFIX,
+    REJECTED_QUOTES_PREFIX,
+    LakeStorage,
+    manifest_key,
+    raw_partition_key,
+)
 
 # Dates as date32 and timestamps in microseconds: Spark 3.5 cannot read pandas' nanoseconds.
 RAW_QUOTES_SCHEMA = pa.schema(
@@ -51,6 +57,7 @@ class WrittenRun:
     keys: list[str]
     rows: int
     manifest_key: str
+    rejected_keys: list[str] = field(default_factory=list)
 
 
 def raw_file_name(source: str, tickers: list[str]) -> str:
@@ -63,6 +70,13 @@ def _optional(frame: pd.DataFrame, column: str, dtype: str) -> pd.Series:
     if column in frame:
         return pd.Series(frame[column]).astype(dtype)
     return pd.Series([None] * len(frame), dtype=dtype)
+
+
+def source_symbols(frame: pd.DataFrame, symbols: dict[str, str]) -> list[str]:
+    """The source's name for each row: its instrument when a source tells several apart."""
+    if "instrument" in frame:
+        return [str(i) for i in frame["instrument"]]
+    return [symbols.get(str(t), str(t)) for t in frame["ticker"]]
 
 
 def to_raw_table(day_quotes: pd.DataFrame, source: str, symbols: dict[str, str],
@@ -78,7 +92,7 @@ def to_raw_table(day_quotes: pd.DataFrame, source: str, symbols: dict[str, str],
         "traded_value": pa.array(_optional(frame, "traded_value", "float64"), pa.float64(), from_pandas=True),
         "trades": pa.array(_optional(frame, "trades", "Int64"), pa.int64(), from_pandas=True),
         "source": pa.array([source] * len(frame), pa.string()),
-        "source_symbol": pa.array([symbols.get(t, t) for t in frame["ticker"]], pa.string()),
+        "source_symbol": pa.array(source_symbols(frame, symbols), pa.string()),
         "ingested_at": pa.array([ingested_at] * len(frame), pa.timestamp("us", tz="UTC")),
         "run_id": pa.array([run_id] * len(frame), pa.string()),
     }
@@ -87,12 +101,15 @@ def to_raw_table(day_quotes: pd.DataFrame, source: str, symbols: dict[str, str],
 
 def write_raw_quotes(storage: LakeStorage, quotes: pd.DataFrame, *, source: str,
                      symbols: dict[str, str], now: dt.datetime, run_id: str,
-                     dataset_prefix: str = RAW_QUOTES_PREFIX) -> WrittenRun:
-    """Write one Parquet file per trading day, then the manifest (the commit marker) last.
+                     dataset_prefix: str = RAW_QUOTES_PREFIX,
+                     rejected: pd.DataFrame | None = None) -> WrittenRun:
+    """Write one Parquet file per trading day, the rejected rows, then the manifest (the commit marker) last.
 
     A crash before the manifest leaves complete day files and no trigger; re-running the
     same command rewrites the same files and triggers the refinement once.
     """
+    rejected_keys = write_rejected_quotes(storage, rejected, source=source, symbols=symbols,
+                                          now=now, run_id=run_id)
     keys, partitions = [], []
     for day, day_quotes in quotes.groupby("trade_date", sort=True):
         dt_value = str(day)  # a datetime.date: YYYY-MM-DD
@@ -112,10 +129,75 @@ def write_raw_quotes(storage: LakeStorage, quotes: pd.DataFrame, *, source: str,
         "tickers": sorted(set(quotes["ticker"])),
         "rows": int(len(quotes)),
         "files": keys,
+        "rejected_rows": 0 if rejected is None else int(len(rejected)),
+        "rejected_files": rejected_keys,
     }
     marker = manifest_key(run_id)
     storage.put_bytes(marker, json.dumps(manifest, indent=1).encode())
-    return WrittenRun(run_id, partitions, keys, int(len(quotes)), marker)
+    return WrittenRun(run_id, partitions, keys, int(len(quotes)), marker, rejected_keys)
+
+
+REJECTED_QUOTES_SCHEMA = pa.schema(
+    [
+        ("trade_date", pa.date32()),
+        ("ticker", pa.string()),
+        ("reason", pa.string()),
+        ("detail", pa.string()),
+        # The offending values as the source gave them: doubles, so inf and -5 fit too.
+        ("open", pa.float64()),
+        ("high", pa.float64()),
+        ("low", pa.float64()),
+        ("close", pa.float64()),
+        ("adj_close", pa.float64()),
+        ("volume", pa.float64()),
+        ("source", pa.string()),
+        ("source_symbol", pa.string()),
+        ("ingested_at", pa.timestamp("us", tz="UTC")),
+        ("run_id", pa.string()),
+    ]
+)
+SOURCE_NAMES = {"open": "Open", "high": "High", "low": "Low", "close": "Close", "adj_close": "Adj Close",
+                "volume": "Volume"}
+
+
+def to_rejected_table(rows: pd.DataFrame, source: str, symbols: dict[str, str], ingested_at: dt.datetime,
+                      run_id: str) -> pa.Table:
+    frame = rows.sort_values(["ticker", "reason"], kind="stable")
+    days = [None if d is None or pd.isna(d) else d for d in frame["trade_date"]]
+    columns = {
+        "trade_date": pa.array(days, pa.date32()),
+        "ticker": pa.array(list(frame["ticker"]), pa.string()),
+        "reason": pa.array(list(frame["reason"]), pa.string()),
+        "detail": pa.array(list(frame["detail"]), pa.string()),
+        **{name: pa.array(pd.Series(frame[col], dtype="float64").to_numpy(), pa.float64(), from_pandas=True)
+           for name, col in SOURCE_NAMES.items()},
+        "source": pa.array([source] * len(frame), pa.string()),
+        "source_symbol": pa.array(source_symbols(frame, symbols), pa.string()),
+        "ingested_at": pa.array([ingested_at] * len(frame), pa.timestamp("us", tz="UTC")),
+        "run_id": pa.array([run_id] * len(frame), pa.string()),
+    }
+    return pa.Table.from_pydict(columns, schema=REJECTED_QUOTES_SCHEMA)
+
+
+def write_rejected_quotes(storage: LakeStorage, rejected: pd.DataFrame | None, *, source: str,
+                          symbols: dict[str, str], now: dt.datetime, run_id: str) -> list[str]:
+    """The run's data-quality report: every rejected row, partitioned by its day like raw.
+
+    Files are named like raw files (source and tickers), so re-running a scrape replaces its
+    report instead of adding a copy. A row without a readable day goes under the run's day.
+    """
+    if rejected is None or rejected.empty:
+        return []
+    days = [str(d) if d is not None and not pd.isna(d) else f"{now:%Y-%m-%d}" for d in rejected["trade_date"]]
+    keys = []
+    for day, rows in rejected.groupby(pd.Series(days, index=rejected.index), sort=True):
+        table = to_rejected_table(rows, source, symbols, now, run_id)
+        key = raw_partition_key(REJECTED_QUOTES_PREFIX, str(day), raw_file_name(source, list(rows["ticker"])))
+        buffer = io.BytesIO()
+        pq.write_table(table, buffer, compression="snappy")
+        storage.put_bytes(key, buffer.getvalue())
+        keys.append(key)
+    return keys
 
 
 IBOV_PORTFOLIO_PREFIX = "raw/ibov_portfolio/"

@@ -7,11 +7,13 @@ from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from pipeline.lake import RAW_QUOTES_PREFIX, LakeStorage
+import pandas as pd
+
+from pipeline.lake import RAW_QUOTES_PREFIX, REJECTED_QUOTES_PREFIX, LakeBusy, LakeStorage
 from scraper import calendar_b3
-from scraper.raw_writer import WrittenRun, new_run_id, write_raw_quotes
+from scraper.raw_writer import WrittenRun, new_run_id, write_raw_quotes, write_rejected_quotes
 from scraper.sources import PriceSource
-from scraper.validation import validate_quotes
+from scraper.validation import check_storable, count_reasons, empty_rejected, validate_quotes
 
 EXIT_OK = 0
 EXIT_USAGE = 2
@@ -19,6 +21,7 @@ EXIT_NO_DATA = 3
 EXIT_SOURCE_UNAVAILABLE = 4
 EXIT_BAD_INPUT = 5
 EXIT_LAKE_WRITE_FAILED = 6
+EXIT_LAKE_BUSY = 7
 
 
 class LakeWriteError(RuntimeError):
@@ -35,6 +38,9 @@ class ScrapeReport:
     missing: list[str] = field(default_factory=list)
     written: WrittenRun | None = None
     notice: str = ""
+    rejected_rows: pd.DataFrame = field(default_factory=empty_rejected)
+    rejected_keys: list[str] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
 
     @property
     def exit_code(self) -> int:
@@ -43,12 +49,14 @@ class ScrapeReport:
     def summary_lines(self, where: Callable[[str], str]) -> list[str]:
         span = f"{self.start or 'first'} .. {self.end or 'last'}"
         lines = [f"tickers   {len(self.tickers)}: {', '.join(self.tickers)}", f"range     {span}"]
-        if self.notice:
-            lines.append(f"notice    {self.notice}")
+        lines += [f"notice    {note}" for note in [self.notice, *self.notes] if note]
         lines.append(f"fetched   {self.fetched_rows} rows")
         rejected = sum(self.rejected.values())
         detail = ", ".join(f"{k} {v}" for k, v in sorted(self.rejected.items()))
         lines.append(f"rejected  {rejected} rows" + (f" ({detail})" if detail else ""))
+        if self.rejected_keys:
+            lines.append(f"report    every rejected row with its reason: {where(REJECTED_QUOTES_PREFIX)} "
+                         "(table rejected_quotes)")
         if self.written:
             w = self.written
             lines.append(f"written   {w.rows} rows in {len(w.partitions)} daily partitions "
@@ -60,24 +68,61 @@ class ScrapeReport:
 
 
 def scrape(source: PriceSource, storage: LakeStorage, tickers: list[str], start: dt.date | None,
-           end: dt.date | None, now: dt.datetime) -> ScrapeReport:
-    """Fetch and write; raises SourceError subclasses for the caller to map to exit codes."""
+           end: dt.date | None, now: dt.datetime, before_write: Callable[[], None] = lambda: None) -> ScrapeReport:
+    """Fetch, validate and write; raises SourceError subclasses for the caller to map to exit codes.
+
+    `before_write` runs once, just before the first write (the local lake takes its lock there).
+    """
     report = ScrapeReport(list(tickers), start, end)
     if start is not None and end is not None:
         if end < start:
             raise ValueError(f"--end {end} is before --start {start}")
+        report.notes.extend(_calendar_notes(start, end))
         if not calendar_b3.sessions_between(start, end):
             report.notice = f"no B3 session between {start} and {end} (weekend or holiday): nothing to fetch"
             return report
     fetched = source.fetch(list(tickers), start, end)
-    report.fetched_rows = len(fetched.quotes)
+    source_rejected = fetched.rejected if fetched.rejected is not None else empty_rejected()
+    report.fetched_rows = len(fetched.quotes) + len(source_rejected)
     report.missing = fetched.missing
-    valid, report.rejected = validate_quotes(fetched.quotes, calendar_b3.is_session)
-    if valid.empty:
+    check_storable(fetched.quotes, lambda row: f"{source.name} {row['ticker']} {row['trade_date']}")
+    valid, rejected = validate_quotes(fetched.quotes, calendar_b3.is_session)
+    if not source_rejected.empty:
+        rejected = pd.concat([source_rejected, rejected], ignore_index=True)
+    report.rejected, report.rejected_rows = count_reasons(rejected), rejected
+    if valid.empty and rejected.empty:
         return report
+    run_id = new_run_id(now)
     try:
+        before_write()
+        if valid.empty:  # nothing to refine: the report alone, no manifest
+            report.rejected_keys = write_rejected_quotes(storage, rejected, source=source.name,
+                                                         symbols=fetched.symbols, now=now, run_id=run_id)
+            return report
         report.written = write_raw_quotes(storage, valid, source=source.name, symbols=fetched.symbols,
-                                          now=now, run_id=new_run_id(now))
+                                          now=now, run_id=run_id, rejected=rejected)
+        report.rejected_keys = report.written.rejected_keys
+    except LakeBusy:
+        raise
     except Exception as exc:  # S3 or disk: whatever failed, the run is not committed
-        raise LakeWriteError(f"{exc.__class__.__name__}: {exc}") from exc
+        raise LakeWriteError(_describe_write_error(exc)) from exc
     return report
+
+
+def _calendar_notes(start: dt.date, end: dt.date) -> list[str]:
+    """Days before the calendar's first session cannot be checked against it: say so."""
+    first = calendar_b3.first_session()
+    if end < first:
+        raise ValueError(f"the range {start} .. {end} lies before {first}, the first session the B3 calendar "
+                         f"knows (exchange_calendars' BVMF): choose days from {first} on")
+    if start < first:
+        return [f"days before {first} are not in the B3 calendar: they are taken as the source gives them, "
+                "without the holiday check"]
+    return []
+
+
+def _describe_write_error(exc: Exception) -> str:
+    """The cause and, when the error carries one, the path."""
+    if isinstance(exc, OSError) and exc.filename:
+        return f"{exc.filename}: {exc.strerror or exc}"
+    return f"{exc.__class__.__name__}: {exc}"

@@ -12,18 +12,21 @@ Examples:
 from __future__ import annotations
 
 import argparse
+import contextlib
 import datetime as dt
 import sys
+import traceback
 from pathlib import Path
 
 if __package__ in (None, ""):  # run as a script: make the repository importable
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from pipeline.lake import LakeStorage, LocalStorage, S3Storage  # noqa: E402
-from pipeline.settings import ConfigError, Settings, load_settings, parse_tickers  # noqa: E402
+from pipeline.lake import LakeBusy, LakeStorage, LocalStorage, S3Storage, lake_lock  # noqa: E402
+from pipeline.settings import ConfigError, Settings, load_settings, normalize_ticker, parse_tickers  # noqa: E402
 from scraper import calendar_b3  # noqa: E402
 from scraper.scrape import (  # noqa: E402
     EXIT_BAD_INPUT,
+    EXIT_LAKE_BUSY,
     EXIT_LAKE_WRITE_FAILED,
     EXIT_OK,
     EXIT_SOURCE_UNAVAILABLE,
@@ -60,6 +63,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--ibov-file", type=Path, help="a saved GetPortfolioDay response to use instead of B3's API")
     parser.add_argument("--lake-dir", type=Path, help="local lake folder (default LAKE_DIR or ./lake)")
     parser.add_argument("--bucket", help="S3 bucket: write to AWS instead of the local lake")
+    parser.add_argument("--debug", action="store_true", help="show the traceback behind an error")
     return parser
 
 
@@ -79,15 +83,22 @@ def resolve_range(source: str, start: dt.date | None, end: dt.date | None,
 
 def load_universe(universe: str, ibov_file: Path | None, storage: LakeStorage, now: dt.datetime) -> tuple[str, ...]:
     """The IBOV constituents of the day; the snapshot is kept in raw/ibov_portfolio/."""
-    from scraper.b3 import RequestsClient, fetch_ibov_portfolio, parse_portfolio
+    from scraper.b3 import RequestsClient, fetch_ibov_portfolio, parse_portfolio, read_input_file
     from scraper.raw_writer import write_portfolio_snapshot
 
     if universe not in UNIVERSES:
         raise ConfigError(f"UNIVERSE={universe!r}: choose one of {', '.join(UNIVERSES)}")
     if ibov_file is not None:
-        portfolio = parse_portfolio(ibov_file.read_bytes())
+        try:
+            portfolio = parse_portfolio(read_input_file(ibov_file, "--ibov-file"))
+        except SourceDataError as exc:
+            raise SourceDataError(f"--ibov-file {ibov_file}: {exc}" if str(ibov_file) not in str(exc) else str(exc)) from exc
     else:
         portfolio = run_with_deadline(lambda: fetch_ibov_portfolio(RequestsClient()), 120, "B3 index API")
+    try:  # the same rule as --tickers: a code from a file never becomes a path
+        portfolio["ticker"] = [normalize_ticker(t) for t in portfolio["ticker"]]
+    except ConfigError as exc:
+        raise SourceDataError(f"IBOV portfolio {ibov_file or 'from B3'}: {exc}") from exc
     key = write_portfolio_snapshot(storage, portfolio, now)
     print(f"universe  IBOV portfolio of {portfolio['portfolio_date'].iloc[0]}: {len(portfolio)} stocks "
           f"(weights sum to {portfolio['weight_pct'].sum():.3f} %), saved to {storage.describe(key)}")
@@ -105,51 +116,93 @@ def make_storage(settings: Settings) -> LakeStorage:
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
+        return run(args)
+    except KeyboardInterrupt:
+        print("error: interrupted; nothing committed after the last manifest: re-run the same command",
+              file=sys.stderr)
+        return 130
+    except Exception as exc:  # the last resort: one line, the traceback only with --debug
+        if args.debug:
+            raise
+        print(f"error: unexpected {exc.__class__.__name__}: {exc} (re-run with --debug for the traceback)",
+              file=sys.stderr)
+        return 1
+
+
+def fail(args: argparse.Namespace, code: int, line: str) -> int:
+    """One line on stderr naming the cause; the traceback too with --debug."""
+    if args.debug:
+        traceback.print_exc()
+    print(f"error: {line}", file=sys.stderr)
+    return code
+
+
+def run(args: argparse.Namespace) -> int:
+    try:
+        tickers = parse_tickers(args.tickers) if args.tickers is not None else None
+        if args.tickers is not None and not tickers:
+            raise ConfigError("--tickers is empty: give B3 codes such as PETR4,VALE3, or leave the option "
+                              "out to use TICKERS from .env")
         settings = load_settings().with_overrides(
-            tickers=parse_tickers(args.tickers) if args.tickers else None,
-            source=args.source, lake_dir=args.lake_dir, bucket=args.bucket,
+            tickers=tickers, source=args.source, lake_dir=args.lake_dir, bucket=args.bucket,
         )
         if settings.source not in SOURCES:
             raise ConfigError(f"SOURCE={settings.source!r}: choose one of {', '.join(SOURCES)}")
         if args.cotahist_file and settings.source != "b3":
             raise ConfigError("--cotahist-file goes with --source b3")
-        start, end = resolve_range(settings.source, args.start, args.end, bool(args.cotahist_file))
-        source = make_source(settings.source, csv_dir=args.csv_dir, timeout_s=settings.download_timeout_s,
-                             cotahist_files=args.cotahist_file, all_instruments=args.all_instruments)
-        storage = make_storage(settings)
-        now = dt.datetime.now(dt.UTC)
-        universe = args.universe or settings.universe
-        if universe:
-            settings = settings.with_overrides(tickers=load_universe(universe, args.ibov_file, storage, now))
-        print(f"scraping {len(settings.tickers)} tickers from {settings.source} "
-              f"into {'the local lake ' + str(settings.lake_dir) if settings.is_local else 's3://' + settings.bucket}")
-        report = scrape(source, storage, list(settings.tickers), start, end, now)
     except (ConfigError, ValueError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return EXIT_USAGE
-    except SourceUnavailable as exc:
-        print(f"error: source unavailable, nothing written: {exc}", file=sys.stderr)
-        return EXIT_SOURCE_UNAVAILABLE
-    except SourceDataError as exc:
-        print(f"error: bad input, nothing written: {exc}", file=sys.stderr)
-        return EXIT_BAD_INPUT
-    except LakeWriteError as exc:
-        print(f"error: writing to the lake failed, run not committed (no manifest, nothing triggered); "
-              f"re-run the same command: {exc}", file=sys.stderr)
-        return EXIT_LAKE_WRITE_FAILED
+        return fail(args, EXIT_USAGE, str(exc))
+    with contextlib.ExitStack() as locks:
 
-    for line in report.summary_lines(storage.describe):
-        print(line)
-    if report.written is not None:
-        if settings.is_local:
-            from pipeline.local_run import trigger_locally
+        def take_lake_lock() -> None:
+            if settings.is_local:
+                try:
+                    locks.enter_context(lake_lock(settings.lake_dir, settings.lake_lock_wait_s))
+                except OSError as exc:
+                    raise LakeWriteError(f"cannot lock the lake: {exc.filename or settings.lake_dir}: "
+                                         f"{exc.strerror or exc}") from exc
 
-            print("refining locally (Lambda handler -> local Glue job -> catalog)")
-            trigger_locally(settings.lake_dir, report.written.manifest_key, settings.glue_job_name)
-            print(f"query it: python -m catalog.query --lake-dir {settings.lake_dir} --file sql/latest_sessions.sql")
-        else:
-            print(f"committed {storage.describe(report.written.manifest_key)}: "
-                  f"the bucket notification starts Glue job {settings.glue_job_name}")
+        try:
+            start, end = resolve_range(settings.source, args.start, args.end, bool(args.cotahist_file))
+            source = make_source(settings.source, csv_dir=args.csv_dir, timeout_s=settings.download_timeout_s,
+                                 cotahist_files=args.cotahist_file, all_instruments=args.all_instruments)
+            storage = make_storage(settings)
+            now = dt.datetime.now(dt.UTC)
+            universe = args.universe or settings.universe
+            if universe:
+                settings = settings.with_overrides(tickers=load_universe(universe, args.ibov_file, storage, now))
+            print(f"scraping {len(settings.tickers)} tickers from {settings.source} into "
+                  f"{'the local lake ' + str(settings.lake_dir) if settings.is_local else 's3://' + settings.bucket}")
+            report = scrape(source, storage, list(settings.tickers), start, end, now, before_write=take_lake_lock)
+        except SourceDataError as exc:  # before ValueError: an unstorable value is bad input
+            return fail(args, EXIT_BAD_INPUT, f"bad input, nothing written: {exc}")
+        except (ConfigError, ValueError) as exc:
+            return fail(args, EXIT_USAGE, str(exc))
+        except SourceUnavailable as exc:
+            return fail(args, EXIT_SOURCE_UNAVAILABLE, f"source unavailable, nothing written: {exc}")
+        except LakeBusy as exc:
+            return fail(args, EXIT_LAKE_BUSY, f"the lake is busy, nothing written: {exc}; re-run the same command "
+                                              "when it is done (or raise LAKE_LOCK_WAIT_S)")
+        except LakeWriteError as exc:
+            return fail(args, EXIT_LAKE_WRITE_FAILED,
+                        f"writing to the lake failed, run not committed (no manifest, nothing triggered): {exc}; "
+                        "once that is fixed, re-run the same command")
+
+        for line in report.summary_lines(storage.describe):
+            print(line)
+        if report.written is not None:
+            if settings.is_local:
+                try:
+                    refine_locally(settings, report.written.manifest_key)
+                except OSError as exc:
+                    where = exc.filename or settings.lake_dir / "refined"
+                    return fail(args, EXIT_LAKE_WRITE_FAILED,
+                                f"refining failed writing {where}: {exc.strerror or exc}; the raw run is committed "
+                                f"({storage.describe(report.written.manifest_key)}) and stays pending: once that "
+                                "is fixed, re-run the same command and it is refined")
+            else:
+                print(f"committed {storage.describe(report.written.manifest_key)}: "
+                      f"the bucket notification starts Glue job {settings.glue_job_name}")
     code = report.exit_code
     if code != EXIT_OK and report.written is None:
         print("error: no valid quotes to write", file=sys.stderr)
@@ -157,6 +210,14 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: no data for {', '.join(report.missing)}; the other tickers were written",
               file=sys.stderr)
     return code
+
+
+def refine_locally(settings: Settings, manifest_key: str) -> None:
+    from pipeline.local_run import trigger_locally
+
+    print("refining locally (Lambda handler -> local Glue job -> catalog)")
+    trigger_locally(settings.lake_dir, manifest_key, settings.glue_job_name)
+    print(f"query it: python -m catalog.query --lake-dir {settings.lake_dir} --file sql/latest_sessions.sql")
 
 
 if __name__ == "__main__":

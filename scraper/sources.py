@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import datetime as dt
 import io
+import logging
+import socket
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -40,6 +42,8 @@ class FetchResult:
     quotes: pd.DataFrame
     missing: list[str] = field(default_factory=list)
     symbols: dict[str, str] = field(default_factory=dict)
+    # Rows the source itself set aside (a truncated CSV line), in validation's rejected shape.
+    rejected: pd.DataFrame | None = None
 
 
 class PriceSource(Protocol):
@@ -64,9 +68,52 @@ def yahoo_symbol(ticker: str) -> str:
 YAHOO_CSV_HEADER = ["Date", "Open", "High", "Low", "Close", "Adj Close", "Volume"]
 
 
-def read_yahoo_csv(path: Path) -> pd.DataFrame:
-    """Parse one Yahoo daily CSV (`null` for missing values); errors name the file and line."""
-    text = path.read_text(encoding="utf-8", errors="strict")
+def _read_text(path: Path) -> str:
+    """The file as UTF-8 text; binary, UTF-16 or unreadable files are bad input that names the file."""
+    try:
+        data = path.read_bytes()
+    except FileNotFoundError as exc:
+        raise SourceDataError(f"{path}: no such file") from exc
+    except OSError as exc:
+        raise SourceDataError(f"{path}: cannot be read ({exc.strerror or exc})") from exc
+    if data[:2] in (b"\xff\xfe", b"\xfe\xff"):
+        raise SourceDataError(f"{path}: UTF-16 text; save it as UTF-8 (a Yahoo CSV is plain ASCII)")
+    if b"\x00" in data:
+        raise SourceDataError(f"{path}: binary data, not a CSV text file")
+    try:
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise SourceDataError(f"{path}: not UTF-8 text (byte {exc.start}): binary or another encoding?") from exc
+
+
+def _split_truncated_last_line(text: str, path: Path) -> tuple[str, dict[str, str] | None]:
+    """A last line with fewer fields than the header is a cut-off download: set it aside.
+
+    Any other line of the wrong width is malformed input and stops the run.
+    """
+    lines = text.splitlines()
+    while lines and not lines[-1].strip():
+        lines.pop()
+    if len(lines) < 2:
+        return text, None
+    width = lines[0].count(",") + 1
+    short = [n for n, line in enumerate(lines[1:-1], start=2) if line.count(",") + 1 < width]
+    if short:
+        raise SourceDataError(f"{path}:{short[0]}: {lines[short[0] - 1].count(',') + 1} fields, expected {width}")
+    last = lines[-1].split(",")
+    if len(last) >= width:
+        return text, None
+    header = lines[0].split(",")
+    kept = "\n".join(lines[:-1]) + "\n"
+    return kept, {**dict(zip(header, last)), "line": str(len(lines)), "fields": f"{len(last)} of {width}"}
+
+
+def read_yahoo_csv_checked(path: Path) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Parse one Yahoo daily CSV (`null` for missing values); errors name the file and line.
+
+    Returns the rows and the rows set aside (a truncated last line) with their reason.
+    """
+    text, truncated = _split_truncated_last_line(_read_text(path), path)
     try:
         frame = pd.read_csv(io.StringIO(text), na_values=["null"], keep_default_na=True, dtype=str)
     except (pd.errors.ParserError, pd.errors.EmptyDataError) as exc:
@@ -87,7 +134,38 @@ def read_yahoo_csv(path: Path) -> pd.DataFrame:
             line = int(bad.to_numpy().argmax()) + 2
             raise SourceDataError(f"{path}:{line}: bad {col} value {frame[col].iloc[line - 2]!r}")
         out[col] = values.astype("float64")
-    return out
+    from scraper.validation import check_storable
+
+    check_storable(out, lambda row: f"{path}:{int(row.name) + 2}")  # pyright: ignore[reportArgumentType]
+    return out, _truncated_row(truncated, path)
+
+
+def _truncated_row(fields: dict[str, str] | None, path: Path) -> pd.DataFrame:
+    """The cut-off line as a rejected row, with whatever values it still holds."""
+    from scraper.validation import REASON_TRUNCATED, empty_rejected
+
+    if fields is None:
+        return empty_rejected().drop(columns="ticker")
+    day = pd.to_datetime(fields.get("Date", ""), format="%Y-%m-%d", errors="coerce")
+    row: dict[str, object] = {"trade_date": None if pd.isna(day) else day.date()}
+    for col in PRICE_COLUMNS:
+        row[col] = pd.to_numeric(fields.get(col, ""), errors="coerce")
+    row["reason"] = REASON_TRUNCATED
+    row["detail"] = f"{path.name}:{fields['line']}: {fields['fields']} fields (cut-off last line)"
+    return pd.DataFrame([row])
+
+
+def read_yahoo_csv(path: Path) -> pd.DataFrame:
+    """The rows of a Yahoo daily CSV (a truncated last line is left out)."""
+    return read_yahoo_csv_checked(path)[0]
+
+
+def safe_file_in(directory: Path, name: str) -> Path:
+    """`directory/name`, refusing any name that would lead outside the folder."""
+    path = directory / name
+    if Path(name).name != name or name.startswith(".") or path.parent != directory:
+        raise SourceDataError(f"{name!r} is not a file name inside {directory}")
+    return path
 
 
 @dataclass
@@ -100,25 +178,47 @@ class CsvSource:
     def fetch(self, tickers: list[str], start: dt.date | None, end: dt.date | None) -> FetchResult:
         if not self.directory.is_dir():
             raise SourceDataError(f"CSV folder {self.directory} does not exist")
-        frames, missing, symbols = [], [], {}
+        frames, missing, symbols, rejected = [], [], {}, []
         for ticker in tickers:
-            path = self.directory / f"{yahoo_symbol(ticker)}.csv"
+            if not ticker.isalnum():
+                raise SourceDataError(f"invalid ticker {ticker!r}: expected a B3 code such as PETR4")
+            path = safe_file_in(self.directory, f"{yahoo_symbol(ticker)}.csv")
             if not path.is_file():
                 missing.append(ticker)
                 continue
-            frame = read_yahoo_csv(path)
-            if start is not None:
-                frame = frame.loc[frame["trade_date"] >= start]
-            if end is not None:
-                frame = frame.loc[frame["trade_date"] <= end]
+            frame, cut = read_yahoo_csv_checked(path)
+            cut.insert(0, "ticker", ticker)
+            frame, cut = _in_range(frame, start, end), _in_range(cut, start, end, keep_undated=True)
+            rejected.append(cut)
             if frame.empty:
-                missing.append(ticker)
+                if cut.empty:
+                    missing.append(ticker)
                 continue
             frame.insert(0, "ticker", ticker)
             frames.append(frame)
             symbols[ticker] = path.name
         quotes = pd.concat(frames, ignore_index=True) if frames else empty_quotes()
-        return FetchResult(quotes.loc[:, QUOTE_COLUMNS], missing, symbols)
+        return FetchResult(quotes.loc[:, QUOTE_COLUMNS], missing, symbols, _concat_rejected(rejected))
+
+
+def _in_range(frame: pd.DataFrame, start: dt.date | None, end: dt.date | None,
+              keep_undated: bool = False) -> pd.DataFrame:
+    days = frame["trade_date"]
+    inside = pd.Series(True, index=frame.index)
+    if start is not None:
+        inside &= days.map(lambda d: d is None or pd.isna(d) or d >= start)
+    if end is not None:
+        inside &= days.map(lambda d: d is None or pd.isna(d) or d <= end)
+    if not keep_undated:
+        inside &= days.notna()
+    return frame.loc[inside.astype(bool)].copy()
+
+
+def _concat_rejected(frames: list[pd.DataFrame]) -> pd.DataFrame:
+    from scraper.validation import empty_rejected
+
+    frames = [f for f in frames if not f.empty]
+    return pd.concat(frames, ignore_index=True) if frames else empty_rejected()
 
 
 def sample_source() -> CsvSource:
@@ -181,6 +281,8 @@ class YFinanceSource:
     timeout_s: float = 120.0
     batch_size: int = YF_BATCH_SIZE
     progress: Callable[[str], None] = print
+    # Tells an outage from unknown tickers when a batch comes back empty; tests inject it.
+    reachable: Callable[[], bool] | None = None
     name: str = "yfinance"
 
     def _download(self, symbols: list[str], start: dt.date, end: dt.date) -> pd.DataFrame | None:
@@ -208,19 +310,63 @@ class YFinanceSource:
         for number, batch in enumerate(batches, start=1):
             if len(batches) > 1:
                 self.progress(f"  downloading batch {number}/{len(batches)} ({len(batch)} tickers)")
-            frame = run_with_deadline(
-                lambda b=batch: self._download(b, start, end), self.timeout_s, "Yahoo Finance"
-            )
-            frames.append(yfinance_frame_to_quotes(frame, {s: symbol_to_ticker[s] for s in batch}))
+            with _YFinanceErrorLog() as errors:
+                frame = run_with_deadline(
+                    lambda b=batch: self._download(b, start, end), self.timeout_s, "Yahoo Finance"
+                )
+            batch_quotes = yfinance_frame_to_quotes(frame, {s: symbol_to_ticker[s] for s in batch})
+            if batch_quotes.empty:
+                self._check_outage("; ".join(filter(None, [_yfinance_errors(), *errors.messages]))[:300])
+            frames.append(batch_quotes)
         quotes = pd.concat(frames, ignore_index=True) if frames else empty_quotes()
         got = set(quotes["ticker"])
         missing = [t for t in tickers if t not in got]
-        if missing and len(missing) == len(tickers):
-            # yfinance swallows network errors and returns an empty frame.
-            reason = _yfinance_errors()
-            if reason and not _looks_like_unknown_ticker(reason):
-                raise SourceUnavailable(f"Yahoo Finance returned no data: {reason}")
         return FetchResult(quotes, missing, {t: yahoo_symbol(t) for t in tickers if t in got})
+
+    def _check_outage(self, reason: str) -> None:
+        """A batch came back empty: unknown tickers, or an outage yfinance swallowed?
+
+        yfinance 1.7 raises nothing offline and returns an empty frame; unknown tickers get
+        a "possibly delisted" error in its log. With no such error, a cheap connection probe decides.
+        """
+        if reason and not _looks_like_unknown_ticker(reason):
+            raise SourceUnavailable(f"Yahoo Finance returned no data: {reason}")
+        if not reason and not (self.reachable or yahoo_reachable)():
+            raise SourceUnavailable(f"Yahoo Finance returned no data and {YAHOO_HOST}:443 is unreachable "
+                                    "(network down or blocked?)")
+
+
+YAHOO_HOST = "query2.finance.yahoo.com"
+PROBE_TIMEOUT_S = 5.0
+
+
+def yahoo_reachable() -> bool:
+    """Can a TCP connection to Yahoo's API host be opened? (DNS and routing, no request sent)."""
+    try:
+        with socket.create_connection((YAHOO_HOST, 443), timeout=PROBE_TIMEOUT_S):
+            return True
+    except OSError:
+        return False
+
+
+class _YFinanceErrorLog(logging.Handler):
+    """Collects the per-ticker failures yfinance logs instead of raising."""
+
+    def __init__(self) -> None:
+        super().__init__(logging.ERROR)
+        self.messages: list[str] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        text = record.getMessage().strip()
+        if text and "failed download" not in text.lower():
+            self.messages.append(text)
+
+    def __enter__(self) -> _YFinanceErrorLog:
+        logging.getLogger("yfinance").addHandler(self)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        logging.getLogger("yfinance").removeHandler(self)
 
 
 def _yfinance_errors() -> str:

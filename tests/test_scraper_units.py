@@ -11,7 +11,7 @@ import pytest
 from pipeline.settings import ConfigError, load_settings, parse_tickers
 from scraper import calendar_b3
 from scraper.sources import CsvSource, SourceDataError, read_yahoo_csv
-from scraper.validation import validate_quotes
+from scraper.validation import UnstorableValue, check_storable, count_reasons, validate_quotes
 from tests.conftest import SAMPLE_DIR, TEST_DATA
 
 
@@ -76,8 +76,47 @@ def test_validate_quotes_counts_every_rejected_row():
     valid, rejected = validate_quotes(frame, calendar_b3.is_session)
     assert sorted(valid["ticker"]) == ["ABEV3", "PETR4"]
     assert valid.loc[valid["ticker"] == "ABEV3", "Close"].item() == 13.2
-    assert rejected == {"missing_price": 1, "non_positive_price": 1, "high_below_low": 1,
-                        "duplicate_session": 1, "not_a_b3_session": 1}
+    assert count_reasons(rejected) == {"missing_price": 1, "non_positive_price": 1, "high_below_low": 1,
+                                       "duplicate_session": 1, "not_a_b3_session": 1}
+
+
+INF = float("inf")
+
+
+@pytest.mark.parametrize(
+    ("row", "reason", "detail"),
+    [
+        ((30.0, 31.0, 29.0, INF, 30.5, 1e6), "non_finite_value", "Close inf"),
+        ((30.0, 31.0, 29.0, 30.5, 30.5, -INF), "non_finite_value", "Volume -inf"),
+        ((30.0, 1e308, 29.0, 30.5, 30.5, 1e6), "absurd_magnitude", "High 1e+308"),
+        ((30.0, 31.0, 29.0, 30.5, 30.5, 2e15), "absurd_magnitude", "Volume 2e+15"),
+        ((30.0, 31.0, 29.0, 31.5, 31.5, 1e6), "open_close_outside_range", "Close 31.5 outside [Low 29, High 31]"),
+        ((28.5, 31.0, 29.0, 30.5, 30.5, 1e6), "open_close_outside_range", "Open 28.5 outside [Low 29, High 31]"),
+        ((30.0, 31.0, 29.0, 30.5, 30.5, -5), "negative_volume", "Volume -5"),
+        ((-1.0, 31.0, 29.0, 30.5, 30.5, 1e6), "non_positive_price", "Open -1"),
+    ],
+)
+def test_validate_quotes_rejects_values_no_quote_can_have(row, reason, detail):
+    day = dt.date(2024, 1, 2)
+    frame = quotes(("PETR4", day, 30.0, 31.0, 29.0, 30.5, 30.5, 1e6), ("VALE3", day, *row))
+    valid, rejected = validate_quotes(frame, calendar_b3.is_session)
+    assert list(valid["ticker"]) == ["PETR4"]
+    (bad,) = rejected.to_dict("records")
+    assert (bad["ticker"], bad["reason"]) == ("VALE3", reason) and detail in bad["detail"]
+
+
+def test_validate_quotes_keeps_a_valid_row_when_its_repeat_is_bad():
+    day = dt.date(2024, 1, 2)
+    frame = quotes(("PETR4", day, 30.0, 31.0, 29.0, 30.5, 30.5, 1e6), ("PETR4", day, 30.0, 31.0, 29.0, 35.0, 35.0, 1e6))
+    valid, rejected = validate_quotes(frame)
+    assert list(valid["Close"]) == [30.5] and list(rejected["reason"]) == ["open_close_outside_range"]
+
+
+def test_check_storable_names_the_place_of_a_volume_beyond_int64():
+    frame = quotes(("PETR4", dt.date(2024, 1, 2), 30.0, 31.0, 29.0, 30.5, 30.5, 1e19))
+    with pytest.raises(UnstorableValue, match=r"here: Volume 1e\+19 cannot be stored"):
+        check_storable(frame, lambda row: "here")
+    check_storable(quotes(("PETR4", dt.date(2024, 1, 2), 30.0, 31.0, 29.0, 30.5, 30.5, 9.2e18)), str)
 
 
 def test_read_yahoo_csv_real_file_with_nulls_and_no_trailing_newline():
@@ -95,7 +134,7 @@ def test_holiday_rows_from_yahoo_are_rejected_not_loaded():
     # repeat one price with zero volume.
     result = CsvSource(TEST_DATA / "yahoo_holidays").fetch(["PETR4"], None, None)
     valid, rejected = validate_quotes(result.quotes, calendar_b3.is_session)
-    assert rejected == {"not_a_b3_session": 6}
+    assert count_reasons(rejected) == {"not_a_b3_session": 6}
     assert len(valid) == len(result.quotes) - 6
     assert dt.date(2017, 12, 25) not in set(valid["trade_date"])
 
