@@ -156,8 +156,8 @@ REJECTED_QUOTES_SCHEMA = pa.schema(
         ("run_id", pa.string()),
     ]
 )
-SOURCE_NAMES = {"open": "Open", "high": "High", "low": "Low", "close": "Close", "adj_close": "Adj Close",
-                "volume": "Volume"}
+# Raw's name -> the sources' name, for the offending values (volume included, as a double).
+SOURCE_NAMES = {**{raw: name for name, raw in RAW_PRICE_NAMES.items()}, "volume": "Volume"}
 
 
 def to_rejected_table(rows: pd.DataFrame, source: str, symbols: dict[str, str], ingested_at: dt.datetime,
