@@ -1,4 +1,4 @@
-"""Glue job entry point: refine the raw quotes one scrape run delivered.
+"""Glue job entry point: refine the raw quotes that scrape runs delivered.
 
 Runs unchanged on AWS Glue 5.0 (`awsglue` is imported inside `main`) and on a local
 SparkSession through `etl.local_runner`.
@@ -6,6 +6,7 @@ SparkSession through `etl.local_runner`.
 
 from __future__ import annotations
 
+import os
 import sys
 import uuid
 from collections.abc import Callable
@@ -15,27 +16,31 @@ from pyspark.sql import SparkSession
 from etl.lake_io import (
     REFINED_DAILY,
     REFINED_MONTHLY,
+    ManifestError,
+    RunManifest,
     mark_processed,
     pending_manifest_keys,
-    read_manifests,
+    read_manifest,
     read_raw_quotes,
+    set_aside_manifest,
     write_partitions,
 )
 from etl.transforms import refine_daily, select_changed, summarize_monthly
 
-JOB_ARGUMENTS = ["JOB_NAME", "lake_root", "manifest_key", "crawler_name"]
+# getResolvedOptions makes every one of these required: each has a default in the job
+# definition (infra/glue-job.json), except JOB_NAME, which Glue passes on every run.
+JOB_ARGUMENTS = ["JOB_NAME", "lake_root", "manifest_key", "crawler_name", "aws_region"]
+# Rounds over raw/_manifests/ after the first one, for manifests that land while a run is
+# busy (their own trigger is refused); bounded so that a run always ends.
+EXTRA_ROUNDS = 3
 
 
-def refine_run(spark: SparkSession, lake_root: str, manifest_key: str) -> dict[str, int]:
-    """Recompute and overwrite every refined partition the run can have changed.
+def refine_manifests(spark: SparkSession, lake_root: str, manifests: list[RunManifest]) -> dict[str, int]:
+    """Recompute and overwrite every refined partition these scrape runs can have changed.
 
     The windows need each ticker's earlier sessions, so the job reads the raw history and
     writes only the changed partitions: an incremental run equals a full recompute.
-    Manifests that no run has refined yet (a trigger refused while another run was busy,
-    or lost) are refined along with this one, then every one of them is marked processed.
     """
-    keys = sorted({manifest_key, *pending_manifest_keys(lake_root)})
-    manifests = read_manifests(lake_root, keys)
     tickers = sorted({t for m in manifests for t in m.tickers})
     first_dt = min(m.partitions[0] for m in manifests)
     raw = read_raw_quotes(spark, lake_root, tickers)
@@ -44,13 +49,56 @@ def refine_run(spark: SparkSession, lake_root: str, manifest_key: str) -> dict[s
     daily_out, monthly_out = select_changed(daily, monthly, tickers, first_dt)
     write_id = uuid.uuid4().hex[:12]
     counts = {
-        "runs": len(manifests),
         "daily_rows": write_partitions(daily_out, lake_root, REFINED_DAILY, ["dt", "ticker"], write_id),
         "monthly_rows": write_partitions(monthly_out, lake_root, REFINED_MONTHLY, ["month", "ticker"], write_id),
     }
     daily.unpersist()
-    mark_processed(lake_root, keys)
     return counts
+
+
+def _readable_manifests(lake_root: str, keys: list[str], log: Callable[[str], None]) -> list[RunManifest]:
+    """The manifests among `keys` that can be refined; the others are named and set aside."""
+    manifests = []
+    for key in keys:
+        try:
+            manifests.append(read_manifest(lake_root, key))
+        except FileNotFoundError:
+            log(f"warning: manifest {key} does not exist: nothing to refine for it")
+        except ManifestError as exc:
+            record = set_aside_manifest(lake_root, key, str(exc))
+            log(f"warning: manifest {key} set aside ({exc}); the other runs are refined. "
+                f"Fix it and delete {record} to refine it")
+    return manifests
+
+
+def refine_run(spark: SparkSession, lake_root: str, manifest_key: str = "",
+               refine: Callable[[SparkSession, str, list[RunManifest]], dict[str, int]] = refine_manifests,
+               extra_rounds: int = EXTRA_ROUNDS, log: Callable[[str], None] = print) -> dict[str, int]:
+    """Refine `manifest_key` (may be empty) and every pending manifest, then mark them processed.
+
+    Pending manifests are those no run has refined: a trigger refused while another run was
+    busy, or lost. Before ending, the run looks again (at most `extra_rounds` times) and
+    refines what arrived meanwhile, so nothing waits for the next scrape.
+    """
+    totals = {"runs": 0, "daily_rows": 0, "monthly_rows": 0, "set_aside": 0}
+    requested = [manifest_key.strip()] if manifest_key.strip() else []
+    for _ in range(1 + extra_rounds):
+        keys = sorted({*requested, *pending_manifest_keys(lake_root)})
+        requested = []
+        if not keys:
+            break
+        manifests = _readable_manifests(lake_root, keys, log)
+        totals["set_aside"] += sum(1 for k in keys if k not in {m.key for m in manifests})
+        if manifests:
+            counts = refine(spark, lake_root, manifests)
+            mark_processed(lake_root, [m.key for m in manifests])
+            totals["runs"] += len(manifests)
+            totals["daily_rows"] += counts["daily_rows"]
+            totals["monthly_rows"] += counts["monthly_rows"]
+    else:
+        if left := pending_manifest_keys(lake_root):
+            log(f"{len(left)} manifest(s) still arriving after {1 + extra_rounds} rounds: the next run refines them")
+    return totals
 
 
 def start_crawler(crawler_name: str, glue_client=None) -> None:
@@ -65,19 +113,26 @@ def start_crawler(crawler_name: str, glue_client=None) -> None:
 
 
 def main(argv: list[str], after_write: Callable[[str], None] | None = None) -> None:
+    """Glue's entry point. The Lambda passes --manifest_key; a run started by hand (console,
+    retry, catch-up) takes the job's defaults, where it is empty: refine whatever is pending."""
     from awsglue.context import GlueContext
     from awsglue.job import Job
     from awsglue.utils import getResolvedOptions
 
     args = getResolvedOptions(argv, JOB_ARGUMENTS)
+    # One region for boto3 and pyarrow alike, as the job definition states it.
+    os.environ["AWS_REGION"] = os.environ["AWS_DEFAULT_REGION"] = args["aws_region"]
     session = SparkSession.builder.getOrCreate()  # pyright: ignore[reportAttributeAccessIssue]
     glue_context = GlueContext(session.sparkContext)
     spark = glue_context.spark_session
     job = Job(glue_context)
     job.init(args["JOB_NAME"], args)
     counts = refine_run(spark, args["lake_root"], args["manifest_key"])
-    print(f"refined {counts} from {args['manifest_key']}")
-    (after_write or start_crawler)(args["crawler_name"])
+    print(f"refined {counts['runs']} scrape run(s) ({args['manifest_key'] or 'pending manifests'}): "
+          f"{counts['daily_rows']} daily and {counts['monthly_rows']} monthly rows, "
+          f"{counts['set_aside']} manifest(s) set aside")
+    if counts["runs"]:
+        (after_write or start_crawler)(args["crawler_name"])
     job.commit()
 
 

@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+import datetime as dt
+import functools
 import json
+import os
 from collections.abc import Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
+from urllib.parse import unquote, urlsplit
 
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -19,6 +24,8 @@ RAW_QUOTES = "raw/quotes"
 MANIFESTS = "raw/_manifests"
 # One empty object per manifest the job has refined: the others are still pending.
 PROCESSED_RUNS = "refined/_processed_runs"
+# One small JSON record per manifest set aside as unreadable or foreign (with the reason).
+REJECTED_MANIFESTS = "refined/_rejected_manifests"
 S3_DELETE_BATCH = 1000  # DeleteObjects' limit
 REFINED_DAILY = "refined/quotes_daily"
 REFINED_MONTHLY = "refined/quotes_monthly"
@@ -43,32 +50,106 @@ class RunManifest:
     run_id: str
     partitions: list[str]
     tickers: list[str]
+    key: str = ""
+
+
+class ManifestError(ValueError):
+    """A file under raw/_manifests/ that is not a run manifest this job can refine."""
 
 
 def lake_path(lake_root: str, relative: str) -> str:
     return f"{lake_root.rstrip('/')}/{relative}"
 
 
-def _parse_manifest(text: str, where: str) -> RunManifest:
-    body = json.loads(text)
-    if not body.get("partitions") or not body.get("tickers"):
-        raise ValueError(f"manifest {where} lists no partitions or tickers")
-    return RunManifest(body["run_id"], sorted(body["partitions"]), sorted(body["tickers"]))
+def local_lake_root(folder: Path) -> str:
+    """The lake root the job takes for a local folder: its absolute path, never a file:// URI.
+
+    Path.as_uri() percent-encodes (`S%C3%A3o%20Paulo`) and Spark reads that text literally;
+    a plain absolute path means the same folder to Spark and pyarrow whatever it holds
+    (spaces, commas, `%`, `#`, non-ASCII letters).
+    """
+    return str(folder.expanduser().resolve())
+
+
+def _is_iso_day(value: object) -> bool:
+    try:
+        return isinstance(value, str) and dt.date.fromisoformat(value).isoformat() == value
+    except ValueError:
+        return False
+
+
+def parse_manifest(data: bytes, key: str) -> RunManifest:
+    """A run manifest from its bytes; ManifestError says why it is not one."""
+    try:
+        body = json.loads(data.decode("utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise ManifestError(f"not UTF-8 JSON ({exc})") from exc
+    if not isinstance(body, dict):
+        raise ManifestError(f"expected a JSON object, found {type(body).__name__}")
+    partitions, tickers = body.get("partitions"), body.get("tickers")
+    if not isinstance(partitions, list) or not partitions or not all(_is_iso_day(p) for p in partitions):
+        raise ManifestError("`partitions` must be a non-empty list of YYYY-MM-DD days")
+    if not isinstance(tickers, list) or not tickers or not all(isinstance(t, str) and t for t in tickers):
+        raise ManifestError("`tickers` must be a non-empty list of ticker codes")
+    run_id = body.get("run_id") or key.rsplit("/", 1)[-1].removesuffix(".json")
+    return RunManifest(str(run_id), sorted(set(partitions)), sorted(set(tickers)), key)
+
+
+@functools.lru_cache(maxsize=4)
+def _s3_filesystem(region: str, endpoint: str) -> pafs.S3FileSystem:
+    """pyarrow's S3 client with the region given and boto3's credentials.
+
+    Region: without one pyarrow asks the bucket's region anonymously, which a bucket
+    policy or a VPC without internet access refuses. Credentials: boto3 resolves the Glue
+    job role's (and AWS_PROFILE, env variables, SSO locally) in one chain; pyarrow's own
+    chain (the C++ SDK's) is used only when boto3 finds none. AWS_ENDPOINT_URL (moto,
+    LocalStack) is honoured like boto3 does.
+    """
+    import boto3
+
+    options: dict = {"region": region}
+    credentials = boto3.Session().get_credentials()
+    if credentials is not None:
+        frozen = credentials.get_frozen_credentials()
+        options.update(access_key=frozen.access_key, secret_key=frozen.secret_key,
+                       session_token=frozen.token)
+    if endpoint:
+        parsed = urlsplit(endpoint)
+        options.update(endpoint_override=parsed.netloc or parsed.path, scheme=parsed.scheme or "https")
+    return pafs.S3FileSystem(**options)
+
+
+def s3_region() -> str:
+    """The region the job works in: AWS_REGION (the job sets it from --aws_region)."""
+    region = os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION")
+    if not region:
+        import boto3
+
+        region = boto3.Session().region_name
+    if not region:
+        raise RuntimeError("no AWS region: set AWS_REGION (the Glue job takes it from --aws_region)")
+    return region
 
 
 def _filesystem(lake_root: str, relative: str) -> tuple[pafs.FileSystem, str]:
-    """pyarrow's file system and path for a lake location (file:// or s3://)."""
-    return pafs.FileSystem.from_uri(lake_path(lake_root, relative))
+    """pyarrow's file system and path for a lake location: s3://bucket, or a local folder.
+
+    A local root may be a plain path (see local_lake_root) or a file:// URI, decoded here.
+    """
+    location = lake_path(lake_root, relative)
+    if location.startswith("s3://"):
+        endpoint = os.environ.get("AWS_ENDPOINT_URL_S3") or os.environ.get("AWS_ENDPOINT_URL") or ""
+        return _s3_filesystem(s3_region(), endpoint), location.removeprefix("s3://")
+    if location.startswith("file:"):
+        location = unquote(urlsplit(location).path)
+    return pafs.LocalFileSystem(), location
 
 
-def read_manifests(lake_root: str, keys: list[str]) -> list[RunManifest]:
-    """Read run commit markers (small JSON objects) from the lake."""
-    manifests = []
-    for key in keys:
-        filesystem, path = _filesystem(lake_root, key)
-        with filesystem.open_input_stream(path) as stream:
-            manifests.append(_parse_manifest(stream.read().decode(), key))
-    return manifests
+def read_manifest(lake_root: str, key: str) -> RunManifest:
+    """One run commit marker (a small JSON object); ManifestError when it is not one."""
+    filesystem, path = _filesystem(lake_root, key)
+    with filesystem.open_input_stream(path) as stream:
+        return parse_manifest(stream.read(), key)
 
 
 def list_file_names(lake_root: str, folder: str) -> list[str]:
@@ -78,19 +159,35 @@ def list_file_names(lake_root: str, folder: str) -> list[str]:
 
 
 def pending_manifest_keys(lake_root: str) -> list[str]:
-    """Manifests no job run has refined yet: a refused or lost trigger is caught up here."""
-    done = set(list_file_names(lake_root, PROCESSED_RUNS))
+    """Manifests no job run has refined or set aside yet: a refused or lost trigger is caught up here."""
+    done = set(list_file_names(lake_root, PROCESSED_RUNS)) | set(list_file_names(lake_root, REJECTED_MANIFESTS))
     return [f"{MANIFESTS}/{name}" for name in list_file_names(lake_root, MANIFESTS)
             if name.endswith(".json") and name not in done]
 
 
+def _put_small_file(lake_root: str, relative: str, data: bytes) -> None:
+    filesystem, path = _filesystem(lake_root, relative)
+    if isinstance(filesystem, pafs.LocalFileSystem):
+        filesystem.create_dir(path.rsplit("/", 1)[0], recursive=True)
+    with filesystem.open_output_stream(path) as stream:
+        stream.write(data)
+
+
 def mark_processed(lake_root: str, manifest_keys: list[str]) -> None:
     for key in manifest_keys:
-        filesystem, path = _filesystem(lake_root, f"{PROCESSED_RUNS}/{key.rsplit('/', 1)[-1]}")
-        if isinstance(filesystem, pafs.LocalFileSystem):
-            filesystem.create_dir(path.rsplit("/", 1)[0], recursive=True)
-        with filesystem.open_output_stream(path) as stream:
-            stream.write(b"")
+        _put_small_file(lake_root, f"{PROCESSED_RUNS}/{key.rsplit('/', 1)[-1]}", b"")
+
+
+def set_aside_manifest(lake_root: str, key: str, reason: str) -> str:
+    """Record a manifest the job cannot refine, so that no later run retries it; return the record's key.
+
+    The manifest itself stays where it is (nothing is lost, and the job may not delete raw
+    data); deleting the record makes the next run try it again.
+    """
+    record = f"{REJECTED_MANIFESTS}/{key.rsplit('/', 1)[-1]}"
+    body = {"manifest_key": key, "reason": reason, "set_aside_at": dt.datetime.now(dt.UTC).isoformat()}
+    _put_small_file(lake_root, record, json.dumps(body).encode())
+    return record
 
 
 def list_raw_days(lake_root: str) -> list[str]:

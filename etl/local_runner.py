@@ -12,6 +12,7 @@ from types import SimpleNamespace
 from pyspark.sql import SparkSession
 
 from etl.glue_job import refine_run
+from etl.lake_io import local_lake_root
 
 # Spark's default logging prints start-up warnings on every run; this folder's log4j2.properties
 # keeps errors only. Spark reads it from SPARK_CONF_DIR when the JVM starts.
@@ -51,7 +52,7 @@ class LocalGlueClient:
     def __init__(self, lake_dir: Path, after_write: Callable[[], None] | None = None,
                  spark_factory: Callable[[], SparkSession] = local_spark,
                  log: Callable[[str], None] = print) -> None:
-        self.lake_root = lake_dir.resolve().as_uri()
+        self.lake_root = local_lake_root(lake_dir)
         self.after_write = after_write
         self.spark_factory = spark_factory
         self.log = log
@@ -59,7 +60,7 @@ class LocalGlueClient:
     def start_job_run(self, JobName: str, Arguments: dict[str, str]) -> dict[str, str]:  # noqa: N803 - boto3's names
         run_id = f"jr_local_{dt.datetime.now(dt.UTC):%Y%m%dT%H%M%S%f}"
         spark = self.spark_factory()
-        counts = refine_run(spark, self.lake_root, Arguments["--manifest_key"])
+        counts = refine_run(spark, self.lake_root, Arguments.get("--manifest_key", ""), log=self.log)
         self.log(f"  job {JobName} ({run_id}): refined {counts['runs']} scrape run(s), wrote "
                  f"{counts['daily_rows']} daily and {counts['monthly_rows']} monthly rows")
         if self.after_write is not None:

@@ -295,3 +295,29 @@ def test_write_failure_half_way_commits_nothing_and_a_rerun_completes(tmp_path, 
     assert len(list((lake / "raw/quotes").rglob("*.parquet"))) == 5  # the same names, rewritten
     daily = read_table(lake, "quotes_daily")
     assert len(daily) == 2 * 5 and not daily.duplicated(["ticker", "dt"]).any()
+
+
+@pytest.mark.parametrize("folder", ["São Paulo, 100% #1/My Documents"])
+def test_any_lake_path_works_through_the_pipeline(tmp_path, folder):
+    # Spaces, a comma, `%`, `#` and a non-ASCII letter: Path.as_uri() would percent-encode them all.
+    lake = tmp_path / folder / "lake"
+    assert csv_run(lake, "2020-03-02", "2020-03-06") == 0
+    daily = read_table(lake, "quotes_daily")
+    assert len(daily) == 2 * 5 and set(daily["ticker"]) == {"PETR4", "VALE3"}
+    from catalog.query import run_local
+
+    columns, rows = run_local(lake, "SELECT count(*) FROM quotes_daily")
+    assert rows == [(10,)]
+
+
+def test_a_malformed_manifest_is_set_aside_and_the_run_refined(tmp_path, capsys):
+    lake = tmp_path / "lake"
+    (lake / "raw/_manifests").mkdir(parents=True)
+    (lake / "raw/_manifests/0-broken.json").write_text('{"run_id": "broken", "partitions": [')
+    assert csv_run(lake, "2020-03-02", "2020-03-06") == 0
+    assert "raw/_manifests/0-broken.json set aside (not UTF-8 JSON" in capsys.readouterr().out
+    assert len(read_table(lake, "quotes_daily")) == 2 * 5
+    assert (lake / "refined/_rejected_manifests/0-broken.json").is_file()
+    assert csv_run(lake, "2020-03-09", "2020-03-13") == 0  # the next run no longer meets it
+    assert "0-broken.json" not in capsys.readouterr().out
+    assert len(read_table(lake, "quotes_daily")) == 2 * 10

@@ -1,0 +1,1 @@
+"""Test stand-in for AWS Glue's `awsglue` package (see ../README.md)."""
