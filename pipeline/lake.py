@@ -59,6 +59,11 @@ class LocalStorage:
             with os.fdopen(fd, "wb") as handle:
                 handle.write(data)
             os.replace(tmp, target)
+        except OSError as exc:
+            Path(tmp).unlink(missing_ok=True)
+            if exc.filename:
+                raise
+            raise OSError(exc.errno, exc.strerror, str(target)) from exc  # a full disk names no file: say which
         except BaseException:
             Path(tmp).unlink(missing_ok=True)
             raise

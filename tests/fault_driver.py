@@ -1,0 +1,109 @@
+"""Run the scraper in a child process with a fault injected at a named point.
+
+    python tests/fault_driver.py POINT [scraper arguments...]
+
+POINT is one of:
+  raw-put:N        die (os._exit) while writing the N-th raw object, half of it on disk
+  before-refine    die after the manifest is written, before the refine starts
+  refine-daily     die after the daily table is written, before the monthly one
+  refine-mark      die after both tables are written, before the run is marked processed
+  fill-disk        fill the lake's file system just before the refine, then refine
+  none             no fault
+A process killed at a point exits KILLED; the caller checks what it left behind.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO))
+
+KILLED = 77
+
+
+def _die() -> None:
+    sys.stdout.flush()
+    os._exit(KILLED)  # no clean-up, no finally blocks: as close to SIGKILL as Python gets
+
+
+def _kill_during_raw_put(number: int) -> None:
+    import tempfile
+
+    from pipeline.lake import LocalStorage
+
+    real_put = LocalStorage.put_bytes
+    calls = {"n": 0}
+
+    def put_bytes(self: LocalStorage, key: str, data: bytes) -> None:
+        calls["n"] += 1
+        if calls["n"] == number:  # half the bytes reach the disk, then the process dies
+            target = self.root / key
+            target.parent.mkdir(parents=True, exist_ok=True)
+            fd, _ = tempfile.mkstemp(prefix=".tmp-", dir=target.parent)
+            os.write(fd, data[: len(data) // 2])
+            _die()
+        real_put(self, key, data)
+
+    LocalStorage.put_bytes = put_bytes  # type: ignore[method-assign]
+
+
+def _wrap(module: object, name: str, before: bool, on_call: int = 1) -> None:
+    real = getattr(module, name)
+    calls = {"n": 0}
+
+    def wrapper(*args: object, **kwargs: object) -> object:
+        calls["n"] += 1
+        if before and calls["n"] == on_call:
+            _die()
+        result = real(*args, **kwargs)
+        if not before and calls["n"] == on_call:
+            _die()
+        return result
+
+    setattr(module, name, wrapper)
+
+
+def _fill_disk_before_refine() -> None:
+    import pipeline.local_run as local_run
+
+    real = local_run.trigger_locally
+
+    def fill_then_refine(lake_dir: Path, *args: object, **kwargs: object) -> object:
+        with open(lake_dir / "filler.bin", "wb") as filler:
+            try:
+                while True:
+                    filler.write(b"\0" * 65536)
+                    filler.flush()
+            except OSError:
+                pass
+        return real(lake_dir, *args, **kwargs)  # type: ignore[arg-type]
+
+    local_run.trigger_locally = fill_then_refine  # type: ignore[assignment]
+
+
+def install(point: str) -> None:
+    import etl.glue_job as glue_job
+    import pipeline.local_run as local_run
+
+    if point.startswith("raw-put:"):
+        _kill_during_raw_put(int(point.split(":")[1]))
+    elif point == "before-refine":
+        _wrap(local_run, "trigger_locally", before=True)
+    elif point == "refine-daily":
+        _wrap(glue_job, "write_partitions", before=False, on_call=1)
+    elif point == "refine-mark":
+        _wrap(glue_job, "mark_processed", before=True)
+    elif point == "fill-disk":
+        _fill_disk_before_refine()
+    elif point != "none":
+        raise SystemExit(f"unknown fault point {point!r}")
+
+
+if __name__ == "__main__":
+    install(sys.argv[1])
+    from scraper import scraper_upload
+
+    sys.exit(scraper_upload.main(sys.argv[2:]))

@@ -1,0 +1,284 @@
+"""Fault injection on the whole local pipeline: kills, concurrent runs, a full disk, a read-only lake.
+
+Each fault runs the real scraper in a child process (tests/fault_driver.py injects the fault
+at a named point); the test then checks what is visible in the lake, and that the next run
+converges to what a clean run gives. A full disk and a read-only lake are real file systems
+(a small tmpfs) when the test may mount one, else the same errors are injected.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import json
+import os
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import duckdb
+import pandas as pd
+import pyarrow.parquet as pq
+import pytest
+
+from pipeline.lake import LOCK_FILE, lake_lock
+from scraper import scraper_upload
+from tests.conftest import REPO, SAMPLE_DIR
+from tests.fault_driver import KILLED
+
+pytestmark = pytest.mark.integration
+
+DRIVER = REPO / "tests" / "fault_driver.py"
+TICKERS = ["PETR4", "VALE3"]
+START, END = "2020-03-02", "2020-03-13"  # ten sessions
+ARGS = ["--source", "csv", "--csv-dir", str(SAMPLE_DIR), "--tickers", ",".join(TICKERS), "--start", START, "--end", END]
+
+
+@pytest.fixture(autouse=True)
+def isolated_settings(monkeypatch, tmp_path_factory):
+    monkeypatch.setattr("pipeline.settings.REPO_ROOT", tmp_path_factory.mktemp("no_env"))
+    for name in ("BUCKET", "TICKERS", "ATIVO", "TICKER", "SOURCE", "LAKE_DIR", "UNIVERSE", "LAKE_LOCK_WAIT_S"):
+        monkeypatch.delenv(name, raising=False)
+
+
+def child_env() -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if k not in ("BUCKET", "TICKERS", "SOURCE", "LAKE_DIR", "UNIVERSE")}
+    env["PYTHONPATH"] = str(REPO)
+    return env
+
+
+def drive(point: str, lake: Path, *args: str, timeout_s: float = 300) -> subprocess.CompletedProcess[str]:
+    """The scraper in a child process with a fault at `point`; cwd is the lake's parent (no .env there)."""
+    return subprocess.run([sys.executable, str(DRIVER), point, "--lake-dir", str(lake), *(args or ARGS)],
+                          cwd=lake.parent, env=child_env(), capture_output=True, text=True, timeout=timeout_s)
+
+
+def run_in_process(lake: Path, *args: str) -> int:
+    return scraper_upload.main(["--lake-dir", str(lake), *(args or ARGS)])
+
+
+def expected_daily(tickers: list[str], start: str, end: str) -> pd.DataFrame:
+    """Sessions and closes straight from the CSV files: what a clean run refines."""
+    frames = []
+    for ticker in tickers:
+        csv = pd.read_csv(SAMPLE_DIR / f"{ticker}.SA.csv", na_values=["null"])
+        csv = csv[(csv["Date"] >= start) & (csv["Date"] <= end)].dropna(subset=["Open", "High", "Low", "Close"])
+        frames.append(pd.DataFrame({"ticker": ticker, "dt": csv["Date"], "close_price": csv["Close"]}))
+    return pd.concat(frames).sort_values(["ticker", "dt"]).reset_index(drop=True)
+
+
+def refined(lake: Path, table: str = "quotes_daily") -> pd.DataFrame:
+    keys = ["ticker", "dt"] if table == "quotes_daily" else ["ticker", "month"]
+    with duckdb.connect() as con:
+        frame = con.execute(f"SELECT * FROM read_parquet('{lake}/refined/{table}/*/*/*.parquet', "
+                            "hive_partitioning = true, hive_types_autocast = false)").df()
+    return frame.sort_values(keys).reset_index(drop=True)
+
+
+def assert_converged(lake: Path, tickers: list[str] = TICKERS, start: str = START, end: str = END) -> None:
+    """Exactly one refined row per ticker and session, with the CSV's close; nothing left pending."""
+    daily = refined(lake)
+    expected = expected_daily(tickers, start, end)
+    assert not daily.duplicated(["ticker", "dt"]).any()
+    assert list(zip(daily["ticker"], daily["dt"])) == list(zip(expected["ticker"], expected["dt"]))
+    assert daily["close_price"].tolist() == pytest.approx(expected["close_price"].tolist(), rel=1e-12)
+    manifests = {p.name for p in (lake / "raw/_manifests").glob("*.json")}
+    assert manifests <= {p.name for p in (lake / "refined/_processed_runs").iterdir()}
+
+
+def assert_every_visible_file_readable(lake: Path, folders: tuple[str, ...] = ("raw",)) -> None:
+    """What readers see (hidden names skipped, as Spark, DuckDB and crawlers do) reads whole."""
+    for folder in folders:
+        for path in (lake / folder).rglob("*"):
+            if path.is_dir() or any(part.startswith((".", "_")) for part in path.relative_to(lake).parts[1:-1]):
+                continue
+            if path.name.startswith("."):
+                continue
+            if path.suffix == ".parquet":
+                pq.read_table(path)
+            elif path.suffix == ".json":
+                json.loads(path.read_text())
+
+
+def assert_one_error_line(stderr: str) -> str:
+    assert "Traceback" not in stderr, stderr
+    lines = [ln for ln in stderr.splitlines() if ln.startswith("error:")]
+    assert len(lines) == 1, stderr
+    return lines[0]
+
+
+# --- kills -------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("point", "committed"),
+    [
+        ("raw-put:1", False),        # the first day file, half written
+        ("raw-put:6", False),        # half-way through the day files
+        ("raw-put:11", False),       # the manifest itself, half written (10 day files before it)
+        ("before-refine", True),     # committed, not refined yet
+        ("refine-daily", True),      # daily table written, monthly not
+        ("refine-mark", True),       # both tables written, run not marked processed
+    ],
+)
+def test_kill_at_any_point_then_rerun_converges(tmp_path, point, committed):
+    lake = tmp_path / "lake"
+    killed = drive(point, lake)
+    assert killed.returncode == KILLED, killed.stderr
+    manifests = list((lake / "raw/_manifests").glob("*.json"))
+    assert len(manifests) == (1 if committed else 0)
+    assert_every_visible_file_readable(lake)
+    with lake_lock(lake, 0):  # the dead run's lock went with it
+        pass
+    assert run_in_process(lake) == 0
+    assert_converged(lake)
+    raw_days = sorted(p.name for p in (lake / "raw/quotes").iterdir())
+    assert len(raw_days) == 10 and all(len(list((lake / "raw/quotes" / d).glob("*.parquet"))) == 1 for d in raw_days)
+
+
+# --- two runs at once ----------------------------------------------------------------------------
+
+
+def test_two_concurrent_runs_give_exactly_the_rows_of_two_sequential_runs(tmp_path):
+    lake, sequential = tmp_path / "lake", tmp_path / "sequential"
+    run_a = ["--source", "csv", "--csv-dir", str(SAMPLE_DIR), "--tickers", "PETR4,VALE3",
+             "--start", "2020-03-02", "--end", "2020-03-13"]
+    run_b = ["--source", "csv", "--csv-dir", str(SAMPLE_DIR), "--tickers", "VALE3,ITUB4",
+             "--start", "2020-03-09", "--end", "2020-03-20"]
+    outputs = [tmp_path / "a.out", tmp_path / "b.out"]
+    # Hold the lake until both runs are waiting for it: they then race for the same lock.
+    with lake_lock(lake, 0, what="the test"):
+        children = [subprocess.Popen([sys.executable, str(DRIVER), "none", "--lake-dir", str(lake), *args],
+                                     cwd=tmp_path, env=child_env(), stdout=out.open("w"), stderr=subprocess.STDOUT)
+                    for args, out in zip((run_a, run_b), outputs)]
+        deadline = time.monotonic() + 120
+        while not all("waiting for another run" in out.read_text() for out in outputs):
+            assert time.monotonic() < deadline, [out.read_text() for out in outputs]
+            assert all(child.poll() is None for child in children), [out.read_text() for out in outputs]
+            time.sleep(0.2)
+    codes = [child.wait(300) for child in children]
+    assert codes == [0, 0], [out.read_text() for out in outputs]
+    assert "Traceback" not in "".join(out.read_text() for out in outputs)
+
+    assert run_in_process(sequential, *run_a) == 0
+    assert run_in_process(sequential, *run_b) == 0
+    for table in ("quotes_daily", "quotes_monthly"):
+        together = refined(lake, table).drop(columns=["ingested_at"], errors="ignore")
+        one_by_one = refined(sequential, table).drop(columns=["ingested_at"], errors="ignore")
+        pd.testing.assert_frame_equal(together, one_by_one)
+    daily = refined(lake)
+    expected = pd.concat([expected_daily(["PETR4"], "2020-03-02", "2020-03-13"),
+                          expected_daily(["VALE3"], "2020-03-02", "2020-03-20"),
+                          expected_daily(["ITUB4"], "2020-03-09", "2020-03-20")]).sort_values(["ticker", "dt"])
+    assert list(zip(daily["ticker"], daily["dt"])) == list(zip(expected["ticker"], expected["dt"]))
+
+
+# --- a full disk, a read-only lake -------------------------------------------------------------------
+
+
+@contextlib.contextmanager
+def small_filesystem(where: Path, size: str) -> Iterator[bool]:
+    """A tmpfs of `size` at `where` when this process may mount one; yields whether it did."""
+    where.mkdir(parents=True)
+    mounted = False
+    if os.geteuid() == 0 and not os.environ.get("FAULTS_NO_MOUNT"):  # set it to try the injected path
+        mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs", str(where)],
+                                 capture_output=True).returncode == 0
+    try:
+        yield mounted
+    finally:
+        if mounted:
+            subprocess.run(["umount", "-l", str(where)], check=True)
+
+
+def remount(where: Path, options: str) -> None:
+    subprocess.run(["mount", "-o", f"remount,{options}", str(where)], check=True)
+
+
+def injected_error(monkeypatch, err: int) -> None:
+    """Without a mount: every write into the lake fails as the file system would."""
+    from pipeline.lake import LocalStorage
+
+    def refuse(self, key, data):
+        raise OSError(err, os.strerror(err), str(self.root / key))
+
+    monkeypatch.setattr(LocalStorage, "put_bytes", refuse)
+
+
+def test_full_disk_while_writing_raw_exits_6_and_a_rerun_converges(tmp_path, monkeypatch, capsys):
+    mount = tmp_path / "disk"
+    with small_filesystem(mount, "24k") as mounted:
+        lake = mount / "lake"
+        if mounted:
+            failed = drive("none", lake)
+            code, stderr = failed.returncode, failed.stderr
+        else:
+            with pytest.MonkeyPatch.context() as patch:
+                injected_error(patch, errno.ENOSPC)
+                code, stderr = run_in_process(lake), capsys.readouterr().err
+        assert code == 6
+        line = assert_one_error_line(stderr)
+        assert "No space left on device" in line and str(lake / "raw") in line and "run not committed" in line
+        assert not list((lake / "raw/_manifests").glob("*.json"))
+        assert_every_visible_file_readable(lake)
+        if mounted:
+            remount(mount, "size=64m")
+        assert run_in_process(lake) == 0
+        assert_converged(lake)
+
+
+def test_full_disk_while_refining_exits_6_naming_the_path_and_a_rerun_converges(tmp_path, monkeypatch, capsys):
+    mount = tmp_path / "disk"
+    with small_filesystem(mount, "8m") as mounted:
+        lake = mount / "lake"
+        if mounted:
+            failed = drive("fill-disk", lake)
+            code, stderr = failed.returncode, failed.stderr
+        else:
+            def full(*args, **kwargs):
+                raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), str(lake / "refined/quotes_daily"))
+
+            with pytest.MonkeyPatch.context() as patch:
+                patch.setattr("pipeline.local_run.trigger_locally", full)
+                code, stderr = run_in_process(lake), capsys.readouterr().err
+        assert code == 6
+        line = assert_one_error_line(stderr)
+        assert "refining failed writing" in line and str(lake) in line and "No space left on device" in line
+        assert "stays pending" in line
+        assert len(list((lake / "raw/_manifests").glob("*.json"))) == 1
+        assert_every_visible_file_readable(lake)
+        (lake / "filler.bin").unlink(missing_ok=True)
+        assert run_in_process(lake) == 0
+        assert_converged(lake)
+
+
+def test_read_only_lake_exits_6_naming_it_and_changes_nothing(tmp_path, monkeypatch, capsys):
+    mount = tmp_path / "disk"
+    with small_filesystem(mount, "16m") as mounted:
+        lake = mount / "lake"
+        assert run_in_process(lake) == 0
+        before = sorted((p.relative_to(lake), p.stat().st_mtime_ns) for p in lake.rglob("*"))
+        args = [*ARGS[:-4], "--start", "2020-03-16", "--end", "2020-03-20"]
+        if mounted:
+            remount(mount, "ro")
+            failed = drive("none", lake, *args)
+            code, stderr = failed.returncode, failed.stderr
+        else:
+            real_open = open
+
+            def read_only_open(file, mode="r", *a, **k):
+                if str(file).startswith(str(lake)) and any(c in mode for c in "wa+x"):
+                    raise OSError(errno.EROFS, os.strerror(errno.EROFS), str(file))
+                return real_open(file, mode, *a, **k)
+
+            with pytest.MonkeyPatch.context() as patch:
+                patch.setattr("builtins.open", read_only_open)
+                code, stderr = run_in_process(lake, *args), capsys.readouterr().err
+        assert code == 6
+        line = assert_one_error_line(stderr)
+        assert f"cannot lock the lake: {lake / LOCK_FILE}: Read-only file system" in line
+        assert sorted((p.relative_to(lake), p.stat().st_mtime_ns) for p in lake.rglob("*")) == before
+        if mounted:
+            remount(mount, "rw")
