@@ -7,35 +7,94 @@ set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 WORK_DIR=""
-cleanup() { [[ -n "${WORK_DIR}" ]] && rm -rf "${WORK_DIR}"; }
+cleanup() { if [[ -n "${WORK_DIR}" ]]; then rm -rf "${WORK_DIR}"; fi; }
 trap cleanup EXIT
 
 tags_json() { printf '{"%s":"%s"}' "${PROJECT_TAG_KEY}" "${PROJECT_TAG_VALUE}"; }
+NOTIFICATION_ID="raw-run-committed"
+BUCKET_CREATED=false
+BUCKET_ADOPTED=false
+
+# A role bootstrap has just created (or just given a new trust policy) is refused by Glue and
+# Lambda for seconds up to about a minute while IAM propagates. Retry exactly those refusals;
+# any other error stops at once. IAM_RETRY_DELAYS_S (seconds, space separated) bounds the wait.
+IAM_RETRY_DELAYS_S="${IAM_RETRY_DELAYS_S:-5 10 15 15 20}"
+IAM_NOT_YET='Service is unable to assume provided role|cannot be assumed by Lambda'
+
+with_role_retry() {
+  local what="$1" errors delay status
+  shift
+  errors="$(mktemp)"
+  for delay in ${IAM_RETRY_DELAYS_S} last; do
+    status=0
+    "$@" 2>"${errors}" || status=$?
+    if ((status == 0)); then rm -f "${errors}"; return 0; fi
+    if [[ "${delay}" == last ]] || ! grep -Eq "${IAM_NOT_YET}" "${errors}"; then
+      cat "${errors}" >&2; rm -f "${errors}"
+      [[ "${delay}" == last ]] && log "error: ${what}: the role was still not assumable after waiting ${IAM_RETRY_DELAYS_S// /+} s"
+      return "${status}"
+    fi
+    log "... ${what}: waiting ${delay} s for IAM to propagate the role ($(grep -Eo "${IAM_NOT_YET}" "${errors}" | head -n 1))"
+    sleep "${delay}"
+  done
+}
+
+# The bucket: ours (tagged), new, or someone else's (left alone unless ADOPT_BUCKET=yes).
+check_bucket() {
+  local probe region
+  if probe="$(aws s3api head-bucket --bucket "${BUCKET}" 2>&1 >/dev/null)"; then
+    region="$(aws s3api get-bucket-location --bucket "${BUCKET}" --query LocationConstraint --output text)"
+    case "${region}" in None | null | "") region="us-east-1" ;; EU) region="eu-west-1" ;; esac
+    [[ "${region}" == "${AWS_REGION}" ]] \
+      || bad_input "bucket ${BUCKET} is in ${region}, AWS_REGION is ${AWS_REGION}: set AWS_REGION=${region} or choose another BUCKET"
+    if bucket_is_ours; then
+      log "= bucket s3://${BUCKET} exists (tagged ${PROJECT_TAG_KEY}=${PROJECT_TAG_VALUE})"
+    elif [[ "${ADOPT_BUCKET:-}" == "yes" ]]; then
+      BUCKET_ADOPTED=true
+      log "! bucket s3://${BUCKET} was not created by bootstrap: adopting it (ADOPT_BUCKET=yes); its objects, tags, notifications, encryption, public access settings and policy are kept"
+    else
+      bad_input "bucket ${BUCKET} exists but has no ${PROJECT_TAG_KEY}=${PROJECT_TAG_VALUE} tag: bootstrap did not create it. Choose another BUCKET, or set ADOPT_BUCKET=yes to use it (nothing of it is removed or overwritten)"
+    fi
+  elif [[ "${probe}" == *"(404)"* || "${probe}" == *NoSuchBucket* || "${probe}" == *"Not Found"* ]]; then
+    BUCKET_CREATED=true
+  elif [[ "${probe}" == *"(403)"* || "${probe}" == *Forbidden* ]]; then
+    bad_input "bucket name ${BUCKET} is taken by another AWS account (or you may not read it: HeadBucket 403): choose another BUCKET"
+  else
+    die "cannot check bucket ${BUCKET}: ${probe}"
+  fi
+}
 
 ensure_bucket() {
-  if aws s3api head-bucket --bucket "${BUCKET}" >/dev/null 2>&1; then
-    log "= bucket s3://${BUCKET} exists"
-  else
+  if [[ "${BUCKET_CREATED}" == true ]]; then
     local location_args=()
     [[ "${AWS_REGION}" != "us-east-1" ]] && location_args=(--create-bucket-configuration "LocationConstraint=${AWS_REGION}")
     aws s3api create-bucket --bucket "${BUCKET}" "${location_args[@]}" >/dev/null
     log "+ bucket s3://${BUCKET} created"
   fi
-  aws s3api put-bucket-tagging --bucket "${BUCKET}" \
-    --tagging "TagSet=[{Key=${PROJECT_TAG_KEY},Value=${PROJECT_TAG_VALUE}}]"
-  aws s3api put-public-access-block --bucket "${BUCKET}" --public-access-block-configuration \
-    "BlockPublicAcls=true,IgnorePublicAcls=true,BlockPublicPolicy=true,RestrictPublicBuckets=true"
-  aws s3api put-bucket-encryption --bucket "${BUCKET}" --server-side-encryption-configuration \
-    '{"Rules":[{"ApplyServerSideEncryptionByDefault":{"SSEAlgorithm":"AES256"}}]}'
+  # Merge our tag into the bucket's tags: put-bucket-tagging replaces the whole set.
+  local ours=("${PROJECT_TAG_KEY}" "${PROJECT_TAG_VALUE}")
+  [[ "${BUCKET_ADOPTED}" == true ]] && ours+=("${ADOPTED_TAG_KEY}" true)
+  aws s3api put-bucket-tagging --bucket "${BUCKET}" --tagging "$(bucket_tags | cli_json merge-tags "${ours[@]}")"
+  if [[ "${BUCKET_ADOPTED}" == false ]]; then
+    aws s3api put-public-access-block --bucket "${BUCKET}" --public-access-block-configuration \
+      "BlockPublicAcls=true,IgnorePublicAcls=true,BlockPublicPolicy=true,RestrictPublicBuckets=true"
+    aws s3api put-bucket-encryption --bucket "${BUCKET}" --server-side-encryption-configuration \
+      '{"Rules":[{"ApplyServerSideEncryptionByDefault":{"SSEAlgorithm":"AES256"}}]}'
+    log "~ bucket settings: public access blocked, AES256 default encryption"
+  fi
   local prefix
   for prefix in raw/ refined/ scripts/ athena-results/; do
     aws s3api put-object --bucket "${BUCKET}" --key "${prefix}" >/dev/null
   done
-  log "~ bucket settings: public access blocked, AES256 default encryption, prefixes raw/ refined/ scripts/ athena-results/"
+  log "~ bucket prefixes raw/ refined/ scripts/ athena-results/"
 }
 
 # Last bucket step: the TLS-only Deny (a local emulator without Condition support can skip it).
 ensure_bucket_policy() {
+  if [[ "${BUCKET_ADOPTED}" == true ]]; then
+    log "! bucket policy of adopted bucket ${BUCKET} left as it is (add infra/bucket-policy.json's TLS-only Deny yourself)"
+    return
+  fi
   if [[ "${SKIP_TLS_BUCKET_POLICY:-false}" == "true" ]]; then
     log "! bucket policy skipped (SKIP_TLS_BUCKET_POLICY=true)"
     return
@@ -69,6 +128,20 @@ ensure_role() {
   printf '%s\n' "${arn}"
 }
 
+# A given role must exist: a mistyped ARN would otherwise fail late, after half the resources.
+# Accounts that may not read IAM (some lab accounts) cannot check it: that only gets a notice.
+check_given_role() {
+  local variable="$1" arn="${!1}" problem
+  [[ -n "${arn}" ]] || return 0
+  [[ "${arn}" =~ ^arn:aws[a-z-]*:iam::[0-9]{12}:role/(.+/)?([A-Za-z0-9+=,.@_-]+)$ ]] \
+    || bad_input "${variable}=${arn} is not a role ARN (arn:aws:iam::<account>:role/<name>)"
+  problem="$(aws iam get-role --role-name "${BASH_REMATCH[2]}" 2>&1 >/dev/null)" && return 0
+  case "${problem}" in
+    *NoSuchEntity*) bad_input "${variable}: role ${BASH_REMATCH[2]} does not exist in account ${ACCOUNT_ID} (${arn})" ;;
+    *) log "! ${variable}: cannot check that ${arn} exists (${problem##*: }); using it as given" ;;
+  esac
+}
+
 ensure_roles() {
   export BUCKET REGION="${AWS_REGION}" ACCOUNT_ID GLUE_JOB_NAME CRAWLER_NAME GLUE_DATABASE LAMBDA_NAME
   if [[ -n "${GLUE_ROLE_ARN}" ]]; then
@@ -99,25 +172,54 @@ ensure_glue_job() {
   local definition="${WORK_DIR}/glue-job.json"
   render "${REPO_ROOT}/infra/glue-job.json" > "${definition}"
   if aws glue get-job --job-name "${GLUE_JOB_NAME}" >/dev/null 2>&1; then
-    aws glue update-job --job-name "${GLUE_JOB_NAME}" --job-update "file://${definition}" >/dev/null
+    with_role_retry "UpdateJob ${GLUE_JOB_NAME}" \
+      aws glue update-job --job-name "${GLUE_JOB_NAME}" --job-update "file://${definition}" >/dev/null
     log "~ Glue job ${GLUE_JOB_NAME} updated"
   else
-    aws glue create-job --name "${GLUE_JOB_NAME}" --tags "$(tags_json)" --cli-input-json "file://${definition}" >/dev/null
+    with_role_retry "CreateJob ${GLUE_JOB_NAME}" \
+      aws glue create-job --name "${GLUE_JOB_NAME}" --tags "$(tags_json)" --cli-input-json "file://${definition}" >/dev/null
     log "+ Glue job ${GLUE_JOB_NAME} created"
   fi
 }
 
+# The tables, from pipeline/tables.py: columns, types, partition keys, Parquet SerDe, location.
+# A table of that name outside our bucket is someone else's: refuse before changing anything.
+check_tables() {
+  local table current
+  for table in "${TABLES[@]}"; do
+    current="$(aws glue get-table --database-name "${GLUE_DATABASE}" --name "${table}" --output json 2>/dev/null)" || continue
+    cli_json location-in "s3://${BUCKET}" <<<"${current}" || bad_input "table ${GLUE_DATABASE}.${table} exists with a location outside s3://${BUCKET}/: not ours, left alone. Set GLUE_DATABASE to another database"
+  done
+}
+
+ensure_tables() {
+  local table input
+  for table in "${TABLES[@]}"; do
+    input="$(cli_json table-input "${table}" "s3://${BUCKET}")"
+    if aws glue get-table --database-name "${GLUE_DATABASE}" --name "${table}" >/dev/null 2>&1; then
+      aws glue update-table --database-name "${GLUE_DATABASE}" --table-input "${input}"
+      log "~ table ${GLUE_DATABASE}.${table} updated from pipeline/tables.py"
+    else
+      aws glue create-table --database-name "${GLUE_DATABASE}" --table-input "${input}"
+      log "+ table ${GLUE_DATABASE}.${table} created from pipeline/tables.py"
+    fi
+  done
+}
+
+# The crawler crawls the tables above (catalog targets): it adds the partitions it finds and,
+# with UpdateBehavior LOG, only logs a schema difference, so it can neither re-type, rename nor
+# split a table, nor create one. DeleteBehavior LOG is the one AWS accepts for catalog targets.
 ensure_crawler() {
   local args=(--role "${GLUE_ROLE_ARN}" --database-name "${GLUE_DATABASE}"
-    --targets "$(render "${REPO_ROOT}/infra/crawler-targets.json")"
+    --targets "$(cli_json crawler-targets "${GLUE_DATABASE}")"
     --configuration "$(cat "${REPO_ROOT}/infra/crawler-configuration.json")"
-    --schema-change-policy "UpdateBehavior=UPDATE_IN_DATABASE,DeleteBehavior=LOG"
+    --schema-change-policy "UpdateBehavior=LOG,DeleteBehavior=LOG"
     --recrawl-policy "RecrawlBehavior=CRAWL_EVERYTHING")
   if aws glue get-crawler --name "${CRAWLER_NAME}" >/dev/null 2>&1; then
-    aws glue update-crawler --name "${CRAWLER_NAME}" "${args[@]}"
+    with_role_retry "UpdateCrawler ${CRAWLER_NAME}" aws glue update-crawler --name "${CRAWLER_NAME}" "${args[@]}"
     log "~ crawler ${CRAWLER_NAME} updated"
   else
-    aws glue create-crawler --name "${CRAWLER_NAME}" --tags "$(tags_json)" "${args[@]}"
+    with_role_retry "CreateCrawler ${CRAWLER_NAME}" aws glue create-crawler --name "${CRAWLER_NAME}" --tags "$(tags_json)" "${args[@]}"
     log "+ crawler ${CRAWLER_NAME} created"
   fi
 }
@@ -127,12 +229,14 @@ ensure_lambda() {
   if aws lambda get-function --function-name "${LAMBDA_NAME}" >/dev/null 2>&1; then
     aws lambda update-function-code --function-name "${LAMBDA_NAME}" --zip-file "fileb://${WORK_DIR}/lambda.zip" >/dev/null
     aws lambda wait function-updated --function-name "${LAMBDA_NAME}"
-    aws lambda update-function-configuration --function-name "${LAMBDA_NAME}" --role "${LAMBDA_ROLE_ARN}" \
+    with_role_retry "UpdateFunctionConfiguration ${LAMBDA_NAME}" \
+      aws lambda update-function-configuration --function-name "${LAMBDA_NAME}" --role "${LAMBDA_ROLE_ARN}" \
       --runtime "${LAMBDA_RUNTIME}" --handler start_glue_job.lambda_handler --timeout 120 \
       --environment "${environment}" >/dev/null
     log "~ Lambda ${LAMBDA_NAME} updated"
   else
-    aws lambda create-function --function-name "${LAMBDA_NAME}" --role "${LAMBDA_ROLE_ARN}" \
+    with_role_retry "CreateFunction ${LAMBDA_NAME}" \
+      aws lambda create-function --function-name "${LAMBDA_NAME}" --role "${LAMBDA_ROLE_ARN}" \
       --runtime "${LAMBDA_RUNTIME}" --handler start_glue_job.lambda_handler --timeout 120 \
       --zip-file "fileb://${WORK_DIR}/lambda.zip" --environment "${environment}" \
       --tags "${PROJECT_TAG_KEY}=${PROJECT_TAG_VALUE}" >/dev/null
@@ -147,18 +251,14 @@ ensure_lambda() {
 }
 
 # Only the run markers trigger: data files and refined/ never do (no recursive triggers).
+# The bucket's other notification entries are kept; ours is replaced by its Id.
 ensure_notification() {
-  local lambda_arn
+  local lambda_arn current
   lambda_arn="$(aws lambda get-function --function-name "${LAMBDA_NAME}" --query Configuration.FunctionArn --output text)"
-  aws s3api put-bucket-notification-configuration --bucket "${BUCKET}" --notification-configuration "{
-    \"LambdaFunctionConfigurations\": [{
-      \"Id\": \"raw-run-committed\",
-      \"LambdaFunctionArn\": \"${lambda_arn}\",
-      \"Events\": [\"s3:ObjectCreated:*\"],
-      \"Filter\": {\"Key\": {\"FilterRules\": [
-        {\"Name\": \"prefix\", \"Value\": \"raw/_manifests/\"},
-        {\"Name\": \"suffix\", \"Value\": \".json\"}]}}}]}"
-  log "~ bucket notification: raw/_manifests/*.json -> ${LAMBDA_NAME}"
+  current="$(aws s3api get-bucket-notification-configuration --bucket "${BUCKET}" --output json)"
+  aws s3api put-bucket-notification-configuration --bucket "${BUCKET}" --notification-configuration \
+    "$(cli_json merge-notification "${NOTIFICATION_ID}" "${lambda_arn}" <<<"${current}")"
+  log "~ bucket notification ${NOTIFICATION_ID}: raw/_manifests/*.json -> ${LAMBDA_NAME}"
 }
 
 ensure_workgroup() {
@@ -179,10 +279,16 @@ main() {
   load_config
   check_prerequisites
   log "bootstrapping account ${ACCOUNT_ID}, region ${AWS_REGION}, bucket ${BUCKET}"
+  # Every check that can refuse comes before the first change.
+  check_bucket
+  check_given_role GLUE_ROLE_ARN
+  check_given_role LAMBDA_ROLE_ARN
+  check_tables
   ensure_bucket
   upload_code
   ensure_roles
   ensure_database
+  ensure_tables
   ensure_glue_job
   ensure_crawler
   ensure_lambda
@@ -200,4 +306,7 @@ Done. Next steps:
 NEXT
 }
 
-main "$@"
+# Sourced (by the tests), it only defines its functions.
+if [[ "${BASH_SOURCE[0]}" == "$0" ]]; then
+  main "$@"
+fi

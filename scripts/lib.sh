@@ -5,9 +5,14 @@
 REPO_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 PROJECT_TAG_KEY="project"
 PROJECT_TAG_VALUE="b3-quotes-pipeline"
+# Set (to "true") on a bucket bootstrap did not create but was told to use (ADOPT_BUCKET=yes).
+ADOPTED_TAG_KEY="b3-quotes-pipeline-adopted"
 
 log() { printf '%s\n' "$*" >&2; }
+# Exit codes: 1 an AWS call failed (its message is printed above); 2 bad configuration or input,
+# found before anything was changed.
 die() { printf 'error: %s\n' "$*" >&2; exit 1; }
+bad_input() { printf 'error: %s\n' "$*" >&2; exit 2; }
 
 # .env fills what the environment does not set: the environment wins, as in the Python code.
 load_config() {
@@ -33,7 +38,9 @@ load_config() {
   GLUE_ROLE_ARN="${GLUE_ROLE_ARN:-}"
   LAMBDA_ROLE_ARN="${LAMBDA_ROLE_ARN:-}"
   LAMBDA_RUNTIME="${LAMBDA_RUNTIME:-python3.12}"
-  TABLES=(quotes quotes_daily quotes_monthly ibov_portfolio)
+  # Every table pipeline/tables.py states, and only those.
+  mapfile -t TABLES < <(cli_json table-names)
+  ((${#TABLES[@]})) || die "cannot read the table list from pipeline/tables.py"
 }
 
 check_prerequisites() {
@@ -44,11 +51,18 @@ check_prerequisites() {
   if ((${#missing[@]})); then
     log "missing prerequisites:"
     printf '  - %s\n' "${missing[@]}" >&2
-    exit 1
+    exit 2
   fi
   ACCOUNT_ID="$(aws sts get-caller-identity --query Account --output text 2>/dev/null)" \
-    || die "AWS credentials are not valid (aws sts get-caller-identity failed): run 'aws configure' or export AWS_PROFILE"
+    || bad_input "no valid AWS credentials (aws sts get-caller-identity failed): run 'aws configure' or export AWS_PROFILE"
 }
+
+# JSON documents computed from what the account already holds (see deploy/cli_json.py).
+cli_json() { (cd "${REPO_ROOT}" && python3 -m deploy.cli_json "$@"); }
+
+# The bucket's tags as the CLI prints them; nothing when it has none (or is not readable).
+bucket_tags() { aws s3api get-bucket-tagging --bucket "${BUCKET}" --output json 2>/dev/null || true; }
+bucket_is_ours() { bucket_tags | cli_json has-tag "${PROJECT_TAG_KEY}" "${PROJECT_TAG_VALUE}"; }
 
 # Substitute ${NAME} placeholders from the environment; fail on any left unset.
 render() {

@@ -19,17 +19,66 @@ confirm() {
   die "not confirmed: nothing deleted (set CONFIRM_AWS_RESET=YES or type the bucket name)"
 }
 
-# owned_by_us TAG_JSON_TEXT: bootstrap tags what it creates; anything else is left alone.
+# Bootstrap tags what it creates; anything else is left alone.
 has_project_tag() { grep -q "${PROJECT_TAG_VALUE}" <<<"$1"; }
 
-reset_bucket() {
-  aws s3api head-bucket --bucket "${BUCKET}" >/dev/null 2>&1 || { log "= bucket ${BUCKET} already gone"; return; }
-  local tags
-  tags="$(aws s3api get-bucket-tagging --bucket "${BUCKET}" --output text 2>/dev/null || true)"
-  if ! has_project_tag "${tags}"; then
-    log "! bucket ${BUCKET} has no ${PROJECT_TAG_KEY}=${PROJECT_TAG_VALUE} tag: not created by bootstrap, left alone"
-    return
+# Which deployment BUCKET names: the tagged bucket itself, or (once the bucket is gone) the
+# tagged job or workgroup that still points into it. A mistyped BUCKET finds none of them.
+BUCKET_STATE=""  # ours | adopted | foreign | gone
+job_uses_bucket() {
+  [[ "$(aws glue get-job --job-name "${GLUE_JOB_NAME}" --query Job.Command.ScriptLocation --output text 2>/dev/null)" == "s3://${BUCKET}/"* ]] \
+    && glue_owned "arn:aws:glue:${AWS_REGION}:${ACCOUNT_ID}:job/${GLUE_JOB_NAME}"
+}
+workgroup_uses_bucket() {
+  [[ "$(aws athena get-work-group --work-group "${ATHENA_WORKGROUP}" --output text \
+    --query WorkGroup.Configuration.ResultConfiguration.OutputLocation 2>/dev/null)" == "s3://${BUCKET}/"* ]]
+}
+
+find_deployment() {
+  if aws s3api head-bucket --bucket "${BUCKET}" >/dev/null 2>&1; then
+    local tags
+    tags="$(bucket_tags)"
+    if ! cli_json has-tag "${PROJECT_TAG_KEY}" "${PROJECT_TAG_VALUE}" <<<"${tags}"; then
+      BUCKET_STATE=foreign
+    elif cli_json has-tag "${ADOPTED_TAG_KEY}" true <<<"${tags}"; then
+      BUCKET_STATE=adopted
+    else
+      BUCKET_STATE=ours
+    fi
+  else
+    BUCKET_STATE=gone
   fi
+  [[ "${BUCKET_STATE}" == ours || "${BUCKET_STATE}" == adopted ]] && return 0
+  job_uses_bucket && return 0
+  workgroup_uses_bucket && return 0
+  if [[ "${BUCKET_STATE}" == foreign ]]; then
+    log "! bucket ${BUCKET} has no ${PROJECT_TAG_KEY}=${PROJECT_TAG_VALUE} tag: not created by bootstrap, left alone"
+  fi
+  if aws glue get-job --job-name "${GLUE_JOB_NAME}" >/dev/null 2>&1; then
+    bad_input "no deployment uses bucket ${BUCKET} (job ${GLUE_JOB_NAME} runs from another bucket): nothing deleted. Check BUCKET"
+  fi
+  log "= nothing of a deployment in bucket ${BUCKET} found: nothing deleted"
+  exit 0
+}
+
+reset_bucket() {
+  case "${BUCKET_STATE}" in
+    gone) log "= bucket ${BUCKET} already gone"; return ;;
+    foreign) log "! bucket ${BUCKET} has no ${PROJECT_TAG_KEY}=${PROJECT_TAG_VALUE} tag: not created by bootstrap, left alone"; return ;;
+    adopted)
+      # Adopted: the bucket and its objects stay; only our notification entry and tags go.
+      aws s3api put-bucket-notification-configuration --bucket "${BUCKET}" --notification-configuration \
+        "$(aws s3api get-bucket-notification-configuration --bucket "${BUCKET}" --output json | cli_json drop-notification raw-run-committed)"
+      local kept
+      kept="$(bucket_tags | cli_json drop-tags "${PROJECT_TAG_KEY}" "${ADOPTED_TAG_KEY}")"
+      if [[ "${kept}" == '{"TagSet": []}' ]]; then
+        aws s3api delete-bucket-tagging --bucket "${BUCKET}"
+      else
+        aws s3api put-bucket-tagging --bucket "${BUCKET}" --tagging "${kept}"
+      fi
+      removed "our notification entry and tags on adopted bucket ${BUCKET} (bucket and objects kept)"
+      return ;;
+  esac
   # The TLS-only policy stays valid on AWS; removing it first lets emulators without Condition support in.
   aws s3api delete-bucket-policy --bucket "${BUCKET}" >/dev/null 2>&1 || true
   aws s3api put-bucket-notification-configuration --bucket "${BUCKET}" --notification-configuration '{}'
@@ -53,11 +102,11 @@ glue_owned() { has_project_tag "$(aws glue get-tags --resource-arn "$1" --output
 reset_glue() {
   local prefix="arn:aws:glue:${AWS_REGION}:${ACCOUNT_ID}" table
   if aws glue get-job --job-name "${GLUE_JOB_NAME}" >/dev/null 2>&1; then
-    if glue_owned "${prefix}:job/${GLUE_JOB_NAME}"; then
+    if job_uses_bucket; then
       aws glue delete-job --job-name "${GLUE_JOB_NAME}" >/dev/null
       removed "Glue job ${GLUE_JOB_NAME}"
     else
-      log "! Glue job ${GLUE_JOB_NAME} not tagged by bootstrap, left alone"
+      log "! Glue job ${GLUE_JOB_NAME} not tagged by bootstrap or runs from another bucket, left alone"
     fi
   fi
   if aws glue get-crawler --name "${CRAWLER_NAME}" >/dev/null 2>&1; then
@@ -69,11 +118,15 @@ reset_glue() {
       log "! crawler ${CRAWLER_NAME} not tagged by bootstrap, left alone"
     fi
   fi
-  # The tables are the crawler's, named after the pipeline's datasets.
+  # The tables pipeline/tables.py states, and only those whose location lies in our bucket.
+  local current
   for table in "${TABLES[@]}"; do
-    if aws glue get-table --database-name "${GLUE_DATABASE}" --name "${table}" >/dev/null 2>&1; then
+    current="$(aws glue get-table --database-name "${GLUE_DATABASE}" --name "${table}" --output json 2>/dev/null)" || continue
+    if cli_json location-in "s3://${BUCKET}" <<<"${current}"; then
       aws glue delete-table --database-name "${GLUE_DATABASE}" --name "${table}"
       removed "table ${GLUE_DATABASE}.${table}"
+    else
+      log "! table ${GLUE_DATABASE}.${table} lies outside s3://${BUCKET}/: not ours, left alone"
     fi
   done
   # A database bootstrap created carries the project parameter; `default` is never removed.
@@ -88,8 +141,11 @@ reset_workgroup() {
   local arn="arn:aws:athena:${AWS_REGION}:${ACCOUNT_ID}:workgroup/${ATHENA_WORKGROUP}"
   aws athena list-work-groups --query "WorkGroups[].Name" --output text | tr '\t' '\n' | grep -qx "${ATHENA_WORKGROUP}" \
     || { log "= Athena workgroup ${ATHENA_WORKGROUP} already gone"; return; }
-  has_project_tag "$(aws athena list-tags-for-resource --resource-arn "${arn}" --output text 2>/dev/null || true)" \
-    || { log "! workgroup ${ATHENA_WORKGROUP} not tagged by bootstrap, left alone"; return; }
+  if ! has_project_tag "$(aws athena list-tags-for-resource --resource-arn "${arn}" --output text 2>/dev/null || true)" \
+    || ! workgroup_uses_bucket; then
+    log "! workgroup ${ATHENA_WORKGROUP} not tagged by bootstrap or not writing to ${BUCKET}, left alone"
+    return
+  fi
   aws athena delete-work-group --work-group "${ATHENA_WORKGROUP}" --recursive-delete-option
   removed "Athena workgroup ${ATHENA_WORKGROUP}"
 }
@@ -111,6 +167,7 @@ main() {
   check_prerequisites
   confirm
   log "resetting account ${ACCOUNT_ID}, region ${AWS_REGION}, bucket ${BUCKET}"
+  find_deployment
   reset_bucket
   reset_lambda
   reset_glue

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import shlex
 import subprocess
 import sys
 from pathlib import Path
@@ -13,6 +14,7 @@ import pytest
 from moto.athena.responses import AthenaResponse
 from moto.glue.responses import GlueResponse
 
+from pipeline.tables import TABLES
 from tests.conftest import REPO, moto_server
 
 BUCKET = "b3-quotes-test-lake"
@@ -98,15 +100,62 @@ def run_script(name: str, env: dict, extra: dict | None = None, stdin: str | Non
                           capture_output=True, text=True, timeout=300, input=stdin)
 
 
+GLUE_NOT_YET = ("An error occurred (InvalidInputException) when calling the {op} operation: "
+                "Service is unable to assume provided role. Please verify role's TrustPolicy")
+LAMBDA_NOT_YET = ("An error occurred (InvalidParameterValueException) when calling the CreateFunction operation: "
+                  "The role defined for the function cannot be assumed by Lambda.")
+
+
+def fake_aws(tmp_path: Path, failures: dict[str, tuple[int, str]]) -> Path:
+    """A directory holding an `aws` that fails the first N calls of some commands, then runs the real CLI.
+
+    `failures` maps "service command" (e.g. "glue create-job") to (N, message); each failure
+    prints the message as the CLI does and exits 254. Every call of those commands is counted
+    in `<dir>/calls/<service>-<command>`.
+    """
+    folder = tmp_path / "fake-aws"
+    (folder / "calls").mkdir(parents=True)
+    cases = "\n".join(
+        f'  "{command}") limit={count}; message={json.dumps(message)} ;;'
+        for command, (count, message) in failures.items())
+    script = folder / "aws"
+    script.write_text(f"""#!/usr/bin/env bash
+case "$1 $2" in
+{cases}
+  *) exec "{BIN / 'aws'}" "$@" ;;
+esac
+counter="{folder}/calls/$1-$2"
+calls=$(( $(cat "$counter" 2>/dev/null || echo 0) + 1 ))
+echo "$calls" > "$counter"
+if (( calls <= limit )); then printf '\\n%s\\n' "$message" >&2; exit 254; fi
+exec "{BIN / 'aws'}" "$@"
+""")
+    script.chmod(0o755)
+    return folder
+
+
+def calls(folder: Path, command: str) -> int:
+    counter = folder / "calls" / command.replace(" ", "-")
+    return int(counter.read_text()) if counter.exists() else 0
+
+
 def test_scripts_are_shellcheck_clean():
     result = subprocess.run([str(BIN / "shellcheck"), "-x", *map(str, sorted(SCRIPTS.glob("*.sh")))],
                             capture_output=True, text=True, cwd=SCRIPTS)
     assert result.returncode == 0, result.stdout
 
 
-def test_bootstrap_creates_everything_then_converges(aws_env, moto_endpoint):
-    first = run_script("bootstrap_aws.sh", aws_env)
+def test_bootstrap_waits_for_new_roles_creates_everything_then_converges(aws_env, moto_endpoint, tmp_path):
+    # The roles bootstrap creates are refused by Glue and Lambda for a while (IAM propagation).
+    fake = fake_aws(tmp_path, {"glue create-job": (2, GLUE_NOT_YET.format(op="CreateJob")),
+                               "glue create-crawler": (3, GLUE_NOT_YET.format(op="CreateCrawler")),
+                               "lambda create-function": (2, LAMBDA_NOT_YET)})
+    first = run_script("bootstrap_aws.sh", aws_env, {"PATH": f"{fake}{os.pathsep}{aws_env['PATH']}",
+                                                     "IAM_RETRY_DELAYS_S": "0.1 0.1 0.1 0.1"})
     assert first.returncode == 0, first.stderr
+    assert (calls(fake, "glue create-job"), calls(fake, "glue create-crawler"), calls(fake, "lambda create-function")) == (3, 4, 3)
+    assert "CreateCrawler b3-quotes-crawler: waiting 0.1 s for IAM to propagate the role (Service is unable to assume provided role)" in first.stderr
+    assert "CreateFunction b3-quotes-trigger: waiting 0.1 s for IAM to propagate the role (cannot be assumed by Lambda)" in first.stderr
     aws = clients(moto_endpoint)
 
     # Bucket security settings.
@@ -131,13 +180,29 @@ def test_bootstrap_creates_everything_then_converges(aws_env, moto_endpoint):
     assert (job["WorkerType"], job["NumberOfWorkers"], job["Timeout"]) == ("G.1X", 2, 30)
     assert job["Role"].endswith(":role/b3-quotes-glue")
 
+    # The catalog: every table of pipeline/tables.py, as stated there, located in the bucket.
+    quotes = aws["glue"].get_table(DatabaseName="default", Name="quotes")["Table"]
+    storage = quotes["StorageDescriptor"]
+    assert storage["Location"] == f"s3://{BUCKET}/raw/quotes/"
+    assert [(c["Name"], c["Type"]) for c in storage["Columns"]][:8] == [
+        ("trade_date", "date"), ("ticker", "string"), ("open", "double"), ("high", "double"), ("low", "double"),
+        ("close", "double"), ("adj_close", "double"), ("volume", "bigint")]
+    assert storage["SerdeInfo"]["SerializationLibrary"] == "org.apache.hadoop.hive.ql.io.parquet.serde.ParquetHiveSerDe"
+    assert [(k["Name"], k["Type"]) for k in quotes["PartitionKeys"]] == [("dt", "string")]
+    daily = aws["glue"].get_table(DatabaseName="default", Name="quotes_daily")["Table"]
+    assert [k["Name"] for k in daily["PartitionKeys"]] == ["dt", "ticker"]
+    assert daily["StorageDescriptor"]["Location"] == f"s3://{BUCKET}/refined/quotes_daily/"
+    catalogued = sorted(t["Name"] for t in aws["glue"].get_tables(DatabaseName="default")["TableList"])
+    assert catalogued == sorted(TABLES)
+
+    # The crawler crawls those tables and may only add partitions.
     crawler = aws["glue"].get_crawler(Name="b3-quotes-crawler")["Crawler"]
     assert crawler["DatabaseName"] == "default"
-    assert [t["Path"] for t in crawler["Targets"]["S3Targets"]] == [
-        f"s3://{BUCKET}/raw/quotes/", f"s3://{BUCKET}/raw/ibov_portfolio/", f"s3://{BUCKET}/refined/quotes_daily/", f"s3://{BUCKET}/refined/quotes_monthly/"]
+    assert crawler["Targets"] == {"CatalogTargets": [{"DatabaseName": "default", "Tables": list(TABLES)}]}
+    assert crawler["SchemaChangePolicy"] == {"UpdateBehavior": "LOG", "DeleteBehavior": "LOG"}
     config = json.loads(crawler["Configuration"])
     assert config["CrawlerOutput"]["Partitions"]["AddOrUpdateBehavior"] == "InheritFromTable"
-    assert config["Grouping"]["TableLevelConfiguration"] == 3
+    assert "Grouping" not in config
 
     function = aws["lambda"].get_function(FunctionName="b3-quotes-trigger")["Configuration"]
     assert function["Environment"]["Variables"] == {"GLUE_JOB_NAME": "b3-quotes-refine"}
@@ -166,37 +231,170 @@ def test_bootstrap_creates_everything_then_converges(aws_env, moto_endpoint):
     assert resources["WriteRefined"] == f"arn:aws:s3:::{BUCKET}/refined/*"
 
     # Second run: converges, and pushes changed configuration (a new crawler database name is not
-    # changed here; the job definition is re-applied through update-job).
+    # changed here; the job definition is re-applied through update-job, the tables through update-table).
+    aws["glue"].update_table(DatabaseName="default", TableInput={
+        "Name": "quotes_daily", "StorageDescriptor": {"Columns": [{"Name": "x", "Type": "string"}],
+                                                      "Location": f"s3://{BUCKET}/refined/quotes_daily/"}})
     second = run_script("bootstrap_aws.sh", aws_env, {"LAMBDA_RUNTIME": "python3.13"})
     assert second.returncode == 0, second.stderr
+    assert "waiting" not in second.stderr
     assert "Glue job b3-quotes-refine updated" in second.stderr and "crawler b3-quotes-crawler updated" in second.stderr
+    restored = aws["glue"].get_table(DatabaseName="default", Name="quotes_daily")["Table"]
+    assert [c["Name"] for c in restored["StorageDescriptor"]["Columns"]] == [c.name for c in TABLES["quotes_daily"].columns]
+    (target,) = aws["s3"].get_bucket_notification_configuration(Bucket=BUCKET)["LambdaFunctionConfigurations"]
     assert aws["lambda"].get_function(FunctionName="b3-quotes-trigger")["Configuration"]["Runtime"] == "python3.13"
     assert len(aws["glue"].get_jobs()["Jobs"]) == 1 and len(aws["iam"].list_roles()["Roles"]) == 2
 
 
-def test_bootstrap_with_given_roles_creates_no_role(aws_env, moto_endpoint):
+def run_retry(command: str, delays: str = "0.1 0.1 0.1") -> subprocess.CompletedProcess:
+    """with_role_retry from bootstrap_aws.sh (sourced, so main does not run) around a shell command."""
+    script = f'source scripts/bootstrap_aws.sh; with_role_retry "CreateJob demo" bash -c {shlex.quote(command)}'
+    return subprocess.run(["bash", "-c", script], cwd=REPO, capture_output=True, text=True, timeout=60,
+                          env={**os.environ, "IAM_RETRY_DELAYS_S": delays})
+
+
+def test_role_retry_gives_up_after_the_bounded_wait_and_stops_at_once_on_other_errors(tmp_path):
+    counter = tmp_path / "n"
+    counter.write_text("0")
+    refuse = (f'n=$(($(cat {counter}) + 1)); echo $n > {counter}; '
+              f'echo "{GLUE_NOT_YET.format(op="CreateJob")}" >&2; exit 254')
+    gave_up = run_retry(refuse)
+    assert gave_up.returncode == 254 and counter.read_text().strip() == "4"  # 1 + one per delay
+    assert gave_up.stderr.count("waiting 0.1 s for IAM") == 3
+    assert gave_up.stderr.rstrip().endswith("the role was still not assumable after waiting 0.1+0.1+0.1 s")
+
+    counter.write_text("0")
+    denied = run_retry(f'n=$(($(cat {counter}) + 1)); echo $n > {counter}; '
+                       'echo "An error occurred (AccessDeniedException) when calling the CreateJob operation: '
+                       'User is not authorized to perform: glue:CreateJob" >&2; exit 254')
+    assert denied.returncode == 254 and counter.read_text().strip() == "1"
+    assert "waiting" not in denied.stderr and "not authorized to perform: glue:CreateJob" in denied.stderr
+
+
+def test_default_retry_waits_at_least_a_minute():
+    script = (REPO / "scripts" / "bootstrap_aws.sh").read_text()
+    delays = script.split('IAM_RETRY_DELAYS_S="${IAM_RETRY_DELAYS_S:-', 1)[1].split("}", 1)[0]
+    assert sum(float(d) for d in delays.split()) >= 60
+
+
+FOREIGN = "someone-elses-bucket"
+
+
+def _foreign_bucket(aws):
+    aws["s3"].create_bucket(Bucket=FOREIGN)
+    aws["s3"].put_object(Bucket=FOREIGN, Key="reports/2024.csv", Body=b"their data")
+    aws["s3"].put_bucket_tagging(Bucket=FOREIGN, Tagging={"TagSet": [{"Key": "team", "Value": "finance"}]})
+    aws["s3"].put_bucket_notification_configuration(Bucket=FOREIGN, NotificationConfiguration={"TopicConfigurations": [
+        {"Id": "theirs", "TopicArn": "arn:aws:sns:us-east-1:123456789012:their-topic", "Events": ["s3:ObjectRemoved:*"]}]})
+
+
+def _bucket_of_another_account(aws, tmp_path):
+    fake = fake_aws(tmp_path, {"s3api head-bucket": (99, "An error occurred (403) when calling the HeadBucket operation: Forbidden")})
+    return {"PATH": f"{fake}{os.pathsep}{BIN}{os.pathsep}{os.environ['PATH']}"}
+
+
+def _bucket_in_other_region(aws, tmp_path):
+    eu = boto3.client("s3", endpoint_url=aws["s3"].meta.endpoint_url, region_name="eu-west-1",
+                      aws_access_key_id="testing", aws_secret_access_key="testing")
+    eu.create_bucket(Bucket=BUCKET, CreateBucketConfiguration={"LocationConstraint": "eu-west-1"})
+    return {}
+
+
+def _foreign_quotes_table(aws, tmp_path):
+    aws["glue"].create_database(DatabaseInput={"Name": "default"})
+    aws["glue"].create_table(DatabaseName="default", TableInput={
+        "Name": "quotes", "StorageDescriptor": {"Location": "s3://another-team/quotes/"}})
+    return {}
+
+
+def _no_credentials(aws, tmp_path):
+    return {"AWS_ACCESS_KEY_ID": "", "AWS_SECRET_ACCESS_KEY": "",
+            "AWS_SHARED_CREDENTIALS_FILE": str(tmp_path / "none"), "AWS_CONFIG_FILE": str(tmp_path / "none")}
+
+
+BAD_INPUT = {
+    "missing credentials": (_no_credentials, "error: no valid AWS credentials (aws sts get-caller-identity failed)"),
+    "bucket of another account": (_bucket_of_another_account, f"error: bucket name {BUCKET} is taken by another AWS account"),
+    "bucket in another region": (_bucket_in_other_region,
+                                 f"error: bucket {BUCKET} is in eu-west-1, AWS_REGION is us-east-1: set AWS_REGION=eu-west-1"),
+    "foreign bucket": (lambda aws, tmp: (_foreign_bucket(aws), {"BUCKET": FOREIGN})[1],
+                       f"error: bucket {FOREIGN} exists but has no project=b3-quotes-pipeline tag: bootstrap did not create it."),
+    "missing Glue role": (lambda aws, tmp: {"GLUE_ROLE_ARN": "arn:aws:iam::123456789012:role/LabRoel"},
+                          "error: GLUE_ROLE_ARN: role LabRoel does not exist in account 123456789012"),
+    "not a role ARN": (lambda aws, tmp: {"LAMBDA_ROLE_ARN": "LabRole"}, "error: LAMBDA_ROLE_ARN=LabRole is not a role ARN"),
+    "foreign table": (_foreign_quotes_table, f"error: table default.quotes exists with a location outside s3://{BUCKET}/: not ours"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(BAD_INPUT))
+def test_bootstrap_refuses_bad_input_with_one_line_before_changing_anything(case, aws_env, moto_endpoint, tmp_path):
     aws = clients(moto_endpoint)
+    arrange, message = BAD_INPUT[case]
+    extra = arrange(aws, tmp_path)
+    buckets_before = sorted(b["Name"] for b in aws["s3"].list_buckets()["Buckets"])
+    result = run_script("bootstrap_aws.sh", aws_env, extra)
+    assert result.returncode == 2, result.stderr
+    (line,) = [x for x in result.stderr.splitlines() if x.startswith("error:")]
+    assert line.startswith(message), result.stderr
+    assert "Traceback" not in result.stderr
+    assert sorted(b["Name"] for b in aws["s3"].list_buckets()["Buckets"]) == buckets_before
+    assert aws["iam"].list_roles()["Roles"] == [] and aws["glue"].get_jobs()["Jobs"] == []
+
+
+def test_adopted_bucket_with_given_roles_keeps_what_is_not_ours(aws_env, moto_endpoint):
+    aws = clients(moto_endpoint)
+    _foreign_bucket(aws)
     lab_role = aws["iam"].create_role(RoleName="LabRole", AssumeRolePolicyDocument=json.dumps({
         "Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Principal": {"Service": "lambda.amazonaws.com"},
                                                "Action": "sts:AssumeRole"}]}))["Role"]["Arn"]
-    result = run_script("bootstrap_aws.sh", aws_env, {"GLUE_ROLE_ARN": lab_role, "LAMBDA_ROLE_ARN": lab_role})
+    env = {"BUCKET": FOREIGN, "ADOPT_BUCKET": "yes", "GLUE_ROLE_ARN": lab_role, "LAMBDA_ROLE_ARN": lab_role}
+    result = run_script("bootstrap_aws.sh", aws_env, env)
     assert result.returncode == 0, result.stderr
+    # Given roles: none created, none changed.
     assert [r["RoleName"] for r in aws["iam"].list_roles()["Roles"]] == ["LabRole"]
     assert aws["glue"].get_job(JobName="b3-quotes-refine")["Job"]["Role"] == lab_role
     assert aws["lambda"].get_function(FunctionName="b3-quotes-trigger")["Configuration"]["Role"] == lab_role
+    # Adopted bucket: their tag, notification, object and settings kept; ours merged in.
+    tags = {t["Key"]: t["Value"] for t in aws["s3"].get_bucket_tagging(Bucket=FOREIGN)["TagSet"]}
+    assert tags == {"team": "finance", "project": "b3-quotes-pipeline", "b3-quotes-pipeline-adopted": "true"}
+    notification = aws["s3"].get_bucket_notification_configuration(Bucket=FOREIGN)
+    assert [t["Id"] for t in notification["TopicConfigurations"]] == ["theirs"]
+    assert [c["Id"] for c in notification["LambdaFunctionConfigurations"]] == ["raw-run-committed"]
+    assert aws["s3"].get_object(Bucket=FOREIGN, Key="reports/2024.csv")["Body"].read() == b"their data"
+    with pytest.raises(aws["s3"].exceptions.ClientError):
+        aws["s3"].get_public_access_block(Bucket=FOREIGN)
+
+    done = run_script("reset_aws.sh", aws_env, {**env, "CONFIRM_AWS_RESET": "YES"})
+    assert done.returncode == 0, done.stderr
+    assert aws["s3"].get_object(Bucket=FOREIGN, Key="reports/2024.csv")["Body"].read() == b"their data"
+    assert aws["s3"].get_bucket_tagging(Bucket=FOREIGN)["TagSet"] == [{"Key": "team", "Value": "finance"}]
+    notification = aws["s3"].get_bucket_notification_configuration(Bucket=FOREIGN)
+    assert [t["Id"] for t in notification["TopicConfigurations"]] == ["theirs"]
+    assert "LambdaFunctionConfigurations" not in notification
+    assert aws["glue"].get_jobs()["Jobs"] == [] and aws["lambda"].list_functions()["Functions"] == [], done.stderr
+    assert [r["RoleName"] for r in aws["iam"].list_roles()["Roles"]] == ["LabRole"]
+    assert aws["glue"].get_tables(DatabaseName="default")["TableList"] == []
 
 
 def test_bootstrap_says_what_is_missing(aws_env):
     result = run_script("bootstrap_aws.sh", aws_env, {"BUCKET": ""})
-    assert result.returncode == 1 and "BUCKET (set it in .env or the environment)" in result.stderr
+    assert result.returncode == 2 and "BUCKET (set it in .env or the environment)" in result.stderr
 
 
 def test_reset_needs_confirmation_then_removes_everything(aws_env, moto_endpoint):
     assert run_script("bootstrap_aws.sh", aws_env).returncode == 0
     aws = clients(moto_endpoint)
     aws["s3"].put_object(Bucket=BUCKET, Key="raw/quotes/dt=2024-01-02/x.parquet", Body=b"data")
-    aws["glue"].create_table(DatabaseName="default", TableInput={"Name": "quotes_daily"})
     aws["glue"].create_table(DatabaseName="default", TableInput={"Name": "someone_elses"})
+    # A table of ours by name, but somewhere else: not ours.
+    aws["glue"].delete_table(DatabaseName="default", Name="quotes")
+    aws["glue"].create_table(DatabaseName="default", TableInput={
+        "Name": "quotes", "StorageDescriptor": {"Location": "s3://another-team/quotes/"}})
+
+    mistyped = run_script("reset_aws.sh", aws_env, {"CONFIRM_AWS_RESET": "YES", "BUCKET": "b3-quotes-test-lkae"})
+    assert mistyped.returncode == 2, mistyped.stderr
+    assert mistyped.stderr.strip().endswith(
+        "error: no deployment uses bucket b3-quotes-test-lkae (job b3-quotes-refine runs from another bucket): nothing deleted. Check BUCKET")
 
     refused = run_script("reset_aws.sh", aws_env, stdin="wrong-name\n")
     assert refused.returncode == 1 and "not confirmed: nothing deleted" in refused.stderr
@@ -206,14 +404,15 @@ def test_reset_needs_confirmation_then_removes_everything(aws_env, moto_endpoint
     assert done.returncode == 0, done.stderr
     assert BUCKET not in [b["Name"] for b in aws["s3"].list_buckets()["Buckets"]]
     assert aws["glue"].get_jobs()["Jobs"] == [] and aws["glue"].get_crawlers()["Crawlers"] == []
-    assert [t["Name"] for t in aws["glue"].get_tables(DatabaseName="default")["TableList"]] == ["someone_elses"]
+    assert sorted(t["Name"] for t in aws["glue"].get_tables(DatabaseName="default")["TableList"]) == ["quotes", "someone_elses"]
+    assert "table default.quotes lies outside s3://b3-quotes-test-lake/: not ours, left alone" in done.stderr
     assert aws["lambda"].list_functions()["Functions"] == []
     assert [r["RoleName"] for r in aws["iam"].list_roles()["Roles"]] == []
     assert "b3-quotes" not in [w["Name"] for w in aws["athena"].list_work_groups()["WorkGroups"]]
 
     again = run_script("reset_aws.sh", aws_env, {"CONFIRM_AWS_RESET": "YES"})
     assert again.returncode == 0, again.stderr
-    assert "already gone" in again.stderr
+    assert "nothing of a deployment in bucket b3-quotes-test-lake found: nothing deleted" in again.stderr
 
 
 def test_reset_leaves_untagged_resources_alone(aws_env, moto_endpoint):

@@ -1,0 +1,102 @@
+"""JSON documents the provisioning scripts send to the AWS CLI, computed from what is already there.
+
+Standard library only: `scripts/*.sh` run it as `python3 -m deploy.cli_json COMMAND ...` from the
+repository root, reading the CLI's JSON output on stdin and printing the document to send.
+
+    merge-tags KEY VALUE...        get-bucket-tagging output -> TagSet with ours added, theirs kept
+    drop-tags KEY...               get-bucket-tagging output -> TagSet without those keys
+    has-tag KEY VALUE              get-bucket-tagging output -> exit 0 if the tag is there, 1 if not
+    merge-notification ID ARN      get-bucket-notification-configuration output -> configuration
+                                   with our Lambda entry (by Id) replaced, every other entry kept
+    drop-notification ID           same, with our entry removed
+
+Catalog documents, all from pipeline/tables.py (the one statement of every table):
+
+    table-names                    one table name a line
+    table-input NAME LAKE_ROOT     Glue TableInput of that table under LAKE_ROOT (s3://bucket)
+    crawler-targets DATABASE       crawler Targets: every table as a catalog target
+    location-in LAKE_ROOT          get-table output -> exit 0 if the table lies under LAKE_ROOT/
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from typing import Any
+
+from pipeline.tables import TABLES
+
+MANIFEST_FILTER = {"Key": {"FilterRules": [{"Name": "prefix", "Value": "raw/_manifests/"},
+                                           {"Name": "suffix", "Value": ".json"}]}}
+NOTIFICATION_KINDS = ("TopicConfigurations", "QueueConfigurations", "LambdaFunctionConfigurations",
+                      "EventBridgeConfiguration")
+
+
+def _load(text: str) -> dict[str, Any]:
+    """The CLI prints nothing for an empty configuration, and an error for a bucket without tags."""
+    text = text.strip()
+    return json.loads(text) if text.startswith("{") else {}
+
+
+def merge_tags(existing: str, *pairs: str) -> dict[str, Any]:
+    ours = [{"Key": k, "Value": v} for k, v in zip(pairs[::2], pairs[1::2])]
+    keys = {t["Key"] for t in ours}
+    return {"TagSet": [*(t for t in _load(existing).get("TagSet", []) if t["Key"] not in keys), *ours]}
+
+
+def drop_tags(existing: str, *keys: str) -> dict[str, Any]:
+    return {"TagSet": [t for t in _load(existing).get("TagSet", []) if t["Key"] not in keys]}
+
+
+def has_tag(existing: str, key: str, value: str) -> bool:
+    return {"Key": key, "Value": value} in _load(existing).get("TagSet", [])
+
+
+def drop_notification(existing: str, entry_id: str) -> dict[str, Any]:
+    config = {k: v for k, v in _load(existing).items() if k in NOTIFICATION_KINDS}
+    lambdas = [c for c in config.get("LambdaFunctionConfigurations", []) if c.get("Id") != entry_id]
+    config["LambdaFunctionConfigurations"] = lambdas
+    return {k: v for k, v in config.items() if v or k == "EventBridgeConfiguration"}
+
+
+def merge_notification(existing: str, entry_id: str, lambda_arn: str) -> dict[str, Any]:
+    config = drop_notification(existing, entry_id)
+    ours = {"Id": entry_id, "LambdaFunctionArn": lambda_arn, "Events": ["s3:ObjectCreated:*"],
+            "Filter": MANIFEST_FILTER}
+    config["LambdaFunctionConfigurations"] = [*config.get("LambdaFunctionConfigurations", []), ours]
+    return config
+
+
+def crawler_targets(database: str) -> dict[str, Any]:
+    return {"CatalogTargets": [{"DatabaseName": database, "Tables": list(TABLES)}]}
+
+
+def location_in(table: str, lake_root: str) -> bool:
+    location = _load(table).get("Table", {}).get("StorageDescriptor", {}).get("Location", "")
+    return location.startswith(lake_root.rstrip("/") + "/")
+
+
+def main(argv: list[str]) -> int:
+    command, args = argv[0], argv[1:]
+    if command == "table-names":
+        print("\n".join(TABLES))
+        return 0
+    if command == "table-input":
+        print(json.dumps(TABLES[args[0]].glue_table_input(args[1])))
+        return 0
+    if command == "crawler-targets":
+        print(json.dumps(crawler_targets(*args)))
+        return 0
+    stdin = sys.stdin.read()
+    if command == "has-tag":
+        return 0 if has_tag(stdin, *args) else 1
+    if command == "location-in":
+        return 0 if location_in(stdin, *args) else 1
+    handlers = {"merge-tags": merge_tags, "drop-tags": drop_tags, "merge-notification": merge_notification,
+                "drop-notification": drop_notification}
+    print(json.dumps(handlers[command](stdin, *args)))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
