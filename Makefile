@@ -29,3 +29,8 @@ lint: $(VENV)/.dev
 
 clean-lake:
 	rm -rf $(LAKE_DIR)
+
+# Proves a real deployment end to end, then removes it (opt-in: B3_AWS_CHECK=1, credentials).
+.PHONY: aws-check
+aws-check: $(VENV)/.dev
+	$(PY) -m deploy.aws_check

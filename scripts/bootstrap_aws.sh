@@ -49,6 +49,8 @@ check_bucket() {
       || bad_input "bucket ${BUCKET} is in ${region}, AWS_REGION is ${AWS_REGION}: set AWS_REGION=${region} or choose another BUCKET"
     if bucket_is_ours; then
       log "= bucket s3://${BUCKET} exists (tagged ${PROJECT_TAG_KEY}=${PROJECT_TAG_VALUE})"
+      # Adopted on an earlier run: still not ours to reconfigure.
+      if bucket_tags | cli_json has-tag "${ADOPTED_TAG_KEY}" true; then BUCKET_ADOPTED=true; fi
     elif [[ "${ADOPT_BUCKET:-}" == "yes" ]]; then
       BUCKET_ADOPTED=true
       log "! bucket s3://${BUCKET} was not created by bootstrap: adopting it (ADOPT_BUCKET=yes); its objects, tags, notifications, encryption, public access settings and policy are kept"

@@ -31,7 +31,8 @@ def _update_job(self):
     fields = {"Role": "role", "Command": "command", "DefaultArguments": "default_arguments",
               "ExecutionProperty": "execution_property", "MaxRetries": "max_retries", "Timeout": "timeout",
               "GlueVersion": "glue_version", "WorkerType": "worker_type",
-              "NumberOfWorkers": "number_of_workers", "Description": "description"}
+              "NumberOfWorkers": "number_of_workers", "Description": "description",
+              "CodeGenConfigurationNodes": "code_gen_configuration_nodes"}
     for key, attr in fields.items():
         if key in update:
             setattr(job, attr, update[key])
@@ -179,6 +180,11 @@ def test_bootstrap_waits_for_new_roles_creates_everything_then_converges(aws_env
     assert job["ExecutionProperty"]["MaxConcurrentRuns"] == 1
     assert (job["WorkerType"], job["NumberOfWorkers"], job["Timeout"]) == ("G.1X", 2, 30)
     assert job["Role"].endswith(":role/b3-quotes-glue")
+    # Visual mode: a source node reading raw, then the custom-code node running the job's code.
+    nodes = job["CodeGenConfigurationNodes"]
+    assert nodes["raw_quotes"]["S3ParquetSource"]["Paths"] == [f"s3://{BUCKET}/raw/quotes/"]
+    assert nodes["refine"]["CustomCode"]["Inputs"] == ["raw_quotes"]
+    assert "from etl.glue_job import main" in nodes["refine"]["CustomCode"]["Code"]
 
     # The catalog: every table of pipeline/tables.py, as stated there, located in the bucket.
     quotes = aws["glue"].get_table(DatabaseName="default", Name="quotes")["Table"]
@@ -447,6 +453,52 @@ def test_policy_documents_are_valid_and_pass_the_linter():
             continue
         findings = [f for f in analyze_policy_string(text).findings if not _known_linter_gap(f)]
         assert findings == [], f"{path.name}: {[(f.issue, f.detail) for f in findings]}"
+
+
+def _job_definition() -> dict:
+    text = (REPO / "infra" / "glue-job.json").read_text()
+    for key, value in {"BUCKET": BUCKET, "GLUE_ROLE_ARN": "arn:aws:iam::123456789012:role/b3-quotes-glue",
+                       "CRAWLER_NAME": "b3-quotes-crawler"}.items():
+        text = text.replace("${" + key + "}", value)
+    return json.loads(text)
+
+
+def test_visual_job_definition_passes_the_cli_parameter_validation():
+    """The same validation the AWS CLI runs before sending create-job / update-job."""
+    import botocore.session
+    from botocore.validate import ParamValidator
+
+    definition = _job_definition()
+    assert definition["JobMode"] == "VISUAL"
+    model = botocore.session.get_session().get_service_model("glue")
+    create = ParamValidator().validate({"Name": "b3-quotes-refine", **definition},
+                                       model.operation_model("CreateJob").input_shape)
+    update = ParamValidator().validate({"JobName": "b3-quotes-refine", "JobUpdate": definition},
+                                       model.operation_model("UpdateJob").input_shape)
+    assert not create.has_errors(), create.generate_report()
+    assert not update.has_errors(), update.generate_report()
+    # A broken node is caught by the same check (the validation is not vacuous).
+    broken = json.loads(json.dumps(definition))
+    del broken["CodeGenConfigurationNodes"]["refine"]["CustomCode"]["ClassName"]
+    assert ParamValidator().validate({"Name": "x", **broken}, model.operation_model("CreateJob").input_shape).has_errors()
+
+
+def test_visual_custom_code_node_runs_the_script_jobs_entry_point(monkeypatch):
+    """Glue Studio makes a CustomCode node's Code the body of `def ClassName(glueContext, dfc)`."""
+    import textwrap
+
+    import etl.glue_job
+
+    node = _job_definition()["CodeGenConfigurationNodes"]["refine"]["CustomCode"]
+    source = f"def {node['ClassName']}(glueContext, dfc):\n" + textwrap.indent(node["Code"], "    ")
+    namespace: dict = {}
+    exec(compile(source, "custom-code-node", "exec"), namespace)
+    seen = []
+    monkeypatch.setattr(etl.glue_job, "main", seen.append)
+    monkeypatch.setattr(sys, "argv", ["glue_job.py", "--JOB_NAME", "b3-quotes-refine", "--manifest_key", "raw/_manifests/r.json"])
+    frames = object()
+    assert namespace[node["ClassName"]](None, frames) is frames
+    assert seen == [["glue_job.py", "--JOB_NAME", "b3-quotes-refine", "--manifest_key", "raw/_manifests/r.json"]]
 
 
 def test_bucket_policy_denies_plain_http():

@@ -1,0 +1,215 @@
+"""deploy.aws_check's orchestration on moto, with the Glue run and crawler states driven by the test.
+
+moto reports a job run SUCCEEDED at once and its crawlers never crawl, so the Glue client is
+wrapped to play the states a real account goes through. The scripts (bootstrap, scrape, reset)
+are replaced by a runner that applies their effect on moto: their own tests run them for real.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import subprocess
+from pathlib import Path
+
+import boto3
+import pytest
+import requests
+from moto import mock_aws
+
+from deploy.aws_check import AwsCheck, Deployment, compare_rows, format_results, main
+
+NOW = dt.datetime(2026, 11, 24, 15, 0, tzinfo=dt.UTC)
+DEPLOYMENT = Deployment("11241500abc123", "us-east-1")
+ENV = DEPLOYMENT.environment()
+
+
+class DrivenGlue:
+    """moto's Glue, with job-run and crawler states scripted per poll."""
+
+    def __init__(self, glue, run_states, crawl=None, run_error="ValueError: no manifest"):
+        self.glue = glue
+        self.run_states = list(run_states)
+        self.crawl = crawl  # (after how many polls, status) or None: never crawls
+        self.run_error = run_error
+        self.crawler_polls = 0
+
+    def get_job_runs(self, JobName):  # noqa: N803
+        runs = self.glue.get_job_runs(JobName=JobName)["JobRuns"]
+        state = self.run_states.pop(0) if len(self.run_states) > 1 else self.run_states[0]
+        for run in runs:
+            assert run["JobRunState"] == "SUCCEEDED"  # what moto says at once
+            run.update(JobRunState=state, StartedOn=NOW + dt.timedelta(seconds=30))
+            if state == "FAILED":
+                run["ErrorMessage"] = self.run_error
+        return {"JobRuns": runs}
+
+    def get_crawler(self, Name):  # noqa: N803
+        crawler = self.glue.get_crawler(Name=Name)["Crawler"]
+        self.crawler_polls += 1
+        if self.crawl and self.crawler_polls > self.crawl[0]:
+            crawler["LastCrawl"] = {"Status": self.crawl[1], "StartTime": NOW + dt.timedelta(minutes=3),
+                                    "ErrorMessage": "Insufficient Lake Formation permission(s)",
+                                    "LogGroup": "/aws-glue/crawlers", "LogStream": Name}
+        else:
+            crawler["State"] = "RUNNING" if self.crawl else "READY"
+        return {"Crawler": crawler}
+
+
+class ScriptRunner:
+    """bootstrap / scrape / reset, applied to moto as far as the orchestration needs them."""
+
+    def __init__(self, glue, athena, scrape_starts_run=True, bootstrap_exit=0):
+        self.glue, self.athena = glue, athena
+        self.scrape_starts_run = scrape_starts_run
+        self.bootstrap_exit = bootstrap_exit
+        self.calls: list[tuple[str, dict]] = []
+
+    def __call__(self, args, env):
+        name = Path(args[1]).name
+        self.calls.append((name, dict(env)))
+        if name == "bootstrap_aws.sh":
+            if self.bootstrap_exit:
+                return subprocess.CompletedProcess(args, self.bootstrap_exit, "error: bucket name taken\n")
+            self.glue.create_job(Name=env["GLUE_JOB_NAME"], Role="arn:aws:iam::123456789012:role/glue",
+                                 Command={"Name": "glueetl", "ScriptLocation": f"s3://{env['BUCKET']}/scripts/glue_job.py"})
+            self.glue.create_crawler(Name=env["CRAWLER_NAME"], Role="arn:aws:iam::123456789012:role/glue",
+                                     DatabaseName=env["GLUE_DATABASE"], Targets={"CatalogTargets": []})
+            self.athena.create_work_group(Name=env["ATHENA_WORKGROUP"], Configuration={
+                "ResultConfiguration": {"OutputLocation": f"s3://{env['BUCKET']}/athena-results/"}})
+        elif name == "scraper_upload.py" and self.scrape_starts_run:  # the Lambda's StartJobRun
+            self.glue.start_job_run(JobName=env["GLUE_JOB_NAME"], Arguments={"--manifest_key": "raw/_manifests/r.json"})
+        return subprocess.CompletedProcess(args, 0, f"{name} done\n")
+
+
+def athena_answers(*answers):
+    """Queue Athena results on moto: each is (columns, rows) as Athena returns them (text)."""
+    results = []
+    for columns, rows in answers:
+        header = {"Data": [{"VarCharValue": c} for c in columns]}
+        body = [{"Data": [{"VarCharValue": v} if v is not None else {} for v in row]} for row in rows]
+        results.append({"rows": [header, *body], "column_info": [{"Name": c, "Type": "varchar"} for c in columns]})
+    requests.post("http://motoapi.amazonaws.com/moto-api/static/athena/query-results", json={
+        "account_id": "123456789012", "region": "us-east-1", "results": results}, timeout=5)
+
+
+@pytest.fixture
+def sql_dir(tmp_path):
+    folder = tmp_path / "sql"
+    folder.mkdir()
+    (folder / "a_monthly.sql").write_text("SELECT ticker, month, monthly_return FROM quotes_monthly")
+    (folder / "b_runs.sql").write_text("SELECT run_id, count(*) AS n FROM rejected_quotes GROUP BY run_id")
+    return folder
+
+
+LOCAL = {
+    "SELECT ticker, month, monthly_return FROM quotes_monthly":
+        (["ticker", "month", "monthly_return"], [("PETR4", "2020-05", 0.0123456789), ("VALE3", "2020-05", None)]),
+    "SELECT run_id, count(*) AS n FROM rejected_quotes GROUP BY run_id": (["run_id", "n"], [("local-run", 3)]),
+}
+
+
+def make_check(aws_credentials_env, run_states, crawl, sql_dir, **runner_kwargs):
+    glue, athena = boto3.client("glue", region_name="us-east-1"), boto3.client("athena", region_name="us-east-1")
+    runner = ScriptRunner(glue, athena, **runner_kwargs)
+    sleeps: list[float] = []
+    ticks = iter(range(0, 100_000, 15))
+    check = AwsCheck({"glue": DrivenGlue(glue, run_states, crawl), "athena": athena}, DEPLOYMENT, run=runner,
+                     local_query=lambda sql: LOCAL[sql], sql_dir=sql_dir, sleep=sleeps.append,
+                     clock=lambda: float(next(ticks)), now=lambda: NOW)
+    return check, runner, sleeps
+
+
+def test_every_step_passes_and_the_deployment_is_reset(aws_credentials, sql_dir):
+    with mock_aws():
+        check, runner, sleeps = make_check(aws_credentials, ["RUNNING", "RUNNING", "SUCCEEDED"], (2, "SUCCEEDED"), sql_dir)
+        athena_answers((["ticker", "month", "monthly_return"], [("VALE3", "2020-05", None), ("PETR4", "2020-05", "0.0123456789")]),
+                       (["run_id", "n"], [("aws-run", "3")]))
+        assert check.run_all() is True
+    assert [(r.step, r.passed) for r in check.results] == [
+        ("bootstrap", True), ("scrape sample to s3://b3-check-11241500abc123-lake", True), ("Lambda -> Glue run", True),
+        ("crawler", True), ("Athena = local: a_monthly.sql", True), ("Athena = local: b_runs.sql", True), ("reset", True)]
+    assert [name for name, _ in runner.calls] == ["bootstrap_aws.sh", "scraper_upload.py", "reset_aws.sh"]
+    # Everything under the check's own names, the scrape with BUCKET set, the reset confirmed.
+    assert runner.calls[1][1]["BUCKET"] == "b3-check-11241500abc123-lake"
+    assert runner.calls[0][1]["GLUE_JOB_NAME"] == "b3-check-11241500abc123-refine"
+    assert runner.calls[0][1]["GLUE_DATABASE"] == "b3_check_11241500abc123"
+    assert runner.calls[2][1]["CONFIRM_AWS_RESET"] == "YES"
+    assert sleeps[:2] == [15.0, 15.0]  # polled while the run was RUNNING
+    table = format_results(check.results)
+    assert "Lambda -> Glue run" in table and "FAIL" not in table
+
+
+def test_failed_run_prints_its_error_and_logs_then_resets(aws_credentials, sql_dir):
+    with mock_aws():
+        check, runner, _ = make_check(aws_credentials, ["RUNNING", "FAILED"], None, sql_dir)
+        assert check.run_all() is False
+    failed = next(r for r in check.results if not r.passed)
+    assert failed.step == "Lambda -> Glue run"
+    assert "FAILED: ValueError: no manifest" in failed.detail
+    assert "CloudWatch log groups /aws-glue/jobs/error and /aws-glue/jobs/output, stream jr_" in failed.detail
+    assert [r.step for r in check.results][-1] == "reset" and runner.calls[-1][0] == "reset_aws.sh"
+    assert "crawler" not in [r.step for r in check.results]
+
+
+def test_no_run_and_no_crawl_hit_their_deadlines(aws_credentials, sql_dir):
+    with mock_aws():
+        check, _, _ = make_check(aws_credentials, ["SUCCEEDED"], None, sql_dir, scrape_starts_run=False)
+        assert check.run_all() is False
+    assert "no Glue run of b3-check-11241500abc123-refine started within 300 s" in check.results[2].detail
+
+    with mock_aws():
+        check, _, _ = make_check(aws_credentials, ["SUCCEEDED"], (10**9, "SUCCEEDED"), sql_dir)
+        assert check.run_all() is False
+    assert check.results[3].step == "crawler" and "did not finish a crawl within 900 s" in check.results[3].detail
+
+
+def test_failed_crawl_and_different_rows_fail_their_steps(aws_credentials, sql_dir):
+    with mock_aws():
+        check, _, _ = make_check(aws_credentials, ["SUCCEEDED"], (1, "FAILED"), sql_dir)
+        assert check.run_all() is False
+    assert "crawler b3-check-11241500abc123-crawler FAILED: Insufficient Lake Formation permission(s)" in check.results[3].detail
+
+    with mock_aws():
+        check, _, _ = make_check(aws_credentials, ["SUCCEEDED"], (0, "SUCCEEDED"), sql_dir)
+        athena_answers((["ticker", "month", "monthly_return"], [("PETR4", "2020-05", "0.0124"), ("VALE3", "2020-05", None)]),
+                       (["run_id", "n"], [("aws-run", "3")]))
+        assert check.run_all() is False
+    by_step = {r.step: r for r in check.results}
+    assert not by_step["Athena = local: a_monthly.sql"].passed
+    assert "first differing row" in by_step["Athena = local: a_monthly.sql"].detail
+    assert by_step["Athena = local: b_runs.sql"].passed and by_step["reset"].passed
+
+
+def test_a_failed_bootstrap_still_resets(aws_credentials, sql_dir):
+    with mock_aws():
+        check, runner, _ = make_check(aws_credentials, ["SUCCEEDED"], None, sql_dir, bootstrap_exit=2)
+        assert check.run_all() is False
+    assert [(r.step, r.passed) for r in check.results] == [("bootstrap", False), ("reset", True)]
+    assert check.results[0].detail == "exit 2: error: bucket name taken"
+
+
+def test_compare_rows_numbers_text_and_row_order():
+    assert compare_rows(["a", "b"], [("1.0", "x"), ("2", None)], ["a", "b"], [(2, None), (1.0, "x")]) is None
+    assert compare_rows(["a"], [("1",)], ["a"], [(1.001,)]) == "first differing row: Athena (1.0,), local (1.001,)"
+    assert compare_rows(["a"], [("1",)], ["a"], []) == "1 rows on Athena, 0 locally"
+    assert compare_rows(["a"], [], ["b"], []) == "columns differ: Athena ['a'], local ['b']"
+    assert compare_rows(["d"], [("2020-06-09",)], ["d"], [(dt.date(2020, 6, 9),)]) is None
+
+
+def test_refuses_without_opt_in_or_credentials(capsys):
+    assert main([], environ={}) == 2
+    assert capsys.readouterr().err.strip() == (
+        "error: aws-check creates and deletes real AWS resources (a few cents): set B3_AWS_CHECK=1 to run it")
+
+    class NoCredentials:
+        def client(self, name):
+            from botocore.exceptions import NoCredentialsError
+
+            class Sts:
+                def get_caller_identity(self):
+                    raise NoCredentialsError()
+            return Sts()
+
+    assert main([], environ={"B3_AWS_CHECK": "1"}, session_factory=lambda region: NoCredentials()) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("error: no valid AWS credentials (Unable to locate credentials)") and "\n" not in err
