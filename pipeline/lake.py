@@ -13,6 +13,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any, Protocol
 
+RAW_PREFIX = "raw/"
 RAW_QUOTES_PREFIX = "raw/quotes/"
 # The data-quality report: every row validation rejected, with its reason (table rejected_quotes).
 REJECTED_QUOTES_PREFIX = "raw/rejected_quotes/"
@@ -44,6 +45,9 @@ class LakeStorage(Protocol):
     def describe(self, key: str) -> str: ...
 
 
+TEMP_PREFIX = ".tmp-"
+
+
 class LocalStorage:
     """A folder as the lake. Writes are atomic: a reader never sees half a file."""
 
@@ -54,7 +58,7 @@ class LocalStorage:
         target = self.root / key
         target.parent.mkdir(parents=True, exist_ok=True)
         # Dot-prefixed temp name: Spark, DuckDB and Glue crawlers all skip hidden files.
-        fd, tmp = tempfile.mkstemp(prefix=".tmp-", dir=target.parent)
+        fd, tmp = tempfile.mkstemp(prefix=TEMP_PREFIX, dir=target.parent)
         try:
             with os.fdopen(fd, "wb") as handle:
                 handle.write(data)
@@ -70,6 +74,18 @@ class LocalStorage:
 
     def describe(self, key: str) -> str:
         return str(self.root / key)
+
+    def remove_temp_files(self, prefix: str) -> int:
+        """Delete the hidden temporary files a killed writer left under `prefix`.
+
+        Only safe while holding the lake's lock: then no writer of this lake is mid-file.
+        """
+        removed = 0
+        for path in (self.root / prefix).rglob(f"{TEMP_PREFIX}*"):
+            if path.is_file():
+                path.unlink(missing_ok=True)
+                removed += 1
+        return removed
 
 
 class S3Storage:

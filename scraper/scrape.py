@@ -105,7 +105,7 @@ def scrape(source: PriceSource, storage: LakeStorage, tickers: list[str], start:
     except LakeBusy:
         raise
     except Exception as exc:  # S3 or disk: whatever failed, the run is not committed
-        raise LakeWriteError(_describe_write_error(exc)) from exc
+        raise LakeWriteError(describe_write_error(exc)) from exc
     return report
 
 
@@ -121,7 +121,7 @@ def _calendar_notes(start: dt.date, end: dt.date) -> list[str]:
     return []
 
 
-def _describe_write_error(exc: Exception) -> str:
+def describe_write_error(exc: Exception) -> str:
     """The cause and, when the error carries one, the path."""
     if isinstance(exc, OSError) and exc.filename:
         return f"{exc.filename}: {exc.strerror or exc}"

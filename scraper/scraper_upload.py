@@ -16,12 +16,15 @@ import contextlib
 import datetime as dt
 import sys
 import traceback
+from collections.abc import Callable
 from pathlib import Path
+
+import pandas as pd
 
 if __package__ in (None, ""):  # run as a script: make the repository importable
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from pipeline.lake import LakeBusy, LakeStorage, LocalStorage, S3Storage, lake_lock  # noqa: E402
+from pipeline.lake import RAW_PREFIX, LakeBusy, LakeStorage, LocalStorage, S3Storage, lake_lock  # noqa: E402
 from pipeline.settings import ConfigError, Settings, load_settings, normalize_ticker, parse_tickers  # noqa: E402
 from scraper import calendar_b3  # noqa: E402
 from scraper.scrape import (  # noqa: E402
@@ -32,6 +35,7 @@ from scraper.scrape import (  # noqa: E402
     EXIT_SOURCE_UNAVAILABLE,
     EXIT_USAGE,
     LakeWriteError,
+    describe_write_error,
     scrape,
 )
 from scraper.sources import SourceDataError, SourceUnavailable, make_source, run_with_deadline  # noqa: E402
@@ -81,10 +85,9 @@ def resolve_range(source: str, start: dt.date | None, end: dt.date | None,
     return start, end
 
 
-def load_universe(universe: str, ibov_file: Path | None, storage: LakeStorage, now: dt.datetime) -> tuple[str, ...]:
-    """The IBOV constituents of the day; the snapshot is kept in raw/ibov_portfolio/."""
+def load_universe(universe: str, ibov_file: Path | None) -> pd.DataFrame:
+    """The IBOV constituents of the day (the caller keeps the snapshot in raw/ibov_portfolio/)."""
     from scraper.b3 import RequestsClient, fetch_ibov_portfolio, parse_portfolio, read_input_file
-    from scraper.raw_writer import write_portfolio_snapshot
 
     if universe not in UNIVERSES:
         raise ConfigError(f"UNIVERSE={universe!r}: choose one of {', '.join(UNIVERSES)}")
@@ -99,10 +102,16 @@ def load_universe(universe: str, ibov_file: Path | None, storage: LakeStorage, n
         portfolio["ticker"] = [normalize_ticker(t) for t in portfolio["ticker"]]
     except ConfigError as exc:
         raise SourceDataError(f"IBOV portfolio {ibov_file or 'from B3'}: {exc}") from exc
-    key = write_portfolio_snapshot(storage, portfolio, now)
     print(f"universe  IBOV portfolio of {portfolio['portfolio_date'].iloc[0]}: {len(portfolio)} stocks "
-          f"(weights sum to {portfolio['weight_pct'].sum():.3f} %), saved to {storage.describe(key)}")
-    return tuple(portfolio["ticker"])
+          f"(weights sum to {portfolio['weight_pct'].sum():.3f} %)")
+    return portfolio
+
+
+def save_portfolio(storage: LakeStorage, portfolio: pd.DataFrame, now: dt.datetime) -> None:
+    from scraper.raw_writer import write_portfolio_snapshot
+
+    key = write_portfolio_snapshot(storage, portfolio, now)
+    print(f"universe  snapshot saved to {storage.describe(key)}")
 
 
 def make_storage(settings: Settings) -> LakeStorage:
@@ -153,14 +162,27 @@ def run(args: argparse.Namespace) -> int:
     except (ConfigError, ValueError) as exc:
         return fail(args, EXIT_USAGE, str(exc))
     with contextlib.ExitStack() as locks:
+        # Every write into the lake happens under its lock, taken once, after the download.
+        writes_under_lock: list[Callable[[], None]] = []
+        locked: list[bool] = []
 
         def take_lake_lock() -> None:
+            if locked:
+                return
             if settings.is_local:
                 try:
                     locks.enter_context(lake_lock(settings.lake_dir, settings.lake_lock_wait_s))
                 except OSError as exc:
                     raise LakeWriteError(f"cannot lock the lake: {exc.filename or settings.lake_dir}: "
                                          f"{exc.strerror or exc}") from exc
+                if removed := LocalStorage(settings.lake_dir).remove_temp_files(RAW_PREFIX):
+                    print(f"removed {removed} half-written raw file(s) an interrupted run left behind")
+            locked.append(True)
+            try:
+                for write in writes_under_lock:
+                    write()
+            except Exception as exc:
+                raise LakeWriteError(describe_write_error(exc)) from exc
 
         try:
             start, end = resolve_range(settings.source, args.start, args.end, bool(args.cotahist_file))
@@ -170,10 +192,14 @@ def run(args: argparse.Namespace) -> int:
             now = dt.datetime.now(dt.UTC)
             universe = args.universe or settings.universe
             if universe:
-                settings = settings.with_overrides(tickers=load_universe(universe, args.ibov_file, storage, now))
+                portfolio = load_universe(universe, args.ibov_file)
+                settings = settings.with_overrides(tickers=tuple(portfolio["ticker"]))
+                writes_under_lock.append(lambda: save_portfolio(storage, portfolio, now))
             print(f"scraping {len(settings.tickers)} tickers from {settings.source} into "
                   f"{'the local lake ' + str(settings.lake_dir) if settings.is_local else 's3://' + settings.bucket}")
             report = scrape(source, storage, list(settings.tickers), start, end, now, before_write=take_lake_lock)
+            if writes_under_lock:  # the snapshot is kept even when no quote was written
+                take_lake_lock()
         except SourceDataError as exc:  # before ValueError: an unstorable value is bad input
             return fail(args, EXIT_BAD_INPUT, f"bad input, nothing written: {exc}")
         except (ConfigError, ValueError) as exc:

@@ -286,8 +286,11 @@ class YFinanceSource:
     name: str = "yfinance"
 
     def _download(self, symbols: list[str], start: dt.date, end: dt.date) -> pd.DataFrame | None:
+        import warnings
+
         import yfinance as yf
 
+        warnings.filterwarnings("ignore", module="yfinance")  # pandas deprecations inside yfinance, not ours
         return yf.download(
             tickers=symbols,
             start=start.isoformat(),
@@ -316,7 +319,9 @@ class YFinanceSource:
                 )
             batch_quotes = yfinance_frame_to_quotes(frame, {s: symbol_to_ticker[s] for s in batch})
             if batch_quotes.empty:
-                self._check_outage("; ".join(filter(None, [_yfinance_errors(), *errors.messages]))[:300])
+                found = [m for m in [_yfinance_errors(), *errors.messages] if m]
+                self._check_outage(found[0][:240] + (f" (and {len(found) - 1} more)" if len(found) > 1 else "")
+                                   if found else "")
             frames.append(batch_quotes)
         quotes = pd.concat(frames, ignore_index=True) if frames else empty_quotes()
         got = set(quotes["ticker"])
@@ -329,7 +334,7 @@ class YFinanceSource:
         yfinance 1.7 raises nothing offline and returns an empty frame; unknown tickers get
         a "possibly delisted" error in its log. With no such error, a cheap connection probe decides.
         """
-        if reason and not _looks_like_unknown_ticker(reason):
+        if _looks_like_network_failure(reason) or (reason and not _looks_like_unknown_ticker(reason)):
             raise SourceUnavailable(f"Yahoo Finance returned no data: {reason}")
         if not reason and not (self.reachable or yahoo_reachable)():
             raise SourceUnavailable(f"Yahoo Finance returned no data and {YAHOO_HOST}:443 is unreachable "
@@ -377,6 +382,14 @@ def _yfinance_errors() -> str:
     except ImportError:  # pragma: no cover - yfinance is a requirement
         return ""
     return "; ".join(f"{k}: {v}" for k, v in sorted(errors.items()))[:300]
+
+
+def _looks_like_network_failure(reason: str) -> bool:
+    # Checked first: offline, yfinance 1.7 logs "Could not resolve host ... (Domain name not found)".
+    text = reason.lower()
+    return any(w in text for w in ("curl:", "resolve host", "dnserror", "connectionerror", "connection refused",
+                                   "connection reset", "timed out", "timeout", "network is unreachable",
+                                   "ssl", "proxy"))
 
 
 def _looks_like_unknown_ticker(reason: str) -> bool:

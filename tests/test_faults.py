@@ -130,10 +130,13 @@ def test_kill_at_any_point_then_rerun_converges(tmp_path, point, committed):
     manifests = list((lake / "raw/_manifests").glob("*.json"))
     assert len(manifests) == (1 if committed else 0)
     assert_every_visible_file_readable(lake)
+    half_written = list((lake / "raw").rglob(".tmp-*"))
+    assert len(half_written) == (1 if point.startswith("raw-put") else 0)  # died mid-file, hidden
     with lake_lock(lake, 0):  # the dead run's lock went with it
         pass
     assert run_in_process(lake) == 0
     assert_converged(lake)
+    assert not list((lake / "raw").rglob(".tmp-*"))  # swept under the lock by the next run
     raw_days = sorted(p.name for p in (lake / "raw/quotes").iterdir())
     assert len(raw_days) == 10 and all(len(list((lake / "raw/quotes" / d).glob("*.parquet"))) == 1 for d in raw_days)
 

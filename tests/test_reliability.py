@@ -170,6 +170,31 @@ def test_yfinance_empty_answer_with_the_network_up_is_unknown_tickers(monkeypatc
     assert result.missing == ["XPTO3"] and probes == [1]
 
 
+def test_yfinance_offline_as_it_logs_it_is_an_outage(tmp_path, capsys, monkeypatch):
+    # yfinance 1.7's own log lines with the network down (recorded on this machine): "Domain name
+    # not found" must not read as an unknown ticker.
+    import logging
+
+    import yfinance
+    import yfinance.shared
+
+    def download(*a, **k):
+        log = logging.getLogger("yfinance")
+        log.error("Failed to get ticker 'PETR4.SA' reason: Failed to perform, curl: (6) Could not resolve host: "
+                  "query2.finance.yahoo.com (Domain name not found). See https://curl.se/libcurl/c/libcurl-errors.html "
+                  "first for more details.")
+        log.error("\n1 Failed download:")
+        log.error("['PETR4.SA']: DNSError('Failed to perform, curl: (6) Could not resolve host: query2.finance.yahoo.com.')")
+        return pd.DataFrame()
+
+    monkeypatch.setattr(yfinance, "download", download)
+    monkeypatch.setattr(yfinance.shared, "_ERRORS", {})
+    monkeypatch.setattr("scraper.sources.yahoo_reachable", lambda: pytest.fail("the log already says why"))
+    assert run(tmp_path / "lake", "--tickers", "PETR4", "--start", "2024-01-02", "--end", "2024-01-05") == 4
+    line = one_error_line(capsys)
+    assert "Could not resolve host: query2.finance.yahoo.com" in line and "(and 1 more)" in line
+
+
 def test_yfinance_logged_unknown_ticker_needs_no_probe(monkeypatch):
     import logging
 
@@ -409,3 +434,21 @@ def test_summary_counts_rejections_by_reason_and_names_the_report(tmp_path, caps
     assert ("rejected  7 rows (absurd_magnitude 1, high_below_low 1, missing_price 1, negative_volume 1, "
             "non_finite_value 1, open_close_outside_range 1, truncated_line 1)") in out
     assert f"{tmp_path / 'lake' / 'raw/rejected_quotes/'} (table rejected_quotes)" in out
+
+
+def test_busy_lake_keeps_even_the_ibov_snapshot_out(tmp_path, capsys, monkeypatch):
+    lake = tmp_path / "lake"
+    monkeypatch.setenv("LAKE_LOCK_WAIT_S", "0")
+    with lake_lock(lake, 0):
+        code = run(lake, "--source", "csv", "--csv-dir", str(SAMPLE_DIR), "--universe", "ibov",
+                   "--ibov-file", str(PORTFOLIO))
+    assert code == 7 and "the lake is busy" in one_error_line(capsys)
+    assert not (lake / "raw").exists()  # the snapshot is written under the lock, like the quotes
+
+
+def test_ibov_snapshot_is_kept_when_no_quote_is_written(tmp_path, capsys):
+    lake = tmp_path / "lake"
+    code = run(lake, "--source", "csv", "--csv-dir", str(tmp_path), "--universe", "ibov", "--ibov-file", str(PORTFOLIO))
+    assert code == 3
+    assert (lake / "raw/ibov_portfolio/dt=2025-04-07/ibov.parquet").is_file()
+    assert "snapshot saved to" in capsys.readouterr().out
