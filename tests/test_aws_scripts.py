@@ -241,9 +241,14 @@ def test_bootstrap_waits_for_new_roles_creates_everything_then_converges(aws_env
     aws["glue"].update_table(DatabaseName="default", TableInput={
         "Name": "quotes_daily", "StorageDescriptor": {"Columns": [{"Name": "x", "Type": "string"}],
                                                       "Location": f"s3://{BUCKET}/refined/quotes_daily/"}})
-    second = run_script("bootstrap_aws.sh", aws_env, {"LAMBDA_RUNTIME": "python3.13"})
+    # A role whose trust policy bootstrap has just rewritten may be refused again on the updates.
+    fake = fake_aws(tmp_path / "second", {"glue update-crawler": (1, GLUE_NOT_YET.format(op="UpdateCrawler")),
+                                          "lambda update-function-configuration": (1, LAMBDA_NOT_YET)})
+    second = run_script("bootstrap_aws.sh", aws_env, {"LAMBDA_RUNTIME": "python3.13", "IAM_RETRY_DELAYS_S": "0.1",
+                                                      "PATH": f"{fake}{os.pathsep}{aws_env['PATH']}"})
     assert second.returncode == 0, second.stderr
-    assert "waiting" not in second.stderr
+    assert (calls(fake, "glue update-crawler"), calls(fake, "lambda update-function-configuration")) == (2, 2)
+    assert second.stderr.count("waiting 0.1 s for IAM") == 2
     assert "Glue job b3-quotes-refine updated" in second.stderr and "crawler b3-quotes-crawler updated" in second.stderr
     restored = aws["glue"].get_table(DatabaseName="default", Name="quotes_daily")["Table"]
     assert [c["Name"] for c in restored["StorageDescriptor"]["Columns"]] == [c.name for c in TABLES["quotes_daily"].columns]
@@ -458,8 +463,9 @@ def test_policy_documents_are_valid_and_pass_the_linter():
 def _job_definition() -> dict:
     text = (REPO / "infra" / "glue-job.json").read_text()
     for key, value in {"BUCKET": BUCKET, "GLUE_ROLE_ARN": "arn:aws:iam::123456789012:role/b3-quotes-glue",
-                       "CRAWLER_NAME": "b3-quotes-crawler"}.items():
+                       "CRAWLER_NAME": "b3-quotes-crawler", "REGION": "us-east-1"}.items():
         text = text.replace("${" + key + "}", value)
+    assert "${" not in text
     return json.loads(text)
 
 

@@ -1,0 +1,73 @@
+"""The JSON documents bootstrap and reset send to the AWS CLI (deploy/cli_json.py), by hand-written cases."""
+
+from __future__ import annotations
+
+import json
+
+from deploy.cli_json import (
+    crawler_targets,
+    drop_notification,
+    drop_tags,
+    has_tag,
+    location_in,
+    merge_notification,
+    merge_tags,
+)
+
+THEIRS = {
+    "TopicConfigurations": [{"Id": "audit", "TopicArn": "arn:aws:sns:us-east-1:1:audit", "Events": ["s3:ObjectRemoved:*"]}],
+    "LambdaFunctionConfigurations": [
+        {"Id": "thumbnails", "LambdaFunctionArn": "arn:aws:lambda:us-east-1:1:function:thumbs",
+         "Events": ["s3:ObjectCreated:*"], "Filter": {"Key": {"FilterRules": [{"Name": "prefix", "Value": "img/"}]}}},
+        {"Id": "raw-run-committed", "LambdaFunctionArn": "arn:aws:lambda:us-east-1:1:function:old", "Events": ["s3:ObjectCreated:*"]},
+    ],
+    "EventBridgeConfiguration": {},
+}
+
+
+def test_merge_notification_replaces_only_our_entry_by_id():
+    merged = merge_notification(json.dumps(THEIRS), "raw-run-committed", "arn:aws:lambda:us-east-1:1:function:new")
+    assert merged["TopicConfigurations"] == THEIRS["TopicConfigurations"]
+    assert merged["EventBridgeConfiguration"] == {}
+    assert [c["Id"] for c in merged["LambdaFunctionConfigurations"]] == ["thumbnails", "raw-run-committed"]
+    ours = merged["LambdaFunctionConfigurations"][1]
+    assert ours["LambdaFunctionArn"] == "arn:aws:lambda:us-east-1:1:function:new"
+    assert ours["Filter"]["Key"]["FilterRules"] == [{"Name": "prefix", "Value": "raw/_manifests/"},
+                                                    {"Name": "suffix", "Value": ".json"}]
+
+
+def test_merge_notification_on_an_empty_bucket_and_drop_leaves_theirs():
+    # The CLI prints nothing at all for a bucket without notifications.
+    assert [c["Id"] for c in merge_notification("", "raw-run-committed", "arn:x")["LambdaFunctionConfigurations"]] == [
+        "raw-run-committed"]
+    dropped = drop_notification(json.dumps(THEIRS), "raw-run-committed")
+    assert [c["Id"] for c in dropped["LambdaFunctionConfigurations"]] == ["thumbnails"]
+    assert drop_notification(json.dumps({"LambdaFunctionConfigurations": [THEIRS["LambdaFunctionConfigurations"][1]]}),
+                             "raw-run-committed") == {}
+
+
+def test_tags_merge_drop_and_lookup():
+    theirs = json.dumps({"TagSet": [{"Key": "team", "Value": "finance"}, {"Key": "project", "Value": "old"}]})
+    assert merge_tags(theirs, "project", "b3-quotes-pipeline") == {"TagSet": [
+        {"Key": "team", "Value": "finance"}, {"Key": "project", "Value": "b3-quotes-pipeline"}]}
+    # A bucket without tags: the CLI prints an error (NoSuchTagSet), which the scripts turn into nothing.
+    assert merge_tags("", "project", "p") == {"TagSet": [{"Key": "project", "Value": "p"}]}
+    assert drop_tags(theirs, "project", "other") == {"TagSet": [{"Key": "team", "Value": "finance"}]}
+    assert has_tag(theirs, "team", "finance") and not has_tag(theirs, "project", "b3-quotes-pipeline")
+    assert not has_tag("", "project", "b3-quotes-pipeline")
+
+
+def test_location_in_the_bucket_only():
+    def table(location: str) -> str:
+        return json.dumps({"Table": {"StorageDescriptor": {"Location": location}}})
+
+    assert location_in(table("s3://lake/raw/quotes/"), "s3://lake")
+    assert not location_in(table("s3://lake-archive/raw/quotes/"), "s3://lake")
+    assert not location_in(table("s3://other/raw/quotes/"), "s3://lake")
+    assert not location_in(json.dumps({"Table": {"Name": "no_location"}}), "s3://lake")
+
+
+def test_crawler_targets_are_the_catalog_tables():
+    (target,) = crawler_targets("default")["CatalogTargets"]
+    assert target["DatabaseName"] == "default"
+    assert target["Tables"][:4] == ["quotes", "quotes_daily", "quotes_monthly", "ibov_portfolio"]
