@@ -3,8 +3,9 @@ PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
 LAKE_DIR ?= lake
+CHART_DIR ?= out
 
-.PHONY: demo test lint clean-lake
+.PHONY: demo test lint clean-lake chart notebook-package
 
 $(VENV)/.runtime: requirements.txt
 	$(PYTHON) -m venv $(VENV)
@@ -19,6 +20,16 @@ $(VENV)/.dev: $(VENV)/.runtime requirements-dev.txt
 demo: $(VENV)/.runtime
 	$(PY) scraper/scraper_upload.py --source sample --lake-dir $(LAKE_DIR)
 	$(PY) -m catalog.query --lake-dir $(LAKE_DIR) --file sql/latest_sessions.sql
+	$(PY) -m charts --lake-dir $(LAKE_DIR) --out-dir $(CHART_DIR) --tickers PETR4,VALE3
+
+# make chart TICKERS=PETR4,VALE3 START=2019-06-03 END=2020-06-09 (each optional; Athena when BUCKET is set)
+chart: $(VENV)/.runtime
+	$(PY) -m charts --lake-dir $(LAKE_DIR) --out-dir $(CHART_DIR) $(if $(TICKERS),--tickers $(TICKERS)) \
+		$(if $(START),--start $(START)) $(if $(END),--end $(END))
+
+# The notebook's plotting code for an Athena Spark session (upload it, see README).
+notebook-package: $(VENV)/.runtime
+	$(PY) -m charts.package dist/charts.zip
 
 test: $(VENV)/.dev
 	$(PY) -m pytest

@@ -1,0 +1,128 @@
+"""The charts' queries (one SQL text for DuckDB, Athena and Spark SQL) and their rows as typed frames.
+
+Athena returns every value as a string, DuckDB and Spark as Python objects: the `*_frame`
+functions give one set of column types whichever engine answered.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from collections.abc import Sequence
+
+import pandas as pd
+
+DAILY_COLUMNS = ["ticker", "dt", "close_price", "ma_5", "ma_20", "volume"]
+MONTHLY_COLUMNS = ["ticker", "month", "monthly_return"]
+IBOV_COLUMNS = ["dt", "portfolio_dt", "constituents_quoted", "weight_pct_covered", "weighted_daily_return"]
+
+
+def _iso_day(value: dt.date | str | None) -> str | None:
+    """`2024-01-02` (validated), or None for an open end."""
+    if value is None or value == "":
+        return None
+    return dt.date.fromisoformat(str(value)).isoformat()
+
+
+def _ticker_list(tickers: Sequence[str]) -> str:
+    if not tickers:
+        raise ValueError("no ticker to chart")
+    for ticker in tickers:
+        # Only B3 codes reach the SQL text (this also keeps quotes out of it).
+        if not re.fullmatch(r"[A-Z0-9]+", ticker):
+            raise ValueError(f"invalid ticker {ticker!r}: expected a B3 code such as PETR4")
+    return ", ".join(f"'{t}'" for t in tickers)
+
+
+def _range_filter(column: str, start: str | None, end: str | None) -> str:
+    """A filter on a partition column (strings sort as dates): Athena reads only those partitions."""
+    parts = []
+    if start is not None:
+        parts.append(f"{column} >= '{start}'")
+    if end is not None:
+        parts.append(f"{column} <= '{end}'")
+    return "".join(f"\n  AND {p}" for p in parts)
+
+
+def daily_sql(tickers: Sequence[str], start: dt.date | str | None = None, end: dt.date | str | None = None) -> str:
+    """Close, moving averages and volume of `tickers`, one row per session, `start`..`end` inclusive."""
+    return (
+        f"SELECT {', '.join(DAILY_COLUMNS)}\nFROM quotes_daily\nWHERE ticker IN ({_ticker_list(tickers)})"
+        f"{_range_filter('dt', _iso_day(start), _iso_day(end))}\nORDER BY ticker, dt"
+    )
+
+
+def monthly_sql(tickers: Sequence[str], start: dt.date | str | None = None, end: dt.date | str | None = None) -> str:
+    """Monthly return of `tickers` for every month the range touches."""
+    first, last = _iso_day(start), _iso_day(end)
+    return (
+        f"SELECT {', '.join(MONTHLY_COLUMNS)}\nFROM quotes_monthly\nWHERE ticker IN ({_ticker_list(tickers)})"
+        f"{_range_filter('month', first and first[:7], last and last[:7])}\nORDER BY ticker, month"
+    )
+
+
+def ibov_sql(start: dt.date | str | None = None, end: dt.date | str | None = None) -> str:
+    """Per session: the mean daily return of the IBOV constituents quoted that day, weighted by
+    the latest portfolio snapshot's weights (a stock has a return from its second session on)."""
+    return f"""WITH latest_portfolio AS (
+    SELECT ticker, weight_pct, dt AS portfolio_dt
+    FROM ibov_portfolio
+    WHERE dt = (SELECT max(dt) FROM ibov_portfolio)
+)
+SELECT q.dt,
+       max(p.portfolio_dt) AS portfolio_dt,
+       count(*) AS constituents_quoted,
+       sum(p.weight_pct) AS weight_pct_covered,
+       sum(p.weight_pct * q.daily_return) / sum(p.weight_pct) AS weighted_daily_return
+FROM quotes_daily q
+JOIN latest_portfolio p ON q.ticker = p.ticker
+WHERE q.daily_return IS NOT NULL{_range_filter('q.dt', _iso_day(start), _iso_day(end))}
+GROUP BY q.dt
+ORDER BY q.dt"""
+
+
+def ibov_table_sql(database: str | None = None) -> str:
+    """Lists `ibov_portfolio` if the catalog has it (DuckDB's views exist once a file does)."""
+    if database and not re.fullmatch(r"[A-Za-z0-9_]+", database):
+        raise ValueError(f"invalid catalog database name {database!r}")
+    in_database = f" AND table_schema = '{database}'" if database else ""
+    return f"SELECT table_name FROM information_schema.tables WHERE table_name = 'ibov_portfolio'{in_database}"
+
+
+def _numbers(frame: pd.DataFrame, columns: Sequence[str]) -> pd.DataFrame:
+    for column in columns:
+        frame[column] = pd.to_numeric(frame[column], errors="raise")
+    return frame.astype({column: "float64" for column in columns})
+
+
+def _checked(frame: pd.DataFrame, columns: Sequence[str]) -> pd.DataFrame:
+    missing = [c for c in columns if c not in frame.columns]
+    if missing:
+        raise ValueError(f"query result lacks column(s) {', '.join(missing)}")
+    return frame.loc[:, list(columns)].copy()
+
+
+def daily_frame(rows: pd.DataFrame) -> pd.DataFrame:
+    """The daily query's rows with a `date` column (datetime64) and float prices and volume."""
+    frame = _numbers(_checked(rows, DAILY_COLUMNS), ["close_price", "ma_5", "ma_20", "volume"])
+    frame["ticker"] = frame["ticker"].astype(str)
+    frame["date"] = pd.to_datetime(frame["dt"].astype(str), format="%Y-%m-%d")
+    return frame.sort_values(["ticker", "date"], kind="stable").reset_index(drop=True)
+
+
+def monthly_frame(rows: pd.DataFrame) -> pd.DataFrame:
+    """The monthly query's rows with `month_start` and `month_end` (datetime64) for the bars."""
+    frame = _numbers(_checked(rows, MONTHLY_COLUMNS), ["monthly_return"])
+    frame["ticker"] = frame["ticker"].astype(str)
+    frame["month_start"] = pd.to_datetime(frame["month"].astype(str) + "-01", format="%Y-%m-%d")
+    frame["month_end"] = frame["month_start"] + pd.offsets.MonthEnd(1)
+    return frame.sort_values(["ticker", "month_start"], kind="stable").reset_index(drop=True)
+
+
+def ibov_frame(rows: pd.DataFrame) -> pd.DataFrame:
+    """The IBOV query's rows with a `date` column and float figures."""
+    frame = _numbers(_checked(rows, IBOV_COLUMNS),
+                     ["constituents_quoted", "weight_pct_covered", "weighted_daily_return"])
+    frame["date"] = pd.to_datetime(frame["dt"].astype(str), format="%Y-%m-%d")
+    frame["portfolio_dt"] = frame["portfolio_dt"].astype(str)
+    return frame.sort_values("date", kind="stable").reset_index(drop=True)
