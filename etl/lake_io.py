@@ -20,6 +20,8 @@ import pyarrow.fs as pafs
 import pyarrow.parquet as pq
 from pyspark.sql import DataFrame, SparkSession
 
+from etl.progress import start_progress, tracked
+
 RAW_QUOTES = "raw/quotes"
 MANIFESTS = "raw/_manifests"
 # One empty object per manifest the job has refined: the others are still pending.
@@ -233,8 +235,9 @@ def read_raw_days(lake_root: str, days: Iterable[str], tickers: Iterable[str] | 
     wanted = None if tickers is None else frozenset(tickers)
     with ThreadPoolExecutor(IO_THREADS) as pool:
         folders = list(pool.map(lambda day: _visible_files(filesystem, f"{root}/dt={day}"), sorted(set(days))))
-        tables = list(pool.map(lambda path: _read_raw_file(filesystem, path, wanted),
-                               [path for files in folders for path in files]))
+        paths = [path for files in folders for path in files]
+        tables = list(tracked(pool.map(lambda path: _read_raw_file(filesystem, path, wanted), paths), len(paths),
+                              "reading raw files", unit="file", min_total=50))
     return pa.concat_tables(tables) if tables else RAW_READ_SCHEMA.empty_table()
 
 
@@ -284,6 +287,7 @@ def write_partitions(frame: DataFrame, lake_root: str, table: str, partition_by:
     filesystem, root = _filesystem(lake_root, table)
     before = filesystem.get_file_info(pafs.FileSelector(root, recursive=True, allow_not_found=True))
     written: list[str] = []
+    shown = start_progress(rows.num_rows, f"writing {table}", unit="partition", min_total=100)
     pads.write_dataset(
         rows, root, filesystem=filesystem, format="parquet",
         partitioning=pads.partitioning(pa.schema([rows.schema.field(c) for c in partition_by]), flavor="hive"),
@@ -292,8 +296,9 @@ def write_partitions(frame: DataFrame, lake_root: str, table: str, partition_by:
         max_partitions=rows.num_rows + 1,
         # Object stores need no folders; creating them would leave empty `dir/` marker keys.
         create_dir=isinstance(filesystem, pafs.LocalFileSystem),
-        file_visitor=lambda written_file: written.append(written_file.path),
+        file_visitor=lambda written_file: (written.append(written_file.path), shown.update()),
     )
+    shown.finish()
     fresh = set(written)
     rewritten_dirs = {path.rsplit("/", 1)[0] for path in written}
     stale = [info.path for info in before if info.type == pafs.FileType.File

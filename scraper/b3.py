@@ -19,6 +19,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from etl.progress import progress
 from scraper.sources import QUOTE_COLUMNS, FetchResult, SourceDataError, SourceUnavailable
 
 RECORD_LENGTH = 245
@@ -220,17 +221,17 @@ class B3Source:
                 raise SourceDataError("the b3 source needs --start/--end or --cotahist-file")
             frames = []
             days = self.sessions(start, end)
-            for number, day in enumerate(days, start=1):
-                if len(days) > 1:
-                    self.notice(f"  COTAHIST {number}/{len(days)}: {day}")
-                url = COTAHIST_URL.format(day=day)
-                status, body = get_with_retries(self.http, url, sleep=self.sleep)
-                if status == 404:
-                    self.notice(f"notice: B3 has no COTAHIST file for {day} (not published yet, or no session)")
-                    continue
-                if status != 200:
-                    raise SourceUnavailable(f"{url}: HTTP {status}")
-                frames.append(read_cotahist_bytes(body, url.rsplit("/", 1)[-1]))
+            with progress(len(days), "COTAHIST downloads", unit="day", say=self.notice) as shown:
+                for day in days:
+                    url = COTAHIST_URL.format(day=day)
+                    status, body = get_with_retries(self.http, url, sleep=self.sleep)
+                    if status == 404:
+                        shown.write(f"notice: B3 has no COTAHIST file for {day} (not published yet, or no session)")
+                    elif status != 200:
+                        raise SourceUnavailable(f"{url}: HTTP {status}")
+                    else:
+                        frames.append(read_cotahist_bytes(body, url.rsplit("/", 1)[-1]))
+                    shown.update(detail=str(day))
         if not frames:
             return pd.DataFrame(columns=QUOTE_COLUMNS)
         return pd.concat(frames, ignore_index=True)

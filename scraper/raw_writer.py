@@ -13,6 +13,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from etl.progress import tracked
 from pipeline.lake import (
     RAW_QUOTES_PREFIX,
     REJECTED_QUOTES_PREFIX,
@@ -111,7 +112,9 @@ def write_raw_quotes(storage: LakeStorage, quotes: pd.DataFrame, *, source: str,
     rejected_keys = write_rejected_quotes(storage, rejected, source=source, symbols=symbols,
                                           now=now, run_id=run_id)
     keys, partitions = [], []
-    for day, day_quotes in quotes.groupby("trade_date", sort=True):
+    by_day = quotes.groupby("trade_date", sort=True)
+    # A backfill writes one file per day: show its progress (a few days need none).
+    for day, day_quotes in tracked(by_day, by_day.ngroups, "writing raw days", unit="day", min_total=20):
         dt_value = str(day)  # a datetime.date: YYYY-MM-DD
         table = to_raw_table(day_quotes, source, symbols, now, run_id)
         key = raw_partition_key(dataset_prefix, dt_value, raw_file_name(source, list(day_quotes["ticker"])))

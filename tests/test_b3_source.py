@@ -102,8 +102,9 @@ def test_download_range_skips_not_found_days_with_a_notice():
     result = source.fetch(["PETR4", "VALE3"], dt.date(2021, 6, 24), dt.date(2021, 6, 27))
     # 26-27 are a weekend: never requested. 24 answers not-found here: a notice, not an error.
     assert [u.rsplit("_", 1)[-1] for u in http.urls] == ["D24062021.ZIP", "D25062021.ZIP"]
-    assert notices[0] == "  COTAHIST 1/2: 2021-06-24"  # progress, one line per session
+    assert notices[0] == "COTAHIST downloads: 2 days to go"  # progress off a terminal: plain lines
     assert "no COTAHIST file for 2021-06-24" in notices[1] and len(notices) == 3
+    assert notices[2].startswith("COTAHIST downloads: 2/2 days in ")
     assert sorted(result.quotes["ticker"]) == ["PETR4", "VALE3"] and result.missing == []
 
 
