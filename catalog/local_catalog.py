@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import hashlib
+import os
+from collections.abc import Iterator
 from pathlib import Path
 
 import duckdb
@@ -29,18 +32,37 @@ def _select_list(table: str) -> str:
     return ", ".join([*renamed, f"COLUMNS(c -> lower(c) NOT IN ({legacy}))"])
 
 
-def view_sql(lake_dir: Path, table: str) -> str | None:
-    """`CREATE VIEW` over a dataset, or None while it holds no file yet."""
+def view_sql(lake_dir: Path, table: str) -> str:
+    """`CREATE VIEW` over a dataset's files (DuckDB lists them when a query reads the view)."""
     folder, levels = TABLES[table].folder, len(TABLES[table].partition_keys)
     files = "/".join(["*"] * levels) + "/*.parquet"
-    if not any((lake_dir / folder).glob(files)):
-        return None
     # Partition values stay strings, as in the Glue catalog (dt = '2024-01-02').
     return (
         f"CREATE OR REPLACE VIEW {table} AS SELECT {_select_list(table)} FROM read_parquet("
-        f"'{lake_dir.resolve() / folder}/{files}', hive_partitioning = true, hive_types_autocast = false, "
-        "union_by_name = true)"
+        f"'{_sql_text(str(lake_dir.resolve() / folder))}/{files}', hive_partitioning = true, "
+        "hive_types_autocast = false, union_by_name = true)"
     )
+
+
+def _sql_text(value: str) -> str:
+    return value.replace("'", "''")
+
+
+def has_data_file(folder: Path, levels: int) -> bool:
+    """Whether a dataset holds a visible Parquet file: stops at the first one found."""
+    if levels == 0:
+        return any(entry.is_file() and entry.name.endswith(".parquet") and not entry.name.startswith((".", "_"))
+                   for entry in _entries(folder))
+    return any(entry.is_dir() and "=" in entry.name and has_data_file(Path(entry.path), levels - 1)
+               for entry in _entries(folder))
+
+
+def _entries(folder: Path) -> Iterator[os.DirEntry]:
+    try:
+        with os.scandir(folder) as entries:
+            yield from entries
+    except (FileNotFoundError, NotADirectoryError):
+        return
 
 
 def connect(lake_dir: Path, read_only: bool = False) -> duckdb.DuckDBPyConnection:
@@ -48,13 +70,24 @@ def connect(lake_dir: Path, read_only: bool = False) -> duckdb.DuckDBPyConnectio
 
 
 def refresh_catalog(lake_dir: Path) -> list[str]:
-    """Create or replace a view per dataset present in the lake; return their names."""
+    """Define a view per dataset when it first appears; return the datasets with a view.
+
+    A view already defined as wanted is left alone without touching the lake, so this costs
+    the same on a lake of ten years as on one of a day. A dataset without a view is checked
+    for a first file (a bounded look, never a listing of the table).
+    """
     lake_dir.mkdir(parents=True, exist_ok=True)
-    created = []
+    present = []
     with connect(lake_dir) as con:
-        for table in TABLES:
+        # DuckDB rewrites a view's SQL as it stores it: the comment keeps a digest of ours.
+        defined = dict(con.execute("SELECT view_name, comment FROM duckdb_views() WHERE NOT internal").fetchall())
+        for table, spec in TABLES.items():
             sql = view_sql(lake_dir, table)
-            if sql is not None:
+            digest = hashlib.sha1(sql.encode()).hexdigest()
+            if defined.get(table) == digest:
+                present.append(table)
+            elif has_data_file(lake_dir / spec.folder, len(spec.partition_keys)):
                 con.execute(sql)
-                created.append(table)
-    return created
+                con.execute(f"COMMENT ON VIEW {table} IS '{digest}'")
+                present.append(table)
+    return present

@@ -8,24 +8,19 @@ from __future__ import annotations
 
 import os
 import sys
-import uuid
 from collections.abc import Callable
 
 from pyspark.sql import SparkSession
 
 from etl.lake_io import (
-    REFINED_DAILY,
-    REFINED_MONTHLY,
     ManifestError,
     RunManifest,
     mark_processed,
     pending_manifest_keys,
     read_manifest,
-    read_raw_quotes,
     set_aside_manifest,
-    write_partitions,
 )
-from etl.transforms import refine_daily, select_changed, summarize_monthly
+from etl.refine import refine_changes
 
 # getResolvedOptions makes every one of these required: each has a default in the job
 # definition (infra/glue-job.json), except JOB_NAME, which Glue passes on every run.
@@ -38,22 +33,12 @@ EXTRA_ROUNDS = 3
 def refine_manifests(spark: SparkSession, lake_root: str, manifests: list[RunManifest]) -> dict[str, int]:
     """Recompute and overwrite every refined partition these scrape runs can have changed.
 
-    The windows need each ticker's earlier sessions, so the job reads the raw history and
-    writes only the changed partitions: an incremental run equals a full recompute.
+    The windows need each ticker's earlier sessions: etl.refine reads what they need and
+    rewrites only the rows that can change, so an incremental run equals a full recompute.
     """
     tickers = sorted({t for m in manifests for t in m.tickers})
-    first_dt = min(m.partitions[0] for m in manifests)
-    raw = read_raw_quotes(spark, lake_root, tickers)
-    daily = refine_daily(raw).cache()
-    monthly = summarize_monthly(daily)
-    daily_out, monthly_out = select_changed(daily, monthly, tickers, first_dt)
-    write_id = uuid.uuid4().hex[:12]
-    counts = {
-        "daily_rows": write_partitions(daily_out, lake_root, REFINED_DAILY, ["dt", "ticker"], write_id),
-        "monthly_rows": write_partitions(monthly_out, lake_root, REFINED_MONTHLY, ["month", "ticker"], write_id),
-    }
-    daily.unpersist()
-    return counts
+    days = sorted({d for m in manifests for d in m.partitions})
+    return refine_changes(spark, lake_root, tickers, days)
 
 
 def _readable_manifests(lake_root: str, keys: list[str], log: Callable[[str], None]) -> list[RunManifest]:

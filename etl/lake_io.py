@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import functools
 import json
 import os
+import uuid
 from collections.abc import Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -31,6 +33,11 @@ REJECTED_MANIFESTS = "refined/_rejected_manifests"
 S3_DELETE_BATCH = 1000  # DeleteObjects' limit
 REFINED_DAILY = "refined/quotes_daily"
 REFINED_MONTHLY = "refined/quotes_monthly"
+# Compact companions of the two refined tables: the same rows, one file per year sorted by
+# ticker, so that reading years of history costs a few objects instead of one per row.
+DAILY_COMPACT = "refined/quotes_daily_compact"
+MONTHLY_COMPACT = "refined/quotes_monthly_compact"
+COMPACT_ROW_GROUP_ROWS = 2048
 # Listing and reading many small objects is latency-bound on S3: overlap the requests.
 IO_THREADS = 16
 
@@ -268,7 +275,47 @@ def read_raw_quotes(spark: SparkSession, lake_root: str, tickers: Iterable[str] 
     return spark_frame_from_arrow(spark, read_raw_days(lake_root, chosen, tickers))
 
 
-def write_partitions(frame: DataFrame, lake_root: str, table: str, partition_by: list[str],
+# Every data file the job writes has this name in its partition folder: a rewrite replaces it
+# in place (an atomic rename locally, one PUT on S3), so no reader ever sees two versions.
+DATA_FILE = "part-0.snappy.parquet"
+# Temporary names are hidden (Spark and pyarrow's readers skip them) and do not end in
+# .parquet (DuckDB's `*.parquet` glob matches hidden names too).
+TEMP_PREFIX, TEMP_SUFFIX = ".tmp-", ".partial"
+
+
+def _is_local(filesystem: pafs.FileSystem) -> bool:
+    return isinstance(filesystem, pafs.LocalFileSystem)
+
+
+def _rename(filesystem: pafs.FileSystem, source: str, target: str) -> None:
+    """Replace `target` by `source` in one step (rename(2) on a local file system)."""
+    filesystem.move(source, target)
+
+
+def write_file_atomically(filesystem: pafs.FileSystem, path: str, table: pa.Table, **parquet_options: Any) -> None:
+    """One Parquet file that appears whole or not at all.
+
+    Locally it is written under a hidden temporary name beside its target, then renamed
+    (atomic within a folder); a kill leaves at most a hidden file, which readers skip and
+    the next rewrite of that partition deletes. On S3 an object appears when its upload
+    completes, so it is written in place.
+    """
+    folder, name = path.rsplit("/", 1)
+    if not _is_local(filesystem):
+        pq.write_table(table, path, filesystem=filesystem, compression="snappy", **parquet_options)
+        return
+    filesystem.create_dir(folder, recursive=True)
+    temp = f"{folder}/{TEMP_PREFIX}{uuid.uuid4().hex[:12]}-{name}{TEMP_SUFFIX}"
+    try:
+        pq.write_table(table, temp, filesystem=filesystem, compression="snappy", **parquet_options)
+        _rename(filesystem, temp, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            filesystem.delete_file(temp)
+        raise
+
+
+def write_partitions(frame: DataFrame | pa.Table, lake_root: str, table: str, partition_by: list[str],
                      write_id: str) -> int:
     """Replace exactly the partitions present in `frame`; leave every other one alone.
 
@@ -276,35 +323,104 @@ def write_partitions(frame: DataFrame, lake_root: str, table: str, partition_by:
     few even when the partitions are many, and the cost is one small file each. Spark's
     writer paid ~11 ms a file here, pyarrow's dataset writer under 1 ms
     (bench/bench_refine_write.py), so the rows are collected as Arrow and written by pyarrow,
-    on a folder or straight to S3. New files are written first, named after `write_id`; then
-    the files they replace are deleted. A run that dies in between leaves its manifest
-    pending, and the next run rewrites those partitions and deletes the leftovers.
+    on a folder or straight to S3, each partition's file under the fixed name DATA_FILE.
+    Locally every file is first written hidden (`.tmp-<write_id>-0.partial`) and renamed over
+    the old one, so a reader sees the old or the new file, never half of one nor both.
+    Then the other files of the rewritten folders (older writers' names, leftovers of a
+    killed run) are deleted: only the rewritten top-level partitions are listed.
     """
-    batches = frame._collect_as_arrow()  # Arrow types kept: date32, timestamp[us, UTC]
-    if not batches:
+    rows: pa.Table = collect_arrow(frame) if isinstance(frame, DataFrame) else frame
+    if rows.num_rows == 0:
         return 0
-    rows = pa.Table.from_batches(batches)
     filesystem, root = _filesystem(lake_root, table)
-    before = filesystem.get_file_info(pafs.FileSelector(root, recursive=True, allow_not_found=True))
+    local = _is_local(filesystem)
     written: list[str] = []
     shown = start_progress(rows.num_rows, f"writing {table}", unit="partition", min_total=100)
     pads.write_dataset(
         rows, root, filesystem=filesystem, format="parquet",
         partitioning=pads.partitioning(pa.schema([rows.schema.field(c) for c in partition_by]), flavor="hive"),
         existing_data_behavior="overwrite_or_ignore",
-        basename_template=f"part-{write_id}-{{i}}.snappy.parquet",
+        basename_template=f"{TEMP_PREFIX}{write_id}-{{i}}{TEMP_SUFFIX}" if local else DATA_FILE.replace("0", "{i}", 1),
         max_partitions=rows.num_rows + 1,
         # Object stores need no folders; creating them would leave empty `dir/` marker keys.
-        create_dir=isinstance(filesystem, pafs.LocalFileSystem),
+        create_dir=local,
         file_visitor=lambda written_file: (written.append(written_file.path), shown.update()),
     )
     shown.finish()
-    fresh = set(written)
-    rewritten_dirs = {path.rsplit("/", 1)[0] for path in written}
-    stale = [info.path for info in before if info.type == pafs.FileType.File
-             and info.path.rsplit("/", 1)[0] in rewritten_dirs and info.path not in fresh]
+    fresh = {f"{path.rsplit('/', 1)[0]}/{DATA_FILE}" for path in written}
+    if local:
+        for path in written:
+            _rename(filesystem, path, f"{path.rsplit('/', 1)[0]}/{DATA_FILE}")
+    top_level = sorted({f"{root}/{path[len(root) + 1:].split('/', 1)[0]}" for path in fresh})
+    with ThreadPoolExecutor(IO_THREADS) as pool:
+        listed = pool.map(lambda folder: filesystem.get_file_info(
+            pafs.FileSelector(folder, recursive=True, allow_not_found=True)), top_level)
+        rewritten_dirs = {path.rsplit("/", 1)[0] for path in fresh}
+        stale = [info.path for infos in listed for info in infos if info.type == pafs.FileType.File
+                 and info.path.rsplit("/", 1)[0] in rewritten_dirs and info.path not in fresh]
     delete_files(filesystem, stale)
     return rows.num_rows
+
+
+def collect_arrow(frame: DataFrame) -> pa.Table:
+    """A Spark DataFrame's rows as Arrow, types kept (date32, timestamp[us, UTC])."""
+    batches = frame._collect_as_arrow()
+    if batches:
+        return pa.Table.from_batches(batches)
+    from pyspark.sql.pandas.types import to_arrow_schema
+
+    return to_arrow_schema(frame.schema).empty_table()
+
+
+def compact_years(lake_root: str, table: str) -> list[str]:
+    """The years a compact table holds (`year=` folder names), from one folder-name listing."""
+    filesystem, root = _filesystem(lake_root, table)
+    infos = filesystem.get_file_info(pafs.FileSelector(root, allow_not_found=True))
+    return sorted(info.base_name[5:] for info in infos
+                  if info.type == pafs.FileType.Directory and info.base_name.startswith("year="))
+
+
+def read_compact_year(lake_root: str, table: str, year: str, columns: list[str] | None = None,
+                      tickers: Iterable[str] | None = None) -> pa.Table | None:
+    """One year of a compact table (one file), or None when it holds no such year."""
+    filesystem, root = _filesystem(lake_root, table)
+    path = f"{root}/year={year}/{DATA_FILE}"
+    if filesystem.get_file_info(path).type != pafs.FileType.File:
+        return None
+    filters = None if tickers is None else [("ticker", "in", sorted(tickers))]
+    return pq.read_table(path, filesystem=filesystem, columns=columns, filters=filters,
+                         partitioning=None)  # pyright: ignore[reportArgumentType] - the year is in the path only
+
+
+def merge_compact(lake_root: str, table: str, rows: pa.Table, key: list[str]) -> list[str]:
+    """Fold refined rows into a compact table: one file per year, sorted by ticker then key.
+
+    Only the years `rows` touch are read and rewritten; in each, the rows with the same key
+    are replaced and the others kept. Returns the years rewritten.
+    """
+    if rows.num_rows == 0:
+        return []
+    period = key[1]  # dt or month: its first four characters are the year
+    years = [value[:4] for value in rows[period].to_pylist()]
+    filesystem, root = _filesystem(lake_root, table)
+    order = [("ticker", "ascending"), (period, "ascending")]
+
+    schema = pa.schema([field.with_nullable(True) for field in rows.schema])
+
+    def rewrite(year: str) -> None:
+        fresh = rows.filter(pa.array([y == year for y in years])).cast(schema)
+        old = read_compact_year(lake_root, table, year)
+        if old is not None:
+            kept = old.select(schema.names).cast(schema).join(fresh.select(key), keys=key, join_type="left anti")
+            fresh = pa.concat_tables([kept.select(schema.names).cast(schema), fresh])
+        # Row groups of ~2k rows: a one-ticker query reads one or two of a year's groups.
+        write_file_atomically(filesystem, f"{root}/year={year}/{DATA_FILE}", fresh.sort_by(order),
+                              row_group_size=COMPACT_ROW_GROUP_ROWS)
+
+    touched = sorted(set(years))
+    with ThreadPoolExecutor(min(IO_THREADS, len(touched))) as pool:
+        list(pool.map(rewrite, touched))
+    return touched
 
 
 def delete_files(filesystem: pafs.FileSystem, paths: list[str]) -> None:

@@ -92,15 +92,21 @@ def summarize_monthly(daily: DataFrame) -> DataFrame:
     ).select(*MONTHLY_COLUMNS)
 
 
-def select_changed(daily: DataFrame, monthly: DataFrame, tickers: list[str],
-                   first_dt: str) -> tuple[DataFrame, DataFrame]:
-    """The output partitions a run over `tickers` from `first_dt` on can change.
+def select_changed(daily: DataFrame, monthly: DataFrame, changed_days: list[str]) -> tuple[DataFrame, DataFrame]:
+    """The output rows a run that changed `changed_days` (of every ticker in `daily`) can change.
 
-    A new or replaced session changes its own row and, through lags and windows, every
-    later row of the same ticker, and its month's summary and every later month's return.
+    A new or replaced session changes its own row and, through the lag and the windows, the
+    next MAX_WINDOW - 1 rows of the same ticker (nothing later: ma_20 is the longest reach);
+    it changes its month's summary and the return of the ticker's next month with sessions.
     """
-    ticker_filter = F.col("ticker").isin(tickers)
-    return (
-        daily.filter(ticker_filter & (F.col("dt") >= first_dt)),
-        monthly.filter(ticker_filter & (F.col("month") >= first_dt[:7])),
-    )
+    changed = F.col("dt").isin(changed_days).cast("int")
+    reach = max(MOVING_AVERAGE_SESSIONS) - 1
+    recent = Window.partitionBy("ticker").orderBy("trade_date").rowsBetween(-reach, 0)
+    daily_out = daily.withColumn("_hit", F.max(changed).over(recent)).filter(F.col("_hit") == 1).drop("_hit")
+    changed_months = (daily.filter(changed == 1).select("ticker", F.substring("dt", 1, 7).alias("month"))
+                      .distinct().withColumn("_hit", F.lit(1)))
+    by_month = Window.partitionBy("ticker").orderBy("month")
+    flagged = monthly.join(changed_months, ["ticker", "month"], "left").fillna(0, ["_hit"])
+    monthly_out = (flagged.withColumn("_prev_hit", F.lag("_hit", 1, 0).over(by_month))
+                   .filter((F.col("_hit") == 1) | (F.col("_prev_hit") == 1)).select(*MONTHLY_COLUMNS))
+    return daily_out, monthly_out

@@ -103,5 +103,21 @@ QUOTES_MONTHLY = Table(
     "One row per ticker and calendar month: OHLC, volume, mean close and return",
 )
 
+YEAR = (Column("year", "string", "YYYY"),)
+# Compact companions: the same rows as quotes_daily / quotes_monthly, one file per year sorted
+# by ticker, rewritten by the job only for the years a run touches. Reading history costs a few
+# objects instead of one per ticker and session: point queries over years here.
+QUOTES_DAILY_COMPACT = Table(
+    "quotes_daily_compact", "refined/quotes_daily_compact", YEAR,
+    (*QUOTES_DAILY.columns, *QUOTES_DAILY.partition_keys),
+    "quotes_daily's rows, one file per year sorted by ticker and day: fast to read over years",
+)
+QUOTES_MONTHLY_COMPACT = Table(
+    "quotes_monthly_compact", "refined/quotes_monthly_compact", YEAR,
+    (*QUOTES_MONTHLY.columns, *QUOTES_MONTHLY.partition_keys),
+    "quotes_monthly's rows, one file per year sorted by ticker and month: fast to read over years",
+)
+
 TABLES: dict[str, Table] = {t.name: t for t in (RAW_QUOTES, QUOTES_DAILY, QUOTES_MONTHLY, IBOV_PORTFOLIO,
-                                                      REJECTED_QUOTES)}
+                                                      REJECTED_QUOTES, QUOTES_DAILY_COMPACT,
+                                                      QUOTES_MONTHLY_COMPACT)}

@@ -9,7 +9,7 @@ SELECT q.dt,
        round(sum(p.weight_pct), 3) AS weight_pct_covered,
        sum(p.weight_pct * q.daily_return)
          / nullif(sum(CASE WHEN q.daily_return IS NOT NULL THEN p.weight_pct END), 0) AS weighted_daily_return
-FROM quotes_daily q
+FROM quotes_daily_compact q
 JOIN latest_portfolio p ON q.ticker = p.ticker
 GROUP BY q.dt
 ORDER BY q.dt DESC

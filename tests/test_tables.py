@@ -5,13 +5,15 @@ from __future__ import annotations
 from pipeline.tables import PARQUET_SERDE, TABLES
 
 
-def test_tables_are_the_five_datasets_with_their_partition_keys():
+def test_tables_are_the_datasets_with_their_partition_keys():
     assert {name: (t.folder, t.partition_names) for name, t in TABLES.items()} == {
         "quotes": ("raw/quotes", ["dt"]),
         "ibov_portfolio": ("raw/ibov_portfolio", ["dt"]),
         "quotes_daily": ("refined/quotes_daily", ["dt", "ticker"]),
         "quotes_monthly": ("refined/quotes_monthly", ["month", "ticker"]),
         "rejected_quotes": ("raw/rejected_quotes", ["dt"]),
+        "quotes_daily_compact": ("refined/quotes_daily_compact", ["year"]),
+        "quotes_monthly_compact": ("refined/quotes_monthly_compact", ["year"]),
     }
 
 

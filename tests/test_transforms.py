@@ -116,10 +116,24 @@ def test_summarize_monthly_aggregates(two_tickers):
     assert (bbbb["open_price"], bbbb["close_price"], bbbb["total_volume"]) == (49.5, 40.0, 10)
 
 
-def test_select_changed_keeps_later_rows_of_changed_tickers_only(two_tickers):
+def test_select_changed_keeps_the_changed_rows_and_those_their_windows_reach(two_tickers):
     daily = refine_daily(two_tickers)
     monthly = summarize_monthly(daily)
-    daily_out, monthly_out = select_changed(daily, monthly, ["AAAA3"], "2024-01-08")
-    assert sorted(r["dt"] for r in daily_out.collect()) == ["2024-01-08", "2024-01-09", "2024-02-01"]
+    daily_out, monthly_out = select_changed(daily, monthly, ["2024-01-08"])
+    # BBBB4 has no session on the 8th: none of its rows can change.
+    assert sorted((r["ticker"], r["dt"]) for r in daily_out.collect()) == [
+        ("AAAA3", "2024-01-08"), ("AAAA3", "2024-01-09"), ("AAAA3", "2024-02-01")]
+    # January's summary, and February's return (it divides by January's close).
     assert sorted((r["ticker"], r["month"]) for r in monthly_out.collect()) == [
         ("AAAA3", "2024-01"), ("AAAA3", "2024-02")]
+    _, monthly_out = select_changed(daily, monthly, ["2024-01-03"])
+    assert sorted((r["ticker"], r["month"]) for r in monthly_out.collect()) == [
+        ("AAAA3", "2024-01"), ("AAAA3", "2024-02"), ("BBBB4", "2024-01")]
+
+
+def test_select_changed_reaches_nineteen_sessions_forward_and_no_further(spark):
+    days = [dt.date(2024, 1, 1) + dt.timedelta(days=i) for i in range(25)]
+    daily = refine_daily(raw_frame(spark, [raw_row("CCCC3", d.isoformat(), float(i + 1)) for i, d in enumerate(days)]))
+    daily_out, _ = select_changed(daily, summarize_monthly(daily), [days[2].isoformat()])
+    # ma_20 of the 20th session from the change (days[21]) still averages it; days[22] no longer does.
+    assert sorted(r["dt"] for r in daily_out.collect()) == [d.isoformat() for d in days[2:22]]

@@ -1,0 +1,111 @@
+"""Incremental runs read and rewrite only what they must, and still equal a full recompute."""
+
+from __future__ import annotations
+
+import datetime as dt
+import shutil
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from etl.refine import REACH, raw_days_needed
+from tests.conftest import SAMPLE_DIR
+from tests.test_pipeline_local import END, START, csv_run, full_lake, isolated_settings, read_table, run  # noqa: F401
+
+pytestmark = pytest.mark.integration
+KEYS = {"quotes_daily": ["ticker", "dt"], "quotes_monthly": ["ticker", "month"]}
+
+
+def table(lake: Path, name: str) -> pd.DataFrame:
+    frame = read_table(lake, name).drop(columns=["ingested_at"], errors="ignore")
+    return frame.sort_values(KEYS[name]).reset_index(drop=True)
+
+
+def compact(lake: Path, name: str) -> pd.DataFrame:
+    import duckdb
+
+    with duckdb.connect() as con:
+        frame = con.execute(f"SELECT * EXCLUDE (year) FROM read_parquet('{lake}/refined/{name}_compact/*/*.parquet', "
+                            "hive_partitioning = true)").df()
+    return frame.drop(columns=["ingested_at"], errors="ignore").sort_values(KEYS[name]).reset_index(drop=True)
+
+
+def assert_same_tables(lake: Path, reference: Path) -> None:
+    """Both refined tables and their compact companions hold exactly the reference's rows."""
+    for name in KEYS:
+        expected = table(reference, name)
+        pd.testing.assert_frame_equal(table(lake, name), expected, check_exact=False, rtol=1e-12)
+        pd.testing.assert_frame_equal(compact(lake, name)[expected.columns], expected, check_exact=False,
+                                      rtol=1e-12, check_dtype=False)
+
+
+def test_backfill_into_the_middle_of_existing_history_equals_a_full_run(full_lake, tmp_path):  # noqa: F811
+    lake = tmp_path / "lake"
+    assert csv_run(lake, START, "2019-11-29") == 0
+    assert csv_run(lake, "2020-01-02", END) == 0
+    assert csv_run(lake, "2019-12-02", "2019-12-30") == 0  # December arrives last
+    assert_same_tables(lake, full_lake)
+
+
+def test_one_day_run_on_a_long_history_rewrites_only_that_day(full_lake, tmp_path):  # noqa: F811
+    lake = tmp_path / "lake"
+    assert csv_run(lake, START, "2020-03-30") == 0
+    files = {p: p.stat().st_mtime_ns for p in (lake / "refined/quotes_daily").rglob("*.parquet")}
+    assert csv_run(lake, "2020-03-31", END) == 0
+    assert_same_tables(lake, full_lake)
+    changed = sorted(p.relative_to(lake / "refined/quotes_daily").parent.as_posix()
+                     for p in (lake / "refined/quotes_daily").rglob("*.parquet") if files.get(p) != p.stat().st_mtime_ns)
+    assert changed == ["dt=2020-03-31/ticker=PETR4", "dt=2020-03-31/ticker=VALE3"]
+
+
+GAP_FIRST, GAP_LAST = "2019-11-01", "2020-01-31"  # VALE3 suspended for three months
+
+
+@pytest.fixture(scope="module")
+def gap_csv_dir(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("gap_csv")
+    shutil.copy(SAMPLE_DIR / "PETR4.SA.csv", folder)
+    vale = pd.read_csv(SAMPLE_DIR / "VALE3.SA.csv", dtype=str)
+    vale[(vale["Date"] < GAP_FIRST) | (vale["Date"] > GAP_LAST)].to_csv(folder / "VALE3.SA.csv", index=False)
+    return folder
+
+
+def gap_run(lake: Path, folder: Path, start: str, end: str) -> int:
+    return run(lake, "--source", "csv", "--csv-dir", str(folder), "--tickers", "PETR4,VALE3",
+               "--start", start, "--end", end)
+
+
+def test_a_ticker_back_from_a_three_month_gap_gets_its_windows_right(gap_csv_dir, tmp_path):
+    full, lake = tmp_path / "full", tmp_path / "lake"
+    assert gap_run(full, gap_csv_dir, START, END) == 0
+    assert gap_run(lake, gap_csv_dir, START, GAP_LAST) == 0
+    assert gap_run(lake, gap_csv_dir, "2020-02-03", END) == 0  # VALE3's first session after the gap
+    assert_same_tables(lake, full)
+    daily = table(lake, "quotes_daily").set_index(["ticker", "dt"])
+    back = daily.loc[("VALE3", "2020-02-03")]
+    assert back["days_since_prev_session"] == 95  # from Thursday 2019-10-31
+    vale = pd.read_csv(gap_csv_dir / "VALE3.SA.csv")
+    closes = vale[vale["Date"] <= "2020-02-03"]["Close"].tail(20)  # 19 of them from October
+    assert back["ma_20"] == pytest.approx(closes.mean(), rel=1e-12)
+    assert back["daily_return"] == pytest.approx(closes.iloc[-1] / closes.iloc[-2] - 1, rel=1e-12)
+    monthly = table(lake, "quotes_monthly").set_index(["ticker", "month"])
+    october_close = vale[vale["Date"] <= "2019-10-31"]["Close"].iloc[-1]
+    assert monthly.loc[("VALE3", "2020-02"), "monthly_return"] == pytest.approx(
+        monthly.loc[("VALE3", "2020-02"), "close_price"] / october_close - 1, rel=1e-12)
+
+
+def days(first: str, count: int, step: int = 1) -> list[dt.date]:
+    start = dt.date.fromisoformat(first)
+    return [start + dt.timedelta(days=i * step) for i in range(count)]
+
+
+def test_raw_days_needed_widens_per_ticker_only_as_far_as_it_must():
+    daily = days("2024-01-01", 60)  # AAAA3: a session every day of January and February
+    gapped = days("2023-06-01", 25) + days("2024-02-20", 5)  # BBBB4: 25 sessions in June 2023, then late February
+    needed = raw_days_needed({"AAAA3": daily, "BBBB4": gapped}, ["AAAA3", "BBBB4"], ["2024-02-26"])
+    # AAAA3: February from its start, January 31 (last session of the month before), and the
+    # REACH sessions before the 26th all lie in February. BBBB4 reaches back into June 2023:
+    # it has 5 sessions in late February, so the last 14 of June (12th to 25th).
+    expected = {d for d in daily if dt.date(2024, 1, 31) <= d} | set(gapped[25 - (REACH - 5):25]) | set(gapped[25:])
+    assert needed == sorted(d.isoformat() for d in expected)
