@@ -40,6 +40,7 @@ MONTHLY_COMPACT = "refined/quotes_monthly_compact"
 COMPACT_ROW_GROUP_ROWS = 2048
 # Listing and reading many small objects is latency-bound on S3: overlap the requests.
 IO_THREADS = 16
+S3_PUT_THREADS = 64
 
 # What the job reads from raw quotes, in the lake's current (Athena-safe) names. Types as
 # Spark 3.5 reads them: date32 and timestamp[us, UTC], never pandas' nanoseconds.
@@ -207,7 +208,7 @@ def list_raw_days(lake_root: str) -> list[str]:
                   if info.type == pafs.FileType.Directory and info.base_name.startswith("dt="))
 
 
-def _visible_files(filesystem: pafs.FileSystem, folder: str) -> list[str]:
+def visible_files(filesystem: pafs.FileSystem, folder: str) -> list[str]:
     """Data files in one folder; hidden (`.`, `_`) names are temporary or markers."""
     infos = filesystem.get_file_info(pafs.FileSelector(folder, allow_not_found=True))
     return sorted(info.path for info in infos
@@ -241,7 +242,7 @@ def read_raw_days(lake_root: str, days: Iterable[str], tickers: Iterable[str] | 
     filesystem, root = _filesystem(lake_root, RAW_QUOTES)
     wanted = None if tickers is None else frozenset(tickers)
     with ThreadPoolExecutor(IO_THREADS) as pool:
-        folders = list(pool.map(lambda day: _visible_files(filesystem, f"{root}/dt={day}"), sorted(set(days))))
+        folders = list(pool.map(lambda day: visible_files(filesystem, f"{root}/dt={day}"), sorted(set(days))))
         paths = [path for files in folders for path in files]
         tables = list(tracked(pool.map(lambda path: _read_raw_file(filesystem, path, wanted), paths), len(paths),
                               "reading raw files", unit="file", min_total=50))
@@ -334,6 +335,10 @@ def write_partitions(frame: DataFrame | pa.Table, lake_root: str, table: str, pa
         return 0
     filesystem, root = _filesystem(lake_root, table)
     local = _is_local(filesystem)
+    if not local:
+        # One PUT per partition, latency-bound: pyarrow's 8 I/O threads would cap a backfill
+        # at a few hundred objects a second (see README, "Cost in history").
+        pa.set_io_thread_count(max(pa.io_thread_count(), S3_PUT_THREADS))
     written: list[str] = []
     shown = start_progress(rows.num_rows, f"writing {table}", unit="partition", min_total=100)
     pads.write_dataset(

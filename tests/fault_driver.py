@@ -86,6 +86,7 @@ def _fill_disk_before_refine() -> None:
 
 def install(point: str) -> None:
     import etl.glue_job as glue_job
+    import etl.refine as refine
     import pipeline.local_run as local_run
 
     if point.startswith("raw-put:"):
@@ -93,7 +94,7 @@ def install(point: str) -> None:
     elif point == "before-refine":
         _wrap(local_run, "trigger_locally", before=True)
     elif point == "refine-daily":
-        _wrap(glue_job, "write_partitions", before=False, on_call=1)
+        _wrap(refine, "write_partitions", before=False, on_call=1)
     elif point == "refine-mark":
         _wrap(glue_job, "mark_processed", before=True)
     elif point == "fill-disk":

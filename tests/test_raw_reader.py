@@ -105,3 +105,21 @@ def test_read_raw_quotes_from_s3(spark, s3_endpoint):
     frame = read_raw_quotes(spark, "s3://lake", ["PETR4"])
     assert sorted((r["trade_date"].isoformat(), r["close"]) for r in frame.collect()) == [
         ("2024-01-02", 30.0), ("2024-01-03", 31.0)]
+
+
+def test_migrate_raw_names_rewrites_old_files_once_and_keeps_their_rows(tmp_path):
+    from etl.migrate_raw_names import main
+
+    put_local(tmp_path, "raw/quotes/dt=2024-01-02/old.parquet", raw_file("2024-01-02", {"PETR4": 30.0}, legacy=True))
+    put_local(tmp_path, "raw/quotes/dt=2024-01-03/new.parquet", raw_file("2024-01-03", {"PETR4": 31.0}))
+    new_before = (tmp_path / "raw/quotes/dt=2024-01-03/new.parquet").read_bytes()
+    assert main(["--lake-root", str(tmp_path)]) == 0
+    migrated = pq.read_table(tmp_path / "raw/quotes/dt=2024-01-02/old.parquet")
+    assert migrated.column_names == ["trade_date", "ticker", "open", "high", "low", "close", "adj_close", "volume",
+                                     "source", "ingested_at", "run_id"]
+    assert (migrated["close"].to_pylist(), migrated["adj_close"].to_pylist()) == ([30.0], [27.0])
+    assert (tmp_path / "raw/quotes/dt=2024-01-03/new.parquet").read_bytes() == new_before  # untouched
+    assert sorted(p.name for p in (tmp_path / "raw/quotes/dt=2024-01-02").iterdir()) == ["old.parquet"]
+    from etl.migrate_raw_names import migrate_raw_names
+
+    assert migrate_raw_names(str(tmp_path)) == (0, 2)  # a second run has nothing left to do
