@@ -33,3 +33,14 @@ def test_no_column_name_needs_quoting_in_athena():
     for table in TABLES.values():
         for column in (*table.columns, *table.partition_keys):
             assert column.name.isidentifier() and column.name == column.name.lower(), (table.name, column.name)
+
+
+def test_the_job_writes_the_folders_the_catalog_reads():
+    from etl.lake_io import DAILY_COMPACT, MONTHLY_COMPACT, REFINED_DAILY, REFINED_MONTHLY
+
+    assert [TABLES[n].folder for n in ("quotes_daily", "quotes_monthly", "quotes_daily_compact",
+                                       "quotes_monthly_compact")] == [
+        REFINED_DAILY, REFINED_MONTHLY, DAILY_COMPACT, MONTHLY_COMPACT]
+    daily = TABLES["quotes_daily"]
+    assert [c.name for c in TABLES["quotes_daily_compact"].columns] == [
+        *(c.name for c in daily.columns), "dt", "ticker"]
