@@ -368,7 +368,15 @@ def write_partitions(frame: DataFrame | pa.Table, lake_root: str, table: str, pa
 
 
 def collect_arrow(frame: DataFrame) -> pa.Table:
-    """A Spark DataFrame's rows as Arrow, types kept (date32, timestamp[us, UTC])."""
+    """A Spark DataFrame's rows as Arrow, types kept (date32, timestamp[us, UTC]).
+
+    DataFrame.toArrow() is public from Spark 4.0. PySpark 3.5 (Glue 5.0 runs 3.5.4) has the
+    same collection only as the private _collect_as_arrow(); this is its one caller.
+    toPandas() is no substitute: it turns timestamps into nanoseconds, which Spark 3.5 cannot
+    read back from Parquet.
+    """
+    if hasattr(frame, "toArrow"):  # Spark 4
+        return frame.toArrow()  # pyright: ignore[reportAttributeAccessIssue]
     batches = frame._collect_as_arrow()
     if batches:
         return pa.Table.from_batches(batches)

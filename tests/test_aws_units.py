@@ -1,4 +1,4 @@
-"""The Lambda handler, the S3 raw writer and the Athena helper against moto."""
+"""The S3 raw writer and the Athena helper against moto."""
 
 from __future__ import annotations
 
@@ -14,94 +14,8 @@ import requests
 from moto import mock_aws
 
 from catalog.athena import AthenaQueryError, run_athena_query, wait_for_query
-from lambdas import start_glue_job
-from lambdas.start_glue_job import lambda_handler, manifest_keys, start_etl_job
-from pipeline import lake
 from pipeline.lake import S3Storage
 from scraper.raw_writer import write_raw_quotes
-from tests.conftest import EVENTS
-
-JOB = "b3-quotes-refine"
-
-
-@pytest.fixture
-def glue(aws_credentials):
-    with mock_aws():
-        client = boto3.client("glue", region_name="us-east-1")
-        client.create_job(Name=JOB, Role="arn:aws:iam::123456789012:role/glue",
-                          Command={"Name": "glueetl", "ScriptLocation": "s3://b/scripts/glue_job.py"},
-                          GlueVersion="5.0", ExecutionProperty={"MaxConcurrentRuns": 1})
-        yield client
-
-
-def load_event(name: str) -> dict:
-    return json.loads((EVENTS / name).read_text())
-
-
-def test_lambda_constants_match_the_lake_layout():
-    # The Lambda zip ships its file alone, so it keeps its own copy of the marker layout.
-    assert start_glue_job.MANIFEST_PREFIX == lake.MANIFEST_PREFIX
-    assert start_glue_job.MANIFEST_SUFFIX == lake.MANIFEST_SUFFIX
-
-
-def test_manifest_keys_decodes_and_ignores_data_files():
-    event = load_event("s3_put.json")
-    assert manifest_keys(event) == [("b3-quotes-lake", "raw/_manifests/20240103T210500Z-a1b2c3.json")]
-    encoded = {"Records": [{"s3": {"bucket": {"name": "b"}, "object": {"key": "raw/_manifests/run%3D1+a.json"}}}]}
-    assert manifest_keys(encoded) == [("b", "raw/_manifests/run=1 a.json")]
-
-
-def test_handler_starts_one_run_with_the_manifest(glue, monkeypatch):
-    monkeypatch.setenv("GLUE_JOB_NAME", JOB)
-    result = lambda_handler(load_event("s3_put.json"), None)
-    (run,) = result["job_runs"]
-    stored = glue.get_job_run(JobName=JOB, RunId=run["job_run_id"])["JobRun"]
-    assert stored["Arguments"] == {"--manifest_key": "raw/_manifests/20240103T210500Z-a1b2c3.json"}
-    assert len(glue.get_job_runs(JobName=JOB)["JobRuns"]) == 1
-
-
-def test_handler_same_marker_twice_in_one_event_starts_one_run(glue):
-    event = load_event("s3_put.json")
-    event["Records"].append(event["Records"][0])
-    assert len(start_etl_job(glue, JOB, event)) == 1
-
-
-def test_handler_without_marker_starts_nothing(glue):
-    event = load_event("s3_put.json")
-    event["Records"] = event["Records"][1:]
-    assert start_etl_job(glue, JOB, event) == []
-    assert glue.get_job_runs(JobName=JOB)["JobRuns"] == []
-
-
-class BusyGlue:
-    """A Glue client whose job is busy `busy_times` times, then accepts."""
-
-    class exceptions:
-        class ConcurrentRunsExceededException(Exception):
-            pass
-
-    def __init__(self, busy_times):
-        self.busy_times = busy_times
-        self.calls = 0
-
-    def start_job_run(self, JobName, Arguments):  # noqa: N803
-        self.calls += 1
-        if self.calls <= self.busy_times:
-            raise self.exceptions.ConcurrentRunsExceededException("busy")
-        return {"JobRunId": "jr_1"}
-
-
-def test_handler_retries_a_busy_job_then_succeeds():
-    waits = []
-    runs = start_etl_job(BusyGlue(2), JOB, load_event("s3_put.json"), sleep=waits.append, retry_delays_s=(1, 2, 3))
-    assert [r["job_run_id"] for r in runs] == ["jr_1"] and waits == [1, 2]
-
-
-def test_handler_raises_when_still_busy_so_lambda_retries_the_event():
-    glue = BusyGlue(10)
-    with pytest.raises(BusyGlue.exceptions.ConcurrentRunsExceededException):
-        start_etl_job(glue, JOB, load_event("s3_put.json"), sleep=lambda s: None, retry_delays_s=(1, 2))
-    assert glue.calls == 3
 
 
 def test_write_raw_quotes_to_s3_marker_last(aws_credentials):
