@@ -57,7 +57,7 @@ def main() -> None:
         timings = {}
         for label, write in (
             ("etl.lake_io.write_partitions (job)",
-             lambda i: write_partitions(daily, (work / "job").as_uri(), "quotes_daily", ["dt", "ticker"], f"w{i}")),
+             lambda i: write_partitions(daily, (work / "job").as_uri(), "quotes_daily", ["dt", "ticker"])),
             ("Spark dynamic overwrite (baseline)",
              lambda i: daily.repartition(2, "dt", "ticker").write.mode("overwrite")
              .option("partitionOverwriteMode", "dynamic").partitionBy("dt", "ticker")

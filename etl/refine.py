@@ -11,7 +11,6 @@ file per year), so a ticker suspended for months is widened exactly as far as it
 from __future__ import annotations
 
 import datetime as dt
-import uuid
 from collections import defaultdict
 from concurrent.futures import ThreadPoolExecutor
 
@@ -131,9 +130,8 @@ def refine_changes(spark: SparkSession, lake_root: str, tickers: list[str], chan
     daily_out, monthly_out = select_changed(daily, summarize_monthly(daily), changed_days)
     daily_rows, monthly_rows = collect_arrow(daily_out), collect_arrow(monthly_out)
     daily.unpersist()
-    write_id = uuid.uuid4().hex[:12]
-    write_partitions(daily_rows, lake_root, REFINED_DAILY, ["dt", "ticker"], write_id)
-    write_partitions(monthly_rows, lake_root, REFINED_MONTHLY, ["month", "ticker"], write_id)
+    write_partitions(daily_rows, lake_root, REFINED_DAILY, ["dt", "ticker"])
+    write_partitions(monthly_rows, lake_root, REFINED_MONTHLY, ["month", "ticker"])
     merge_compact(lake_root, DAILY_COMPACT, daily_rows, ["ticker", "dt"])
     merge_compact(lake_root, MONTHLY_COMPACT, monthly_rows, ["ticker", "month"])
     return {"raw_days_read": len(days), "daily_rows": daily_rows.num_rows, "monthly_rows": monthly_rows.num_rows}

@@ -22,11 +22,11 @@ def rows(spark, closes: dict[tuple[str, str], float]):
 def test_write_partitions_replaces_written_partitions_and_keeps_others(spark, tmp_path):
     root = tmp_path.as_uri()
     write_partitions(rows(spark, {("2024-01-02", "PETR4"): 30.0, ("2024-01-02", "VALE3"): 70.0}), root, "t",
-                     ["dt", "ticker"], "w1")
+                     ["dt", "ticker"])
     stale = tmp_path / "t/dt=2024-01-02/ticker=PETR4/part-w0-0.snappy.parquet"  # an older writer's name
     stale.write_bytes(b"old")
     (tmp_path / "t/dt=2024-01-02/ticker=PETR4/.tmp-killed-0.parquet").write_bytes(b"PAR1 half")  # a killed run's
-    written = write_partitions(rows(spark, {("2024-01-02", "PETR4"): 31.0}), root, "t", ["dt", "ticker"], "w2")
+    written = write_partitions(rows(spark, {("2024-01-02", "PETR4"): 31.0}), root, "t", ["dt", "ticker"])
     assert written == 1
     petr = list((tmp_path / "t/dt=2024-01-02/ticker=PETR4").iterdir())
     assert [p.name for p in petr] == ["part-0.snappy.parquet"]  # replaced in place; stale and hidden gone
@@ -38,7 +38,7 @@ def test_write_partitions_replaces_written_partitions_and_keeps_others(spark, tm
 
 def test_write_partitions_of_nothing_writes_nothing(spark, tmp_path):
     empty = rows(spark, {}).limit(0)
-    assert write_partitions(empty, tmp_path.as_uri(), "t", ["dt", "ticker"], "w1") == 0
+    assert write_partitions(empty, tmp_path.as_uri(), "t", ["dt", "ticker"]) == 0
     assert not (tmp_path / "t").exists()
 
 
@@ -48,7 +48,7 @@ def test_write_partitions_to_s3(spark, s3_endpoint):
     s3.put_object(Bucket="lake", Key="refined/t/dt=2024-01-02/ticker=PETR4/old.parquet", Body=b"old")
     s3.put_object(Bucket="lake", Key="refined/t/dt=2024-01-01/ticker=PETR4/keep.parquet", Body=b"keep")
     write_partitions(rows(spark, {("2024-01-02", "PETR4"): 31.0, ("2024-01-02", "VALE3"): 70.0}),
-                     "s3://lake", "refined/t", ["dt", "ticker"], "w1")
+                     "s3://lake", "refined/t", ["dt", "ticker"])
     keys = sorted(o["Key"] for o in s3.list_objects_v2(Bucket="lake", Prefix="refined/")["Contents"])
     # The replaced object is deleted, the other partition kept, and no empty `folder/` keys appear.
     assert keys == ["refined/t/dt=2024-01-01/ticker=PETR4/keep.parquet",
@@ -58,7 +58,7 @@ def test_write_partitions_to_s3(spark, s3_endpoint):
 
 def test_a_write_killed_before_its_renames_leaves_the_old_files_visible_and_whole(spark, tmp_path, monkeypatch):
     root = tmp_path.as_uri()
-    write_partitions(rows(spark, {("2024-01-02", "PETR4"): 30.0}), root, "t", ["dt", "ticker"], "w1")
+    write_partitions(rows(spark, {("2024-01-02", "PETR4"): 30.0}), root, "t", ["dt", "ticker"])
 
     def killed(filesystem, source, target):
         raise KeyboardInterrupt("killed")  # the new files are written (hidden), none renamed yet
@@ -66,7 +66,7 @@ def test_a_write_killed_before_its_renames_leaves_the_old_files_visible_and_whol
     monkeypatch.setattr("etl.lake_io._rename", killed)
     with pytest.raises(KeyboardInterrupt):
         write_partitions(rows(spark, {("2024-01-02", "PETR4"): 31.0, ("2024-01-03", "PETR4"): 32.0}),
-                         root, "t", ["dt", "ticker"], "w2")
+                         root, "t", ["dt", "ticker"])
     visible = sorted(p.relative_to(tmp_path).as_posix() for p in (tmp_path / "t").rglob("*")
                      if p.is_file() and not p.name.startswith("."))
     assert visible == ["t/dt=2024-01-02/ticker=PETR4/part-0.snappy.parquet"]
@@ -77,7 +77,7 @@ def test_a_write_killed_before_its_renames_leaves_the_old_files_visible_and_whol
 
     monkeypatch.undo()  # the next run converges: new values, no leftover
     write_partitions(rows(spark, {("2024-01-02", "PETR4"): 31.0, ("2024-01-03", "PETR4"): 32.0}),
-                     root, "t", ["dt", "ticker"], "w3")
+                     root, "t", ["dt", "ticker"])
     files = sorted(p.relative_to(tmp_path).as_posix() for p in (tmp_path / "t").rglob("*") if p.is_file())
     assert files == ["t/dt=2024-01-02/ticker=PETR4/part-0.snappy.parquet",
                      "t/dt=2024-01-03/ticker=PETR4/part-0.snappy.parquet"]
