@@ -105,7 +105,7 @@ def test_refined_writer_reports_partitions(spark, tmp_path, capsys):
 
     rows = [(f"2024-01-{d:02d}", f"T{t:03d}", 1.0) for d in range(1, 11) for t in range(12)]  # 120 partitions
     frame = spark.createDataFrame(rows, "dt string, ticker string, close_price double")
-    assert write_partitions(frame, tmp_path.as_uri(), "refined/quotes_daily", ["dt", "ticker"], "w1") == 120
+    assert write_partitions(frame, tmp_path.as_uri(), "refined/quotes_daily", ["dt", "ticker"]) == 120
     out = capsys.readouterr().out.splitlines()
     assert out[0] == "writing refined/quotes_daily: 120 partitions to go"
     assert out[-1].startswith("writing refined/quotes_daily: 120/120 partitions in ")
