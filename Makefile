@@ -7,10 +7,13 @@ CHART_DIR ?= out
 
 .PHONY: demo test lint clean-lake chart notebook-package
 
-$(VENV)/.runtime: requirements.txt
+# The project itself is installed editable: its packages import from anywhere, and the
+# commands b3-scrape, b3-query and b3-chart are on the venv's PATH.
+$(VENV)/.runtime: requirements.txt pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet -r requirements.txt
+	$(PY) -m pip install --quiet --no-deps -e .
 	touch $@
 
 $(VENV)/.dev: $(VENV)/.runtime requirements-dev.txt

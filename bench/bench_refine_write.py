@@ -5,7 +5,7 @@
 Builds refined daily rows from the bundled sample (repeating its tickers under new codes
 for more tickers), then times etl.lake_io.write_partitions (rows collected as Arrow, written
 by pyarrow's dataset writer) against Spark's own writer with dynamic partition overwrite on
-the same rows (the baseline, local file system as configured by etl.local_runner), in one
+the same rows (the baseline, local file system as configured by local_mode.spark), in one
 run. Both write and then rewrite dt=/ticker= folders.
 """
 
@@ -22,8 +22,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 
 from etl.lake_io import write_partitions  # noqa: E402
-from etl.local_runner import local_spark  # noqa: E402
 from etl.transforms import refine_daily  # noqa: E402
+from local_mode.spark import local_spark  # noqa: E402
 from pipeline.lake import LocalStorage  # noqa: E402
 from scraper.raw_writer import write_raw_quotes  # noqa: E402
 from scraper.sources import sample_source  # noqa: E402

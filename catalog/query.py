@@ -10,13 +10,13 @@ import argparse
 import sys
 from pathlib import Path
 
-from catalog.local_catalog import connect
-from pipeline.lake import refresh_local_catalog
 from pipeline.settings import ConfigError, Settings, load_settings
 
 
 def run_local(lake_dir: Path, sql: str) -> tuple[list[str], list[tuple]]:
-    if not refresh_local_catalog(lake_dir):  # under the lake lock: never meets a run's refresh
+    from local_mode.catalog import connect, refresh_catalog_locked
+
+    if not refresh_catalog_locked(lake_dir):  # under the lake lock: never meets a run's refresh
         raise ConfigError(f"the lake at {lake_dir} holds no table yet: run the scraper first")
     with connect(lake_dir, read_only=True) as con:
         cursor = con.execute(sql)

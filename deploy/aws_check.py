@@ -187,7 +187,7 @@ def compare_rows(athena_columns: list[str], athena_rows: list[tuple], local_colu
 
 def local_queries(lake_dir: Path) -> LocalQuery:
     """DuckDB over a local lake; a table the run left empty answers no rows, as on Athena."""
-    from catalog.local_catalog import connect, refresh_catalog
+    from local_mode.catalog import connect, refresh_catalog
 
     refresh_catalog(lake_dir)
 

@@ -10,7 +10,7 @@ repository root, reading the CLI's JSON output on stdin and printing the documen
                                    with our Lambda entry (by Id) replaced, every other entry kept
     drop-notification ID           same, with our entry removed
 
-Catalog documents, all from pipeline/tables.py (the one statement of every table):
+Catalog documents, all from contract/tables.py (the one statement of every table):
 
     table-names                    one table name a line
     table-input NAME LAKE_ROOT     Glue TableInput of that table under LAKE_ROOT (s3://bucket)
@@ -24,7 +24,7 @@ import json
 import sys
 from typing import Any
 
-from pipeline.tables import TABLES
+from contract.tables import TABLES
 
 MANIFEST_FILTER = {"Key": {"FilterRules": [{"Name": "prefix", "Value": "raw/_manifests/"},
                                            {"Name": "suffix", "Value": ".json"}]}}

@@ -1,7 +1,7 @@
 """Glue job entry point: refine the raw quotes that scrape runs delivered.
 
 Runs unchanged on AWS Glue 5.0 (`awsglue` is imported inside `main`) and on a local
-SparkSession through `etl.local_runner`.
+SparkSession (local_mode.glue).
 """
 
 from __future__ import annotations
@@ -12,9 +12,8 @@ from collections.abc import Callable
 
 from pyspark.sql import SparkSession
 
+from contract.layout import ManifestError, RunManifest
 from etl.lake_io import (
-    ManifestError,
-    RunManifest,
     mark_processed,
     pending_manifest_keys,
     read_manifest,

@@ -10,8 +10,6 @@ import os
 import uuid
 from collections.abc import Iterable
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 from urllib.parse import unquote, urlsplit
 
@@ -22,87 +20,24 @@ import pyarrow.fs as pafs
 import pyarrow.parquet as pq
 from pyspark.sql import DataFrame, SparkSession
 
+from contract.arrow import arrow_schema
+from contract.layout import MANIFEST_SUFFIX, MANIFESTS, PROCESSED_RUNS, REJECTED_MANIFESTS, RunManifest
+from contract.tables import LEGACY_RAW_NAMES, RAW_QUOTES
 from etl.progress import tracked
 
-RAW_QUOTES = "raw/quotes"
-MANIFESTS = "raw/_manifests"
-# One empty object per manifest the job has refined: the others are still pending.
-PROCESSED_RUNS = "refined/_processed_runs"
-# One small JSON record per manifest set aside as unreadable or foreign (with the reason).
-REJECTED_MANIFESTS = "refined/_rejected_manifests"
 S3_DELETE_BATCH = 1000  # DeleteObjects' limit
-REFINED_DAILY = "refined/quotes_daily"
-REFINED_MONTHLY = "refined/quotes_monthly"
-# Compact companions of the two refined tables: the same rows, one file per year sorted by
-# ticker, so that reading years of history costs a few objects instead of one per row.
-DAILY_COMPACT = "refined/quotes_daily_compact"
-MONTHLY_COMPACT = "refined/quotes_monthly_compact"
 COMPACT_ROW_GROUP_ROWS = 2048
 # Listing and reading many small objects is latency-bound on S3: overlap the requests.
 IO_THREADS = 16
 S3_PUT_THREADS = 64
 
-# What the job reads from raw quotes, in the lake's current (Athena-safe) names. Types as
-# Spark 3.5 reads them: date32 and timestamp[us, UTC], never pandas' nanoseconds.
-RAW_READ_SCHEMA = pa.schema([
-    ("trade_date", pa.date32()), ("ticker", pa.string()),
-    ("open", pa.float64()), ("high", pa.float64()), ("low", pa.float64()), ("close", pa.float64()),
-    ("adj_close", pa.float64()), ("volume", pa.int64()),
-    ("source", pa.string()), ("ingested_at", pa.timestamp("us", tz="UTC")), ("run_id", pa.string()),
-])
-# Raw files written before the rename carry the source's names; they stay readable.
-LEGACY_RAW_NAMES = {"Open": "open", "High": "high", "Low": "low", "Close": "close",
-                    "Adj Close": "adj_close", "Volume": "volume"}
-
-
-@dataclass(frozen=True)
-class RunManifest:
-    run_id: str
-    partitions: list[str]
-    tickers: list[str]
-    key: str = ""
-
-
-class ManifestError(ValueError):
-    """A file under raw/_manifests/ that is not a run manifest this job can refine."""
+# What the job reads from raw quotes, in the lake's current (Athena-safe) names.
+RAW_READ_SCHEMA = arrow_schema(RAW_QUOTES, ["trade_date", "ticker", "open", "high", "low", "close", "adj_close",
+                                            "volume", "source", "ingested_at", "run_id"])
 
 
 def lake_path(lake_root: str, relative: str) -> str:
     return f"{lake_root.rstrip('/')}/{relative}"
-
-
-def local_lake_root(folder: Path) -> str:
-    """The lake root the job takes for a local folder: its absolute path, never a file:// URI.
-
-    Path.as_uri() percent-encodes (`S%C3%A3o%20Paulo`) and Spark reads that text literally;
-    a plain absolute path means the same folder to Spark and pyarrow whatever it holds
-    (spaces, commas, `%`, `#`, non-ASCII letters).
-    """
-    return str(folder.expanduser().resolve())
-
-
-def _is_iso_day(value: object) -> bool:
-    try:
-        return isinstance(value, str) and dt.date.fromisoformat(value).isoformat() == value
-    except ValueError:
-        return False
-
-
-def parse_manifest(data: bytes, key: str) -> RunManifest:
-    """A run manifest from its bytes; ManifestError says why it is not one."""
-    try:
-        body = json.loads(data.decode("utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise ManifestError(f"not UTF-8 JSON ({exc})") from exc
-    if not isinstance(body, dict):
-        raise ManifestError(f"expected a JSON object, found {type(body).__name__}")
-    partitions, tickers = body.get("partitions"), body.get("tickers")
-    if not isinstance(partitions, list) or not partitions or not all(_is_iso_day(p) for p in partitions):
-        raise ManifestError("`partitions` must be a non-empty list of YYYY-MM-DD days")
-    if not isinstance(tickers, list) or not tickers or not all(isinstance(t, str) and t for t in tickers):
-        raise ManifestError("`tickers` must be a non-empty list of ticker codes")
-    run_id = body.get("run_id") or key.rsplit("/", 1)[-1].removesuffix(".json")
-    return RunManifest(str(run_id), sorted(set(partitions)), sorted(set(tickers)), key)
 
 
 @functools.lru_cache(maxsize=4)
@@ -144,7 +79,7 @@ def s3_region() -> str:
 def _filesystem(lake_root: str, relative: str) -> tuple[pafs.FileSystem, str]:
     """pyarrow's file system and path for a lake location: s3://bucket, or a local folder.
 
-    A local root may be a plain path (see local_lake_root) or a file:// URI, decoded here.
+    A local root may be a plain path (see contract.layout.lake_root) or a file:// URI, decoded here.
     """
     location = lake_path(lake_root, relative)
     if location.startswith("s3://"):
@@ -159,7 +94,7 @@ def read_manifest(lake_root: str, key: str) -> RunManifest:
     """One run commit marker (a small JSON object); ManifestError when it is not one."""
     filesystem, path = _filesystem(lake_root, key)
     with filesystem.open_input_stream(path) as stream:
-        return parse_manifest(stream.read(), key)
+        return RunManifest.parse(stream.read(), key)
 
 
 def list_file_names(lake_root: str, folder: str) -> list[str]:
@@ -172,7 +107,7 @@ def pending_manifest_keys(lake_root: str) -> list[str]:
     """Manifests no job run has refined or set aside yet: a refused or lost trigger is caught up here."""
     done = set(list_file_names(lake_root, PROCESSED_RUNS)) | set(list_file_names(lake_root, REJECTED_MANIFESTS))
     return [f"{MANIFESTS}/{name}" for name in list_file_names(lake_root, MANIFESTS)
-            if name.endswith(".json") and name not in done]
+            if name.endswith(MANIFEST_SUFFIX) and name not in done]
 
 
 def _put_small_file(lake_root: str, relative: str, data: bytes) -> None:
@@ -202,7 +137,7 @@ def set_aside_manifest(lake_root: str, key: str, reason: str) -> str:
 
 def list_raw_days(lake_root: str) -> list[str]:
     """The days raw holds (`dt=` folder names), from one listing of folder names only."""
-    filesystem, root = _filesystem(lake_root, RAW_QUOTES)
+    filesystem, root = _filesystem(lake_root, RAW_QUOTES.folder)
     infos = filesystem.get_file_info(pafs.FileSelector(root, allow_not_found=True))
     return sorted(info.base_name[3:] for info in infos
                   if info.type == pafs.FileType.Directory and info.base_name.startswith("dt="))
@@ -239,7 +174,7 @@ def _read_raw_file(filesystem: pafs.FileSystem, path: str, tickers: frozenset[st
 
 def read_raw_days(lake_root: str, days: Iterable[str], tickers: Iterable[str] | None = None) -> pa.Table:
     """Raw quotes of exactly these days (and tickers), read with pyarrow on a folder or S3."""
-    filesystem, root = _filesystem(lake_root, RAW_QUOTES)
+    filesystem, root = _filesystem(lake_root, RAW_QUOTES.folder)
     wanted = None if tickers is None else frozenset(tickers)
     with ThreadPoolExecutor(IO_THREADS) as pool:
         folders = list(pool.map(lambda day: visible_files(filesystem, f"{root}/dt={day}"), sorted(set(days))))
@@ -376,7 +311,7 @@ def collect_arrow(frame: DataFrame) -> pa.Table:
     read back from Parquet.
     """
     if hasattr(frame, "toArrow"):  # Spark 4
-        return frame.toArrow()  # pyright: ignore[reportAttributeAccessIssue]
+        return frame.toArrow()  # pyright: ignore[reportAttributeAccessIssue, reportCallIssue]
     batches = frame._collect_as_arrow()
     if batches:
         return pa.Table.from_batches(batches)

@@ -16,10 +16,9 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pyarrow.parquet as pq
 
+from contract.tables import LEGACY_RAW_NAMES, RAW_QUOTES
 from etl.lake_io import (
     IO_THREADS,
-    LEGACY_RAW_NAMES,
-    RAW_QUOTES,
     _filesystem,
     list_raw_days,
     visible_files,
@@ -29,7 +28,7 @@ from etl.lake_io import (
 
 def migrate_raw_names(lake_root: str) -> tuple[int, int]:
     """Rename the legacy columns of every raw quote file; returns (files rewritten, files seen)."""
-    filesystem, root = _filesystem(lake_root, RAW_QUOTES)
+    filesystem, root = _filesystem(lake_root, RAW_QUOTES.folder)
 
     def migrate(path: str) -> bool:
         with filesystem.open_input_file(path) as handle:

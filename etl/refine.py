@@ -16,12 +16,9 @@ from concurrent.futures import ThreadPoolExecutor
 
 from pyspark.sql import SparkSession
 
+from contract.tables import QUOTES_DAILY, QUOTES_DAILY_COMPACT, QUOTES_MONTHLY, QUOTES_MONTHLY_COMPACT
 from etl.lake_io import (
-    DAILY_COMPACT,
     IO_THREADS,
-    MONTHLY_COMPACT,
-    REFINED_DAILY,
-    REFINED_MONTHLY,
     collect_arrow,
     compact_years,
     list_raw_days,
@@ -83,14 +80,14 @@ def known_sessions(lake_root: str, tickers: list[str], first: dt.date, last: dt.
     ticker still lacks the sessions its windows need before (after) them. None when the lake
     has no compact table yet: its first run, or a lake refined before that table existed.
     """
-    years = compact_years(lake_root, DAILY_COMPACT)
+    years = compact_years(lake_root, QUOTES_DAILY_COMPACT.folder)
     if not years:
         return None
     found: dict[str, set[dt.date]] = defaultdict(set)
 
     def load(year_list: list[str]) -> None:
         with ThreadPoolExecutor(max(1, min(IO_THREADS, len(year_list)))) as pool:
-            for table in pool.map(lambda y: read_compact_year(lake_root, DAILY_COMPACT, y,
+            for table in pool.map(lambda y: read_compact_year(lake_root, QUOTES_DAILY_COMPACT.folder, y,
                                                                ["ticker", "trade_date"], tickers), year_list):
                 if table is not None:
                     for ticker, day in zip(table["ticker"].to_pylist(), table["trade_date"].to_pylist()):
@@ -130,8 +127,10 @@ def refine_changes(spark: SparkSession, lake_root: str, tickers: list[str], chan
     daily_out, monthly_out = select_changed(daily, summarize_monthly(daily), changed_days)
     daily_rows, monthly_rows = collect_arrow(daily_out), collect_arrow(monthly_out)
     daily.unpersist()
-    write_partitions(daily_rows, lake_root, REFINED_DAILY, ["dt", "ticker"])
-    write_partitions(monthly_rows, lake_root, REFINED_MONTHLY, ["month", "ticker"])
-    merge_compact(lake_root, DAILY_COMPACT, daily_rows, ["ticker", "dt"])
-    merge_compact(lake_root, MONTHLY_COMPACT, monthly_rows, ["ticker", "month"])
+    write_partitions(daily_rows, lake_root, QUOTES_DAILY.folder, QUOTES_DAILY.partition_names)
+    write_partitions(monthly_rows, lake_root, QUOTES_MONTHLY.folder, QUOTES_MONTHLY.partition_names)
+    # Sorted by ticker, then by the table's period (dt or month).
+    merge_compact(lake_root, QUOTES_DAILY_COMPACT.folder, daily_rows, list(reversed(QUOTES_DAILY.partition_names)))
+    merge_compact(lake_root, QUOTES_MONTHLY_COMPACT.folder, monthly_rows,
+                  list(reversed(QUOTES_MONTHLY.partition_names)))
     return {"raw_days_read": len(days), "daily_rows": daily_rows.num_rows, "monthly_rows": monthly_rows.num_rows}

@@ -10,11 +10,10 @@ from urllib.parse import unquote_plus
 
 import boto3
 
+from contract.layout import is_manifest_key
+
 LOG = logging.getLogger(__name__)
 LOG.setLevel(logging.INFO)
-# Keep in step with pipeline/lake.py (the Lambda zip ships this file alone).
-MANIFEST_PREFIX = "raw/_manifests/"
-MANIFEST_SUFFIX = ".json"
 CONCURRENCY_RETRY_DELAYS_S = (5, 15, 30)
 
 
@@ -26,14 +25,14 @@ def manifest_keys(event: dict[str, Any]) -> list[tuple[str, str]]:
         bucket = s3.get("bucket", {}).get("name", "")
         # S3 event keys are URL-encoded (`dt%3D2024-01-02`, spaces as `+`).
         key = unquote_plus(s3.get("object", {}).get("key", ""))
-        if key.startswith(MANIFEST_PREFIX) and key.endswith(MANIFEST_SUFFIX):
+        if is_manifest_key(key):
             found.append((bucket, key))
         else:
             LOG.info("ignoring s3://%s/%s: not a raw run marker", bucket, key)
     return list(dict.fromkeys(found))  # a record repeated in one event starts one run
 
 
-def start_etl_job(glue: Any, job_name: str, event: dict[str, Any],
+def start_job_runs(glue: Any, job_name: str, event: dict[str, Any],
                   sleep=time.sleep, retry_delays_s=CONCURRENCY_RETRY_DELAYS_S) -> list[dict[str, str]]:
     """Start one job run per marker, passing the marker (which lists the run's partitions).
 
@@ -62,4 +61,4 @@ def start_etl_job(glue: Any, job_name: str, event: dict[str, Any],
 def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     job_name = os.environ["GLUE_JOB_NAME"]
     glue = boto3.client("glue")
-    return {"job_runs": start_etl_job(glue, job_name, event)}
+    return {"job_runs": start_job_runs(glue, job_name, event)}

@@ -1,40 +1,15 @@
-"""Lake layout and storage: the same keys on a local folder or an S3 bucket."""
+"""Lake storage: the same keys (contract.layout) on a local folder or an S3 bucket; the local lake's lock."""
 
 from __future__ import annotations
 
 import contextlib
-import errno
 import fcntl
 import os
-import sys
 import tempfile
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any, Protocol
-
-RAW_PREFIX = "raw/"
-RAW_QUOTES_PREFIX = "raw/quotes/"
-# The data-quality report: every row validation rejected, with its reason (table rejected_quotes).
-REJECTED_QUOTES_PREFIX = "raw/rejected_quotes/"
-# Commit markers: one JSON per scrape run, written last; the S3 notification fires on these only.
-MANIFEST_PREFIX = "raw/_manifests/"
-MANIFEST_SUFFIX = ".json"
-REFINED_DAILY_PREFIX = "refined/quotes_daily/"
-REFINED_MONTHLY_PREFIX = "refined/quotes_monthly/"
-
-
-def raw_partition_key(dataset_prefix: str, dt: str, file_name: str) -> str:
-    """`raw/quotes/dt=2024-01-02/<file_name>`."""
-    return f"{dataset_prefix}dt={dt}/{file_name}"
-
-
-def manifest_key(run_id: str) -> str:
-    return f"{MANIFEST_PREFIX}{run_id}{MANIFEST_SUFFIX}"
-
-
-def is_manifest_key(key: str) -> bool:
-    return key.startswith(MANIFEST_PREFIX) and key.endswith(MANIFEST_SUFFIX)
 
 
 class LakeStorage(Protocol):
@@ -151,23 +126,6 @@ def lake_lock(lake_dir: Path, wait_s: float, log: Callable[[str], None] = print,
             handle.seek(0)
             handle.truncate()
             fcntl.flock(handle.fileno(), fcntl.LOCK_UN)
-
-
-def refresh_local_catalog(lake_dir: Path, wait_s: float = DEFAULT_LOCK_WAIT_S) -> list[str]:
-    """Refresh the DuckDB catalog under the lake's lock, so a query never meets a run's refresh.
-
-    A lake we may not write to (read-only) has no writer to wait for: refresh without the lock.
-    """
-    from catalog.local_catalog import refresh_catalog
-
-    with contextlib.ExitStack() as held:
-        try:
-            held.enter_context(lake_lock(lake_dir, wait_s, log=lambda line: print(line, file=sys.stderr),
-                                         what="query"))
-        except OSError as exc:
-            if exc.errno not in (errno.EACCES, errno.EPERM, errno.EROFS):
-                raise
-        return refresh_catalog(lake_dir)
 
 
 def _lock_holder(path: Path) -> str:

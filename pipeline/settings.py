@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 import os
+import shlex
+import sys
 from collections.abc import Mapping
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 
 from dotenv import dotenv_values
+
+from contract.layout import lake_root
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_TICKERS = ("PETR4", "VALE3", "ITUB4", "BBDC4", "ABEV3")
@@ -21,11 +25,16 @@ class ConfigError(ValueError):
 
 @dataclass(frozen=True)
 class Settings:
-    """Everything the pipeline needs to know about where it runs."""
+    """Everything the pipeline and its provisioning scripts need to know about where they run.
+
+    Each field is read from the variable ENV_NAMES gives it (`.env`, then the environment).
+    """
 
     tickers: tuple[str, ...] = DEFAULT_TICKERS
     source: str = "yfinance"
     universe: str = ""
+    # Where the lake is: a bucket (AWS mode) or, with no bucket, a local folder. Everything
+    # downstream takes the one `lake_root` built from them.
     bucket: str = ""
     lake_dir: Path = field(default_factory=lambda: Path("lake"))
     aws_region: str = "us-east-1"
@@ -36,6 +45,13 @@ class Settings:
     download_timeout_s: float = 120.0
     # How long a local run waits for another one to finish with the lake before giving up.
     lake_lock_wait_s: float = 600.0
+    # Provisioning only (scripts/bootstrap_aws.sh, scripts/reset_aws.sh).
+    lambda_name: str = "b3-quotes-trigger"
+    glue_role_name: str = "b3-quotes-glue"
+    lambda_role_name: str = "b3-quotes-lambda"
+    glue_role_arn: str = ""  # an existing role to use instead of creating one (e.g. a lab's LabRole)
+    lambda_role_arn: str = ""
+    lambda_runtime: str = "python3.12"
 
     @property
     def is_local(self) -> bool:
@@ -44,10 +60,8 @@ class Settings:
 
     @property
     def lake_root(self) -> str:
-        """URI of the lake: `s3://bucket` on AWS, `file:///abs/path` locally."""
-        if self.bucket:
-            return f"s3://{self.bucket}"
-        return self.lake_dir.resolve().as_uri()
+        """Where the lake is: `s3://bucket` on AWS, the local folder's absolute path otherwise."""
+        return lake_root(self.bucket, self.lake_dir)
 
     def with_overrides(self, **changes: object) -> Settings:
         """A copy with the given non-empty values replaced (command-line flags win)."""
@@ -71,37 +85,76 @@ def parse_tickers(text: str) -> tuple[str, ...]:
     return tuple(dict.fromkeys(normalize_ticker(p) for p in parts))
 
 
-def load_settings(
-    env: Mapping[str, str] | None = None, env_file: Path | None = None
-) -> Settings:
-    """Read settings from `.env` then the process environment (the environment wins)."""
-    values: dict[str, str] = {}
-    dotenv_path = env_file if env_file is not None else REPO_ROOT / ".env"
+# Field -> variable. TICKERS also answers to ATIVO and TICKER (TICKER_VARIABLES).
+ENV_NAMES = {f.name: f.name.upper() for f in fields(Settings)}
+NUMBERS = {"download_timeout_s", "lake_lock_wait_s"}
+
+
+def read_values(env: Mapping[str, str] | None = None, env_file: Path | None = None) -> tuple[dict[str, str], set[str]]:
+    """`.env` (python-dotenv's reading: `export` prefixes, quotes, inline comments) under the environment.
+
+    The file is `env_file`, else $ENV_FILE, else the repository's `.env`. Returns the merged
+    values and the names that came from the file.
+    """
+    environment = dict(os.environ if env is None else env)
+    dotenv_path = env_file or Path(environment.get("ENV_FILE") or REPO_ROOT / ".env")
+    from_file = {}
     if dotenv_path.is_file():
-        values.update({k: v for k, v in dotenv_values(dotenv_path).items() if v is not None})
-    values.update(os.environ if env is None else env)
+        from_file = {k: v for k, v in dotenv_values(dotenv_path).items() if v is not None}
+    return {**from_file, **environment}, set(from_file) - set(environment)
 
-    def get(name: str, default: str = "") -> str:
-        return values.get(name, "").strip() or default
 
-    tickers_text = next((values[n] for n in TICKER_VARIABLES if values.get(n, "").strip()), "")
-    timeout_s = _seconds("DOWNLOAD_TIMEOUT_S", get("DOWNLOAD_TIMEOUT_S", "120"))
-    lock_wait_s = _seconds("LAKE_LOCK_WAIT_S", get("LAKE_LOCK_WAIT_S", "600"))
+def load_settings(env: Mapping[str, str] | None = None, env_file: Path | None = None) -> Settings:
+    """Read settings from `.env` then the process environment (the environment wins)."""
+    values, _ = read_values(env, env_file)
     defaults = Settings()
-    return Settings(
-        tickers=parse_tickers(tickers_text) if tickers_text else DEFAULT_TICKERS,
-        source=get("SOURCE", defaults.source),
-        universe=get("UNIVERSE"),
-        bucket=get("BUCKET"),
-        lake_dir=Path(get("LAKE_DIR", "lake")),
-        aws_region=get("AWS_REGION", get("AWS_DEFAULT_REGION", defaults.aws_region)),
-        glue_job_name=get("GLUE_JOB_NAME", defaults.glue_job_name),
-        crawler_name=get("CRAWLER_NAME", defaults.crawler_name),
-        glue_database=get("GLUE_DATABASE", defaults.glue_database),
-        athena_workgroup=get("ATHENA_WORKGROUP", defaults.athena_workgroup),
-        download_timeout_s=timeout_s,
-        lake_lock_wait_s=lock_wait_s,
-    )
+
+    def get(name: str) -> str:
+        return values.get(ENV_NAMES[name], "").strip()
+
+    read: dict[str, object] = {name: get(name) for name in ENV_NAMES if get(name)}
+    read.pop("tickers", None)
+    if tickers_text := next((values[n] for n in TICKER_VARIABLES if values.get(n, "").strip()), ""):
+        read["tickers"] = parse_tickers(tickers_text)
+    if "aws_region" not in read and values.get("AWS_DEFAULT_REGION", "").strip():
+        read["aws_region"] = values["AWS_DEFAULT_REGION"].strip()
+    for name in NUMBERS & read.keys():
+        read[name] = _seconds(ENV_NAMES[name], str(read[name]))
+    if "lake_dir" in read:
+        read["lake_dir"] = Path(str(read["lake_dir"]))
+    return replace(defaults, **read)  # type: ignore[arg-type]
+
+
+def shell_exports(env: Mapping[str, str] | None = None, env_file: Path | None = None) -> list[str]:
+    """`export NAME='value'` lines for the bash scripts: every setting, as this loader reads it.
+
+    Other variables set in `.env` (and not in the environment), such as ADOPT_BUCKET, are
+    passed on as python-dotenv reads them, so that `.env` means the same to bash and Python.
+    """
+    settings = load_settings(env, env_file)
+    values, from_file = read_values(env, env_file)
+    exports = {}
+    for name, variable in ENV_NAMES.items():
+        value = getattr(settings, name)
+        exports[variable] = ",".join(value) if name == "tickers" else f"{value:g}" if name in NUMBERS else str(value)
+    exports["AWS_DEFAULT_REGION"] = settings.aws_region
+    for variable in sorted(from_file - exports.keys()):
+        if variable.isidentifier():
+            exports[variable] = values[variable]
+    return [f"export {variable}={shlex.quote(value)}" for variable, value in exports.items()]
+
+
+def main(argv: list[str]) -> int:
+    """`python -m pipeline.settings --export`: the settings as shell assignments (scripts/lib.sh evals them)."""
+    if argv != ["--export"]:
+        print("usage: python -m pipeline.settings --export", file=sys.stderr)
+        return 2
+    try:
+        print("\n".join(shell_exports()))
+    except ConfigError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    return 0
 
 
 def _seconds(name: str, text: str) -> float:
@@ -112,3 +165,7 @@ def _seconds(name: str, text: str) -> float:
     if not value >= 0:  # also refuses nan
         raise ConfigError(f"{name} must be zero or more seconds, got {text!r}")
     return value
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

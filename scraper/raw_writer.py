@@ -5,7 +5,6 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import io
-import json
 import secrets
 from dataclasses import dataclass, field
 
@@ -13,36 +12,15 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from contract.arrow import arrow_schema
+from contract.layout import RunManifest, manifest_key, partition_key
+from contract.tables import IBOV_PORTFOLIO, RAW_QUOTES, REJECTED_QUOTES
 from etl.progress import tracked
-from pipeline.lake import (
-    RAW_QUOTES_PREFIX,
-    REJECTED_QUOTES_PREFIX,
-    LakeStorage,
-    manifest_key,
-    raw_partition_key,
-)
+from pipeline.lake import LakeStorage
 
-# Dates as date32 and timestamps in microseconds: Spark 3.5 cannot read pandas' nanoseconds.
-RAW_QUOTES_SCHEMA = pa.schema(
-    [
-        ("trade_date", pa.date32()),
-        ("ticker", pa.string()),
-        # Athena-safe names; files written before the rename say Open ... Adj Close, Volume.
-        ("open", pa.float64()),
-        ("high", pa.float64()),
-        ("low", pa.float64()),
-        ("close", pa.float64()),
-        ("adj_close", pa.float64()),
-        ("volume", pa.int64()),
-        # Published by B3 only (COTAHIST VOLTOT, TOTNEG); null for Yahoo rows.
-        ("traded_value", pa.float64()),
-        ("trades", pa.int64()),
-        ("source", pa.string()),
-        ("source_symbol", pa.string()),
-        ("ingested_at", pa.timestamp("us", tz="UTC")),
-        ("run_id", pa.string()),
-    ]
-)
+# Prices under Athena-safe names (files written before the rename say Open ... Adj Close,
+# Volume); traded_value and trades are published by B3 only (COTAHIST VOLTOT, TOTNEG).
+RAW_QUOTES_SCHEMA = arrow_schema(RAW_QUOTES)
 # The sources' column names to raw's.
 RAW_PRICE_NAMES = {"Open": "open", "High": "high", "Low": "low", "Close": "close", "Adj Close": "adj_close"}
 
@@ -102,7 +80,6 @@ def to_raw_table(day_quotes: pd.DataFrame, source: str, symbols: dict[str, str],
 
 def write_raw_quotes(storage: LakeStorage, quotes: pd.DataFrame, *, source: str,
                      symbols: dict[str, str], now: dt.datetime, run_id: str,
-                     dataset_prefix: str = RAW_QUOTES_PREFIX,
                      rejected: pd.DataFrame | None = None) -> WrittenRun:
     """Write one Parquet file per trading day, the rejected rows, then the manifest (the commit marker) last.
 
@@ -117,48 +94,23 @@ def write_raw_quotes(storage: LakeStorage, quotes: pd.DataFrame, *, source: str,
     for day, day_quotes in tracked(by_day, by_day.ngroups, "writing raw days", unit="day", min_total=20):
         dt_value = str(day)  # a datetime.date: YYYY-MM-DD
         table = to_raw_table(day_quotes, source, symbols, now, run_id)
-        key = raw_partition_key(dataset_prefix, dt_value, raw_file_name(source, list(day_quotes["ticker"])))
+        key = partition_key(RAW_QUOTES.folder, dt_value, raw_file_name(source, list(day_quotes["ticker"])))
         buffer = io.BytesIO()
         pq.write_table(table, buffer, compression="snappy")
         storage.put_bytes(key, buffer.getvalue())
         keys.append(key)
         partitions.append(dt_value)
-    manifest: dict[str, object] = {
-        "run_id": run_id,
-        "dataset": dataset_prefix.rstrip("/"),
-        "source": source,
-        "created_at": now.isoformat(),
-        "partitions": partitions,
-        "tickers": sorted(set(quotes["ticker"])),
-        "rows": int(len(quotes)),
-        "files": keys,
-        "rejected_rows": 0 if rejected is None else int(len(rejected)),
-        "rejected_files": rejected_keys,
-    }
+    manifest = RunManifest(run_id, partitions, sorted(set(quotes["ticker"])), dataset=RAW_QUOTES.folder,
+                           source=source, created_at=now.isoformat(), rows=int(len(quotes)), files=keys,
+                           rejected_rows=0 if rejected is None else int(len(rejected)),
+                           rejected_files=rejected_keys)
     marker = manifest_key(run_id)
-    storage.put_bytes(marker, json.dumps(manifest, indent=1).encode())
+    storage.put_bytes(marker, manifest.to_json())
     return WrittenRun(run_id, partitions, keys, int(len(quotes)), marker, rejected_keys)
 
 
-REJECTED_QUOTES_SCHEMA = pa.schema(
-    [
-        ("trade_date", pa.date32()),
-        ("ticker", pa.string()),
-        ("reason", pa.string()),
-        ("detail", pa.string()),
-        # The offending values as the source gave them: doubles, so inf and -5 fit too.
-        ("open", pa.float64()),
-        ("high", pa.float64()),
-        ("low", pa.float64()),
-        ("close", pa.float64()),
-        ("adj_close", pa.float64()),
-        ("volume", pa.float64()),
-        ("source", pa.string()),
-        ("source_symbol", pa.string()),
-        ("ingested_at", pa.timestamp("us", tz="UTC")),
-        ("run_id", pa.string()),
-    ]
-)
+# The offending values as the source gave them: doubles, so inf and -5 fit too.
+REJECTED_QUOTES_SCHEMA = arrow_schema(REJECTED_QUOTES)
 # Raw's name -> the sources' name, for the offending values (volume included, as a double).
 SOURCE_NAMES = {**{raw: name for name, raw in RAW_PRICE_NAMES.items()}, "volume": "Volume"}
 
@@ -195,7 +147,7 @@ def write_rejected_quotes(storage: LakeStorage, rejected: pd.DataFrame | None, *
     keys = []
     for day, rows in rejected.groupby(pd.Series(days, index=rejected.index), sort=True):
         table = to_rejected_table(rows, source, symbols, now, run_id)
-        key = raw_partition_key(REJECTED_QUOTES_PREFIX, str(day), raw_file_name(source, list(rows["ticker"])))
+        key = partition_key(REJECTED_QUOTES.folder, str(day), raw_file_name(source, list(rows["ticker"])))
         buffer = io.BytesIO()
         pq.write_table(table, buffer, compression="snappy")
         storage.put_bytes(key, buffer.getvalue())
@@ -203,12 +155,7 @@ def write_rejected_quotes(storage: LakeStorage, rejected: pd.DataFrame | None, *
     return keys
 
 
-IBOV_PORTFOLIO_PREFIX = "raw/ibov_portfolio/"
-PORTFOLIO_SCHEMA = pa.schema([
-    ("portfolio_date", pa.date32()), ("ticker", pa.string()), ("name", pa.string()), ("type", pa.string()),
-    ("segment", pa.string()), ("weight_pct", pa.float64()), ("theoretical_qty", pa.int64()),
-    ("ingested_at", pa.timestamp("us", tz="UTC")),
-])
+PORTFOLIO_SCHEMA = arrow_schema(IBOV_PORTFOLIO)
 
 
 def write_portfolio_snapshot(storage: LakeStorage, portfolio: pd.DataFrame, now: dt.datetime) -> str:
@@ -222,6 +169,6 @@ def write_portfolio_snapshot(storage: LakeStorage, portfolio: pd.DataFrame, now:
     }, schema=PORTFOLIO_SCHEMA)
     buffer = io.BytesIO()
     pq.write_table(table, buffer, compression="snappy")
-    key = raw_partition_key(IBOV_PORTFOLIO_PREFIX, day.isoformat(), "ibov.parquet")
+    key = partition_key(IBOV_PORTFOLIO.folder, day.isoformat(), "ibov.parquet")
     storage.put_bytes(key, buffer.getvalue())
     return key

@@ -9,7 +9,8 @@ from dataclasses import dataclass, field
 
 import pandas as pd
 
-from pipeline.lake import RAW_QUOTES_PREFIX, REJECTED_QUOTES_PREFIX, LakeBusy, LakeStorage
+from contract.tables import RAW_QUOTES, REJECTED_QUOTES
+from pipeline.lake import LakeBusy, LakeStorage
 from scraper import calendar_b3
 from scraper.raw_writer import WrittenRun, new_run_id, write_raw_quotes, write_rejected_quotes
 from scraper.sources import PriceSource
@@ -55,13 +56,13 @@ class ScrapeReport:
         detail = ", ".join(f"{k} {v}" for k, v in sorted(self.rejected.items()))
         lines.append(f"rejected  {rejected} rows" + (f" ({detail})" if detail else ""))
         if self.rejected_keys:
-            lines.append(f"report    every rejected row with its reason: {where(REJECTED_QUOTES_PREFIX)} "
+            lines.append(f"report    every rejected row with its reason: {where(REJECTED_QUOTES.prefix)} "
                          "(table rejected_quotes)")
         if self.written:
             w = self.written
             lines.append(f"written   {w.rows} rows in {len(w.partitions)} daily partitions "
                          f"({w.partitions[0]} .. {w.partitions[-1]}), run {w.run_id}")
-            lines.append(f"where     {where(RAW_QUOTES_PREFIX)}")
+            lines.append(f"where     {where(RAW_QUOTES.prefix)}")
         if self.missing:
             lines.append(f"no data   {', '.join(self.missing)} (unknown ticker, or no session in range)")
         return lines

@@ -24,7 +24,8 @@ import pandas as pd
 if __package__ in (None, ""):  # run as a script: make the repository importable
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from pipeline.lake import RAW_PREFIX, LakeBusy, LakeStorage, LocalStorage, S3Storage, lake_lock  # noqa: E402
+from contract.layout import RAW_PREFIX  # noqa: E402
+from pipeline.lake import LakeBusy, LakeStorage, LocalStorage, S3Storage, lake_lock  # noqa: E402
 from pipeline.settings import ConfigError, Settings, load_settings, normalize_ticker, parse_tickers  # noqa: E402
 from scraper import calendar_b3  # noqa: E402
 from scraper.scrape import (  # noqa: E402
@@ -239,7 +240,7 @@ def run(args: argparse.Namespace) -> int:
 
 
 def refine_locally(settings: Settings, manifest_key: str) -> None:
-    from pipeline.local_run import trigger_locally
+    from local_mode.trigger import trigger_locally
 
     print("refining locally (Lambda handler -> local Glue job -> catalog)")
     trigger_locally(settings.lake_dir, manifest_key, settings.glue_job_name)

@@ -107,8 +107,9 @@ ensure_bucket_policy() {
 
 upload_code() {
   WORK_DIR="$(mktemp -d)"
-  (cd "${REPO_ROOT}" && python3 -m zipfile -c "${WORK_DIR}/etl.zip" etl)
-  (cd "${REPO_ROOT}/lambdas" && python3 -m zipfile -c "${WORK_DIR}/lambda.zip" start_glue_job.py)
+  # Both zips carry contract/ (the lake's layout, the manifest, the tables): see deploy/package.py.
+  (cd "${REPO_ROOT}" && "${PYTHON}" -m deploy.package job "${WORK_DIR}/etl.zip" \
+    && "${PYTHON}" -m deploy.package lambda "${WORK_DIR}/lambda.zip") || die "cannot package the job and the Lambda"
   aws s3 cp --only-show-errors "${REPO_ROOT}/etl/glue_job.py" "s3://${BUCKET}/scripts/glue_job.py"
   aws s3 cp --only-show-errors "${WORK_DIR}/etl.zip" "s3://${BUCKET}/scripts/etl.zip"
   log "~ job code uploaded to s3://${BUCKET}/scripts/ (glue_job.py, etl.zip)"

@@ -14,39 +14,27 @@ log() { printf '%s\n' "$*" >&2; }
 die() { printf 'error: %s\n' "$*" >&2; exit 1; }
 bad_input() { printf 'error: %s\n' "$*" >&2; exit 2; }
 
-# .env fills what the environment does not set: the environment wins, as in the Python code.
+# The Python that reads the settings and packages the code: the project's venv when there is one.
+if [[ -z "${PYTHON:-}" ]]; then
+  if [[ -x "${REPO_ROOT}/.venv/bin/python" ]]; then PYTHON="${REPO_ROOT}/.venv/bin/python"; else PYTHON=python3; fi
+fi
+
+# The settings as the pipeline reads them (pipeline/settings.py: .env under the environment,
+# python-dotenv's reading), so that .env means the same to these scripts and to Python.
 load_config() {
-  local env_file="${ENV_FILE:-${REPO_ROOT}/.env}" line key value
-  if [[ -f "${env_file}" ]]; then
-    while IFS= read -r line || [[ -n "${line}" ]]; do
-      [[ "${line}" =~ ^[[:space:]]*([A-Za-z_][A-Za-z0-9_]*)=(.*)$ ]] || continue
-      key="${BASH_REMATCH[1]}"
-      value="${BASH_REMATCH[2]%\"}"; value="${value#\"}"
-      value="${value%\'}"; value="${value#\'}"
-      [[ -z "${!key:-}" ]] && export "${key}=${value}"
-    done < "${env_file}"
-  fi
-  AWS_REGION="${AWS_REGION:-${AWS_DEFAULT_REGION:-us-east-1}}"
-  export AWS_REGION AWS_DEFAULT_REGION="${AWS_REGION}"
-  GLUE_JOB_NAME="${GLUE_JOB_NAME:-b3-quotes-refine}"
-  CRAWLER_NAME="${CRAWLER_NAME:-b3-quotes-crawler}"
-  GLUE_DATABASE="${GLUE_DATABASE:-default}"
-  ATHENA_WORKGROUP="${ATHENA_WORKGROUP:-b3-quotes}"
-  LAMBDA_NAME="${LAMBDA_NAME:-b3-quotes-trigger}"
-  GLUE_ROLE_NAME="${GLUE_ROLE_NAME:-b3-quotes-glue}"
-  LAMBDA_ROLE_NAME="${LAMBDA_ROLE_NAME:-b3-quotes-lambda}"
-  GLUE_ROLE_ARN="${GLUE_ROLE_ARN:-}"
-  LAMBDA_ROLE_ARN="${LAMBDA_ROLE_ARN:-}"
-  LAMBDA_RUNTIME="${LAMBDA_RUNTIME:-python3.12}"
-  # Every table pipeline/tables.py states, and only those.
+  local exports
+  exports="$(cd "${REPO_ROOT}" && "${PYTHON}" -m pipeline.settings --export)" \
+    || bad_input "cannot read the settings with ${PYTHON} (see above; 'make demo' or 'pip install -e .' installs what it needs)"
+  eval "${exports}"
+  # Every table contract/tables.py states, and only those.
   mapfile -t TABLES < <(cli_json table-names)
-  ((${#TABLES[@]})) || die "cannot read the table list from pipeline/tables.py"
+  ((${#TABLES[@]})) || die "cannot read the table list from contract/tables.py"
 }
 
 check_prerequisites() {
   local missing=()
   command -v aws >/dev/null 2>&1 || missing+=("the AWS CLI (pip install awscli, or AWS CLI v2)")
-  command -v python3 >/dev/null 2>&1 || missing+=("python3 (to package the job and the Lambda)")
+  command -v "${PYTHON}" >/dev/null 2>&1 || missing+=("${PYTHON} (to read the settings and package the code)")
   [[ -n "${BUCKET:-}" ]] || missing+=("BUCKET (set it in .env or the environment)")
   if ((${#missing[@]})); then
     log "missing prerequisites:"
@@ -58,7 +46,7 @@ check_prerequisites() {
 }
 
 # JSON documents computed from what the account already holds (see deploy/cli_json.py).
-cli_json() { (cd "${REPO_ROOT}" && python3 -m deploy.cli_json "$@"); }
+cli_json() { (cd "${REPO_ROOT}" && "${PYTHON}" -m deploy.cli_json "$@"); }
 
 # The bucket's tags as the CLI prints them; nothing when it has none (or is not readable).
 bucket_tags() { aws s3api get-bucket-tagging --bucket "${BUCKET}" --output json 2>/dev/null || true; }
@@ -67,7 +55,7 @@ bucket_is_ours() { bucket_tags | cli_json has-tag "${PROJECT_TAG_KEY}" "${PROJEC
 # Substitute ${NAME} placeholders from the environment; fail on any left unset.
 render() {
   local template="$1" out
-  out="$(python3 - "${template}" <<'PY'
+  out="$("${PYTHON}" - "${template}" <<'PY'
 import os, re, sys
 text = open(sys.argv[1]).read()
 missing = sorted({m for m in re.findall(r"\$\{(\w+)\}", text) if not os.environ.get(m)})

@@ -18,7 +18,7 @@ EVENTS = Path(__file__).resolve().parent / "events"
 
 @pytest.fixture(scope="session")
 def spark():
-    from etl.local_runner import local_spark
+    from local_mode.spark import local_spark
 
     session = local_spark("b3-quotes-tests", cores=1)
     yield session

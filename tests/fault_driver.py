@@ -18,9 +18,6 @@ import os
 import sys
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(REPO))
-
 KILLED = 77
 
 
@@ -67,7 +64,7 @@ def _wrap(module: object, name: str, before: bool, on_call: int = 1) -> None:
 
 
 def _fill_disk_before_refine() -> None:
-    import pipeline.local_run as local_run
+    import local_mode.trigger as local_run
 
     real = local_run.trigger_locally
 
@@ -87,7 +84,7 @@ def _fill_disk_before_refine() -> None:
 def install(point: str) -> None:
     import etl.glue_job as glue_job
     import etl.refine as refine
-    import pipeline.local_run as local_run
+    import local_mode.trigger as local_run
 
     if point.startswith("raw-put:"):
         _kill_during_raw_put(int(point.split(":")[1]))

@@ -14,7 +14,7 @@ import pytest
 
 from etl import glue_job
 from lambdas.start_glue_job import lambda_handler
-from pipeline.local_run import s3_put_event
+from local_mode.trigger import s3_put_event
 from scraper import scraper_upload
 from tests.conftest import REPO, SAMPLE_DIR, moto_server
 from tests.glue_harness import glue_argv, use_awsglue_standin

@@ -14,7 +14,7 @@ import pytest
 from moto.athena.responses import AthenaResponse
 from moto.glue.responses import GlueResponse
 
-from pipeline.tables import TABLES
+from contract.tables import TABLES
 from tests.conftest import REPO, moto_server
 
 BUCKET = "b3-quotes-test-lake"
@@ -186,7 +186,7 @@ def test_bootstrap_waits_for_new_roles_creates_everything_then_converges(aws_env
     assert nodes["refine"]["CustomCode"]["Inputs"] == ["raw_quotes"]
     assert "from etl.glue_job import main" in nodes["refine"]["CustomCode"]["Code"]
 
-    # The catalog: every table of pipeline/tables.py, as stated there, located in the bucket.
+    # The catalog: every table of contract/tables.py, as stated there, located in the bucket.
     quotes = aws["glue"].get_table(DatabaseName="default", Name="quotes")["Table"]
     storage = quotes["StorageDescriptor"]
     assert storage["Location"] == f"s3://{BUCKET}/raw/quotes/"

@@ -1,7 +1,7 @@
 """Charts: the queries, the pure plotting functions, the command on a local lake, the notebook on local Spark.
 
 The lake here is written by hand with pyarrow, laid out as the refine job lays it out (hive
-partitions, columns from pipeline/tables.py), so every value a chart must draw is known.
+partitions, columns from contract/tables.py), so every value a chart must draw is known.
 """
 
 from __future__ import annotations
@@ -33,7 +33,7 @@ from PIL import Image  # noqa: E402
 
 from charts import command, frames, plots  # noqa: E402
 from charts.package import write_charts_zip  # noqa: E402
-from pipeline.tables import IBOV_PORTFOLIO, QUOTES_DAILY, QUOTES_MONTHLY, Table  # noqa: E402
+from contract.tables import IBOV_PORTFOLIO, QUOTES_DAILY, QUOTES_MONTHLY, Table  # noqa: E402
 from tests.conftest import REPO  # noqa: E402
 
 NOTEBOOK = REPO / "notebooks" / "b3_quotes_charts.ipynb"

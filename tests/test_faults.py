@@ -244,7 +244,7 @@ def test_full_disk_while_refining_exits_6_naming_the_path_and_a_rerun_converges(
                 raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), str(lake / "refined/quotes_daily"))
 
             with pytest.MonkeyPatch.context() as patch:
-                patch.setattr("pipeline.local_run.trigger_locally", full)
+                patch.setattr("local_mode.trigger.trigger_locally", full)
                 code, stderr = run_in_process(lake), capsys.readouterr().err
         assert code == 6
         line = assert_one_error_line(stderr)

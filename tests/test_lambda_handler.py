@@ -9,9 +9,7 @@ import boto3
 import pytest
 from moto import mock_aws
 
-from lambdas import start_glue_job
-from lambdas.start_glue_job import lambda_handler, manifest_keys, start_etl_job
-from pipeline import lake
+from lambdas.start_glue_job import lambda_handler, manifest_keys, start_job_runs
 from tests.conftest import EVENTS
 
 JOB = "b3-quotes-refine"
@@ -29,12 +27,6 @@ def glue(aws_credentials):
 
 def load_event(name: str) -> dict:
     return json.loads((EVENTS / name).read_text())
-
-
-def test_lambda_constants_match_the_lake_layout():
-    # The Lambda zip ships its file alone, so it keeps its own copy of the marker layout.
-    assert start_glue_job.MANIFEST_PREFIX == lake.MANIFEST_PREFIX
-    assert start_glue_job.MANIFEST_SUFFIX == lake.MANIFEST_SUFFIX
 
 
 def test_manifest_keys_decodes_and_ignores_data_files():
@@ -56,13 +48,13 @@ def test_handler_starts_one_run_with_the_manifest(glue, monkeypatch):
 def test_handler_same_marker_twice_in_one_event_starts_one_run(glue):
     event = load_event("s3_put.json")
     event["Records"].append(event["Records"][0])
-    assert len(start_etl_job(glue, JOB, event)) == 1
+    assert len(start_job_runs(glue, JOB, event)) == 1
 
 
 def test_handler_without_marker_starts_nothing(glue):
     event = load_event("s3_put.json")
     event["Records"] = event["Records"][1:]
-    assert start_etl_job(glue, JOB, event) == []
+    assert start_job_runs(glue, JOB, event) == []
     assert glue.get_job_runs(JobName=JOB)["JobRuns"] == []
 
 
@@ -86,12 +78,12 @@ class BusyGlue:
 
 def test_handler_retries_a_busy_job_then_succeeds():
     waits = []
-    runs = start_etl_job(BusyGlue(2), JOB, load_event("s3_put.json"), sleep=waits.append, retry_delays_s=(1, 2, 3))
+    runs = start_job_runs(BusyGlue(2), JOB, load_event("s3_put.json"), sleep=waits.append, retry_delays_s=(1, 2, 3))
     assert [r["job_run_id"] for r in runs] == ["jr_1"] and waits == [1, 2]
 
 
 def test_handler_raises_when_still_busy_so_lambda_retries_the_event():
     glue = BusyGlue(10)
     with pytest.raises(BusyGlue.exceptions.ConcurrentRunsExceededException):
-        start_etl_job(glue, JOB, load_event("s3_put.json"), sleep=lambda s: None, retry_delays_s=(1, 2))
+        start_job_runs(glue, JOB, load_event("s3_put.json"), sleep=lambda s: None, retry_delays_s=(1, 2))
     assert glue.calls == 3

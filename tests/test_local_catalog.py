@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import duckdb
 
-from catalog.local_catalog import connect, refresh_catalog
+from local_mode.catalog import connect, refresh_catalog
 from tests.test_raw_reader import put_local, raw_file
 
 

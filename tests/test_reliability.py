@@ -310,7 +310,7 @@ def test_refine_failure_exits_6_naming_the_path_and_keeps_the_run_pending(tmp_pa
     def full_disk(*args, **kwargs):
         raise OSError(28, "No space left on device", str(target))
 
-    monkeypatch.setattr("pipeline.local_run.trigger_locally", full_disk)
+    monkeypatch.setattr("local_mode.trigger.trigger_locally", full_disk)
     code = run(lake, "--source", "csv", "--csv-dir", str(SAMPLE_DIR), "--tickers", "PETR4",
                "--start", "2020-06-01", "--end", "2020-06-09")
     assert code == 6
@@ -321,7 +321,7 @@ def test_refine_failure_exits_6_naming_the_path_and_keeps_the_run_pending(tmp_pa
 
 
 def test_catalog_held_by_another_program_is_a_warning(tmp_path):
-    from pipeline.local_run import _refresh
+    from local_mode.trigger import _refresh
 
     lake = tmp_path / "lake"
     LocalStorage(lake).put_bytes("raw/quotes/dt=2020-06-01/x.parquet", (SAMPLE_DIR.parent / "README.md").read_bytes())
@@ -426,7 +426,7 @@ def test_rejected_report_sql_runs_on_the_local_catalog(tmp_path):
 
 
 def test_summary_counts_rejections_by_reason_and_names_the_report(tmp_path, capsys, monkeypatch):
-    monkeypatch.setattr("pipeline.local_run.trigger_locally", lambda *a, **k: [])
+    monkeypatch.setattr("local_mode.trigger.trigger_locally", lambda *a, **k: [])
     csv_dir = tmp_path / "csv"
     write_csv(csv_dir, "PETR4", BAD_ROWS)
     assert run(tmp_path / "lake", "--source", "csv", "--csv-dir", str(csv_dir), "--tickers", "PETR4") == 0

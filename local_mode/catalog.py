@@ -1,22 +1,21 @@
-"""The local catalog: DuckDB views over the lake's Parquet, named as the Glue tables."""
+"""The local catalog: DuckDB views over the lake's Parquet, named as the Glue tables (what the crawler keeps on AWS)."""
 
 from __future__ import annotations
 
+import contextlib
+import errno
 import hashlib
 import os
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
 import duckdb
 
-from pipeline.tables import TABLES
+from contract.tables import LEGACY_RAW_NAMES, TABLES
+from pipeline.lake import DEFAULT_LOCK_WAIT_S, lake_lock
 
 CATALOG_FILE = "catalog.duckdb"
-
-
-# Raw quote files written before the columns were renamed say `Open` ... `Adj Close`, `Volume`.
-LEGACY_RAW_NAMES = {"open": "Open", "high": "High", "low": "Low", "close": "Close",
-                    "adj_close": "Adj Close", "volume": "Volume"}
 
 
 def _select_list(table: str) -> str:
@@ -28,7 +27,7 @@ def _select_list(table: str) -> str:
     if table != "quotes":
         return "*"
     legacy = ", ".join(f"'{name.lower()}'" for name in (*LEGACY_RAW_NAMES, *LEGACY_RAW_NAMES.values()))
-    renamed = [f"coalesce(*COLUMNS('(?i)^({name}|{old})$')) AS {name}" for name, old in LEGACY_RAW_NAMES.items()]
+    renamed = [f"coalesce(*COLUMNS('(?i)^({name}|{old})$')) AS {name}" for old, name in LEGACY_RAW_NAMES.items()]
     return ", ".join([*renamed, f"COLUMNS(c -> lower(c) NOT IN ({legacy}))"])
 
 
@@ -91,3 +90,18 @@ def refresh_catalog(lake_dir: Path) -> list[str]:
                 con.execute(f"COMMENT ON VIEW {table} IS '{digest}'")
                 present.append(table)
     return present
+
+
+def refresh_catalog_locked(lake_dir: Path, wait_s: float = DEFAULT_LOCK_WAIT_S) -> list[str]:
+    """refresh_catalog under the lake's lock, so a query never meets a run's refresh.
+
+    A lake we may not write to (read-only) has no writer to wait for: refresh without the lock.
+    """
+    with contextlib.ExitStack() as held:
+        try:
+            held.enter_context(lake_lock(lake_dir, wait_s, log=lambda line: print(line, file=sys.stderr),
+                                         what="query"))
+        except OSError as exc:
+            if exc.errno not in (errno.EACCES, errno.EPERM, errno.EROFS):
+                raise
+        return refresh_catalog(lake_dir)

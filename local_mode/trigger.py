@@ -1,4 +1,4 @@
-"""Local mode: deliver the S3-shaped event to the real Lambda handler, with a local Glue."""
+"""What S3 -> Lambda -> Glue -> crawler does on AWS, in this process: the real handler, a local Glue."""
 
 from __future__ import annotations
 
@@ -7,9 +7,10 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import quote_plus
 
-from catalog.local_catalog import refresh_catalog
-from etl.local_runner import LocalGlueClient
-from lambdas.start_glue_job import start_etl_job
+from contract.layout import lake_root
+from lambdas.start_glue_job import start_job_runs
+from local_mode.catalog import CATALOG_FILE, refresh_catalog
+from local_mode.glue import LocalGlueClient
 
 LOCAL_BUCKET = "local-lake"
 
@@ -30,8 +31,8 @@ def s3_put_event(bucket: str, key: str) -> dict[str, Any]:
 def trigger_locally(lake_dir: Path, manifest_key: str, job_name: str,
                     log: Callable[[str], None] = print) -> list[dict[str, str]]:
     """What S3 -> Lambda -> Glue -> crawler does on AWS, in this process."""
-    glue = LocalGlueClient(lake_dir, after_write=lambda: _refresh(lake_dir, log), log=log)
-    return start_etl_job(glue, job_name, s3_put_event(LOCAL_BUCKET, manifest_key))
+    glue = LocalGlueClient(lake_root(lake_dir=lake_dir), after_write=lambda: _refresh(lake_dir, log), log=log)
+    return start_job_runs(glue, job_name, s3_put_event(LOCAL_BUCKET, manifest_key))
 
 
 def _refresh(lake_dir: Path, log: Callable[[str], None]) -> None:
@@ -45,7 +46,7 @@ def _refresh(lake_dir: Path, log: Callable[[str], None]) -> None:
         tables = refresh_catalog(lake_dir)
     except duckdb.Error as exc:
         first_line = str(exc).strip().splitlines()[0] if str(exc).strip() else exc.__class__.__name__
-        log(f"  warning: catalog {lake_dir / 'catalog.duckdb'} not refreshed ({first_line}); "
+        log(f"  warning: catalog {lake_dir / CATALOG_FILE} not refreshed ({first_line}); "
             "the next query refreshes it")
         return
-    log(f"  catalog {lake_dir / 'catalog.duckdb'}: {', '.join(tables)}")
+    log(f"  catalog {lake_dir / CATALOG_FILE}: {', '.join(tables)}")

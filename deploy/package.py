@@ -1,0 +1,51 @@
+"""The code AWS runs, as zips: the Glue job's `--extra-py-files` and the Lambda's deployment package.
+
+    python3 -m deploy.package job OUT.zip      etl/ and contract/
+    python3 -m deploy.package lambda OUT.zip   lambdas/start_glue_job.py at the root, and contract/
+
+Both carry contract/ (the lake's layout, the run manifest, the tables), so no fact is copied
+into the job or the handler. Sources only: no caches, no compiled files. Standard library only.
+"""
+
+from __future__ import annotations
+
+import sys
+import zipfile
+from pathlib import Path
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+
+# Archive name -> file or package folder in the repository.
+PACKAGES = {
+    "job": {"etl": REPO_ROOT / "etl", "contract": REPO_ROOT / "contract"},
+    "lambda": {"start_glue_job.py": REPO_ROOT / "lambdas" / "start_glue_job.py", "contract": REPO_ROOT / "contract"},
+}
+
+
+def members(name: str, source: Path) -> list[tuple[str, Path]]:
+    """(archive name, file) of a module, or of every source file under a package folder."""
+    if source.is_file():
+        return [(name, source)]
+    return [(f"{name}/{path.relative_to(source).as_posix()}", path) for path in sorted(source.rglob("*"))
+            if path.is_file() and "__pycache__" not in path.parts and path.suffix != ".pyc"]
+
+
+def build(kind: str, out: Path) -> list[str]:
+    """Write the `kind` zip to `out`; return its member names."""
+    entries = [entry for name, source in PACKAGES[kind].items() for entry in members(name, source)]
+    with zipfile.ZipFile(out, "w", compression=zipfile.ZIP_DEFLATED) as archive:
+        for name, path in entries:
+            archive.write(path, name)
+    return [name for name, _ in entries]
+
+
+def main(argv: list[str]) -> int:
+    if len(argv) != 2 or argv[0] not in PACKAGES:
+        print(f"usage: python3 -m deploy.package {{{','.join(PACKAGES)}}} OUT.zip", file=sys.stderr)
+        return 2
+    build(argv[0], Path(argv[1]))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

@@ -1,0 +1,34 @@
+"""The local SparkSession the job runs in when there is no Glue."""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+from pyspark.sql import SparkSession
+
+# Spark's default logging prints start-up warnings on every run; this folder's log4j2.properties
+# keeps errors only. Spark reads it from SPARK_CONF_DIR when the JVM starts.
+SPARK_CONF_DIR = Path(__file__).with_name("spark-conf")
+
+
+def local_spark(app_name: str = "b3-quotes-local", cores: int = 2) -> SparkSession:
+    """A small local session: UTC, few shuffle partitions, no UI, no .crc side files."""
+    os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
+    os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")
+    os.environ.setdefault("SPARK_CONF_DIR", str(SPARK_CONF_DIR))
+    return (
+        SparkSession.builder.master(f"local[{cores}]")  # pyright: ignore[reportAttributeAccessIssue]
+        .appName(app_name)
+        .config("spark.sql.session.timeZone", "UTC")
+        .config("spark.sql.shuffle.partitions", str(cores))
+        .config("spark.ui.enabled", "false")
+        .config("spark.sql.sources.partitionColumnTypeInference.enabled", "false")
+        .config("spark.hadoop.fs.file.impl", "org.apache.hadoop.fs.RawLocalFileSystem")
+        .config("spark.hadoop.fs.file.impl.disable.cache", "true")
+        .config("spark.ui.showConsoleProgress", "false")
+        # List partition folders in the driver: a Spark job per listing costs more locally.
+        .config("spark.sql.sources.parallelPartitionDiscovery.threshold", "100000")
+        .getOrCreate()
+    )

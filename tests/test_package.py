@@ -1,0 +1,45 @@
+"""The zips AWS runs: each carries contract/ and imports on its own, with nothing else of the repository."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import zipfile
+
+from deploy.package import build
+
+
+def run_isolated(code: str, archive, cwd) -> subprocess.CompletedProcess:
+    """Python with only the zip and site-packages importable (-I: no current folder, no PYTHONPATH)."""
+    return subprocess.run([sys.executable, "-I", "-c", f"import sys; sys.path.insert(0, {str(archive)!r})\n{code}"],
+                          capture_output=True, text=True, cwd=cwd, timeout=120)
+
+
+def test_lambda_zip_has_the_handler_at_its_root_and_the_contract(tmp_path):
+    archive = tmp_path / "lambda.zip"
+    names = build("lambda", archive)
+    assert names == zipfile.ZipFile(archive).namelist()
+    assert "start_glue_job.py" in names and "contract/layout.py" in names and "contract/__init__.py" in names
+    assert not [n for n in names if "__pycache__" in n or n.endswith(".pyc") or n.startswith(("etl/", "pipeline/"))]
+    # The handler, loaded from the zip alone, knows a manifest by the contract's layout.
+    out = run_isolated(
+        "import start_glue_job as h\n"
+        "print(h.__file__)\n"
+        "event = {'Records': [{'s3': {'bucket': {'name': 'b'}, 'object': {'key': k}}}\n"
+        "          for k in ('raw/_manifests/r%3D1.json', 'raw/quotes/dt%3D2024-01-02/x.parquet')]}\n"
+        "print(h.manifest_keys(event))", archive, tmp_path)
+    assert out.returncode == 0, out.stderr
+    origin, keys = out.stdout.splitlines()
+    assert origin == f"{archive}/start_glue_job.py"
+    assert keys == "[('b', 'raw/_manifests/r=1.json')]"
+
+
+def test_job_zip_imports_the_job_with_its_contract(tmp_path):
+    archive = tmp_path / "etl.zip"
+    names = build("job", archive)
+    assert {"etl/glue_job.py", "etl/refine.py", "etl/lake_io.py", "contract/tables.py", "contract/arrow.py"} <= set(names)
+    assert not [n for n in names if n.startswith(("pipeline/", "local_mode/", "scraper/", "lambdas/"))]
+    out = run_isolated("import etl.glue_job, contract.layout\n"
+                       "print(etl.glue_job.__file__); print(contract.layout.__file__)", archive, tmp_path)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.splitlines() == [f"{archive}/etl/glue_job.py", f"{archive}/contract/layout.py"]

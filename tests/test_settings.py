@@ -1,0 +1,70 @@
+"""One reading of `.env` for Python and bash: scripts/lib.sh evals `python -m pipeline.settings --export`."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+from pipeline.settings import load_settings
+
+REPO = Path(__file__).resolve().parent.parent
+TRICKY_ENV = """\
+# comment line
+export BUCKET=my-lake   # an inline comment is not part of the value
+GLUE_JOB_NAME="refine quotes"
+CRAWLER_NAME='single # quoted'
+TICKERS=petr4.sa, vale3
+ADOPT_BUCKET=yes  # a variable only the scripts read
+DOWNLOAD_TIMEOUT_S=30
+"""
+
+
+def bash_config(env_file: Path, *names: str, **env: str) -> subprocess.CompletedProcess:
+    """Source lib.sh, run load_config, print the named variables one a line."""
+    quoted = " ".join(f'"${{{name}}}"' for name in names)
+    script = f'source scripts/lib.sh && load_config && printf "%s\\n" {quoted}'
+    environment = {"PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}", "HOME": str(env_file.parent),
+                   "ENV_FILE": str(env_file), "PYTHON": sys.executable, **env}
+    return subprocess.run(["bash", "-c", script], cwd=REPO, env=environment, capture_output=True, text=True, timeout=60)
+
+
+def test_python_reads_export_lines_inline_comments_and_quotes(tmp_path):
+    env_file = tmp_path / ".env"
+    env_file.write_text(TRICKY_ENV)
+    settings = load_settings(env={}, env_file=env_file)
+    assert settings.bucket == "my-lake"
+    assert settings.glue_job_name == "refine quotes"
+    assert settings.crawler_name == "single # quoted"
+    assert settings.tickers == ("PETR4", "VALE3")
+    assert settings.download_timeout_s == 30.0
+    assert settings.lake_root == "s3://my-lake"
+
+
+def test_bash_scripts_read_the_same_values(tmp_path):
+    env_file = tmp_path / ".env"
+    env_file.write_text(TRICKY_ENV)
+    out = bash_config(env_file, "BUCKET", "GLUE_JOB_NAME", "CRAWLER_NAME", "TICKERS", "ADOPT_BUCKET",
+                      "LAMBDA_NAME", "AWS_REGION", "AWS_DEFAULT_REGION", "DOWNLOAD_TIMEOUT_S")
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.splitlines() == ["my-lake", "refine quotes", "single # quoted", "PETR4,VALE3", "yes",
+                                       "b3-quotes-trigger", "us-east-1", "us-east-1", "30"]
+
+
+def test_environment_wins_over_dotenv_in_bash_too(tmp_path):
+    env_file = tmp_path / ".env"
+    env_file.write_text(TRICKY_ENV)
+    out = bash_config(env_file, "BUCKET", "ADOPT_BUCKET", "AWS_REGION", "AWS_DEFAULT_REGION",
+                      BUCKET="from-env", ADOPT_BUCKET="no", AWS_DEFAULT_REGION="sa-east-1")
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.splitlines() == ["from-env", "no", "sa-east-1", "sa-east-1"]
+
+
+def test_a_bad_value_stops_the_scripts_with_one_line_and_exit_2(tmp_path):
+    env_file = tmp_path / ".env"
+    env_file.write_text("BUCKET=my-lake\nLAKE_LOCK_WAIT_S=soon\n")
+    out = bash_config(env_file, "BUCKET")
+    assert out.returncode == 2 and out.stdout == ""
+    assert "error: LAKE_LOCK_WAIT_S must be a number of seconds, got 'soon'" in out.stderr
+    assert "Traceback" not in out.stderr
