@@ -80,13 +80,18 @@ def _digits(matrix: np.ndarray, start: int, end: int) -> np.ndarray:
     return block @ powers
 
 
-def _text(matrix: np.ndarray, start: int, end: int) -> np.ndarray:
-    """Fixed-width ASCII text, trimmed, through Arrow's vectorised kernels."""
+def _text(matrix: np.ndarray, start: int, end: int) -> pd.Series:
+    """Fixed-width ASCII text, trimmed, through Arrow's vectorised kernels.
+
+    Handed to pandas as Arrow data (`to_pandas`): pandas' own text dtype, without the
+    per-value Python strings a NumPy object array would cost.
+    """
     width = end - start
     block = np.ascontiguousarray(matrix[:, start:end])
     array = pa.FixedSizeBinaryArray.from_buffers(pa.binary(width), len(block), [None, pa.py_buffer(block)])
     as_text = pc.cast(pc.cast(array, pa.binary()), pa.string())
-    return pc.utf8_trim_whitespace(as_text)  # pyright: ignore[reportAttributeAccessIssue] - generated kernel.to_numpy(zero_copy_only=False)
+    trimmed = pc.utf8_trim_whitespace(as_text)  # pyright: ignore[reportAttributeAccessIssue] - a kernel pyarrow generates at import
+    return trimmed.to_pandas()
 
 
 def _dates(matrix: np.ndarray, start: int, end: int) -> np.ndarray:
