@@ -12,7 +12,7 @@ import pandas as pd
 from pipeline.lake import RAW_QUOTES_PREFIX, REJECTED_QUOTES_PREFIX, LakeBusy, LakeStorage
 from scraper import calendar_b3
 from scraper.raw_writer import WrittenRun, new_run_id, write_raw_quotes, write_rejected_quotes
-from scraper.sources import PriceSource
+from scraper.sources.base import PriceSource
 from scraper.validation import check_storable, count_reasons, empty_rejected, validate_quotes
 
 EXIT_OK = 0

@@ -27,6 +27,7 @@ if __package__ in (None, ""):  # run as a script: make the repository importable
 from pipeline.lake import RAW_PREFIX, LakeBusy, LakeStorage, LocalStorage, S3Storage, lake_lock  # noqa: E402
 from pipeline.settings import ConfigError, Settings, load_settings, normalize_ticker, parse_tickers  # noqa: E402
 from scraper import calendar_b3  # noqa: E402
+from scraper.http_client import run_with_deadline  # noqa: E402
 from scraper.scrape import (  # noqa: E402
     EXIT_BAD_INPUT,
     EXIT_LAKE_BUSY,
@@ -38,7 +39,8 @@ from scraper.scrape import (  # noqa: E402
     describe_write_error,
     scrape,
 )
-from scraper.sources import SourceDataError, SourceUnavailable, make_source, run_with_deadline  # noqa: E402
+from scraper.sources import make_source  # noqa: E402
+from scraper.sources.base import SourceDataError, SourceUnavailable  # noqa: E402
 
 SOURCES = ("yfinance", "b3", "sample", "csv")
 FILE_SOURCES = ("sample", "csv")
@@ -87,7 +89,9 @@ def resolve_range(source: str, start: dt.date | None, end: dt.date | None,
 
 def load_universe(universe: str, ibov_file: Path | None) -> pd.DataFrame:
     """The IBOV constituents of the day (the caller keeps the snapshot in raw/ibov_portfolio/)."""
-    from scraper.b3 import RequestsClient, fetch_ibov_portfolio, parse_portfolio, read_input_file
+    from scraper.http_client import RequestsClient
+    from scraper.sources.b3_cotahist import read_input_file
+    from scraper.sources.b3_portfolio import fetch_ibov_portfolio, parse_portfolio
 
     if universe not in UNIVERSES:
         raise ConfigError(f"UNIVERSE={universe!r}: choose one of {', '.join(UNIVERSES)}")
