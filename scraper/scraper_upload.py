@@ -39,11 +39,11 @@ from scraper.scrape import (  # noqa: E402
     describe_write_error,
     scrape,
 )
-from scraper.sources import make_source  # noqa: E402
+from scraper.sources import file_source_names, make_source, source_names, sources_help  # noqa: E402
 from scraper.sources.base import SourceDataError, SourceUnavailable  # noqa: E402
 
-SOURCES = ("yfinance", "b3", "sample", "csv")
-FILE_SOURCES = ("sample", "csv")
+SOURCES = source_names()
+FILE_SOURCES = file_source_names()
 UNIVERSES = ("ibov",)
 
 
@@ -59,7 +59,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--tickers", help="comma-separated B3 codes (PETR4,VALE3); .SA optional")
     parser.add_argument("--start", type=parse_date, help="first day, inclusive (default: last session)")
     parser.add_argument("--end", type=parse_date, help="last day, inclusive (default: last session)")
-    parser.add_argument("--source", choices=SOURCES, help="where quotes come from (default SOURCE or yfinance)")
+    parser.add_argument("--source", choices=SOURCES,
+                        help=f"where quotes come from (default SOURCE or yfinance): {sources_help()}")
     parser.add_argument("--csv-dir", type=Path, help="folder of <TICKER>.SA.csv files for --source csv")
     parser.add_argument("--cotahist-file", type=Path, action="append", default=[],
                         help="a COTAHIST file you have (daily, monthly or yearly, .ZIP or .TXT) for --source b3; repeatable")
