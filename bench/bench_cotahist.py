@@ -22,7 +22,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import pandas as pd  # noqa: E402
 
-from scraper.b3 import QUOTE_FIELDS, parse_cotahist  # noqa: E402
+from scraper.sources.b3_cotahist import QUOTE_FIELDS, parse_cotahist  # noqa: E402
 
 DAILY = Path(__file__).resolve().parent.parent / "data" / "b3" / "COTAHIST_D25062021.ZIP"
 
@@ -75,7 +75,7 @@ def main() -> None:
     sample = yearly_file(args.baseline_sessions)
     per_session = 7518
     print(f"COTAHIST parse benchmark: {args.sessions} sessions built from the real 2021-06-25 file")
-    ours = measure("scraper.b3.parse_cotahist", lambda d: parse_cotahist(d, "bench"), yearly, per_session * args.sessions)
+    ours = measure("b3_cotahist.parse_cotahist", lambda d: parse_cotahist(d, "bench"), yearly, per_session * args.sessions)
     base = measure("pandas.read_fwf (baseline)", naive_read_fwf, sample, per_session * args.baseline_sessions)
     print(f"speed-up: {ours / base:.1f}x records/s")
 

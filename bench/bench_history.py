@@ -41,7 +41,7 @@ SUSPENDED = 3  # tickers with a three-month gap
 
 
 def universe() -> list[str]:
-    from scraper.b3 import parse_portfolio
+    from scraper.sources.b3_portfolio import parse_portfolio
 
     return sorted(parse_portfolio(IBOV_FILE.read_bytes())["ticker"])
 
@@ -190,8 +190,8 @@ def build_and_backfill(lake: Path, quotes, label: str, with_portfolio: bool = Fa
     history_key = write_lake(lake, quotes[quotes["trade_date"] < last], f"{label}-history")
     if with_portfolio:
         from pipeline.lake import LocalStorage
-        from scraper.b3 import parse_portfolio
         from scraper.raw_writer import write_portfolio_snapshot
+        from scraper.sources.b3_portfolio import parse_portfolio
 
         write_portfolio_snapshot(LocalStorage(lake), parse_portfolio(IBOV_FILE.read_bytes()),
                                  dt.datetime(2025, 4, 7, tzinfo=dt.UTC))

@@ -26,7 +26,7 @@ from etl.transforms import refine_daily  # noqa: E402
 from local_mode.spark import local_spark  # noqa: E402
 from pipeline.lake import LocalStorage  # noqa: E402
 from scraper.raw_writer import write_raw_quotes  # noqa: E402
-from scraper.sources import sample_source  # noqa: E402
+from scraper.sources.csv_files import sample_source  # noqa: E402
 
 
 def main() -> None:

@@ -13,7 +13,7 @@ from contract.tables import RAW_QUOTES, REJECTED_QUOTES
 from pipeline.lake import LakeBusy, LakeStorage
 from scraper import calendar_b3
 from scraper.raw_writer import WrittenRun, new_run_id, write_raw_quotes, write_rejected_quotes
-from scraper.sources import PriceSource
+from scraper.sources.base import PriceSource
 from scraper.validation import check_storable, count_reasons, empty_rejected, validate_quotes
 
 EXIT_OK = 0

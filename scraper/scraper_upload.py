@@ -28,6 +28,7 @@ from contract.layout import RAW_PREFIX  # noqa: E402
 from pipeline.lake import LakeBusy, LakeStorage, LocalStorage, S3Storage, lake_lock  # noqa: E402
 from pipeline.settings import ConfigError, Settings, load_settings, normalize_ticker, parse_tickers  # noqa: E402
 from scraper import calendar_b3  # noqa: E402
+from scraper.http_client import run_with_deadline  # noqa: E402
 from scraper.scrape import (  # noqa: E402
     EXIT_BAD_INPUT,
     EXIT_LAKE_BUSY,
@@ -39,10 +40,11 @@ from scraper.scrape import (  # noqa: E402
     describe_write_error,
     scrape,
 )
-from scraper.sources import SourceDataError, SourceUnavailable, make_source, run_with_deadline  # noqa: E402
+from scraper.sources import file_source_names, make_source, source_names, sources_help  # noqa: E402
+from scraper.sources.base import SourceDataError, SourceUnavailable  # noqa: E402
 
-SOURCES = ("yfinance", "b3", "sample", "csv")
-FILE_SOURCES = ("sample", "csv")
+SOURCES = source_names()
+FILE_SOURCES = file_source_names()
 UNIVERSES = ("ibov",)
 
 
@@ -58,7 +60,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--tickers", help="comma-separated B3 codes (PETR4,VALE3); .SA optional")
     parser.add_argument("--start", type=parse_date, help="first day, inclusive (default: last session)")
     parser.add_argument("--end", type=parse_date, help="last day, inclusive (default: last session)")
-    parser.add_argument("--source", choices=SOURCES, help="where quotes come from (default SOURCE or yfinance)")
+    parser.add_argument("--source", choices=SOURCES,
+                        help=f"where quotes come from (default SOURCE or yfinance): {sources_help()}")
     parser.add_argument("--csv-dir", type=Path, help="folder of <TICKER>.SA.csv files for --source csv")
     parser.add_argument("--cotahist-file", type=Path, action="append", default=[],
                         help="a COTAHIST file you have (daily, monthly or yearly, .ZIP or .TXT) for --source b3; repeatable")
@@ -88,7 +91,9 @@ def resolve_range(source: str, start: dt.date | None, end: dt.date | None,
 
 def load_universe(universe: str, ibov_file: Path | None) -> pd.DataFrame:
     """The IBOV constituents of the day (the caller keeps the snapshot in raw/ibov_portfolio/)."""
-    from scraper.b3 import RequestsClient, fetch_ibov_portfolio, parse_portfolio, read_input_file
+    from scraper.http_client import RequestsClient
+    from scraper.sources.b3_cotahist import read_input_file
+    from scraper.sources.b3_portfolio import fetch_ibov_portfolio, parse_portfolio
 
     if universe not in UNIVERSES:
         raise ConfigError(f"UNIVERSE={universe!r}: choose one of {', '.join(UNIVERSES)}")

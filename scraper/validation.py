@@ -9,7 +9,7 @@ from collections.abc import Callable
 import numpy as np
 import pandas as pd
 
-from scraper.sources import SourceDataError
+from scraper.sources.base import SourceDataError
 
 PRICES = ["Open", "High", "Low", "Close"]
 NUMBERS = [*PRICES, "Adj Close", "Volume"]

@@ -168,7 +168,7 @@ def test_set_aside_reasons_name_the_problem(tmp_path):
 def scrape_without_trigger(lake: Path, ticker: str, start: str, end: str, run_id: str) -> None:
     from pipeline.lake import LocalStorage
     from scraper.raw_writer import write_raw_quotes
-    from scraper.sources import CsvSource
+    from scraper.sources.csv_files import CsvSource
 
     quotes = CsvSource(SAMPLE_DIR).fetch([ticker], dt.date.fromisoformat(start), dt.date.fromisoformat(end)).quotes
     write_raw_quotes(LocalStorage(lake), quotes, source="csv", symbols={},

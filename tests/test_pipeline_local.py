@@ -253,7 +253,7 @@ def test_a_run_whose_trigger_was_lost_is_refined_by_the_next_run(tmp_path):
 
     from pipeline.lake import LocalStorage
     from scraper.raw_writer import write_raw_quotes
-    from scraper.sources import CsvSource
+    from scraper.sources.csv_files import CsvSource
 
     lake = tmp_path / "lake"
     # Run A lands in raw but its event never starts a job (refused while busy, then dropped).

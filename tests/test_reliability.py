@@ -20,9 +20,11 @@ import pytest
 
 from pipeline.lake import LOCK_FILE, LakeBusy, LocalStorage, lake_lock
 from scraper import calendar_b3, scraper_upload
-from scraper.b3 import B3Source
 from scraper.scrape import scrape
-from scraper.sources import CsvSource, SourceDataError, YFinanceSource
+from scraper.sources.b3_cotahist import B3Source
+from scraper.sources.base import SourceDataError
+from scraper.sources.csv_files import CsvSource
+from scraper.sources.yfinance_source import YFinanceSource
 from tests.conftest import REPO, SAMPLE_DIR
 
 B3_DATA = REPO / "data" / "b3"
@@ -150,7 +152,7 @@ def test_yfinance_offline_empty_frame_without_errors_is_an_outage(tmp_path, caps
 
     monkeypatch.setattr(yfinance, "download", lambda *a, **k: pd.DataFrame())
     monkeypatch.setattr(yfinance.shared, "_ERRORS", {})
-    monkeypatch.setattr("scraper.sources.yahoo_reachable", lambda: False)
+    monkeypatch.setattr("scraper.sources.yfinance_source.yahoo_reachable", lambda: False)
     code = run(tmp_path / "lake", "--tickers", "PETR4,VALE3", "--start", "2024-01-02", "--end", "2024-01-05")
     assert code == 4
     line = one_error_line(capsys)
@@ -189,7 +191,7 @@ def test_yfinance_offline_as_it_logs_it_is_an_outage(tmp_path, capsys, monkeypat
 
     monkeypatch.setattr(yfinance, "download", download)
     monkeypatch.setattr(yfinance.shared, "_ERRORS", {})
-    monkeypatch.setattr("scraper.sources.yahoo_reachable", lambda: pytest.fail("the log already says why"))
+    monkeypatch.setattr("scraper.sources.yfinance_source.yahoo_reachable", lambda: pytest.fail("the log already says why"))
     assert run(tmp_path / "lake", "--tickers", "PETR4", "--start", "2024-01-02", "--end", "2024-01-05") == 4
     line = one_error_line(capsys)
     assert "Could not resolve host: query2.finance.yahoo.com" in line and "(and 1 more)" in line

@@ -10,7 +10,8 @@ import pytest
 
 from pipeline.settings import ConfigError, load_settings, parse_tickers
 from scraper import calendar_b3
-from scraper.sources import CsvSource, SourceDataError, read_yahoo_csv
+from scraper.sources.base import SourceDataError
+from scraper.sources.csv_files import CsvSource, read_yahoo_csv
 from scraper.validation import UnstorableValue, check_storable, count_reasons, validate_quotes
 from tests.conftest import SAMPLE_DIR, TEST_DATA
 

@@ -8,7 +8,10 @@ import time
 import pandas as pd
 import pytest
 
-from scraper.sources import SourceUnavailable, YFinanceSource, read_yahoo_csv, run_with_deadline
+from scraper.http_client import run_with_deadline
+from scraper.sources.base import SourceUnavailable
+from scraper.sources.csv_files import read_yahoo_csv
+from scraper.sources.yfinance_source import YFinanceSource
 from tests.conftest import SAMPLE_DIR
 
 START, END = dt.date(2020, 6, 1), dt.date(2020, 6, 9)

@@ -1,18 +1,15 @@
-"""B3's own published data: COTAHIST daily quote files and the IBOV portfolio of the day."""
+"""B3's own published data: COTAHIST daily quote files, parsed, downloaded or read."""
 
 from __future__ import annotations
 
-import base64
 import datetime as dt
 import io
-import json
 import time
 import zipfile
 import zlib
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Protocol
 
 import numpy as np
 import pandas as pd
@@ -20,15 +17,13 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from etl.progress import progress
-from scraper.sources import QUOTE_COLUMNS, FetchResult, SourceDataError, SourceUnavailable
+from scraper.http_client import HttpClient, RequestsClient, get_with_retries
+from scraper.sources.base import QUOTE_COLUMNS, FetchResult, SourceDataError, SourceUnavailable
 
 RECORD_LENGTH = 245
 COTAHIST_URL = "https://bvmf.bmfbovespa.com.br/InstDados/SerHist/COTAHIST_D{day:%d%m%Y}.ZIP"
-PORTFOLIO_URL = "https://sistemaswebb3-listados.b3.com.br/indexProxy/indexCall/GetPortfolioDay/{params}"
 STANDARD_LOT_BDI = "02"   # CODBDI: round lot
 CASH_MARKET = 10          # TPMERC: vista
-HTTP_TIMEOUT_S = 30.0
-RETRY_DELAYS_S = (1.0, 3.0, 9.0)
 
 # Field -> (start, end) as 0-based slices of a 245-character quote record (layout rev. 2017).
 QUOTE_FIELDS = {
@@ -80,13 +75,18 @@ def _digits(matrix: np.ndarray, start: int, end: int) -> np.ndarray:
     return block @ powers
 
 
-def _text(matrix: np.ndarray, start: int, end: int) -> np.ndarray:
-    """Fixed-width ASCII text, trimmed, through Arrow's vectorised kernels."""
+def _text(matrix: np.ndarray, start: int, end: int) -> pd.Series:
+    """Fixed-width ASCII text, trimmed, through Arrow's vectorised kernels.
+
+    Handed to pandas as Arrow data (`to_pandas`): pandas' own text dtype, without the
+    per-value Python strings a NumPy object array would cost.
+    """
     width = end - start
     block = np.ascontiguousarray(matrix[:, start:end])
     array = pa.FixedSizeBinaryArray.from_buffers(pa.binary(width), len(block), [None, pa.py_buffer(block)])
     as_text = pc.cast(pc.cast(array, pa.binary()), pa.string())
-    return pc.utf8_trim_whitespace(as_text)  # pyright: ignore[reportAttributeAccessIssue] - generated kernel.to_numpy(zero_copy_only=False)
+    trimmed = pc.utf8_trim_whitespace(as_text)  # pyright: ignore[reportAttributeAccessIssue] - a kernel pyarrow generates at import
+    return trimmed.to_pandas()
 
 
 def _dates(matrix: np.ndarray, start: int, end: int) -> np.ndarray:
@@ -158,44 +158,6 @@ def read_cotahist_bytes(data: bytes, name: str) -> pd.DataFrame:
 def standard_lot(frame: pd.DataFrame) -> pd.DataFrame:
     """The cash-market round-lot quotes: what users mean by "PETR4"."""
     return frame.loc[(frame["codbdi"] == STANDARD_LOT_BDI) & (frame["tpmerc"] == CASH_MARKET)]
-
-
-# --- HTTP ------------------------------------------------------------------------------------
-
-
-class HttpClient(Protocol):
-    def get(self, url: str, timeout_s: float) -> tuple[int, bytes]: ...
-
-
-class RequestsClient:
-    """The live client; tests replace it with recorded responses."""
-
-    def get(self, url: str, timeout_s: float) -> tuple[int, bytes]:
-        import requests
-
-        try:
-            response = requests.get(url, timeout=(min(timeout_s, 10.0), timeout_s))
-        except requests.RequestException as exc:
-            raise SourceUnavailable(f"{url}: {exc.__class__.__name__}: {exc}") from exc
-        return response.status_code, response.content
-
-
-def get_with_retries(http: HttpClient, url: str, *, timeout_s: float = HTTP_TIMEOUT_S,
-                     delays_s: tuple[float, ...] = RETRY_DELAYS_S,
-                     sleep: Callable[[float], None] = time.sleep) -> tuple[int, bytes]:
-    """GET with back-off on network errors and 5xx/429; other statuses are returned as they are."""
-    for attempt in range(len(delays_s) + 1):
-        try:
-            status, body = http.get(url, timeout_s)
-            if status < 500 and status != 429:
-                return status, body
-            problem: str = f"HTTP {status}"
-        except SourceUnavailable as exc:
-            problem = str(exc)
-        if attempt == len(delays_s):
-            raise SourceUnavailable(f"{url} failed after {attempt + 1} attempts: {problem}")
-        sleep(delays_s[attempt])
-    raise AssertionError("unreachable")
 
 
 # --- the source ------------------------------------------------------------------------------
@@ -274,51 +236,3 @@ def read_input_file(path: Path, option: str) -> bytes:
         raise SourceDataError(f"{option} {path}: is a folder, not a file") from exc
     except OSError as exc:
         raise SourceDataError(f"{option} {path}: cannot be read ({exc.strerror or exc})") from exc
-
-
-# --- IBOV portfolio --------------------------------------------------------------------------
-
-PORTFOLIO_COLUMNS = ["ticker", "name", "type", "segment", "weight_pct", "theoretical_qty", "portfolio_date"]
-
-
-def portfolio_url(index: str = "IBOV", language: str = "en-us") -> str:
-    params = {"pageNumber": 1, "pageSize": 9999, "language": language, "index": index, "segment": 2}
-    encoded = base64.b64encode(json.dumps(params, separators=(",", ":")).encode()).decode()
-    return PORTFOLIO_URL.format(params=encoded)
-
-
-def parse_b3_number(text: str, language: str) -> float:
-    """`1,243,177,587` / `2.663` (en-us) or `1.243.177.587` / `2,663` (pt-br)."""
-    thousands, decimal = (",", ".") if language == "en-us" else (".", ",")
-    return float(text.strip().replace(thousands, "").replace(decimal, "."))
-
-
-def parse_portfolio(body: bytes, language: str = "en-us") -> pd.DataFrame:
-    """GetPortfolioDay's JSON to one row per constituent."""
-    try:
-        doc = json.loads(body)
-        header, results = doc["header"], doc["results"]
-        month_first = language == "en-us"
-        date = dt.datetime.strptime(header["date"], "%m/%d/%y" if month_first else "%d/%m/%y").date()
-        rows = [{
-            "ticker": r["cod"].strip(),
-            "name": r["asset"].strip(),
-            "type": " ".join(r["type"].split()),
-            "segment": r.get("segment", "").strip(),
-            "weight_pct": parse_b3_number(r["part"], language),
-            "theoretical_qty": int(parse_b3_number(r["theoricalQty"], language)),
-            "portfolio_date": date,
-        } for r in results]
-    except (KeyError, TypeError, ValueError) as exc:
-        raise SourceDataError(f"unexpected IBOV portfolio response: {exc!r}") from exc
-    if not rows:
-        raise SourceDataError("the IBOV portfolio response lists no constituent")
-    return pd.DataFrame(rows, columns=PORTFOLIO_COLUMNS)
-
-
-def fetch_ibov_portfolio(http: HttpClient, *, sleep: Callable[[float], None] = time.sleep,
-                         language: str = "en-us") -> pd.DataFrame:
-    status, body = get_with_retries(http, portfolio_url("IBOV", language), sleep=sleep)
-    if status != 200:
-        raise SourceUnavailable(f"B3 index API answered HTTP {status} for the IBOV portfolio")
-    return parse_portfolio(body, language)

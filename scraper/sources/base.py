@@ -1,0 +1,53 @@
+"""What every price source shares: the errors, the result, the interface and the quote columns."""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass, field
+from typing import Protocol
+
+import pandas as pd
+
+# The columns every source returns, with Yahoo's names for the prices.
+PRICE_COLUMNS = ["Open", "High", "Low", "Close", "Adj Close", "Volume"]
+QUOTE_COLUMNS = ["ticker", "trade_date", *PRICE_COLUMNS]
+
+
+class SourceError(Exception):
+    """A source could not deliver data. Subclasses say why."""
+
+
+class SourceUnavailable(SourceError):
+    """Network failure, time-out or a service error: retry later."""
+
+
+class SourceDataError(SourceError):
+    """The source answered, but with data that cannot be parsed."""
+
+
+@dataclass
+class FetchResult:
+    """Long-format quotes plus the tickers the source had nothing for."""
+
+    quotes: pd.DataFrame
+    missing: list[str] = field(default_factory=list)
+    symbols: dict[str, str] = field(default_factory=dict)
+    # Rows the source itself set aside (a truncated CSV line), in validation's rejected shape.
+    rejected: pd.DataFrame | None = None
+
+
+class PriceSource(Protocol):
+    name: str
+
+    def fetch(self, tickers: list[str], start: dt.date | None, end: dt.date | None) -> FetchResult: ...
+
+
+def empty_quotes() -> pd.DataFrame:
+    frame = pd.DataFrame({c: pd.Series(dtype="float64") for c in PRICE_COLUMNS})
+    frame.insert(0, "trade_date", pd.Series(dtype="object"))
+    frame.insert(0, "ticker", pd.Series(dtype="object"))
+    return frame
+
+
+def yahoo_symbol(ticker: str) -> str:
+    return f"{ticker}.SA"

@@ -1,0 +1,60 @@
+"""The source registry: every name builds, an unknown one is one clear error, nothing below imports it."""
+
+from __future__ import annotations
+
+import ast
+
+import pytest
+
+from scraper import scraper_upload
+from scraper.sources import SOURCES, file_source_names, make_source, source_names
+from scraper.sources.base import SourceDataError
+from tests.conftest import REPO, SAMPLE_DIR
+
+SOURCES_DIR = REPO / "scraper" / "sources"
+
+
+@pytest.mark.parametrize("name", list(SOURCES))
+def test_every_registered_source_builds_under_its_name(name):
+    source = make_source(name, csv_dir=SAMPLE_DIR)
+    assert source.name == name
+    assert callable(source.fetch)
+
+
+def test_an_unknown_source_is_one_error_naming_every_registered_source():
+    with pytest.raises(SourceDataError) as caught:
+        make_source("bloomberg")
+    message = str(caught.value)
+    assert "'bloomberg'" in message
+    assert all(name in message for name in source_names())
+
+
+def test_the_command_line_takes_its_source_names_from_the_registry():
+    (action,) = [a for a in scraper_upload.build_parser()._actions if a.dest == "source"]
+    assert tuple(action.choices or ()) == source_names()
+    assert scraper_upload.FILE_SOURCES == file_source_names() == ("sample", "csv")
+
+
+def imported_modules(path) -> set[str]:
+    names: set[str] = set()
+    for node in ast.walk(ast.parse(path.read_text(), filename=str(path))):
+        if isinstance(node, ast.Import):
+            names.update(alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+            names.add(node.module)
+            names.update(f"{node.module}.{alias.name}" for alias in node.names)
+        elif isinstance(node, ast.ImportFrom):
+            names.add(f"relative:{'.' * node.level}{node.module or ''}")
+    return names
+
+
+def test_no_source_module_imports_the_registry():
+    modules = sorted(p for p in SOURCES_DIR.glob("*.py") if p.name != "__init__.py")
+    assert {p.stem for p in modules} >= {"base", "csv_files", "yfinance_source", "b3_cotahist"}
+    modules.append(REPO / "scraper" / "http_client.py")  # the helpers the sources share
+    for path in modules:
+        imported = imported_modules(path)
+        assert "scraper.sources" not in imported, f"{path.name} imports the registry"
+        assert not [n for n in imported if n.startswith("relative:")], f"{path.name}: use absolute imports"
+        siblings = {n.split(".")[2] for n in imported if n.startswith("scraper.sources.")}
+        assert siblings <= {"base"}, f"{path.name} imports {siblings - {'base'}}: only base is shared"
