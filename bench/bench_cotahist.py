@@ -13,16 +13,13 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import io
-import sys
 import time
 import zipfile
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+import pandas as pd
 
-import pandas as pd  # noqa: E402
-
-from scraper.sources.b3_cotahist import QUOTE_FIELDS, parse_cotahist  # noqa: E402
+from scraper.sources.b3_cotahist import QUOTE_FIELDS, parse_cotahist
 
 DAILY = Path(__file__).resolve().parent.parent / "data" / "b3" / "COTAHIST_D25062021.ZIP"
 

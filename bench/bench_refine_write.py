@@ -13,20 +13,16 @@ from __future__ import annotations
 
 import argparse
 import shutil
-import sys
 import tempfile
 import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-
-
-from etl.lake_io import write_partitions  # noqa: E402
-from etl.transforms import refine_daily  # noqa: E402
-from local_mode.spark import local_spark  # noqa: E402
-from pipeline.lake import LocalStorage  # noqa: E402
-from scraper.raw_writer import write_raw_quotes  # noqa: E402
-from scraper.sources.csv_files import sample_source  # noqa: E402
+from etl.lake_io import write_partitions
+from etl.transforms import refine_daily
+from local_mode.spark import local_spark
+from pipeline.lake import LocalStorage
+from scraper.raw_writer import write_raw_quotes
+from scraper.sources.csv_files import sample_source
 
 
 def main() -> None:

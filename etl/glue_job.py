@@ -64,7 +64,7 @@ def refine_run(spark: SparkSession, lake_root: str, manifest_key: str = "",
     busy, or lost. Before ending, the run looks again (at most `extra_rounds` times) and
     refines what arrived meanwhile, so nothing waits for the next scrape.
     """
-    totals = {"runs": 0, "daily_rows": 0, "monthly_rows": 0, "set_aside": 0}
+    totals = {"runs": 0, "daily_rows": 0, "monthly_rows": 0, "set_aside": 0, "raw_days_read": 0}
     requested = [manifest_key.strip()] if manifest_key.strip() else []
     for _ in range(1 + extra_rounds):
         keys = sorted({*requested, *pending_manifest_keys(lake_root)})
@@ -79,6 +79,7 @@ def refine_run(spark: SparkSession, lake_root: str, manifest_key: str = "",
             totals["runs"] += len(manifests)
             totals["daily_rows"] += counts["daily_rows"]
             totals["monthly_rows"] += counts["monthly_rows"]
+            totals["raw_days_read"] += counts.get("raw_days_read", 0)
     else:
         if left := pending_manifest_keys(lake_root):
             log(f"{len(left)} manifest(s) still arriving after {1 + extra_rounds} rounds: the next run refines them")

@@ -204,13 +204,6 @@ def spark_frame_from_arrow(spark: SparkSession, table: pa.Table) -> DataFrame:
     return DataFrame(jvm.PythonSQLUtils.toDataFrame(jiter, schema.json(), spark._jsparkSession), spark)
 
 
-def read_raw_quotes(spark: SparkSession, lake_root: str, tickers: Iterable[str] | None = None,
-                    days: Iterable[str] | None = None) -> DataFrame:
-    """Raw quotes of these tickers and days (default: all) as a Spark DataFrame."""
-    chosen = list_raw_days(lake_root) if days is None else days
-    return spark_frame_from_arrow(spark, read_raw_days(lake_root, chosen, tickers))
-
-
 # Every data file the job writes has this name in its partition folder: a rewrite replaces it
 # in place (an atomic rename locally, one PUT on S3), so no reader ever sees two versions.
 DATA_FILE = "part-0.snappy.parquet"

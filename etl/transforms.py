@@ -1,11 +1,24 @@
-"""Pure refinement rules: DataFrames in, DataFrames out, no storage."""
+"""Pure refinement rules: DataFrames in, DataFrames out, no storage.
+
+The refined tables (their columns: contract.tables) and the rules that make them:
+- quotes_daily, one row per ticker and session: of raw's rows for a ticker and day the latest
+  ingestion wins; the prices are renamed (`open` -> `open_price`, ... PRICE_RENAMES); then the
+  date-based metrics over the ticker's sessions in date order: `daily_return` (close / previous
+  session's close - 1), `ma_5` and `ma_20` (mean close of the last 5 / 20 sessions, null until
+  there are that many) and `days_since_prev_session` (calendar days since the previous session).
+- quotes_monthly, one row per ticker and calendar month, the numeric summary: sessions, first
+  and last session, open (the first session's), high (max), low (min), close (the last
+  session's), total volume, mean close and `monthly_return` (close / previous month's close - 1).
+"""
 
 from __future__ import annotations
 
 from pyspark.sql import Column, DataFrame, Window
 from pyspark.sql import functions as F
 
-# Transformation B: the raw column names to the refined ones.
+from contract.tables import QUOTES_DAILY, QUOTES_MONTHLY
+
+# Raw's price names -> quotes_daily's.
 PRICE_RENAMES = {
     "open": "open_price",
     "high": "high_price",
@@ -15,15 +28,9 @@ PRICE_RENAMES = {
 }
 MOVING_AVERAGE_SESSIONS = (5, 20)
 
-DAILY_COLUMNS = [
-    "trade_date", "open_price", "high_price", "low_price", "close_price", "adj_close_price",
-    "volume", "daily_return", "ma_5", "ma_20", "days_since_prev_session", "source",
-    "ingested_at", "dt", "ticker",
-]
-MONTHLY_COLUMNS = [
-    "sessions", "first_session", "last_session", "open_price", "high_price", "low_price",
-    "close_price", "total_volume", "avg_close_price", "monthly_return", "month", "ticker",
-]
+# The tables' columns, then their partition keys: the order the job writes them in.
+DAILY_COLUMNS = [c.name for c in (*QUOTES_DAILY.columns, *QUOTES_DAILY.partition_keys)]
+MONTHLY_COLUMNS = [c.name for c in (*QUOTES_MONTHLY.columns, *QUOTES_MONTHLY.partition_keys)]
 
 
 def latest_ingestion_per_session(raw: DataFrame) -> DataFrame:
@@ -53,7 +60,7 @@ def _moving_average(sessions: int) -> Column:
 
 
 def add_session_metrics(daily: DataFrame) -> DataFrame:
-    """Transformation C: return, moving averages and calendar days since the previous session."""
+    """The date-based metrics: return, moving averages and calendar days since the previous session."""
     by_session = Window.partitionBy("ticker").orderBy("trade_date")
     out = daily.withColumn(
         "daily_return", F.col("close_price") / F.lag("close_price").over(by_session) - 1
@@ -73,7 +80,7 @@ def refine_daily(raw: DataFrame) -> DataFrame:
 
 
 def summarize_monthly(daily: DataFrame) -> DataFrame:
-    """Transformation A: one row per ticker and calendar month."""
+    """The numeric summary: one row per ticker and calendar month."""
     month = F.date_format("trade_date", "yyyy-MM")
     monthly = daily.groupBy("ticker", month.alias("month")).agg(
         F.count("*").cast("int").alias("sessions"),
@@ -96,7 +103,7 @@ def select_changed(daily: DataFrame, monthly: DataFrame, changed_days: list[str]
     """The output rows a run that changed `changed_days` (of every ticker in `daily`) can change.
 
     A new or replaced session changes its own row and, through the lag and the windows, the
-    next MAX_WINDOW - 1 rows of the same ticker (nothing later: ma_20 is the longest reach);
+    next max(MOVING_AVERAGE_SESSIONS) - 1 rows of the same ticker (nothing later: ma_20 is the longest reach);
     it changes its month's summary and the return of the ticker's next month with sessions.
     """
     changed = F.col("dt").isin(changed_days).cast("int")

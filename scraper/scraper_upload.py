@@ -1,4 +1,6 @@
-"""Fetch B3 daily quotes and land them as raw Parquet; locally, run the whole pipeline.
+"""The scraper's command line: fetch B3 daily quotes, land them as raw Parquet; locally, run the whole pipeline.
+
+Installed (`pip install -e .`, which `make demo` does), it is also the command `b3-scrape`.
 
 Examples:
   python scraper/scraper_upload.py                              # .env tickers, last session
@@ -21,15 +23,15 @@ from pathlib import Path
 
 import pandas as pd
 
-if __package__ in (None, ""):  # run as a script: make the repository importable
-    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-
-from contract.layout import RAW_PREFIX  # noqa: E402
+try:
+    from contract.layout import RAW_PREFIX
+except ModuleNotFoundError as exc:  # a Python the project is not installed in
+    sys.exit(f"error: cannot import {exc.name}: install the project first (make demo, or pip install -e .)")
 from pipeline.lake import LakeBusy, LakeStorage, LocalStorage, S3Storage, lake_lock  # noqa: E402
 from pipeline.settings import ConfigError, Settings, load_settings, normalize_ticker, parse_tickers  # noqa: E402
 from scraper import calendar_b3  # noqa: E402
 from scraper.http_client import run_with_deadline  # noqa: E402
-from scraper.scrape import (  # noqa: E402
+from scraper.run import (  # noqa: E402
     EXIT_BAD_INPUT,
     EXIT_LAKE_BUSY,
     EXIT_LAKE_WRITE_FAILED,

@@ -91,7 +91,7 @@ class RecordingRefine:
         self.rounds.append([m.key for m in manifests])
         if len(self.rounds) <= self.arrivals:  # a scrape commits while this round runs
             write_manifest(self.lake, f"late-{len(self.rounds)}.json", manifest(f"late-{len(self.rounds)}"))
-        return {"daily_rows": 10, "monthly_rows": 1}
+        return {"daily_rows": 10, "monthly_rows": 1, "raw_days_read": 3}
 
 
 def test_refine_run_refines_a_manifest_that_arrived_while_it_was_busy(tmp_path):
@@ -99,7 +99,7 @@ def test_refine_run_refines_a_manifest_that_arrived_while_it_was_busy(tmp_path):
     refine = RecordingRefine(tmp_path, arrivals=1)
     totals = refine_run(None, str(tmp_path), first, refine=refine, log=lambda m: None)
     assert refine.rounds == [[first], [f"{MANIFESTS}/late-1.json"]]
-    assert totals == {"runs": 2, "daily_rows": 20, "monthly_rows": 2, "set_aside": 0}
+    assert totals == {"runs": 2, "daily_rows": 20, "monthly_rows": 2, "set_aside": 0, "raw_days_read": 6}
     assert sorted(p.name for p in (tmp_path / PROCESSED_RUNS).iterdir()) == ["late-1.json", "run-a.json"]
     assert pending_manifest_keys(str(tmp_path)) == []
 

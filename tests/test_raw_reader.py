@@ -10,7 +10,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from etl.lake_io import RAW_READ_SCHEMA, list_raw_days, read_raw_days, read_raw_quotes, spark_frame_from_arrow
+from etl.lake_io import RAW_READ_SCHEMA, list_raw_days, read_raw_days, spark_frame_from_arrow
 from scraper.raw_writer import RAW_QUOTES_SCHEMA
 
 T0 = dt.datetime(2024, 3, 1, 12, 0, tzinfo=dt.UTC)
@@ -93,7 +93,7 @@ def test_spark_frame_from_arrow_keeps_types_and_nulls(spark):
     assert spark_frame_from_arrow(spark, table.slice(0, 0)).count() == 0
 
 
-def test_read_raw_quotes_from_s3(spark, s3_endpoint):
+def test_read_raw_days_from_s3_into_spark(spark, s3_endpoint):
     s3 = boto3.client("s3", endpoint_url=s3_endpoint, region_name="us-east-1")
     s3.create_bucket(Bucket="lake")
     s3.put_object(Bucket="lake", Key="raw/quotes/dt=2024-01-02/csv-a.parquet",
@@ -102,7 +102,7 @@ def test_read_raw_quotes_from_s3(spark, s3_endpoint):
                   Body=raw_file("2024-01-03", {"PETR4": 31.0}))
     s3.put_object(Bucket="lake", Key="raw/_manifests/r0.json", Body=b"{}")
     assert list_raw_days("s3://lake") == ["2024-01-02", "2024-01-03"]
-    frame = read_raw_quotes(spark, "s3://lake", ["PETR4"])
+    frame = spark_frame_from_arrow(spark, read_raw_days("s3://lake", list_raw_days("s3://lake"), ["PETR4"]))
     assert sorted((r["trade_date"].isoformat(), r["close"]) for r in frame.collect()) == [
         ("2024-01-02", 30.0), ("2024-01-03", 31.0)]
 

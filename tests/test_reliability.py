@@ -20,7 +20,7 @@ import pytest
 
 from pipeline.lake import LOCK_FILE, LakeBusy, LocalStorage, lake_lock
 from scraper import calendar_b3, scraper_upload
-from scraper.scrape import scrape
+from scraper.run import scrape
 from scraper.sources.b3_cotahist import B3Source
 from scraper.sources.base import SourceDataError
 from scraper.sources.csv_files import CsvSource
@@ -78,7 +78,7 @@ def test_range_before_the_calendar_says_so(tmp_path, capsys):
 
 
 def test_range_straddling_the_calendar_start_is_a_notice():
-    from scraper.scrape import _calendar_notes
+    from scraper.run import _calendar_notes
 
     assert calendar_b3.first_session() == dt.date(2000, 1, 3)
     (note,) = _calendar_notes(dt.date(1999, 12, 1), dt.date(2000, 1, 31))

@@ -1,4 +1,4 @@
-"""One scrape run: fetch, validate, write raw Parquet and the run's commit marker."""
+"""One scrape run: fetch, validate, write raw Parquet and the run's manifest (its command line: scraper_upload.py)."""
 
 from __future__ import annotations
 

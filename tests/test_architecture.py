@@ -1,0 +1,127 @@
+"""The import rules README's architecture section states, checked on the source (no import is run)."""
+
+from __future__ import annotations
+
+import ast
+from collections import defaultdict
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+PACKAGES = ("contract", "pipeline", "scraper", "etl", "lambdas", "local_mode", "catalog", "charts", "deploy")
+# Package -> the project packages (or modules) it may import. contract is the floor; local_mode
+# sits on top of what AWS runs (etl, lambdas) and only command lines import it.
+ALLOWED = {
+    "contract": set(),
+    "pipeline": {"contract"},
+    "etl": {"contract"},
+    "lambdas": {"contract"},
+    "scraper": {"contract", "pipeline", "etl.progress"},  # the progress lines, not the job
+    "local_mode": {"contract", "pipeline", "etl", "lambdas"},
+    "catalog": {"contract", "pipeline"},
+    "charts": {"contract", "pipeline", "catalog"},
+    "deploy": {"contract", "pipeline", "catalog", "local_mode"},
+}
+# Command lines: the only modules outside local_mode that may import it.
+COMMAND_LINES = {"scraper.scraper_upload", "catalog.query", "deploy.aws_check"}
+# What ships to AWS (deploy/package.py), from its entry module, may reach only the standard
+# library and what that runtime has.
+RUNTIMES = {
+    "lambdas.start_glue_job": {"boto3", "botocore"},
+    "etl.glue_job": {"boto3", "pyarrow", "pyspark", "awsglue", "tqdm"},
+}
+
+
+def modules(repo: Path = REPO) -> dict[str, Path]:
+    found = {}
+    for package in PACKAGES:
+        for path in (repo / package).rglob("*.py"):
+            parts = path.relative_to(repo).with_suffix("").parts
+            found[".".join(parts[:-1] if parts[-1] == "__init__" else parts)] = path
+    return found
+
+
+def imports(path: Path) -> set[str]:
+    """Every absolute import in the file, at any depth (imports inside functions count)."""
+    names = set()
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.Import):
+            names |= {alias.name for alias in node.names}
+        elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+            names.add(node.module)
+            names |= {f"{node.module}.{alias.name}" for alias in node.names}
+    return names
+
+
+def project_graph() -> dict[str, set[str]]:
+    """Module -> the project modules it imports."""
+    known = modules()
+    return {name: {i for i in imports(path) if i in known and i != name} for name, path in known.items()}
+
+
+def layer_violations(repo: Path = REPO) -> list[str]:
+    wrong = []
+    for name, path in modules(repo).items():
+        package = name.split(".")[0]
+        for imported in imports(path):
+            target = imported.split(".")[0]
+            allowed = any(imported == a or imported.startswith(f"{a}.") for a in ALLOWED[package])
+            if target in PACKAGES and target != package and not allowed:
+                if not (target == "local_mode" and name in COMMAND_LINES):
+                    wrong.append(f"{name} imports {imported}")
+    return sorted(wrong)
+
+
+def test_packages_import_only_what_the_layers_allow():
+    assert layer_violations() == []
+
+
+def test_code_shipped_to_aws_reaches_only_its_runtime():
+    import sys
+
+    graph, known = project_graph(), modules()
+    for entry, runtime in RUNTIMES.items():
+        reached, todo = set(), [entry]
+        while todo:
+            name = todo.pop()
+            if name not in reached:
+                reached.add(name)
+                todo += graph[name]
+                todo += [parent for parent in _parents(name) if parent in known]  # packages' __init__
+        outside = sorted(f"{name} imports {imported}" for name in reached for imported in imports(known[name])
+                         if imported.split(".")[0] not in {"__future__", "contract", "etl", "lambdas", *runtime}
+                         and imported.split(".")[0] not in sys.stdlib_module_names)
+        assert outside == [], entry
+        assert {name.split(".")[0] for name in reached} <= {"contract", entry.split(".")[0]}, entry
+
+
+def _parents(name: str) -> list[str]:
+    parts = name.split(".")
+    return [".".join(parts[:i]) for i in range(1, len(parts))]
+
+
+def test_no_import_cycle_between_modules():
+    graph = project_graph()
+    cycles = []
+    state: dict[str, int] = defaultdict(int)  # 0 new, 1 on the path, 2 done
+
+    def visit(node: str, path: list[str]) -> None:
+        state[node] = 1
+        for nxt in sorted(graph.get(node, ())):
+            if state[nxt] == 1:
+                cycles.append(path[path.index(nxt):] + [nxt])
+            elif state[nxt] == 0:
+                visit(nxt, [*path, nxt])
+        state[node] = 2
+
+    for start in sorted(graph):
+        if state[start] == 0:
+            visit(start, [start])
+    assert cycles == []
+
+
+def test_the_rules_catch_a_forbidden_import(tmp_path):
+    # The check itself can fail: a contract module importing the job, even inside a function.
+    (tmp_path / "contract").mkdir()
+    (tmp_path / "contract" / "__init__.py").write_text("")
+    (tmp_path / "contract" / "bad.py").write_text("def f():\n    from etl.glue_job import main\n")
+    assert layer_violations(tmp_path) == ["contract.bad imports etl.glue_job", "contract.bad imports etl.glue_job.main"]
