@@ -8,7 +8,7 @@ import functools
 import json
 import os
 import uuid
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 from urllib.parse import unquote, urlsplit
@@ -30,6 +30,10 @@ COMPACT_ROW_GROUP_ROWS = 2048
 # Listing and reading many small objects is latency-bound on S3: overlap the requests.
 IO_THREADS = 16
 S3_PUT_THREADS = 64
+# Partitions in the thread pool's hands at once (memory), and how many rewritten top-level
+# folders make one listing of the table's top level cheaper than checking each.
+WRITE_BATCH = 2048
+LIST_TABLE_ABOVE = 64
 
 # What the job reads from raw quotes, in the lake's current (Athena-safe) names.
 RAW_READ_SCHEMA = arrow_schema(RAW_QUOTES, ["trade_date", "ticker", "open", "high", "low", "close", "adj_close",
@@ -244,18 +248,16 @@ def write_file_atomically(filesystem: pafs.FileSystem, path: str, table: pa.Tabl
         raise
 
 
-def partition_slices(rows: pa.Table, partition_by: list[str]) -> list[tuple[str, pa.Table]]:
-    """`(key=value/key=value, rows)` per partition, the partition columns left out of the rows."""
+def partition_runs(rows: pa.Table, partition_by: list[str]) -> tuple[pa.Table, list[tuple[str, int, int]]]:
+    """The rows sorted by partition without the partition columns, and `(key=value/key=value, start, length)` per partition."""
     ordered = rows.sort_by([(c, "ascending") for c in partition_by])
     keys = list(zip(*(ordered[c].to_pylist() for c in partition_by)))
-    body = ordered.drop_columns(partition_by)
-    slices, start = [], 0
+    runs, start = [], 0
     for i in range(1, len(keys) + 1):
         if i == len(keys) or keys[i] != keys[start]:
-            folder = "/".join(f"{c}={v}" for c, v in zip(partition_by, keys[start]))
-            slices.append((folder, body.slice(start, i - start)))
+            runs.append(("/".join(f"{c}={v}" for c, v in zip(partition_by, keys[start])), start, i - start))
             start = i
-    return slices
+    return ordered.drop_columns(partition_by).combine_chunks(), runs
 
 
 def write_partitions(frame: DataFrame | pa.Table, lake_root: str, table: str, partition_by: list[str]) -> int:
@@ -267,28 +269,40 @@ def write_partitions(frame: DataFrame | pa.Table, lake_root: str, table: str, pa
     (bench/bench_refine_write.py), so the rows are collected as Arrow and each partition's
     file is written by pyarrow from a pool of threads, on a folder or straight to S3, under
     the fixed name DATA_FILE. (pyarrow's dataset writer slows down as partitions grow: 3.5 k
-    files in 5 s but 13 k in 55 s here; one write_table per file stays linear.) Each file is
-    written atomically (write_file_atomically): a reader sees the old or the new file, never
-    half of one nor both. Then the other files of the rewritten folders (older writers'
-    names, leftovers of a killed run) are deleted: only the rewritten top-level partitions
-    are listed.
+    files in 5 s but 13 k in 55 s here; one write_table per file stays linear.) Partitions
+    are handed to the pool WRITE_BATCH at a time, so a backfill's 200 k partitions cost the
+    memory of a batch. Each file is written atomically (write_file_atomically): a reader
+    sees the old or the new file, never half of one nor both. Then the other files of the
+    rewritten folders (older writers' names, leftovers of a killed run) are deleted: only
+    rewritten top-level partitions that existed before this write are listed.
     """
     rows: pa.Table = collect_arrow(frame) if isinstance(frame, DataFrame) else frame
     if rows.num_rows == 0:
         return 0
     filesystem, root = _filesystem(lake_root, table)
-    slices = partition_slices(rows, partition_by)
+    body, runs = partition_runs(rows, partition_by)
+    top_level = sorted({folder.split("/", 1)[0] for folder, _, _ in runs})
+    if len(top_level) > LIST_TABLE_ABOVE:  # a backfill: one listing of the table's top level beats a listing each
+        infos = filesystem.get_file_info(pafs.FileSelector(root, allow_not_found=True))
+        existing = {info.base_name for info in infos if info.type == pafs.FileType.Directory}
+        top_level = [folder for folder in top_level if folder in existing]
+
+    def write(run: tuple[str, int, int]) -> None:
+        folder, start, length = run
+        write_file_atomically(filesystem, f"{root}/{folder}/{DATA_FILE}", body.slice(start, length))
+
     threads = IO_THREADS if _is_local(filesystem) else S3_PUT_THREADS  # S3: latency-bound PUTs
     with ThreadPoolExecutor(threads) as pool:
-        list(tracked(pool.map(lambda item: write_file_atomically(filesystem, f"{root}/{item[0]}/{DATA_FILE}",
-                                                                 item[1]), slices),
-                     len(slices), f"writing {table}", unit="partition", min_total=100))
-    fresh = {f"{root}/{folder}/{DATA_FILE}" for folder, _ in slices}
-    top_level = sorted({f"{root}/{folder.split('/', 1)[0]}" for folder, _ in slices})
+        def written() -> Iterator[None]:
+            for first in range(0, len(runs), WRITE_BATCH):
+                yield from pool.map(write, runs[first : first + WRITE_BATCH])
+
+        list(tracked(written(), len(runs), f"writing {table}", unit="partition", min_total=100))
+    fresh = {f"{root}/{folder}/{DATA_FILE}" for folder, _, _ in runs}
+    rewritten_dirs = {path.rsplit("/", 1)[0] for path in fresh}
     with ThreadPoolExecutor(IO_THREADS) as pool:
         listed = pool.map(lambda folder: filesystem.get_file_info(
-            pafs.FileSelector(folder, recursive=True, allow_not_found=True)), top_level)
-        rewritten_dirs = {path.rsplit("/", 1)[0] for path in fresh}
+            pafs.FileSelector(f"{root}/{folder}", recursive=True, allow_not_found=True)), top_level)
         stale = [info.path for infos in listed for info in infos if info.type == pafs.FileType.File
                  and info.path.rsplit("/", 1)[0] in rewritten_dirs and info.path not in fresh]
     delete_files(filesystem, stale)

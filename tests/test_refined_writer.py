@@ -36,6 +36,35 @@ def test_write_partitions_replaces_written_partitions_and_keeps_others(spark, tm
     assert "dt" not in pq.read_schema(vale).names  # partition values live in the path only
 
 
+def test_a_backfill_lists_only_the_folders_that_existed_and_still_cleans_them(tmp_path, monkeypatch):
+    """Many new days (a backfill): new folders are not listed one by one, existing ones are cleaned."""
+    import etl.lake_io as lake_io
+
+    root = str(tmp_path)
+    old = tmp_path / "t/dt=2024-01-02/ticker=PETR4"
+    old.mkdir(parents=True)
+    (old / "part-w0-0.snappy.parquet").write_bytes(b"old")
+    listed: list[str] = []
+    real_info = pafs.LocalFileSystem.get_file_info
+
+    class Recording(pafs.LocalFileSystem):
+        def get_file_info(self, paths_or_selector):
+            if isinstance(paths_or_selector, pafs.FileSelector):
+                listed.append(paths_or_selector.base_dir.removeprefix(f"{root}/t").lstrip("/"))
+            return real_info(self, paths_or_selector)
+
+    monkeypatch.setattr(lake_io, "_filesystem", lambda lake, table: (Recording(), f"{lake}/{table}"))
+    days = [dt.date(2024, 1, 2) + dt.timedelta(days=i) for i in range(lake_io.LIST_TABLE_ABOVE + 6)]
+    table = pa.table({"trade_date": pa.array(days, pa.date32()), "close_price": [float(i) for i in range(len(days))],
+                      "dt": [d.isoformat() for d in days], "ticker": ["PETR4"] * len(days)})
+    assert write_partitions(table, root, "t", ["dt", "ticker"]) == len(days)
+    assert listed == ["", "dt=2024-01-02"]  # the table's top level once, then the one folder that existed
+    assert sorted(p.name for p in old.iterdir()) == ["part-0.snappy.parquet"]
+    assert len(list((tmp_path / "t").glob("dt=*/ticker=PETR4/part-0.snappy.parquet"))) == len(days)
+    assert pq.read_table(tmp_path / "t/dt=2024-03-11/ticker=PETR4/part-0.snappy.parquet")["close_price"].to_pylist() == [
+        float((dt.date(2024, 3, 11) - dt.date(2024, 1, 2)).days)]
+
+
 def test_write_partitions_of_nothing_writes_nothing(spark, tmp_path):
     empty = rows(spark, {}).limit(0)
     assert write_partitions(empty, tmp_path.as_uri(), "t", ["dt", "ticker"]) == 0
