@@ -11,6 +11,8 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any, Protocol
 
+from contract.layout import lake_root
+
 
 class LakeStorage(Protocol):
     """Where raw objects are written; keys are relative to the lake root."""
@@ -74,7 +76,7 @@ class S3Storage:
         self.s3.put_object(Bucket=self.bucket, Key=key, Body=data)
 
     def describe(self, key: str) -> str:
-        return f"s3://{self.bucket}/{key}"
+        return f"{lake_root(self.bucket)}/{key}"
 
 
 # --- one writer at a time on a local lake ------------------------------------------------------

@@ -204,7 +204,7 @@ def run(args: argparse.Namespace) -> int:
                 settings = settings.with_overrides(tickers=tuple(portfolio["ticker"]))
                 writes_under_lock.append(lambda: save_portfolio(storage, portfolio, now))
             print(f"scraping {len(settings.tickers)} tickers from {settings.source} into "
-                  f"{'the local lake ' + str(settings.lake_dir) if settings.is_local else 's3://' + settings.bucket}")
+                  f"{'the local lake ' + str(settings.lake_dir) if settings.is_local else settings.lake_root}")
             report = scrape(source, storage, list(settings.tickers), start, end, now, before_write=take_lake_lock)
             if writes_under_lock:  # the snapshot is kept even when no quote was written
                 take_lake_lock()
