@@ -44,11 +44,17 @@ def _range_filter(column: str, start: str | None, end: str | None) -> str:
     return "".join(f"\n  AND {p}" for p in parts)
 
 
+def _years(first: str | None, last: str | None, column: str = "year") -> str:
+    """The compact tables' year partitions a range spans: Athena reads only those files."""
+    return _range_filter(column, first and first[:4], last and last[:4])
+
+
 def daily_sql(tickers: Sequence[str], start: dt.date | str | None = None, end: dt.date | str | None = None) -> str:
     """Close, moving averages and volume of `tickers`, one row per session, `start`..`end` inclusive."""
+    first, last = _iso_day(start), _iso_day(end)
     return (
-        f"SELECT {', '.join(DAILY_COLUMNS)}\nFROM quotes_daily\nWHERE ticker IN ({_ticker_list(tickers)})"
-        f"{_range_filter('dt', _iso_day(start), _iso_day(end))}\nORDER BY ticker, dt"
+        f"SELECT {', '.join(DAILY_COLUMNS)}\nFROM quotes_daily_compact\nWHERE ticker IN ({_ticker_list(tickers)})"
+        f"{_years(first, last)}{_range_filter('dt', first, last)}\nORDER BY ticker, dt"
     )
 
 
@@ -56,8 +62,8 @@ def monthly_sql(tickers: Sequence[str], start: dt.date | str | None = None, end:
     """Monthly return of `tickers` for every month the range touches."""
     first, last = _iso_day(start), _iso_day(end)
     return (
-        f"SELECT {', '.join(MONTHLY_COLUMNS)}\nFROM quotes_monthly\nWHERE ticker IN ({_ticker_list(tickers)})"
-        f"{_range_filter('month', first and first[:7], last and last[:7])}\nORDER BY ticker, month"
+        f"SELECT {', '.join(MONTHLY_COLUMNS)}\nFROM quotes_monthly_compact\nWHERE ticker IN ({_ticker_list(tickers)})"
+        f"{_years(first, last)}{_range_filter('month', first and first[:7], last and last[:7])}\nORDER BY ticker, month"
     )
 
 
@@ -74,9 +80,9 @@ SELECT q.dt,
        count(*) AS constituents_quoted,
        sum(p.weight_pct) AS weight_pct_covered,
        sum(p.weight_pct * q.daily_return) / sum(p.weight_pct) AS weighted_daily_return
-FROM quotes_daily q
+FROM quotes_daily_compact q
 JOIN latest_portfolio p ON q.ticker = p.ticker
-WHERE q.daily_return IS NOT NULL{_range_filter('q.dt', _iso_day(start), _iso_day(end))}
+WHERE q.daily_return IS NOT NULL{_years(_iso_day(start), _iso_day(end), 'q.year')}{_range_filter('q.dt', _iso_day(start), _iso_day(end))}
 GROUP BY q.dt
 ORDER BY q.dt"""
 

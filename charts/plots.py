@@ -36,7 +36,7 @@ MONTHLY_LABEL = "monthly return"
 CUMULATIVE_LABEL = "cumulative (compounded)"
 DAILY_LABEL = "daily return"
 
-QUOTES_NOTE = ("Source: quotes_daily and quotes_monthly. Monthly return = the month's last close / "
+QUOTES_NOTE = ("Source: quotes_daily and quotes_monthly (their compact copies). Monthly return = the month's last close / "
                "the previous month's last close - 1 (to date for a month still in progress).")
 
 

@@ -33,7 +33,14 @@ from PIL import Image  # noqa: E402
 
 from charts import command, frames, plots  # noqa: E402
 from charts.package import write_charts_zip  # noqa: E402
-from contract.tables import IBOV_PORTFOLIO, QUOTES_DAILY, QUOTES_MONTHLY, Table  # noqa: E402
+from contract.tables import (  # noqa: E402
+    IBOV_PORTFOLIO,
+    QUOTES_DAILY,
+    QUOTES_DAILY_COMPACT,
+    QUOTES_MONTHLY,
+    QUOTES_MONTHLY_COMPACT,
+    Table,
+)
 from tests.conftest import REPO  # noqa: E402
 
 NOTEBOOK = REPO / "notebooks" / "b3_quotes_charts.ipynb"
@@ -80,8 +87,12 @@ def daily_rows() -> list[dict]:
 
 
 def build_lake(lake: Path, with_ibov: bool) -> Path:
+    monthly = [{"month": m, "ticker": t, "monthly_return": r} for m, t, r in MONTHLY]
     write_table(lake, QUOTES_DAILY, daily_rows())
-    write_table(lake, QUOTES_MONTHLY, [{"month": m, "ticker": t, "monthly_return": r} for m, t, r in MONTHLY])
+    write_table(lake, QUOTES_MONTHLY, monthly)
+    # The compact companions the job keeps (what the charts read): the same rows, by year.
+    write_table(lake, QUOTES_DAILY_COMPACT, [{**row, "year": row["dt"][:4]} for row in daily_rows()])
+    write_table(lake, QUOTES_MONTHLY_COMPACT, [{**row, "year": row["month"][:4]} for row in monthly])
     if with_ibov:
         write_table(lake, IBOV_PORTFOLIO, [
             {"dt": day, "portfolio_date": dt.date.fromisoformat(day), "ticker": t, "weight_pct": w}
@@ -407,7 +418,7 @@ def test_notebook_parameters_cell_names_what_the_readme_says():
 
 def test_notebook_draws_the_same_charts_from_spark_tables(spark, ibov_lake, tmp_path):
     """Local Spark stands in for Athena's: the catalogued tables as views over the lake."""
-    views = {"quotes_daily": QUOTES_DAILY, "quotes_monthly": QUOTES_MONTHLY, "ibov_portfolio": IBOV_PORTFOLIO}
+    views = {t.name: t for t in (QUOTES_DAILY_COMPACT, QUOTES_MONTHLY_COMPACT, IBOV_PORTFOLIO)}
     for name, table in views.items():
         spark.read.parquet(str(ibov_lake / table.folder)).createOrReplaceTempView(name)
     try:
@@ -431,4 +442,4 @@ def test_charts_zip_imports_without_the_repository(tmp_path):
     result = subprocess.run([sys.executable, "-c", probe], cwd=tmp_path, env=env, capture_output=True, text=True,
                             timeout=120)
     assert result.returncode == 0, result.stderr
-    assert result.stdout.splitlines() == [str(archive / "charts" / "__init__.py"), "FROM quotes_daily"]
+    assert result.stdout.splitlines() == [str(archive / "charts" / "__init__.py"), "FROM quotes_daily_compact"]
