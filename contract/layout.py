@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 RAW_PREFIX = "raw/"
@@ -73,10 +73,7 @@ class RunManifest:
     rejected_files: list[str] = field(default_factory=list)
 
     def to_json(self) -> bytes:
-        body = {"run_id": self.run_id, "dataset": self.dataset, "source": self.source,
-                "created_at": self.created_at, "partitions": self.partitions, "tickers": self.tickers,
-                "rows": self.rows, "files": self.files, "rejected_rows": self.rejected_rows,
-                "rejected_files": self.rejected_files}
+        body = {name: value for name, value in asdict(self).items() if name != "key"}  # the key is its name
         return json.dumps(body, indent=1).encode()
 
     @classmethod

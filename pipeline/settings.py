@@ -106,7 +106,11 @@ def read_values(env: Mapping[str, str] | None = None, env_file: Path | None = No
 
 def load_settings(env: Mapping[str, str] | None = None, env_file: Path | None = None) -> Settings:
     """Read settings from `.env` then the process environment (the environment wins)."""
-    values, _ = read_values(env, env_file)
+    return settings_from(read_values(env, env_file)[0])
+
+
+def settings_from(values: Mapping[str, str]) -> Settings:
+    """The settings the merged variables say; defaults for the rest."""
     defaults = Settings()
 
     def get(name: str) -> str:
@@ -131,8 +135,8 @@ def shell_exports(env: Mapping[str, str] | None = None, env_file: Path | None = 
     Other variables set in `.env` (and not in the environment), such as ADOPT_BUCKET, are
     passed on as python-dotenv reads them, so that `.env` means the same to bash and Python.
     """
-    settings = load_settings(env, env_file)
     values, from_file = read_values(env, env_file)
+    settings = settings_from(values)
     exports = {}
     for name, variable in ENV_NAMES.items():
         value = getattr(settings, name)
