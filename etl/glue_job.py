@@ -29,7 +29,7 @@ JOB_ARGUMENTS = ["JOB_NAME", "lake_root", "manifest_key", "crawler_name", "aws_r
 EXTRA_ROUNDS = 3
 
 
-def refine_manifests(spark: SparkSession, lake_root: str, manifests: list[RunManifest]) -> dict[str, int]:
+def refine_manifests(spark: SparkSession, lake_root: str, manifests: list[RunManifest]) -> dict:
     """Recompute and overwrite every refined partition these scrape runs can have changed.
 
     The windows need each ticker's earlier sessions: etl.refine reads what they need and
@@ -56,15 +56,16 @@ def _readable_manifests(lake_root: str, keys: list[str], log: Callable[[str], No
 
 
 def refine_run(spark: SparkSession, lake_root: str, manifest_key: str = "",
-               refine: Callable[[SparkSession, str, list[RunManifest]], dict[str, int]] = refine_manifests,
-               extra_rounds: int = EXTRA_ROUNDS, log: Callable[[str], None] = print) -> dict[str, int]:
+               refine: Callable[[SparkSession, str, list[RunManifest]], dict] = refine_manifests,
+               extra_rounds: int = EXTRA_ROUNDS, log: Callable[[str], None] = print) -> dict:
     """Refine `manifest_key` (may be empty) and every pending manifest, then mark them processed.
 
     Pending manifests are those no run has refined: a trigger refused while another run was
     busy, or lost. Before ending, the run looks again (at most `extra_rounds` times) and
     refines what arrived meanwhile, so nothing waits for the next scrape.
     """
-    totals = {"runs": 0, "daily_rows": 0, "monthly_rows": 0, "set_aside": 0, "raw_days_read": 0}
+    totals: dict = {"runs": 0, "daily_rows": 0, "monthly_rows": 0, "set_aside": 0, "raw_days_read": 0,
+                    "written": {}}
     requested = [manifest_key.strip()] if manifest_key.strip() else []
     for _ in range(1 + extra_rounds):
         keys = sorted({*requested, *pending_manifest_keys(lake_root)})
@@ -80,6 +81,8 @@ def refine_run(spark: SparkSession, lake_root: str, manifest_key: str = "",
             totals["daily_rows"] += counts["daily_rows"]
             totals["monthly_rows"] += counts["monthly_rows"]
             totals["raw_days_read"] += counts.get("raw_days_read", 0)
+            for table, folders in counts.get("written", {}).items():
+                totals["written"].setdefault(table, []).extend(folders)
     else:
         if left := pending_manifest_keys(lake_root):
             log(f"{len(left)} manifest(s) still arriving after {1 + extra_rounds} rounds: the next run refines them")

@@ -105,7 +105,7 @@ def known_sessions(lake_root: str, tickers: list[str], first: dt.date, last: dt.
     return {t: sorted(days) for t, days in found.items()}
 
 
-def refine_changes(spark: SparkSession, lake_root: str, tickers: list[str], changed_days: list[str]) -> dict[str, int]:
+def refine_changes(spark: SparkSession, lake_root: str, tickers: list[str], changed_days: list[str]) -> dict:
     """Recompute and rewrite every refined row a change to `tickers` on `changed_days` can move.
 
     Equal to a full recompute: the rows read hold every session each rewritten row depends
@@ -133,4 +133,12 @@ def refine_changes(spark: SparkSession, lake_root: str, tickers: list[str], chan
     merge_compact(lake_root, QUOTES_DAILY_COMPACT.folder, daily_rows, list(reversed(QUOTES_DAILY.partition_names)))
     merge_compact(lake_root, QUOTES_MONTHLY_COMPACT.folder, monthly_rows,
                   list(reversed(QUOTES_MONTHLY.partition_names)))
-    return {"raw_days_read": len(days), "daily_rows": daily_rows.num_rows, "monthly_rows": monthly_rows.num_rows}
+    return {"raw_days_read": len(days), "daily_rows": daily_rows.num_rows, "monthly_rows": monthly_rows.num_rows,
+            "written": {QUOTES_DAILY.name: partition_folders(daily_rows, QUOTES_DAILY.partition_names),
+                        QUOTES_MONTHLY.name: partition_folders(monthly_rows, QUOTES_MONTHLY.partition_names)}}
+
+
+def partition_folders(rows, partition_by: list[str]) -> list[str]:
+    """`dt=2024-01-02/ticker=PETR4` (relative to the table's folder) of every partition `rows` hold, sorted."""
+    values = zip(*(rows[c].to_pylist() for c in partition_by))
+    return sorted({"/".join(f"{c}={v}" for c, v in zip(partition_by, key)) for key in values})

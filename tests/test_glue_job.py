@@ -99,7 +99,8 @@ def test_refine_run_refines_a_manifest_that_arrived_while_it_was_busy(tmp_path):
     refine = RecordingRefine(tmp_path, arrivals=1)
     totals = refine_run(None, str(tmp_path), first, refine=refine, log=lambda m: None)
     assert refine.rounds == [[first], [f"{MANIFESTS}/late-1.json"]]
-    assert totals == {"runs": 2, "daily_rows": 20, "monthly_rows": 2, "set_aside": 0, "raw_days_read": 6}
+    assert totals == {"runs": 2, "daily_rows": 20, "monthly_rows": 2, "set_aside": 0, "raw_days_read": 6,
+                      "written": {}}
     assert sorted(p.name for p in (tmp_path / PROCESSED_RUNS).iterdir()) == ["late-1.json", "run-a.json"]
     assert pending_manifest_keys(str(tmp_path)) == []
 
