@@ -118,7 +118,7 @@ def test_refine_run_extra_rounds_are_bounded(tmp_path):
 def test_run_without_manifest_refines_pending_and_does_nothing_when_none(tmp_path):
     refine = RecordingRefine(tmp_path)
     assert refine_run(None, str(tmp_path), "", refine=refine) == {
-        "runs": 0, "daily_rows": 0, "monthly_rows": 0, "set_aside": 0, "raw_days_read": 0}
+        "runs": 0, "daily_rows": 0, "monthly_rows": 0, "set_aside": 0, "raw_days_read": 0, "written": {}}
     assert refine.rounds == [] and not (tmp_path / "refined").exists()
     pending = write_manifest(tmp_path, "run-b.json", manifest("run-b"))
     assert refine_run(None, str(tmp_path), "", refine=refine)["runs"] == 1
