@@ -3,8 +3,8 @@
     .venv/bin/python bench/bench_refine_write.py [--tickers 5] [--sessions 355]
 
 Builds refined daily rows from the bundled sample (repeating its tickers under new codes
-for more tickers), then times etl.lake_io.write_partitions (rows collected as Arrow, written
-by pyarrow's dataset writer) against Spark's own writer with dynamic partition overwrite on
+for more tickers), then times etl.refined_writer.write_partitions (each Spark task writes its
+partitions' files with pyarrow) against Spark's own writer with dynamic partition overwrite on
 the same rows (the baseline, local file system as configured by local_mode.spark), in one
 run. Both write and then rewrite dt=/ticker= folders.
 """
@@ -17,7 +17,8 @@ import tempfile
 import time
 from pathlib import Path
 
-from etl.lake_io import write_partitions
+from contract.tables import QUOTES_DAILY
+from etl.refined_writer import write_partitions
 from etl.transforms import refine_daily
 from local_mode.spark import local_spark
 from pipeline.lake import LocalStorage
@@ -52,8 +53,8 @@ def main() -> None:
 
         timings = {}
         for label, write in (
-            ("etl.lake_io.write_partitions (job)",
-             lambda i: write_partitions(daily, (work / "job").as_uri(), "quotes_daily", ["dt", "ticker"])),
+            ("etl.refined_writer.write_partitions (job)",
+             lambda i: write_partitions(daily, str(work / "job"), QUOTES_DAILY)),
             ("Spark dynamic overwrite (baseline)",
              lambda i: daily.repartition(2, "dt", "ticker").write.mode("overwrite")
              .option("partitionOverwriteMode", "dynamic").partitionBy("dt", "ticker")

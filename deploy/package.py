@@ -1,6 +1,6 @@
 """The code AWS runs, as zips: the Glue job's `--extra-py-files` and the Lambda's deployment package.
 
-    python3 -m deploy.package job OUT.zip      etl/ and contract/
+    python3 -m deploy.package job OUT.zip      etl/, storage/ and contract/
     python3 -m deploy.package lambda OUT.zip   lambdas/start_glue_job.py at the root, and contract/
 
 Both carry contract/ (the lake's layout, the run manifest, the tables), so no fact is copied
@@ -17,7 +17,7 @@ REPO_ROOT = Path(__file__).resolve().parent.parent
 
 # Archive name -> file or package folder in the repository.
 PACKAGES = {
-    "job": {"etl": REPO_ROOT / "etl", "contract": REPO_ROOT / "contract"},
+    "job": {"etl": REPO_ROOT / "etl", "storage": REPO_ROOT / "storage", "contract": REPO_ROOT / "contract"},
     "lambda": {"start_glue_job.py": REPO_ROOT / "lambdas" / "start_glue_job.py", "contract": REPO_ROOT / "contract"},
 }
 

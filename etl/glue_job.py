@@ -13,12 +13,7 @@ from collections.abc import Callable
 from pyspark.sql import SparkSession
 
 from contract.layout import ManifestError, RunManifest
-from etl.lake_io import (
-    mark_processed,
-    pending_manifest_keys,
-    read_manifest,
-    set_aside_manifest,
-)
+from etl.manifests import mark_processed, pending_manifest_keys, read_manifest, set_aside_manifest
 from etl.refine import refine_changes
 
 # getResolvedOptions makes every one of these required: each has a default in the job
@@ -37,7 +32,8 @@ def refine_manifests(spark: SparkSession, lake_root: str, manifests: list[RunMan
     """
     tickers = sorted({t for m in manifests for t in m.tickers})
     days = sorted({d for m in manifests for d in m.partitions})
-    return refine_changes(spark, lake_root, tickers, days)
+    files = sorted({f for m in manifests for f in m.files})
+    return refine_changes(spark, lake_root, tickers, days, files)
 
 
 def _readable_manifests(lake_root: str, keys: list[str], log: Callable[[str], None]) -> list[RunManifest]:

@@ -16,19 +16,12 @@ from concurrent.futures import ThreadPoolExecutor
 
 from pyspark.sql import SparkSession
 
-from contract.tables import QUOTES_DAILY, QUOTES_DAILY_COMPACT, QUOTES_MONTHLY, QUOTES_MONTHLY_COMPACT
-from etl.lake_io import (
-    IO_THREADS,
-    collect_arrow,
-    compact_years,
-    list_raw_days,
-    merge_compact,
-    read_compact_year,
-    read_raw_days,
-    spark_frame_from_arrow,
-    write_partitions,
-)
+from contract.tables import QUOTES_DAILY, QUOTES_DAILY_COMPACT, QUOTES_MONTHLY, QUOTES_MONTHLY_COMPACT, RAW_QUOTES
+from etl.raw_reader import list_raw_days, raw_files, read_raw
+from etl.refined_writer import compact_years, merge_compact, read_compact_year, write_partitions
+from etl.task_errors import LakeFileError, lake_file_errors
 from etl.transforms import MOVING_AVERAGE_SESSIONS, refine_daily, select_changed, summarize_monthly
+from storage import Lake
 
 # Sessions the longest window reaches back, and so the sessions a change reaches forward.
 REACH = max(MOVING_AVERAGE_SESSIONS) - 1
@@ -52,8 +45,9 @@ def _enough_after(known: list[dt.date], last: dt.date) -> bool:
     return len(after) >= REACH and after[-1] > _month_end(last)
 
 
-def raw_days_needed(sessions: dict[str, list[dt.date]], tickers: list[str], changed_days: list[str]) -> list[str]:
-    """The raw days a run over `tickers` and `changed_days` must read, given each ticker's sessions.
+def sessions_needed(sessions: dict[str, list[dt.date]], tickers: list[str],
+                    changed_days: list[str]) -> dict[str, list[dt.date]]:
+    """Per ticker, the sessions it is known to have that a run over `changed_days` must read.
 
     Per ticker: from the earliest of its REACH-th session before the first changed day, the
     first changed month's start and its last session before that month; to the latest of
@@ -61,7 +55,7 @@ def raw_days_needed(sessions: dict[str, list[dt.date]], tickers: list[str], chan
     end of its next month with sessions. Widened per ticker: a gap costs only that ticker's days.
     """
     first, last = dt.date.fromisoformat(changed_days[0]), dt.date.fromisoformat(changed_days[-1])
-    days = set(changed_days)
+    needed = {}
     for ticker in tickers:
         known = sorted(sessions.get(ticker, ()))
         before = [d for d in known if d < first]
@@ -69,7 +63,16 @@ def raw_days_needed(sessions: dict[str, list[dt.date]], tickers: list[str], chan
         lo = min([_month_start(first), *before[-REACH:][:1], *[d for d in before if d < _month_start(first)][-1:]])
         next_month = [_month_end(d) for d in after if d > _month_end(last)][:1]
         hi = max([_month_end(last), *after[:REACH][-1:], *next_month])
-        days.update(d.isoformat() for d in known if lo <= d <= hi)
+        needed[ticker] = [d for d in known if lo <= d <= hi]
+    return needed
+
+
+def raw_days_needed(sessions: dict[str, list[dt.date]], tickers: list[str], changed_days: list[str]) -> list[str]:
+    """The raw days a run over `tickers` and `changed_days` must read: the changed days and each
+    ticker's sessions_needed."""
+    days = set(changed_days)
+    for known in sessions_needed(sessions, tickers, changed_days).values():
+        days.update(d.isoformat() for d in known)
     return sorted(days)
 
 
@@ -79,15 +82,17 @@ def known_sessions(lake_root: str, tickers: list[str], first: dt.date, last: dt.
     Reads two columns of the years the run spans, then earlier (later) years only while a
     ticker still lacks the sessions its windows need before (after) them. None when the lake
     has no compact table yet: its first run, or a lake refined before that table existed.
+    LakeFileError when a year's file cannot be read.
     """
-    years = compact_years(lake_root, QUOTES_DAILY_COMPACT.folder)
+    lake = Lake.at(lake_root)
+    years = compact_years(lake_root, QUOTES_DAILY_COMPACT)
     if not years:
         return None
     found: dict[str, set[dt.date]] = defaultdict(set)
 
     def load(year_list: list[str]) -> None:
-        with ThreadPoolExecutor(max(1, min(IO_THREADS, len(year_list)))) as pool:
-            for table in pool.map(lambda y: read_compact_year(lake_root, QUOTES_DAILY_COMPACT.folder, y,
+        with ThreadPoolExecutor(max(1, min(8, len(year_list)))) as pool:
+            for table in pool.map(lambda y: read_compact_year(lake, QUOTES_DAILY_COMPACT, y,
                                                                ["ticker", "trade_date"], tickers), year_list):
                 if table is not None:
                     for ticker, day in zip(table["ticker"].to_pylist(), table["trade_date"].to_pylist()):
@@ -105,40 +110,97 @@ def known_sessions(lake_root: str, tickers: list[str], first: dt.date, last: dt.
     return {t: sorted(days) for t, days in found.items()}
 
 
-def refine_changes(spark: SparkSession, lake_root: str, tickers: list[str], changed_days: list[str]) -> dict:
+class RawDataMissing(RuntimeError):
+    """Raw data that a committed run needs is not in the lake: refining it would bend the numbers."""
+
+
+def _check_files_exist(lake_root: str, files: dict[str, list[str]], expected: list[str]) -> None:
+    """Every raw file a manifest lists must still be there."""
+    present = {key for keys in files.values() for key in keys}
+    for key in sorted(set(expected)):
+        if key.startswith(RAW_QUOTES.prefix) and key not in present:
+            raise RawDataMissing(f"raw file {Lake.at(lake_root).describe(key)} is missing (a scrape run's "
+                                 "manifest lists it): restore it or re-run that scrape; nothing was refined")
+
+
+def _check_sessions_read(spark: SparkSession, daily, needed: dict[str, list[dt.date]], lake_root: str) -> None:
+    """Every session the lake's history says a ticker has, and the run reads, must be in raw."""
+    pairs = [(t, d) for t, days in needed.items() for d in days]
+    if not pairs:
+        return
+    expected = spark.createDataFrame(pairs, "ticker string, trade_date date")
+    missing = expected.join(daily.select("ticker", "trade_date"), ["ticker", "trade_date"], "left_anti") \
+        .orderBy("trade_date", "ticker").limit(3).collect()
+    if missing:
+        first = missing[0]
+        folder = Lake.at(lake_root).describe(f"{RAW_QUOTES.folder}/dt={first['trade_date']}/")
+        raise RawDataMissing(f"raw day {first['trade_date']} of {first['ticker']} is missing: the refined history "
+                             f"has that session but no raw file in {folder} holds it (restore the file or re-run "
+                             "the scrape of that day); nothing was refined")
+
+
+def refine_changes(spark: SparkSession, lake_root: str, tickers: list[str], changed_days: list[str],
+                   expected_files: list[str] = (), log=print) -> dict:  # type: ignore[assignment]
     """Recompute and rewrite every refined row a change to `tickers` on `changed_days` can move.
 
     Equal to a full recompute: the rows read hold every session each rewritten row depends
-    on, and the rows rewritten are all those that can differ. Writes the partitioned tables,
-    then folds the same rows into the compact tables (only the years touched).
+    on, and the rows rewritten are all those that can differ. Raw that the run needs and
+    cannot find stops it before anything is written (RawDataMissing). A compact file that
+    cannot be read is derived data: it is named and every refined table is rebuilt from raw.
     """
     changed_days = sorted(set(changed_days))
     first, last = dt.date.fromisoformat(changed_days[0]), dt.date.fromisoformat(changed_days[-1])
-    sessions = known_sessions(lake_root, sorted(tickers), first, last)
-    if sessions is None:
-        # Nothing says which sessions exist: recompute every ticker from all of raw, once.
-        days = list_raw_days(lake_root)
-        read_tickers, changed_days = None, days
-    else:
-        days = raw_days_needed(sessions, sorted(tickers), changed_days)
-        read_tickers = sorted(tickers)
-    raw = spark_frame_from_arrow(spark, read_raw_days(lake_root, days, read_tickers))
+    try:
+        sessions = known_sessions(lake_root, sorted(tickers), first, last)
+    except LakeFileError as exc:
+        log(f"warning: {Lake.at(lake_root).describe(exc.key)} cannot be read ({exc.reason}): "
+            "rebuilding the refined tables from raw")
+        return rebuild(spark, lake_root)
+    if sessions is None:  # nothing says which sessions exist: every ticker from all of raw, once
+        return rebuild(spark, lake_root, expected_files)
+    needed = sessions_needed(sessions, sorted(tickers), changed_days)
+    days = sorted({*changed_days, *(d.isoformat() for known in needed.values() for d in known)})
+    try:
+        return _refine(spark, lake_root, days, sorted(tickers), changed_days, expected_files, needed)
+    except LakeFileError as exc:
+        if not exc.key.startswith(RAW_QUOTES.prefix):
+            log(f"warning: {Lake.at(lake_root).describe(exc.key)} cannot be read ({exc.reason}): "
+                "rebuilding the refined tables from raw")
+            return rebuild(spark, lake_root)
+        raise RawDataMissing(f"raw file {Lake.at(lake_root).describe(exc.key)} is {exc.kind} ({exc.reason}): "
+                             "restore it or re-run that scrape; nothing was refined") from None
+
+
+def rebuild(spark: SparkSession, lake_root: str, expected_files: list[str] = ()) -> dict:  # type: ignore[assignment]
+    """Recompute every refined table from all of raw and replace the compact years whole."""
+    days = list_raw_days(lake_root)
+    try:
+        return _refine(spark, lake_root, days, None, days, expected_files, {}, replace_compact=True)
+    except LakeFileError as exc:
+        raise RawDataMissing(f"raw file {Lake.at(lake_root).describe(exc.key)} is {exc.kind} ({exc.reason}): "
+                             "restore it or re-run that scrape; nothing was refined") from None
+
+
+def _refine(spark: SparkSession, lake_root: str, days: list[str], tickers: list[str] | None,
+            changed_days: list[str], expected_files, needed: dict[str, list[dt.date]],
+            replace_compact: bool = False) -> dict:
+    files = raw_files(lake_root, days)
+    _check_files_exist(lake_root, files, list(expected_files))
+    raw = read_raw(spark, lake_root, [key for keys in files.values() for key in keys], tickers)
     daily = refine_daily(raw).cache()
-    daily_out, monthly_out = select_changed(daily, summarize_monthly(daily), changed_days)
-    daily_rows, monthly_rows = collect_arrow(daily_out), collect_arrow(monthly_out)
-    daily.unpersist()
-    write_partitions(daily_rows, lake_root, QUOTES_DAILY.folder, QUOTES_DAILY.partition_names)
-    write_partitions(monthly_rows, lake_root, QUOTES_MONTHLY.folder, QUOTES_MONTHLY.partition_names)
-    # Sorted by ticker, then by the table's period (dt or month).
-    merge_compact(lake_root, QUOTES_DAILY_COMPACT.folder, daily_rows, list(reversed(QUOTES_DAILY.partition_names)))
-    merge_compact(lake_root, QUOTES_MONTHLY_COMPACT.folder, monthly_rows,
-                  list(reversed(QUOTES_MONTHLY.partition_names)))
-    return {"raw_days_read": len(days), "daily_rows": daily_rows.num_rows, "monthly_rows": monthly_rows.num_rows,
-            "written": {QUOTES_DAILY.name: partition_folders(daily_rows, QUOTES_DAILY.partition_names),
-                        QUOTES_MONTHLY.name: partition_folders(monthly_rows, QUOTES_MONTHLY.partition_names)}}
-
-
-def partition_folders(rows, partition_by: list[str]) -> list[str]:
-    """`dt=2024-01-02/ticker=PETR4` (relative to the table's folder) of every partition `rows` hold, sorted."""
-    values = zip(*(rows[c].to_pylist() for c in partition_by))
-    return sorted({"/".join(f"{c}={v}" for c, v in zip(partition_by, key)) for key in values})
+    try:
+        with lake_file_errors():
+            _check_sessions_read(spark, daily, needed, lake_root)
+        daily_out, monthly_out = (frame.cache() for frame in select_changed(daily, summarize_monthly(daily),
+                                                                             changed_days))
+        written_daily = write_partitions(daily_out, lake_root, QUOTES_DAILY)
+        written_monthly = write_partitions(monthly_out, lake_root, QUOTES_MONTHLY)
+        # Sorted by ticker, then by the table's period (dt or month).
+        merge_compact(daily_out, lake_root, QUOTES_DAILY_COMPACT, list(reversed(QUOTES_DAILY.partition_names)),
+                      replace=replace_compact)
+        merge_compact(monthly_out, lake_root, QUOTES_MONTHLY_COMPACT, list(reversed(QUOTES_MONTHLY.partition_names)),
+                      replace=replace_compact)
+    finally:
+        spark.catalog.clearCache()
+    return {"raw_days_read": len(days), "daily_rows": written_daily.rows, "monthly_rows": written_monthly.rows,
+            "written": {QUOTES_DAILY.name: written_daily, QUOTES_MONTHLY.name: written_monthly}}

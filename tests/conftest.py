@@ -16,10 +16,21 @@ TEST_DATA = Path(__file__).resolve().parent / "data"
 EVENTS = Path(__file__).resolve().parent / "events"
 
 
+# Spark's Python workers take the environment of the JVM, started once: fake credentials from the
+# start, so that tasks reaching a moto S3 (its endpoint travels with storage.Lake) sign their
+# requests with them, and nothing can reach a real account.
+FAKE_AWS_ENVIRONMENT = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
+                        "AWS_SESSION_TOKEN": "testing", "AWS_EC2_METADATA_DISABLED": "true"}
+
+
 @pytest.fixture(scope="session")
 def spark():
+    import os
+
     from local_mode.spark import local_spark
 
+    os.environ.update(FAKE_AWS_ENVIRONMENT)
+    os.environ.pop("AWS_PROFILE", None)
     session = local_spark("b3-quotes-tests", cores=1)
     yield session
     session.stop()

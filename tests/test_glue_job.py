@@ -11,7 +11,7 @@ import pytest
 from contract.layout import MANIFESTS, PROCESSED_RUNS, REJECTED_MANIFESTS
 from etl import glue_job
 from etl.glue_job import JOB_ARGUMENTS, refine_run
-from etl.lake_io import pending_manifest_keys
+from etl.manifests import pending_manifest_keys
 from tests.conftest import SAMPLE_DIR
 from tests.glue_harness import glue_argv, render_job_definition, use_awsglue_standin
 

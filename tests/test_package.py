@@ -37,7 +37,7 @@ def test_lambda_zip_has_the_handler_at_its_root_and_the_contract(tmp_path):
 def test_job_zip_imports_the_job_with_its_contract(tmp_path):
     archive = tmp_path / "etl.zip"
     names = build("job", archive)
-    assert {"etl/glue_job.py", "etl/refine.py", "etl/lake_io.py", "contract/tables.py", "contract/arrow.py"} <= set(names)
+    assert {"etl/glue_job.py", "etl/refine.py", "etl/raw_reader.py", "storage/lake.py", "contract/tables.py", "contract/arrow.py"} <= set(names)
     assert not [n for n in names if n.startswith(("pipeline/", "local_mode/", "scraper/", "lambdas/"))]
     out = run_isolated("import etl.glue_job, contract.layout\n"
                        "print(etl.glue_job.__file__); print(contract.layout.__file__)", archive, tmp_path)

@@ -100,17 +100,6 @@ def test_raw_writer_reports_a_backfill(tmp_path, capsys):
     assert out[-1].startswith("writing raw days: 25/25 days in ") and len(out) == 2
 
 
-def test_refined_writer_reports_partitions(spark, tmp_path, capsys):
-    from etl.lake_io import write_partitions
-
-    rows = [(f"2024-01-{d:02d}", f"T{t:03d}", 1.0) for d in range(1, 11) for t in range(12)]  # 120 partitions
-    frame = spark.createDataFrame(rows, "dt string, ticker string, close_price double")
-    assert write_partitions(frame, tmp_path.as_uri(), "refined/quotes_daily", ["dt", "ticker"]) == 120
-    out = capsys.readouterr().out.splitlines()
-    assert out[0] == "writing refined/quotes_daily: 120 partitions to go"
-    assert out[-1].startswith("writing refined/quotes_daily: 120/120 partitions in ")
-
-
 def test_start_progress_without_a_block_closes_its_bar(monkeypatch):
     monkeypatch.setattr(sys, "stderr", io.StringIO())
     shown = start_progress(2, "writing refined/quotes_daily", unit="partition", interactive=True)

@@ -1,0 +1,45 @@
+"""The run manifests the job refines, and its records of each: processed, or set aside."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+
+from contract.layout import MANIFEST_SUFFIX, MANIFESTS, PROCESSED_RUNS, REJECTED_MANIFESTS, RunManifest
+from storage import Lake
+
+
+def read_manifest(lake_root: str, key: str) -> RunManifest:
+    """One run manifest (a small JSON object); ManifestError when it is not one."""
+    return RunManifest.parse(Lake.at(lake_root).read_bytes(key), key)
+
+
+def _names(lake: Lake, folder: str) -> list[str]:
+    return [key.rsplit("/", 1)[-1] for key in lake.list_files(folder)]
+
+
+def pending_manifest_keys(lake_root: str) -> list[str]:
+    """Manifests no job run has refined or set aside yet: a refused or lost trigger is caught up here."""
+    lake = Lake.at(lake_root)
+    done = set(_names(lake, PROCESSED_RUNS)) | set(_names(lake, REJECTED_MANIFESTS))
+    return [f"{MANIFESTS}/{name}" for name in _names(lake, MANIFESTS)
+            if name.endswith(MANIFEST_SUFFIX) and name not in done]
+
+
+def mark_processed(lake_root: str, manifest_keys: list[str]) -> None:
+    """One empty record per manifest refined: the next run no longer finds it pending."""
+    lake = Lake.at(lake_root)
+    for key in manifest_keys:
+        lake.write_bytes(f"{PROCESSED_RUNS}/{key.rsplit('/', 1)[-1]}", b"")
+
+
+def set_aside_manifest(lake_root: str, key: str, reason: str) -> str:
+    """Record a manifest the job cannot refine, so that no later run retries it; return the record's key.
+
+    The manifest itself stays where it is (nothing is lost, and the job may not delete raw
+    data); deleting the record makes the next run try it again.
+    """
+    record = f"{REJECTED_MANIFESTS}/{key.rsplit('/', 1)[-1]}"
+    body = {"manifest_key": key, "reason": reason, "set_aside_at": dt.datetime.now(dt.UTC).isoformat()}
+    Lake.at(lake_root).write_bytes(record, json.dumps(body).encode())
+    return record

@@ -1,0 +1,82 @@
+"""Raw quotes as a Spark DataFrame, read inside Spark tasks: no data row passes through the driver.
+
+The driver lists the day folders a run needs (file names only); the files are handed to the
+tasks as a small DataFrame of keys, and each task reads its files with pyarrow, on a folder
+or S3 (DataFrame.mapInArrow, public since Spark 3.3), keeping only the tickers asked for.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Iterable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
+from pyspark.sql import DataFrame, SparkSession
+
+from contract.arrow import arrow_schema
+from contract.tables import RAW_QUOTES
+from etl.task_errors import LakeFileError
+from storage import Lake
+
+# What the job reads of raw quotes.
+RAW_READ_COLUMNS = ["trade_date", "ticker", "open", "high", "low", "close", "adj_close", "volume", "source",
+                    "ingested_at", "run_id"]
+RAW_READ_SCHEMA = arrow_schema(RAW_QUOTES, RAW_READ_COLUMNS)
+# The same as Spark DDL: the contract's types are Hive's, which Spark's DDL reads as they are.
+RAW_READ_DDL = ", ".join(f"{c.name} {c.type}" for c in RAW_QUOTES.columns if c.name in RAW_READ_COLUMNS)
+# Listing many small folders on S3 is latency-bound: overlap the requests.
+LIST_THREADS = 16
+FILES_PER_TASK = 8
+
+
+def list_raw_days(lake_root: str) -> list[str]:
+    """The days raw holds (`dt=` folder names), from one listing of folder names only."""
+    return [name[3:] for name in Lake.at(lake_root).list_folders(RAW_QUOTES.folder, "dt=")]
+
+
+def raw_files(lake_root: str, days: Iterable[str]) -> dict[str, list[str]]:
+    """The data files of each of these raw days (keys), one listing per day folder."""
+    lake, days = Lake.at(lake_root), sorted(set(days))
+    with ThreadPoolExecutor(LIST_THREADS) as pool:
+        listed = pool.map(lambda day: lake.list_files(f"{RAW_QUOTES.folder}/dt={day}"), days)
+        return dict(zip(days, listed))
+
+
+def to_raw_read_schema(table: pa.Table) -> pa.Table:
+    """A raw file's rows in RAW_READ_SCHEMA: absent columns null (older files lack some)."""
+    columns = [pc.cast(table[f.name], f.type, safe=False) if f.name in table.column_names
+               else pa.nulls(table.num_rows, f.type) for f in RAW_READ_SCHEMA]
+    return pa.Table.from_arrays(columns, schema=RAW_READ_SCHEMA)
+
+
+def read_raw_file(lake: Lake, key: str, tickers: frozenset[str] | None) -> pa.Table:
+    """One raw file's rows of `tickers` (all when None); LakeFileError names it when it cannot be read."""
+    try:
+        with lake.filesystem.open_input_file(lake.path(key)) as handle:
+            parquet = pq.ParquetFile(handle)
+            table = parquet.read(columns=[n for n in parquet.schema_arrow.names if n in RAW_READ_COLUMNS])
+    except FileNotFoundError as exc:
+        raise LakeFileError("missing", key, str(exc)) from exc
+    except (OSError, pa.ArrowException) as exc:
+        raise LakeFileError("unreadable", key, str(exc)) from exc
+    if tickers is not None:
+        table = table.filter(pc.is_in(table["ticker"], pa.array(sorted(tickers), pa.string())))
+    return to_raw_read_schema(table)
+
+
+def _read_task(lake: Lake, tickers: frozenset[str] | None, batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
+    for batch in batches:
+        for key in batch.column("key").to_pylist():
+            yield from read_raw_file(lake, key, tickers).to_batches()
+
+
+def read_raw(spark: SparkSession, lake_root: str, files: list[str], tickers: Iterable[str] | None) -> DataFrame:
+    """The rows of these raw files (keys) for `tickers` (all when None), read in Spark tasks."""
+    lake = Lake.at(lake_root)
+    wanted = None if tickers is None else frozenset(tickers)
+    slices = max(1, min(len(files), -(-len(files) // FILES_PER_TASK), 4 * spark.sparkContext.defaultParallelism))
+    keys = spark.createDataFrame(spark.sparkContext.parallelize([(k,) for k in files], slices), "key string")
+    return keys.mapInArrow(functools.partial(_read_task, lake, wanted), RAW_READ_DDL)

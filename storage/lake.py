@@ -1,0 +1,245 @@
+"""`Lake`: one lake root as a file system, with atomic writes, listings and batched deletes."""
+
+from __future__ import annotations
+
+import atexit
+import contextlib
+import errno as errno_codes
+import os
+import threading
+import uuid
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import urlsplit
+
+import pyarrow as pa
+import pyarrow.fs as pafs
+import pyarrow.parquet as pq
+
+# Temporary names are hidden (Spark, pyarrow, DuckDB's hive reader and crawlers skip names
+# starting with `.`) and do not end in .parquet (DuckDB's `*.parquet` glob matches hidden
+# names too). A run killed mid-write leaves at most such a file; the next run sweeps them.
+TEMP_PREFIX, TEMP_SUFFIX = ".tmp-", ".partial"
+S3_DELETE_BATCH = 1000  # DeleteObjects' limit
+
+
+@dataclass(frozen=True)
+class Lake:
+    """A lake root: `s3://bucket` or a local folder's absolute path (contract.layout.lake_root).
+
+    Keys are relative to the root (`raw/quotes/dt=2024-01-02/x.parquet`). A Lake is a few
+    strings, so it pickles into Spark tasks; its file system is made in each process on
+    first use. On S3, `region` is the bucket's (without one pyarrow asks the bucket anonymously,
+    which a bucket policy or a VPC without internet refuses) and `endpoint` an override such
+    as moto's (AWS_ENDPOINT_URL); credentials are boto3's, re-read on every use so that
+    temporary ones are refreshed before they expire.
+    """
+
+    root: str
+    region: str = ""
+    endpoint: str = ""
+
+    @classmethod
+    def at(cls, root: str, region: str = "") -> Lake:
+        """The lake at `root`, its S3 region and endpoint taken from the environment as boto3 does."""
+        if not root.startswith("s3://"):
+            return cls(root.rstrip("/") or "/")
+        endpoint = os.environ.get("AWS_ENDPOINT_URL_S3") or os.environ.get("AWS_ENDPOINT_URL") or ""
+        return cls(root.rstrip("/"), region or _default_region(), endpoint)
+
+    # --- where ------------------------------------------------------------------------------
+    @property
+    def is_s3(self) -> bool:
+        return self.root.startswith("s3://")
+
+    @property
+    def filesystem(self) -> pafs.FileSystem:
+        return _s3_filesystem(self.region, self.endpoint) if self.is_s3 else pafs.LocalFileSystem()
+
+    def path(self, key: str = "") -> str:
+        """The file system's path of a key (`bucket/key` on S3, an absolute path locally)."""
+        base = self.root.removeprefix("s3://")
+        return f"{base}/{key.strip('/')}" if key.strip("/") else base
+
+    def describe(self, key: str = "") -> str:
+        """The location a person reads: `s3://bucket/key` or the local path."""
+        return f"s3://{self.path(key)}" if self.is_s3 else self.path(key)
+
+    def key_of(self, path: str) -> str:
+        """The key of a file system path under this root."""
+        return path.removeprefix(self.path()).lstrip("/")
+
+    # --- reads and listings -------------------------------------------------------------------
+    def read_bytes(self, key: str) -> bytes:
+        with self.filesystem.open_input_stream(self.path(key)) as stream:
+            return stream.read()
+
+    def exists(self, key: str) -> bool:
+        return self.filesystem.get_file_info(self.path(key)).type == pafs.FileType.File
+
+    def list_files(self, folder: str, recursive: bool = False, hidden: bool = False) -> list[str]:
+        """Keys of the files under `folder` (none when it does not exist), sorted.
+
+        Hidden names (`.` or `_` first: temporary files, markers) are left out unless asked for.
+        """
+        infos = self.filesystem.get_file_info(pafs.FileSelector(self.path(folder), recursive=recursive,
+                                                                allow_not_found=True))
+        return sorted(self.key_of(i.path) for i in infos if i.type == pafs.FileType.File
+                      and (hidden or not i.base_name.startswith((".", "_"))))
+
+    def list_folders(self, folder: str, prefix: str = "") -> list[str]:
+        """Names of the folders directly under `folder` that start with `prefix` (one listing)."""
+        infos = self.filesystem.get_file_info(pafs.FileSelector(self.path(folder), allow_not_found=True))
+        return sorted(i.base_name for i in infos if i.type == pafs.FileType.Directory
+                      and i.base_name.startswith(prefix))
+
+    # --- writes -------------------------------------------------------------------------------
+    def write_bytes(self, key: str, data: bytes) -> None:
+        """A small file that appears whole or not at all (see write_file_atomically)."""
+        write_file_atomically(self, key, lambda fs, path: _write_stream(fs, path, data))
+
+    def write_parquet(self, key: str, table: pa.Table, **options: Any) -> None:
+        """A Parquet file (snappy) that appears whole or not at all."""
+        write_file_atomically(self, key, lambda fs, path: pq.write_table(
+            table, path, filesystem=fs, compression="snappy", **options))
+
+    def delete(self, keys: Iterable[str]) -> None:
+        """Delete files; on S3 1,000 keys a request (pyarrow's own S3 delete re-creates a folder marker)."""
+        keys = list(keys)
+        if not self.is_s3:
+            for key in keys:
+                with contextlib.suppress(FileNotFoundError):
+                    os.unlink(self.path(key))
+            return
+        s3 = _boto3_session().client("s3", region_name=self.region or None, endpoint_url=self.endpoint or None)
+        bucket = self.path().split("/", 1)[0]
+        prefix = self.path().partition("/")[2]
+        for start in range(0, len(keys), S3_DELETE_BATCH):
+            batch = [f"{prefix}/{k}" if prefix else k for k in keys[start : start + S3_DELETE_BATCH]]
+            answer = s3.delete_objects(Bucket=bucket, Delete={"Objects": [{"Key": k} for k in batch], "Quiet": True})
+            if answer.get("Errors"):
+                raise OSError(f"could not delete files in s3://{bucket}: {answer['Errors'][:3]}")
+
+    def remove_temp_files(self, folder: str) -> int:
+        """Delete the temporary files killed writers left under `folder` (local lakes only; S3 has none).
+
+        Safe only while holding the lake's lock: then no writer of this lake is mid-file.
+        """
+        if self.is_s3:
+            return 0
+        stale = [k for k in self.list_files(folder, recursive=True, hidden=True)
+                 if k.rsplit("/", 1)[-1].startswith(TEMP_PREFIX)]
+        self.delete(stale)
+        return len(stale)
+
+
+def write_file_atomically(lake: Lake, key: str, write: Any) -> None:
+    """Run `write(filesystem, path)` so that the file at `key` appears whole or not at all.
+
+    Locally it writes a hidden temporary file beside the target, then renames it (atomic within
+    a folder), so the file gets the mode a new file gets under the user's umask. On S3 an object
+    appears when its upload completes: it is written in place, one PUT for a small file. An error
+    names the file (a full disk says nothing of which one otherwise).
+    """
+    filesystem, path = lake.filesystem, lake.path(key)
+    if lake.is_s3:
+        write(filesystem, path)
+        return
+    folder, name = path.rsplit("/", 1)
+    temp = f"{folder}/{TEMP_PREFIX}{uuid.uuid4().hex[:12]}-{name}{TEMP_SUFFIX}"
+    try:
+        os.makedirs(folder, exist_ok=True)
+        write(filesystem, temp)
+        os.replace(temp, path)
+    except BaseException as exc:
+        with contextlib.suppress(OSError):
+            os.unlink(temp)
+        if isinstance(exc, OSError) and not getattr(exc, "filename", None):
+            code = exc.errno or _errno_in(str(exc))
+            raise OSError(code, os.strerror(code) if code else str(exc), path) from exc
+        raise
+
+
+def _write_stream(filesystem: pafs.FileSystem, path: str, data: bytes) -> None:
+    if isinstance(filesystem, pafs.LocalFileSystem):
+        with open(path, "wb") as handle:  # mode 0666 less the umask, as any new file
+            handle.write(data)
+        return
+    with filesystem.open_output_stream(path) as stream:
+        stream.write(data)
+
+
+def _errno_in(message: str) -> int:
+    """pyarrow's I/O errors carry the errno in their text only (`[errno 28] No space left`)."""
+    for code in (errno_codes.ENOSPC, errno_codes.EACCES, errno_codes.EROFS, errno_codes.EDQUOT):
+        if f"errno {code}]" in message.lower() or os.strerror(code) in message:
+            return code
+    return 0
+
+
+# --- S3 file systems: one per process and set of credentials ------------------------------------
+
+_LOCK = threading.Lock()
+_S3: dict[tuple, pafs.S3FileSystem] = {}
+_EXIT_HOOK: list[bool] = []
+
+
+def _boto3_session():
+    import boto3
+
+    return boto3.Session()
+
+
+def _default_region() -> str:
+    region = os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION") or _boto3_session().region_name
+    if not region:
+        raise RuntimeError("no AWS region: set AWS_REGION (the Glue job takes it from --aws_region)")
+    return region
+
+
+def _s3_filesystem(region: str, endpoint: str) -> pafs.S3FileSystem:
+    """pyarrow's S3 client for the region, with boto3's current credentials.
+
+    boto3 resolves the Glue job role's (and AWS_PROFILE, environment variables, SSO locally)
+    and refreshes temporary ones before they expire: each use asks it again, and new
+    credentials get a new file system (the old one is dropped), so a run longer than its
+    first credentials' life keeps working. With none from boto3, pyarrow's own chain is used.
+    """
+    options: dict[str, Any] = {"region": region}
+    credentials = _boto3_session().get_credentials()
+    if credentials is not None:
+        frozen = credentials.get_frozen_credentials()
+        options.update(access_key=frozen.access_key, secret_key=frozen.secret_key, session_token=frozen.token)
+    if endpoint:
+        parsed = urlsplit(endpoint)
+        options.update(endpoint_override=parsed.netloc or parsed.path, scheme=parsed.scheme or "https")
+    key = tuple(sorted((k, str(v)) for k, v in options.items()))
+    with _LOCK:
+        found = _S3.get(key)
+        if found is None:
+            stale = [k for k in _S3 if dict(k).get("region") == region
+                     and dict(k).get("endpoint_override") == options.get("endpoint_override")]
+            for old in stale:
+                del _S3[old]
+            found = _S3[key] = pafs.S3FileSystem(**options)
+            if not _EXIT_HOOK:
+                atexit.register(release_filesystems, finalize=True)
+                _EXIT_HOOK.append(True)
+        return found
+
+
+def release_filesystems(finalize: bool = False) -> None:
+    """Drop this process's S3 file systems; with `finalize`, also shut pyarrow's S3 down.
+
+    An S3 file system still alive when the interpreter exits can abort the process
+    (apache/arrow#41087): the first S3 file system registers this at exit, with `finalize`.
+    """
+    import gc
+
+    with _LOCK:
+        had = bool(_S3)
+        _S3.clear()
+    gc.collect()
+    if finalize and had:
+        pafs.finalize_s3()
