@@ -90,8 +90,11 @@ class RunManifest:
             raise ManifestError("`partitions` must be a non-empty list of YYYY-MM-DD days")
         if not isinstance(tickers, list) or not tickers or not all(isinstance(t, str) and t for t in tickers):
             raise ManifestError("`tickers` must be a non-empty list of ticker codes")
+        files = body.get("files", [])
+        if not isinstance(files, list) or not all(isinstance(f, str) and f for f in files):
+            raise ManifestError("`files` must be a list of the run's file keys")
         run_id = body.get("run_id") or key.rsplit("/", 1)[-1].removesuffix(MANIFEST_SUFFIX)
-        return cls(str(run_id), sorted(set(partitions)), sorted(set(tickers)), key)
+        return cls(str(run_id), sorted(set(partitions)), sorted(set(tickers)), key, files=sorted(set(files)))
 
 
 def _is_iso_day(value: object) -> bool:

@@ -21,7 +21,7 @@ from etl.raw_reader import list_raw_days, raw_files, read_raw
 from etl.refined_writer import compact_years, merge_compact, read_compact_year, write_partitions
 from etl.task_errors import LakeFileError, lake_file_errors
 from etl.transforms import MOVING_AVERAGE_SESSIONS, refine_daily, select_changed, summarize_monthly
-from storage import Lake
+from storage import Lake, LakeDataMissing
 
 # Sessions the longest window reaches back, and so the sessions a change reaches forward.
 REACH = max(MOVING_AVERAGE_SESSIONS) - 1
@@ -110,16 +110,12 @@ def known_sessions(lake_root: str, tickers: list[str], first: dt.date, last: dt.
     return {t: sorted(days) for t, days in found.items()}
 
 
-class RawDataMissing(RuntimeError):
-    """Raw data that a committed run needs is not in the lake: refining it would bend the numbers."""
-
-
 def _check_files_exist(lake_root: str, files: dict[str, list[str]], expected: list[str]) -> None:
     """Every raw file a manifest lists must still be there."""
     present = {key for keys in files.values() for key in keys}
     for key in sorted(set(expected)):
         if key.startswith(RAW_QUOTES.prefix) and key not in present:
-            raise RawDataMissing(f"raw file {Lake.at(lake_root).describe(key)} is missing (a scrape run's "
+            raise LakeDataMissing(f"raw file {Lake.at(lake_root).describe(key)} is missing (a scrape run's "
                                  "manifest lists it): restore it or re-run that scrape; nothing was refined")
 
 
@@ -134,7 +130,7 @@ def _check_sessions_read(spark: SparkSession, daily, needed: dict[str, list[dt.d
     if missing:
         first = missing[0]
         folder = Lake.at(lake_root).describe(f"{RAW_QUOTES.folder}/dt={first['trade_date']}/")
-        raise RawDataMissing(f"raw day {first['trade_date']} of {first['ticker']} is missing: the refined history "
+        raise LakeDataMissing(f"raw day {first['trade_date']} of {first['ticker']} is missing: the refined history "
                              f"has that session but no raw file in {folder} holds it (restore the file or re-run "
                              "the scrape of that day); nothing was refined")
 
@@ -145,7 +141,7 @@ def refine_changes(spark: SparkSession, lake_root: str, tickers: list[str], chan
 
     Equal to a full recompute: the rows read hold every session each rewritten row depends
     on, and the rows rewritten are all those that can differ. Raw that the run needs and
-    cannot find stops it before anything is written (RawDataMissing). A compact file that
+    cannot find stops it before anything is written (LakeDataMissing). A compact file that
     cannot be read is derived data: it is named and every refined table is rebuilt from raw.
     """
     changed_days = sorted(set(changed_days))
@@ -167,7 +163,7 @@ def refine_changes(spark: SparkSession, lake_root: str, tickers: list[str], chan
             log(f"warning: {Lake.at(lake_root).describe(exc.key)} cannot be read ({exc.reason}): "
                 "rebuilding the refined tables from raw")
             return rebuild(spark, lake_root)
-        raise RawDataMissing(f"raw file {Lake.at(lake_root).describe(exc.key)} is {exc.kind} ({exc.reason}): "
+        raise LakeDataMissing(f"raw file {Lake.at(lake_root).describe(exc.key)} is {exc.kind} ({exc.reason}): "
                              "restore it or re-run that scrape; nothing was refined") from None
 
 
@@ -177,7 +173,7 @@ def rebuild(spark: SparkSession, lake_root: str, expected_files: list[str] = ())
     try:
         return _refine(spark, lake_root, days, None, days, expected_files, {}, replace_compact=True)
     except LakeFileError as exc:
-        raise RawDataMissing(f"raw file {Lake.at(lake_root).describe(exc.key)} is {exc.kind} ({exc.reason}): "
+        raise LakeDataMissing(f"raw file {Lake.at(lake_root).describe(exc.key)} is {exc.kind} ({exc.reason}): "
                              "restore it or re-run that scrape; nothing was refined") from None
 
 

@@ -27,6 +27,7 @@ try:
     from contract.layout import RAW_PREFIX
 except ModuleNotFoundError as exc:  # a Python the project is not installed in
     sys.exit(f"error: cannot import {exc.name}: install the project first (make demo, or pip install -e .)")
+from storage import LakeDataMissing  # noqa: E402
 from pipeline.lake import LakeBusy, LakeStorage, LocalStorage, S3Storage, lake_lock  # noqa: E402
 from pipeline.settings import ConfigError, Settings, load_settings, normalize_ticker, parse_tickers  # noqa: E402
 from scraper import calendar_b3  # noqa: E402
@@ -228,6 +229,10 @@ def run(args: argparse.Namespace) -> int:
             if settings.is_local:
                 try:
                     refine_locally(settings, report.written.manifest_key)
+                except LakeDataMissing as exc:
+                    return fail(args, EXIT_LAKE_WRITE_FAILED,
+                                f"refining stopped: {exc}. The raw run is committed "
+                                f"({storage.describe(report.written.manifest_key)}) and stays pending")
                 except OSError as exc:
                     where = exc.filename or settings.lake_dir / "refined"
                     return fail(args, EXIT_LAKE_WRITE_FAILED,

@@ -7,6 +7,6 @@ and deletes are batched where S3 allows. Ships in the Glue job's zip: standard l
 pyarrow, boto3 only for credentials and batched deletes.
 """
 
-from storage.lake import TEMP_PREFIX, TEMP_SUFFIX, Lake, release_filesystems, write_file_atomically
+from storage.lake import TEMP_PREFIX, TEMP_SUFFIX, Lake, LakeDataMissing, release_filesystems, write_file_atomically
 
-__all__ = ["TEMP_PREFIX", "TEMP_SUFFIX", "Lake", "release_filesystems", "write_file_atomically"]
+__all__ = ["TEMP_PREFIX", "TEMP_SUFFIX", "Lake", "LakeDataMissing", "release_filesystems", "write_file_atomically"]

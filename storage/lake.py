@@ -24,6 +24,10 @@ TEMP_PREFIX, TEMP_SUFFIX = ".tmp-", ".partial"
 S3_DELETE_BATCH = 1000  # DeleteObjects' limit
 
 
+class LakeDataMissing(RuntimeError):
+    """Data the lake must hold for a run is missing or unreadable; the message names it and says what to do."""
+
+
 @dataclass(frozen=True)
 class Lake:
     """A lake root: `s3://bucket` or a local folder's absolute path (contract.layout.lake_root).
