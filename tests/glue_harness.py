@@ -16,6 +16,10 @@ from tests.conftest import REPO, SAMPLE_DIR
 GLUE_STANDIN = Path(__file__).resolve().parent / "glue_standin"
 JOB_DEFINITION = REPO / "infra" / "glue-job.json"
 SPARK_CONF_DIR = REPO / "local_mode" / "spark-conf"  # errors-only logging
+JOB = "b3-quotes-refine"
+# The values bootstrap renders into the job definition, for the tests.
+JOB_VALUES = {"BUCKET": "b3-test-lake", "CRAWLER_NAME": "b3-quotes-crawler", "REGION": "sa-east-1",
+              "GLUE_ROLE_ARN": "arn:aws:iam::123456789012:role/b3-quotes-glue", "GLUE_DATABASE": "b3_quotes"}
 
 
 def render_job_definition(values: dict[str, str]) -> dict:

@@ -15,6 +15,8 @@ from etl.glue_job import JOB_ARGUMENTS, PENDING, refine_run
 from etl.lake_io import pending_manifest_keys
 from tests.conftest import REPO
 from tests.glue_harness import (
+    JOB,
+    JOB_VALUES,
     generate_visual_script,
     glue_argv,
     render_job_definition,
@@ -23,9 +25,7 @@ from tests.glue_harness import (
     use_awsglue_standin,
 )
 
-JOB = "b3-quotes-refine"
-VALUES = {"BUCKET": "b3-test-lake", "CRAWLER_NAME": "b3-quotes-crawler", "REGION": "sa-east-1",
-          "GLUE_ROLE_ARN": "arn:aws:iam::123456789012:role/b3-quotes-glue", "GLUE_DATABASE": "b3_quotes"}
+VALUES = JOB_VALUES
 MANIFEST_KEY = "raw/_manifests/20240103T210500Z-a1b2c3.json"
 
 
@@ -315,3 +315,4 @@ def test_visual_job_source_is_one_fixed_object():
                  if "S3ParquetSource" in n]
     assert source["Paths"] == ["s3://b3-test-lake/scripts/visual-source/raw_quotes.parquet"]
     assert not source.get("Recurse") and "Exclusions" not in source
+
