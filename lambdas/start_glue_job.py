@@ -16,9 +16,9 @@ LOG = logging.getLogger(__name__)
 LOG.setLevel(logging.INFO)
 CONCURRENCY_RETRY_DELAYS_S = (5, 15, 30)
 # StartJobRun's opt-in to job run queuing: a run refused by the job's MaxConcurrentRuns waits
-# (WAITING) instead of failing. botocore models from before August 2024 (boto3 1.34, the
-# Lambda runtime's) do not know it and would reject the call, so it is sent only when the
-# client's model has it; the job definition opts in too (infra/glue-job.json).
+# (WAITING) instead of failing. Older botocore models (1.34.22 lacks it; the Lambda runtime
+# bundles a boto3 1.34) would reject the call, so it is sent only when the client's model
+# has it; the job definition opts in too (infra/glue-job.json).
 QUEUING_PARAMETER = "JobRunQueuingEnabled"
 
 
