@@ -1,10 +1,12 @@
-"""The code AWS runs, as zips: the Glue job's `--extra-py-files` and the Lambda's deployment package.
+"""What AWS runs: the Glue job's `--extra-py-files` zip, the Lambda's zip, the visual job's source file.
 
-    python3 -m deploy.package job OUT.zip      etl/, storage/ and contract/
-    python3 -m deploy.package lambda OUT.zip   lambdas/start_glue_job.py at the root, and contract/
+    python3 -m deploy.package job OUT.zip                etl/, storage/ and contract/
+    python3 -m deploy.package lambda OUT.zip             lambdas/start_glue_job.py at the root, and contract/
+    python3 -m deploy.package visual-source OUT.parquet  zero rows with raw quotes' schema
 
-Both carry contract/ (the lake's layout, the run manifest, the tables), so no fact is copied
-into the job or the handler. Sources only: no caches, no compiled files. Standard library only.
+Both zips carry contract/ (the lake's layout, the run manifest, the tables), so no fact is copied
+into the job or the handler. Sources only: no caches, no compiled files. The zips need the
+standard library only; the visual source needs pyarrow (the project's venv has it).
 """
 
 from __future__ import annotations
@@ -39,11 +41,27 @@ def build(kind: str, out: Path) -> list[str]:
     return [name for name, _ in entries]
 
 
+def build_visual_source(out: Path) -> None:
+    """A zero-row Parquet file with raw quotes' schema: the visual job's source node reads this
+    one small object, not raw/ (which it would list whole at every run, and which is empty,
+    "Unable to infer schema", before the first scrape). The job reads raw itself."""
+    import pyarrow.parquet as pq
+
+    from contract.arrow import arrow_schema
+    from contract.tables import RAW_QUOTES
+
+    pq.write_table(arrow_schema(RAW_QUOTES).empty_table(), out)
+
+
 def main(argv: list[str]) -> int:
-    if len(argv) != 2 or argv[0] not in PACKAGES:
-        print(f"usage: python3 -m deploy.package {{{','.join(PACKAGES)}}} OUT.zip", file=sys.stderr)
+    kinds = [*PACKAGES, "visual-source"]
+    if len(argv) != 2 or argv[0] not in kinds:
+        print(f"usage: python3 -m deploy.package {{{','.join(kinds)}}} OUT", file=sys.stderr)
         return 2
-    build(argv[0], Path(argv[1]))
+    if argv[0] == "visual-source":
+        build_visual_source(Path(argv[1]))
+    else:
+        build(argv[0], Path(argv[1]))
     return 0
 
 

@@ -1,11 +1,14 @@
 """Glue job entry point: refine the raw quotes that scrape runs delivered.
 
-Runs unchanged on AWS Glue 5.0 (`awsglue` is imported inside `main`) and on a local
-SparkSession (local_mode.glue).
+Runs unchanged on AWS Glue 5.0 (`awsglue` is imported inside the entry points) and on a
+local SparkSession (local_mode.glue). Glue runs it two ways, with one code path: as the
+script job (`main`: Job.init, `run_in_glue`, Job.commit) and as the visual job, whose
+generated script inits and commits the Job itself and calls `run_in_glue` from its custom node.
 """
 
 from __future__ import annotations
 
+import itertools
 import os
 import sys
 from collections.abc import Callable
@@ -15,10 +18,15 @@ from pyspark.sql import SparkSession
 from contract.layout import ManifestError, RunManifest
 from etl.manifests import mark_processed, pending_manifest_keys, read_manifest, set_aside_manifest
 from etl.refine import refine_changes
+from storage import release_filesystems
 
-# getResolvedOptions makes every one of these required: each has a default in the job
-# definition (infra/glue-job.json), except JOB_NAME, which Glue passes on every run.
-JOB_ARGUMENTS = ["JOB_NAME", "lake_root", "manifest_key", "crawler_name", "aws_region"]
+# getResolvedOptions makes every one of these required: each has a non-empty default in the
+# job definition (infra/glue-job.json), except JOB_NAME, which Glue passes on every run.
+JOB_ARGUMENTS = ["JOB_NAME", "lake_root", "manifest_key", "crawler_name", "aws_region", "glue_database"]
+# --manifest_key's default: no particular manifest, refine whatever is pending. Glue passes a
+# key whose value is empty as a bare flag, which getResolvedOptions refuses ("expected one
+# argument"), so "none" needs a word. The Lambda always sends a real manifest key.
+PENDING = "pending"
 # Rounds over raw/_manifests/ after the first one, for manifests that land while a run is
 # busy (their own trigger is refused); bounded so that a run always ends.
 EXTRA_ROUNDS = 3
@@ -54,7 +62,7 @@ def _readable_manifests(lake_root: str, keys: list[str], log: Callable[[str], No
 def refine_run(spark: SparkSession, lake_root: str, manifest_key: str = "",
                refine: Callable[[SparkSession, str, list[RunManifest]], dict] = refine_manifests,
                extra_rounds: int = EXTRA_ROUNDS, log: Callable[[str], None] = print) -> dict:
-    """Refine `manifest_key` (may be empty) and every pending manifest, then mark them processed.
+    """Refine `manifest_key` (may be empty or PENDING) and every pending manifest, then mark them processed.
 
     Pending manifests are those no run has refined: a trigger refused while another run was
     busy, or lost. Before ending, the run looks again (at most `extra_rounds` times) and
@@ -62,7 +70,7 @@ def refine_run(spark: SparkSession, lake_root: str, manifest_key: str = "",
     """
     totals: dict = {"runs": 0, "daily_rows": 0, "monthly_rows": 0, "set_aside": 0, "raw_days_read": 0,
                     "written": {}}
-    requested = [manifest_key.strip()] if manifest_key.strip() else []
+    requested = [] if manifest_key.strip() in ("", PENDING) else [manifest_key.strip()]
     for _ in range(1 + extra_rounds):
         keys = sorted({*requested, *pending_manifest_keys(lake_root)})
         requested = []
@@ -77,8 +85,8 @@ def refine_run(spark: SparkSession, lake_root: str, manifest_key: str = "",
             totals["daily_rows"] += counts["daily_rows"]
             totals["monthly_rows"] += counts["monthly_rows"]
             totals["raw_days_read"] += counts.get("raw_days_read", 0)
-            for table, folders in counts.get("written", {}).items():
-                totals["written"].setdefault(table, []).extend(folders)
+            for table, folders in counts.get("written", {}).items():  # iterables: a backfill's are large
+                totals["written"][table] = itertools.chain(totals["written"].get(table, ()), folders)
     else:
         if left := pending_manifest_keys(lake_root):
             log(f"{len(left)} manifest(s) still arriving after {1 + extra_rounds} rounds: the next run refines them")
@@ -96,28 +104,58 @@ def start_crawler(crawler_name: str, glue_client=None) -> None:
         pass
 
 
-def main(argv: list[str], after_write: Callable[[str], None] | None = None) -> None:
-    """Glue's entry point. The Lambda passes --manifest_key; a run started by hand (console,
-    retry, catch-up) takes the job's defaults, where it is empty: refine whatever is pending."""
+def register_and_crawl(totals: dict, lake_root: str, database: str, crawler_name: str, glue_client=None) -> None:
+    """Make the run's partitions visible: register exactly those in the catalog, then start the crawler."""
+    import boto3
+
+    from etl.catalog_partitions import register_written_partitions
+
+    glue = glue_client or boto3.client("glue")
+    register_written_partitions(glue, database, lake_root, totals["written"])
+    start_crawler(crawler_name, glue)
+
+
+def run_in_glue(glue_context, argv: list[str] | None = None,
+                after_write: Callable[[dict, dict], None] | None = None) -> dict:
+    """The job's work inside Glue, given the GlueContext of whoever inits and commits the Job.
+
+    Reads the job's arguments from `argv` (sys.argv by default), refines the requested and
+    pending manifests, then registers what it wrote and starts the crawler (`after_write(args,
+    totals)` replaces that step in tests). Never touches awsglue.job.Job: Glue's Job wraps one
+    JVM object per process, and the visual job's generated script inits and commits it already.
+    """
+    from awsglue.utils import getResolvedOptions
+
+    args = getResolvedOptions(sys.argv if argv is None else argv, JOB_ARGUMENTS)
+    # One region for boto3 and pyarrow alike, as the job definition states it.
+    os.environ["AWS_REGION"] = os.environ["AWS_DEFAULT_REGION"] = args["aws_region"]
+    totals = refine_run(glue_context.spark_session, args["lake_root"], args["manifest_key"])
+    print(f"refined {totals['runs']} scrape run(s) ({args['manifest_key']}): "
+          f"{totals['daily_rows']} daily and {totals['monthly_rows']} monthly rows, "
+          f"{totals['set_aside']} manifest(s) set aside")
+    if totals["runs"]:
+        if after_write is not None:
+            after_write(args, totals)
+        else:
+            register_and_crawl(totals, args["lake_root"], args["glue_database"], args["crawler_name"])
+    release_filesystems()  # S3 clients dropped now; pyarrow's S3 is shut down at exit (storage.lake)
+    return totals
+
+
+def main(argv: list[str], after_write: Callable[[dict, dict], None] | None = None) -> dict:
+    """The script job's entry point: Job.init, run_in_glue, Job.commit, as a generated script does."""
     from awsglue.context import GlueContext
     from awsglue.job import Job
     from awsglue.utils import getResolvedOptions
+    from pyspark.context import SparkContext
 
-    args = getResolvedOptions(argv, JOB_ARGUMENTS)
-    # One region for boto3 and pyarrow alike, as the job definition states it.
-    os.environ["AWS_REGION"] = os.environ["AWS_DEFAULT_REGION"] = args["aws_region"]
-    session = SparkSession.builder.getOrCreate()  # pyright: ignore[reportAttributeAccessIssue]
-    glue_context = GlueContext(session.sparkContext)
-    spark = glue_context.spark_session
+    args = getResolvedOptions(argv, ["JOB_NAME"])
+    glue_context = GlueContext(SparkContext.getOrCreate())
     job = Job(glue_context)
     job.init(args["JOB_NAME"], args)
-    counts = refine_run(spark, args["lake_root"], args["manifest_key"])
-    print(f"refined {counts['runs']} scrape run(s) ({args['manifest_key'] or 'pending manifests'}): "
-          f"{counts['daily_rows']} daily and {counts['monthly_rows']} monthly rows, "
-          f"{counts['set_aside']} manifest(s) set aside")
-    if counts["runs"]:
-        (after_write or start_crawler)(args["crawler_name"])
+    totals = run_in_glue(glue_context, argv, after_write)
     job.commit()
+    return totals
 
 
 if __name__ == "__main__":

@@ -15,6 +15,20 @@ from contract.layout import is_manifest_key
 LOG = logging.getLogger(__name__)
 LOG.setLevel(logging.INFO)
 CONCURRENCY_RETRY_DELAYS_S = (5, 15, 30)
+# StartJobRun's opt-in to job run queuing: a run refused by the job's MaxConcurrentRuns waits
+# (WAITING) instead of failing. Older botocore models (1.34.22 lacks it; the Lambda runtime
+# bundles a boto3 1.34) would reject the call, so it is sent only when the client's model
+# has it; the job definition opts in too (infra/glue-job.json).
+QUEUING_PARAMETER = "JobRunQueuingEnabled"
+
+
+def queuing_arguments(glue: Any) -> dict[str, bool]:
+    """{QUEUING_PARAMETER: True} when this Glue client's API model knows the parameter, else {}."""
+    try:
+        members = glue.meta.service_model.operation_model("StartJobRun").input_shape.members
+    except AttributeError:  # a stand-in client (local mode) without botocore's model
+        return {}
+    return {QUEUING_PARAMETER: True} if QUEUING_PARAMETER in members else {}
 
 
 def manifest_keys(event: dict[str, Any]) -> list[tuple[str, str]]:
@@ -36,17 +50,19 @@ def start_job_runs(glue: Any, job_name: str, event: dict[str, Any],
                   sleep=time.sleep, retry_delays_s=CONCURRENCY_RETRY_DELAYS_S) -> list[dict[str, str]]:
     """Start one job run per marker, passing the marker (which lists the run's partitions).
 
-    The job allows one run at a time, so a second scrape landing while a run is under way
-    is refused with ConcurrentRunsExceededException: wait and retry, then raise so the
-    asynchronous invocation is retried by Lambda. Should that fail too, the manifest stays
-    pending and the next job run refines it (see etl.glue_job.refine_run).
+    The job allows one run at a time. With job run queuing (the job's setting, and the run's
+    when this SDK knows it) a second scrape landing while a run is under way queues its run.
+    Without it the run is refused with ConcurrentRunsExceededException: wait and retry, then
+    raise so the asynchronous invocation is retried by Lambda. Should that fail too, the
+    manifest stays pending and the next job run refines it (see etl.glue_job.refine_run).
     """
     started = []
+    queuing = queuing_arguments(glue)
     for bucket, key in manifest_keys(event):
         arguments = {"--manifest_key": key}
         for attempt in range(len(retry_delays_s) + 1):
             try:
-                run_id = glue.start_job_run(JobName=job_name, Arguments=arguments)["JobRunId"]
+                run_id = glue.start_job_run(JobName=job_name, Arguments=arguments, **queuing)["JobRunId"]
                 break
             except glue.exceptions.ConcurrentRunsExceededException:
                 if attempt == len(retry_delays_s):

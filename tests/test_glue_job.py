@@ -1,23 +1,31 @@
-"""The Glue job's arguments as Glue applies them, and its manifest loop."""
+"""The Glue job as Glue runs it: its arguments, its manifest loop, the visual job's generated script."""
 
 from __future__ import annotations
 
-import datetime as dt
 import json
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 
 from contract.layout import MANIFESTS, PROCESSED_RUNS, REJECTED_MANIFESTS
 from etl import glue_job
-from etl.glue_job import JOB_ARGUMENTS, refine_run
+from etl.glue_job import JOB_ARGUMENTS, PENDING, refine_run
 from etl.manifests import pending_manifest_keys
-from tests.conftest import SAMPLE_DIR
-from tests.glue_harness import glue_argv, render_job_definition, use_awsglue_standin
+from tests.conftest import REPO
+from tests.glue_harness import (
+    JOB,
+    JOB_VALUES,
+    generate_visual_script,
+    glue_argv,
+    render_job_definition,
+    run_glue_script,
+    scrape_without_trigger,
+    use_awsglue_standin,
+)
 
-JOB = "b3-quotes-refine"
-VALUES = {"BUCKET": "b3-test-lake", "CRAWLER_NAME": "b3-quotes-crawler", "REGION": "sa-east-1",
-          "GLUE_ROLE_ARN": "arn:aws:iam::123456789012:role/b3-quotes-glue"}
+VALUES = JOB_VALUES
 MANIFEST_KEY = "raw/_manifests/20240103T210500Z-a1b2c3.json"
 
 
@@ -41,12 +49,28 @@ def test_job_definition_has_a_default_for_every_required_option(defaults):
     assert [o for o in JOB_ARGUMENTS if f"--{o}" not in defaults] == ["JOB_NAME"]
 
 
+def test_job_definition_has_no_empty_default():
+    # Glue passes a key with an empty value as a bare flag: every default needs a value.
+    defaults = render_job_definition(VALUES)["DefaultArguments"]
+    assert [name for name, value in defaults.items() if not value.strip()] == []
+
+
 def test_console_run_resolves_from_the_defaults_alone(defaults):
     args = resolve(glue_argv(JOB, defaults, {}))
-    assert args["manifest_key"] == ""  # no specific manifest: refine what is pending
-    assert (args["lake_root"], args["crawler_name"], args["aws_region"]) == (
-        "s3://b3-test-lake", "b3-quotes-crawler", "sa-east-1")
+    assert args["manifest_key"] == "pending"  # no specific manifest: refine what is pending
+    assert (args["lake_root"], args["crawler_name"], args["aws_region"], args["glue_database"]) == (
+        "s3://b3-test-lake", "b3-quotes-crawler", "sa-east-1", "b3_quotes")
     assert args["JOB_NAME"] == JOB
+
+
+def test_a_bare_option_fails_the_run_as_glue_passes_an_empty_value(defaults):
+    # What an empty default did to every run started by hand: Glue passed `--manifest_key` bare.
+    from awsglue.utils import GlueArgumentError
+
+    argv = glue_argv(JOB, {**defaults, "--manifest_key": ""}, {})
+    assert "--manifest_key" in argv and argv[argv.index("--manifest_key") + 1].startswith("--")
+    with pytest.raises(GlueArgumentError, match="argument --manifest_key: expected one argument"):
+        resolve(argv)
 
 
 def test_lambda_run_arguments_override_the_defaults(defaults):
@@ -115,14 +139,15 @@ def test_refine_run_extra_rounds_are_bounded(tmp_path):
     assert said == ["1 manifest(s) still arriving after 3 rounds: the next run refines them"]
 
 
-def test_run_without_manifest_refines_pending_and_does_nothing_when_none(tmp_path):
+@pytest.mark.parametrize("manifest_key", ["", PENDING])
+def test_run_without_manifest_refines_pending_and_does_nothing_when_none(tmp_path, manifest_key):
     refine = RecordingRefine(tmp_path)
-    assert refine_run(None, str(tmp_path), "", refine=refine) == {
+    assert refine_run(None, str(tmp_path), manifest_key, refine=refine) == {
         "runs": 0, "daily_rows": 0, "monthly_rows": 0, "set_aside": 0, "raw_days_read": 0, "written": {}}
     assert refine.rounds == [] and not (tmp_path / "refined").exists()
     pending = write_manifest(tmp_path, "run-b.json", manifest("run-b"))
-    assert refine_run(None, str(tmp_path), "", refine=refine)["runs"] == 1
-    assert refine.rounds == [[pending]]
+    assert refine_run(None, str(tmp_path), manifest_key, refine=refine)["runs"] == 1
+    assert refine.rounds == [[pending]]  # "pending" is no manifest's name: nothing set aside
 
 
 BAD_MANIFESTS = {
@@ -166,22 +191,13 @@ def test_set_aside_reasons_name_the_problem(tmp_path):
     assert reasons["no-tickers.json"] == "`tickers` must be a non-empty list of ticker codes"
 
 
-def scrape_without_trigger(lake: Path, ticker: str, start: str, end: str, run_id: str) -> None:
-    from pipeline.lake import LocalStorage
-    from scraper.raw_writer import write_raw_quotes
-    from scraper.sources.csv_files import CsvSource
-
-    quotes = CsvSource(SAMPLE_DIR).fetch([ticker], dt.date.fromisoformat(start), dt.date.fromisoformat(end)).quotes
-    write_raw_quotes(LocalStorage(lake), quotes, source="csv", symbols={},
-                     now=dt.datetime(2020, 3, 14, tzinfo=dt.UTC), run_id=run_id)
-
-
 def test_main_started_by_hand_on_an_empty_lake_succeeds_doing_nothing(spark, defaults, tmp_path):
     from awsglue.job import Job
 
     crawled = []
-    glue_job.main(glue_argv(JOB, {**defaults, "--lake_root": str(tmp_path)}, {}), after_write=crawled.append)
-    assert crawled == [] and Job.runs[-1]["committed"]
+    glue_job.main(glue_argv(JOB, {**defaults, "--lake_root": str(tmp_path)}, {}),
+                  after_write=lambda args, totals: crawled.append(args["crawler_name"]))
+    assert crawled == [] and len(Job.runs) == 1 and Job.runs[-1]["committed"]
     assert list(tmp_path.iterdir()) == []
 
 
@@ -190,10 +206,113 @@ def test_main_started_by_hand_refines_every_pending_manifest(spark, defaults, tm
     scrape_without_trigger(lake, "VALE3", "2020-03-02", "2020-03-06", "run-a")  # 5 sessions
     scrape_without_trigger(lake, "PETR4", "2020-03-09", "2020-03-13", "run-b")  # 5 sessions
     crawled = []
-    glue_job.main(glue_argv(JOB, {**defaults, "--lake_root": str(lake)}, {}), after_write=crawled.append)
+    glue_job.main(glue_argv(JOB, {**defaults, "--lake_root": str(lake)}, {}),
+                  after_write=lambda args, totals: crawled.append(args["crawler_name"]))
     assert crawled == ["b3-quotes-crawler"]
     daily = sorted(p.relative_to(lake / "refined/quotes_daily").parent.as_posix()
                    for p in (lake / "refined/quotes_daily").rglob("*.parquet"))
     assert len(daily) == 10
     assert daily[0] == "dt=2020-03-02/ticker=VALE3" and daily[-1] == "dt=2020-03-13/ticker=PETR4"
     assert sorted(p.name for p in (lake / PROCESSED_RUNS).iterdir()) == ["run-a.json", "run-b.json"]
+
+
+# The job as Glue runs it: a child process with only the job's zip (--extra-py-files) and the
+# stand-in awsglue on its path, over a local lake, the catalog on a moto server.
+@pytest.fixture
+def glue_account(tmp_path):
+    """A moto server holding the catalog database, the tables of contract/tables.py and the crawler."""
+    import boto3
+
+    from contract.tables import TABLES
+    from tests.conftest import moto_server
+
+    lake = tmp_path / "lake"
+    with moto_server() as endpoint:
+        glue = boto3.client("glue", endpoint_url=endpoint, region_name="sa-east-1",
+                            aws_access_key_id="testing", aws_secret_access_key="testing")
+        glue.create_database(DatabaseInput={"Name": VALUES["GLUE_DATABASE"]})
+        for table in TABLES.values():
+            glue.create_table(DatabaseName=VALUES["GLUE_DATABASE"], TableInput=table.glue_table_input(str(lake)))
+        glue.create_crawler(Name=VALUES["CRAWLER_NAME"], Role=VALUES["GLUE_ROLE_ARN"],
+                            DatabaseName=VALUES["GLUE_DATABASE"], Targets={"S3Targets": [{"Path": str(lake)}]})
+        yield {"endpoint": endpoint, "glue": glue, "lake": lake, "tmp": tmp_path}
+
+
+def run_as_glue(account: dict, script: Path) -> tuple[list[dict], subprocess.CompletedProcess]:
+    """Run `script` with the job's defaults over the local lake; the Job's init/commit calls, the process."""
+    from deploy.package import build
+
+    tmp, lake = account["tmp"], account["lake"]
+    build("job", tmp / "etl.zip")
+    # The visual source's object, as bootstrap uploads it, made by the packaging command itself.
+    source = lake / "scripts" / "visual-source" / "raw_quotes.parquet"
+    source.parent.mkdir(parents=True, exist_ok=True)
+    made = subprocess.run([sys.executable, "-m", "deploy.package", "visual-source", str(source)], cwd=REPO,
+                          capture_output=True, text=True, timeout=120)
+    assert made.returncode == 0, made.stderr
+    defaults = render_job_definition(VALUES)["DefaultArguments"]
+    record = tmp / "job-calls.jsonl"
+    done = run_glue_script(script, glue_argv(JOB, {**defaults, "--lake_root": str(lake)}, {}), tmp / "etl.zip",
+                           {"AWSGLUE_STANDIN_RECORD": str(record), "AWSGLUE_STANDIN_S3_ROOT": str(lake),
+                            "AWS_ENDPOINT_URL": account["endpoint"], "AWS_ACCESS_KEY_ID": "testing",
+                            "AWS_SECRET_ACCESS_KEY": "testing"}, cwd=tmp)
+    calls = [json.loads(line) for line in record.read_text().splitlines()] if record.exists() else []
+    return calls, done
+
+
+def visual_script(tmp: Path) -> Path:
+    script = tmp / "generated" / "b3-quotes-refine.py"
+    script.parent.mkdir()
+    script.write_text(generate_visual_script(render_job_definition(VALUES)))
+    return script
+
+
+def script_job(tmp: Path) -> Path:
+    # Glue downloads ScriptLocation (bootstrap uploads etl/glue_job.py there) and runs it.
+    script = tmp / "scripts" / "glue_job.py"
+    script.parent.mkdir()
+    script.write_bytes((REPO / "etl" / "glue_job.py").read_bytes())
+    return script
+
+
+def registered(glue, table: str) -> list[tuple[list[str], str]]:
+    partitions = glue.get_partitions(DatabaseName=VALUES["GLUE_DATABASE"], TableName=table)["Partitions"]
+    return sorted((p["Values"], p["StorageDescriptor"]["Location"]) for p in partitions)
+
+
+@pytest.mark.parametrize("make_script", [visual_script, script_job], ids=["visual-job", "script-job"])
+def test_glue_run_refines_a_pending_scrape_with_one_init_and_one_commit(glue_account, make_script):
+    lake, glue = glue_account["lake"], glue_account["glue"]
+    scrape_without_trigger(lake, "PETR4", "2020-03-02", "2020-03-04", "run-a")  # 3 sessions
+    calls, done = run_as_glue(glue_account, make_script(glue_account["tmp"]))
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert calls == [{"event": "init", "name": JOB}, {"event": "commit"}]
+    assert "refined 1 scrape run(s) (pending)" in done.stdout
+    assert sorted(p.name for p in (lake / PROCESSED_RUNS).iterdir()) == ["run-a.json"]
+    # Registered in the catalog when the run ends: exactly the three sessions and their month.
+    daily = f"{lake}/refined/quotes_daily"
+    assert registered(glue, "quotes_daily") == [
+        (["2020-03-02", "PETR4"], f"{daily}/dt=2020-03-02/ticker=PETR4/"),
+        (["2020-03-03", "PETR4"], f"{daily}/dt=2020-03-03/ticker=PETR4/"),
+        (["2020-03-04", "PETR4"], f"{daily}/dt=2020-03-04/ticker=PETR4/")]
+    assert registered(glue, "quotes_monthly") == [
+        (["2020-03", "PETR4"], f"{lake}/refined/quotes_monthly/month=2020-03/ticker=PETR4/")]
+    assert glue.get_crawler(Name=VALUES["CRAWLER_NAME"])["Crawler"]["State"] == "RUNNING"
+
+
+def test_visual_job_started_by_hand_on_a_fresh_lake_succeeds_doing_nothing(glue_account):
+    calls, done = run_as_glue(glue_account, visual_script(glue_account["tmp"]))
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert calls == [{"event": "init", "name": JOB}, {"event": "commit"}]
+    assert "refined 0 scrape run(s) (pending)" in done.stdout
+    assert sorted(p.name for p in glue_account["lake"].iterdir()) == ["scripts"]  # nothing written
+    assert registered(glue_account["glue"], "quotes_daily") == []
+    assert glue_account["glue"].get_crawler(Name=VALUES["CRAWLER_NAME"])["Crawler"]["State"] == "READY"
+
+
+def test_visual_job_source_is_one_fixed_object():
+    (source,) = [n["S3ParquetSource"] for n in render_job_definition(VALUES)["CodeGenConfigurationNodes"].values()
+                 if "S3ParquetSource" in n]
+    assert source["Paths"] == ["s3://b3-test-lake/scripts/visual-source/raw_quotes.parquet"]
+    assert not source.get("Recurse") and "Exclusions" not in source
+

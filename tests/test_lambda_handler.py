@@ -6,10 +6,13 @@ from __future__ import annotations
 import json
 
 import boto3
+import botocore.loaders
+import botocore.session
 import pytest
+from botocore.exceptions import ParamValidationError
 from moto import mock_aws
 
-from lambdas.start_glue_job import lambda_handler, manifest_keys, start_job_runs
+from lambdas.start_glue_job import QUEUING_PARAMETER, lambda_handler, manifest_keys, start_job_runs
 from tests.conftest import EVENTS
 
 JOB = "b3-quotes-refine"
@@ -87,3 +90,35 @@ def test_handler_raises_when_still_busy_so_lambda_retries_the_event():
     with pytest.raises(BusyGlue.exceptions.ConcurrentRunsExceededException):
         start_job_runs(glue, JOB, load_event("s3_put.json"), sleep=lambda s: None, retry_delays_s=(1, 2))
     assert glue.calls == 3
+
+
+def glue_client_with_model(tmp_path, monkeypatch, knows_queuing: bool):
+    """A real boto3 Glue client (on moto) whose API model does or does not have StartJobRun's
+    JobRunQueuingEnabled: the installed model, edited, so the test means the same under any boto3."""
+    model = botocore.loaders.Loader().load_service_model("glue", "service-2")
+    members = model["shapes"]["StartJobRunRequest"]["members"]
+    if knows_queuing:
+        members[QUEUING_PARAMETER] = {"shape": "NullableBoolean"}
+    else:
+        members.pop(QUEUING_PARAMETER, None)
+    folder = tmp_path / "models" / "glue" / model["metadata"]["apiVersion"]
+    folder.mkdir(parents=True)
+    (folder / "service-2.json").write_text(json.dumps(model))
+    monkeypatch.setenv("AWS_DATA_PATH", str(tmp_path / "models"))  # searched before botocore's own data
+    client = boto3.Session(botocore_session=botocore.session.get_session()).client("glue", region_name="us-east-1")
+    sent = []
+    client.meta.events.register("before-call.glue.StartJobRun", lambda params, **kw: sent.append(json.loads(params["body"])))
+    return client, sent
+
+
+@pytest.mark.parametrize("knows_queuing", [True, False], ids=["sdk-with-queuing", "sdk-before-queuing"])
+def test_handler_asks_for_a_queued_run_when_its_sdk_can(glue, tmp_path, monkeypatch, knows_queuing):
+    client, sent = glue_client_with_model(tmp_path, monkeypatch, knows_queuing)
+    if not knows_queuing:  # this SDK would refuse the parameter outright: the handler must not send it
+        with pytest.raises(ParamValidationError, match=QUEUING_PARAMETER):
+            client.start_job_run(JobName=JOB, **{QUEUING_PARAMETER: True})
+    (run,) = start_job_runs(client, JOB, load_event("s3_put.json"))
+    (body,) = sent
+    assert body == {"JobName": JOB, "Arguments": {"--manifest_key": "raw/_manifests/20240103T210500Z-a1b2c3.json"},
+                    **({QUEUING_PARAMETER: True} if knows_queuing else {})}
+    assert [r["Id"] for r in glue.get_job_runs(JobName=JOB)["JobRuns"]] == [run["job_run_id"]]

@@ -6,7 +6,7 @@ import subprocess
 import sys
 import zipfile
 
-from deploy.package import build
+from deploy.package import REPO_ROOT, build
 
 
 def run_isolated(code: str, archive, cwd) -> subprocess.CompletedProcess:
@@ -43,3 +43,27 @@ def test_job_zip_imports_the_job_with_its_contract(tmp_path):
                        "print(etl.glue_job.__file__); print(contract.layout.__file__)", archive, tmp_path)
     assert out.returncode == 0, out.stderr
     assert out.stdout.splitlines() == [f"{archive}/etl/glue_job.py", f"{archive}/contract/layout.py"]
+
+
+def test_visual_source_is_a_zero_row_file_with_raw_quotes_columns(tmp_path):
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    out = tmp_path / "raw_quotes.parquet"
+    done = subprocess.run([sys.executable, "-m", "deploy.package", "visual-source", str(out)],
+                          cwd=REPO_ROOT, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    table = pq.read_table(out)
+    assert table.num_rows == 0
+    # Raw quotes as the scraper writes them (contract/tables.py RAW_QUOTES), partition key dt excluded.
+    assert table.schema.names == ["trade_date", "ticker", "open", "high", "low", "close", "adj_close", "volume",
+                                  "traded_value", "trades", "source", "source_symbol", "ingested_at", "run_id"]
+    assert table.schema.field("trade_date").type == pa.date32()
+    assert table.schema.field("ingested_at").type == pa.timestamp("us", tz="UTC")
+
+
+def test_package_refuses_an_unknown_kind_with_its_usage(tmp_path):
+    done = subprocess.run([sys.executable, "-m", "deploy.package", "visual", str(tmp_path / "x")],
+                          cwd=REPO_ROOT, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 2 and done.stderr == "usage: python3 -m deploy.package {job,lambda,visual-source} OUT\n"
+    assert list(tmp_path.iterdir()) == []
