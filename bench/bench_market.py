@@ -38,18 +38,18 @@ from bench_history import IBOV_FILE, REPO, synthetic_quotes, timed_process, univ
 
 COTAHIST_ZIP = REPO / "data/b3/COTAHIST_D25062021.ZIP"
 SCRAPER = str(REPO / "scraper/scraper_upload.py")
-SAMPLE_INTERVAL_S = 0.2
+SAMPLE_INTERVAL_S = 0.1
 WHOLE_HISTORY_SQL = ("SELECT ticker, count(*), avg(close_price) FROM quotes_daily "
                      "WHERE ticker = 'PETR4' GROUP BY ticker")
-# Output lines that open a phase of a local run, in the order they come, and the phase's name.
+# Output lines of a local run, in the order they come, and the phase each one closes. A line
+# missing from a run (a daily run writes too few partitions for progress lines) merges phases.
 PHASE_MARKERS = [
-    ("universe ", "read and parse the COTAHIST files"),
-    ("scraping ", "validate, write raw"),
-    ("refining locally", "Spark start, raw read, refine"),
-    ("writing refined/quotes_daily:", "write quotes_daily"),
-    ("writing refined/quotes_monthly:", "write quotes_monthly (and the compact tables)"),
-    ("  job ", "catalog refresh"),
-    ("  catalog ", "process exit"),
+    ("scraping ", "Python start, imports, universe (all: COTAHIST parse)"),
+    ("tickers ", "fetch (ibov: COTAHIST parse), validate, write raw"),
+    ("writing refined/quotes_daily:", "Spark start, raw read, refine"),
+    ("writing refined/quotes_monthly:", "write quotes_daily"),
+    ("  job ", "write quotes_monthly and the compact tables"),
+    ("  catalog ", "catalog refresh"),
 ]
 
 
@@ -85,7 +85,7 @@ def cotahist_record(row) -> str:
     volume = int(row.Volume)
     record = (f"01{row.trade_date:%Y%m%d}02{row.ticker:<12}010{'BENCH':<12}{'ON':<10}{'':3}{'R$':<4}"
               f"{price(row.Open)}{price(row.High)}{price(row.Low)}{price(row.Close)}{price(row.Close)}"
-              f"{'0' * 26}{1000:05d}{volume:018d}{round(volume * row.Close * 100):018d}{'0' * 13}0{'99991231'}"
+              f"{'0' * 26}{1000:05d}{volume:018d}{volume * round(row.Close * 100):018d}{'0' * 13}0{'99991231'}"
               f"{1:07d}{'0' * 13}{'BRBENCACNOR0':<12}{'000'}")
     assert len(record) == 245, len(record)
     return record
@@ -121,16 +121,16 @@ class CommandRun:
     peaks_mb: dict[str, float] = field(default_factory=dict)
 
     def phases(self) -> list[tuple[str, float]]:
-        """Each marked phase's seconds, from the time its opening line came out to the next one's."""
-        marks = []
+        """Each phase's seconds: from the line closing the one before to the line closing it."""
+        phases, pending, since = [], [], 0.0
         for prefix, name in PHASE_MARKERS:
+            pending.append(name)
             at = next((t for t, line in self.lines if line.startswith(prefix)), None)
             if at is not None:
-                marks.append((at, name))
-        marks.sort()
-        first = [("Python start, imports", marks[0][0])] if marks else []
-        ends = [t for t, _ in marks[1:]] + [self.seconds]
-        return first + [(name, end - at) for (at, name), end in zip(marks, ends) if name != "process exit"]
+                phases.append((" + ".join(pending), at - since))
+                pending, since = [], at
+        phases.append((" + ".join([*pending, "exit (Spark stops)"]), self.seconds - since))
+        return phases
 
 
 def _process_table() -> dict[int, tuple[int, str]]:
@@ -185,10 +185,14 @@ def run_command(argv: list[str], env: dict[str, str] | None = None, ok: tuple[in
     sampler.start()
     assert proc.stdout is not None
     lines = [(time.perf_counter() - began, line.rstrip("\n")) for line in proc.stdout]
-    code = proc.wait()
+    _, status, usage = os.wait4(proc.pid, 0)
     seconds = time.perf_counter() - began
+    proc.returncode = code = os.waitstatus_to_exitcode(status)
     done.set()
     sampler.join()
+    if set(peaks) <= {"driver"}:
+        # No child: the kernel's figure is the driver's own, exact even when it ran between samples.
+        peaks["driver"] = max(peaks.get("driver", 0.0), usage.ru_maxrss / 1024)
     if code not in ok:
         tail = "\n".join(line for _, line in lines[-20:])
         raise RuntimeError(f"{' '.join(argv[:4])} ... exited {code}:\n{tail}")
