@@ -11,7 +11,7 @@ from scraper.sources.b3_cotahist import parse_cotahist, standard_lot
 from tests.conftest import REPO
 
 sys.path.insert(0, str(REPO / "bench"))  # the benchmarks import each other as scripts do
-import bench_market  # noqa: E402
+import bench_market  # noqa: E402  # pyright: ignore[reportMissingImports] - a script folder, put on sys.path above
 
 
 def test_written_cotahist_reads_back_through_the_b3_parser(tmp_path):
