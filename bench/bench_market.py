@@ -23,22 +23,18 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
-import os
 import shutil
-import subprocess
 import sys
 import tempfile
-import threading
-import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import bench_history  # this folder is on sys.path when the script runs
-from bench_history import IBOV_FILE, REPO, synthetic_quotes, timed_process, universe
+from bench_history import IBOV_FILE, synthetic_quotes, universe
+from process_tree import REPO, CommandRun, run_command
 
 COTAHIST_ZIP = REPO / "data/b3/COTAHIST_D25062021.ZIP"
 SCRAPER = str(REPO / "scraper/scraper_upload.py")
-SAMPLE_INTERVAL_S = 0.1
 WHOLE_HISTORY_SQL = ("SELECT ticker, count(*), avg(close_price) FROM quotes_daily "
                      "WHERE ticker = 'PETR4' GROUP BY ticker")
 # Output lines of a local run, in the order they come, and the phase each one closes. A line
@@ -112,93 +108,6 @@ def write_market_files(folder: Path, quotes) -> tuple[list[Path], Path]:
     return yearly, daily
 
 
-# ---- whole commands, timed, their process tree's memory sampled ----------------------------
-
-@dataclass
-class CommandRun:
-    seconds: float
-    lines: list[tuple[float, str]]
-    peaks_mb: dict[str, float] = field(default_factory=dict)
-
-    def phases(self) -> list[tuple[str, float]]:
-        """Each phase's seconds: from the line closing the one before to the line closing it."""
-        phases, pending, since = [], [], 0.0
-        for prefix, name in PHASE_MARKERS:
-            pending.append(name)
-            at = next((t for t, line in self.lines if line.startswith(prefix)), None)
-            if at is not None:
-                phases.append((" + ".join(pending), at - since))
-                pending, since = [], at
-        phases.append((" + ".join([*pending, "exit (Spark stops)"]), self.seconds - since))
-        return phases
-
-
-def _process_table() -> dict[int, tuple[int, str]]:
-    """pid -> (parent pid, command name) of every process /proc shows."""
-    table = {}
-    for entry in os.scandir("/proc"):
-        if not entry.name.isdigit():
-            continue
-        try:
-            stat = Path(entry.path, "stat").read_text()
-        except OSError:
-            continue
-        name = stat[stat.index("(") + 1: stat.rindex(")")]
-        table[int(entry.name)] = (int(stat[stat.rindex(")") + 2:].split()[1]), name)
-    return table
-
-
-def _peak_rss_mb(pid: int) -> float:
-    try:
-        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-            if line.startswith("VmHWM:"):
-                return int(line.split()[1]) / 1024
-    except OSError:
-        pass
-    return 0.0
-
-
-def sample_tree(root: int, peaks: dict[str, float], done: threading.Event) -> None:
-    """Until `done`: the peak resident memory (VmHWM) of the driver, the JVM and the largest other process."""
-    while not done.is_set():
-        table = _process_table()
-        tree, frontier = {root}, [root]
-        while frontier:
-            parent = frontier.pop()
-            children = [pid for pid, (ppid, _) in table.items() if ppid == parent and pid not in tree]
-            tree.update(children)
-            frontier.extend(children)
-        for pid in tree:
-            kind = "driver" if pid == root else "jvm" if table.get(pid, (0, ""))[1] == "java" else "other"
-            peaks[kind] = max(peaks.get(kind, 0.0), _peak_rss_mb(pid))
-        done.wait(SAMPLE_INTERVAL_S)
-
-
-def run_command(argv: list[str], env: dict[str, str] | None = None, ok: tuple[int, ...] = (0,)) -> CommandRun:
-    """The whole process: wall time, each output line with its time, the tree's peak memory."""
-    began = time.perf_counter()
-    proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, cwd=REPO,
-                            env={**os.environ, **(env or {})})
-    peaks: dict[str, float] = {}
-    done = threading.Event()
-    sampler = threading.Thread(target=sample_tree, args=(proc.pid, peaks, done), daemon=True)
-    sampler.start()
-    assert proc.stdout is not None
-    lines = [(time.perf_counter() - began, line.rstrip("\n")) for line in proc.stdout]
-    _, status, usage = os.wait4(proc.pid, 0)
-    seconds = time.perf_counter() - began
-    proc.returncode = code = os.waitstatus_to_exitcode(status)
-    done.set()
-    sampler.join()
-    if set(peaks) <= {"driver"}:
-        # No child: the kernel's figure is the driver's own, exact even when it ran between samples.
-        peaks["driver"] = max(peaks.get("driver", 0.0), usage.ru_maxrss / 1024)
-    if code not in ok:
-        tail = "\n".join(line for _, line in lines[-20:])
-        raise RuntimeError(f"{' '.join(argv[:4])} ... exited {code}:\n{tail}")
-    return CommandRun(seconds, lines, peaks)
-
-
 def scraper_argv(files: list[Path], universe_args: list[str], lake: Path, cores: int | None = None) -> list[str]:
     """The scraper's command line; with `cores`, run under a job Spark of that many task slots.
 
@@ -222,6 +131,19 @@ def memory(run: CommandRun) -> str:
 
 def goal(ok: bool) -> str:
     return "PASS" if ok else "MISS"
+
+
+def phases(run: CommandRun) -> list[tuple[str, float]]:
+    """Each phase's seconds: from the line closing the one before to the line closing it."""
+    found, pending, since = [], [], 0.0
+    for prefix, name in PHASE_MARKERS:
+        pending.append(name)
+        at = next((t for t, line in run.lines if line.startswith(prefix)), None)
+        if at is not None:
+            found.append((" + ".join(pending), at - since))
+            pending, since = [], at
+    found.append((" + ".join([*pending, "exit (Spark stops)"]), run.seconds - since))
+    return found
 
 
 # ---- one lake: backfill, daily run, queries ------------------------------------------------
@@ -252,7 +174,7 @@ def measure_lake(work: Path, label: str, quotes, universe_args: list[str]) -> La
         write_portfolio_snapshot(LocalStorage(lake), parse_portfolio(IBOV_FILE.read_bytes()),
                                  dt.datetime(2025, 4, 7, tzinfo=dt.UTC))
     query = [sys.executable, "-m", "catalog.query", "--lake-dir", str(lake)]
-    timed_process([*query, "--sql", "SELECT 1"])  # the catalog's views are (re)defined once, here
+    run_command([*query, "--sql", "SELECT 1"])  # the catalog's views are (re)defined once, here
     cases = {p.name: [*query, "--file", str(p)] for p in sorted((REPO / "sql").glob("*.sql"))
              if p.stem != "rejected_by_reason"}  # the bench lake has no rejected rows
     cases["whole history of PETR4 (quotes_daily)"] = [*query, "--sql", WHOLE_HISTORY_SQL]
@@ -266,10 +188,10 @@ def print_lake(f: LakeFigures, n: int, years: int) -> None:
     print(f"  DuckDB baseline (from raw)        {f.duckdb.seconds:7.1f} s   {memory(f.duckdb)}")
     print(f"  ratio command / DuckDB            {f.backfill.seconds / f.duckdb.seconds:7.2f}")
     print("  backfill phases (from the command's output lines):")
-    for name, seconds in f.backfill.phases():
+    for name, seconds in phases(f.backfill):
         print(f"    {name:<46} {seconds:7.2f} s")
     print(f"  daily run (one session), whole    {f.daily.seconds:7.2f} s   {memory(f.daily)}")
-    for name, seconds in f.daily.phases():
+    for name, seconds in phases(f.daily):
         print(f"    {name:<46} {seconds:7.2f} s")
     print("  queries, each a whole `python -m catalog.query` process:")
     for name, run in f.queries.items():

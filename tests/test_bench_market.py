@@ -39,7 +39,7 @@ def test_phases_are_the_time_between_the_lines_that_close_them():
              (9.5, "  catalog /x/catalog.duckdb: quotes")]
     run = bench_market.CommandRun(seconds=10.0, lines=lines)
 
-    phases = dict(run.phases())
+    phases = dict(bench_market.phases(run))
 
     assert phases == {
         "Python start, imports, universe (all: COTAHIST parse)": 1.0,
@@ -49,3 +49,18 @@ def test_phases_are_the_time_between_the_lines_that_close_them():
         "catalog refresh": 0.5,
         "exit (Spark stops)": 0.5,
     }
+
+
+def test_a_command_peak_memory_is_its_own_not_the_parent_s():
+    from process_tree import run_command  # pyright: ignore[reportMissingImports]
+
+    ballast = bytearray(300 * 2**20)  # this process 300 MB bigger: a forked child's ru_maxrss would count it
+    ballast[::4096] = b"1" * len(ballast[::4096])  # touched, so resident
+    child = "x = bytearray(120 * 2**20); x[::4096] = b'1' * len(x[::4096]); import time; time.sleep(0.3); print('done')"
+
+    run = run_command([sys.executable, "-c", child])
+
+    assert [line for _, line in run.lines] == ["done"]
+    assert 120 <= run.peaks_mb["driver"] < 200  # 120 MB touched, plus Python itself
+    assert set(run.peaks_mb) == {"driver"}
+    del ballast
