@@ -24,7 +24,6 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import json
-import os
 import resource
 import shutil
 import subprocess
@@ -33,7 +32,7 @@ import tempfile
 import time
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parent.parent
+from process_tree import REPO, run_command  # this folder is on sys.path when the script runs
 
 IBOV_FILE = REPO / "data/b3/GetPortfolioDay_IBOV_2025-04-07.body.json"
 LAST_SESSION = dt.date(2024, 12, 30)
@@ -174,14 +173,9 @@ def run_phase(*args: str) -> dict:
 
 
 def timed_process(argv: list[str]) -> tuple[float, float]:
-    """Wall time and peak memory (MB) of a whole process."""
-    began = time.perf_counter()
-    proc = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, cwd=REPO)
-    _, status, usage = os.wait4(proc.pid, 0)
-    seconds = time.perf_counter() - began
-    if status != 0:
-        raise RuntimeError(f"{' '.join(argv)} failed: {proc.stderr.read().decode() if proc.stderr else ''}")
-    return seconds, usage.ru_maxrss / 1024
+    """Wall time and peak memory (MB) of a whole process, sampled from /proc (process_tree)."""
+    run = run_command(argv)
+    return run.seconds, run.peaks_mb.get("driver", 0.0)
 
 
 def build_and_backfill(lake: Path, quotes, label: str, with_portfolio: bool = False) -> tuple[str, dict]:

@@ -8,6 +8,7 @@ Examples:
   python scraper/scraper_upload.py --tickers PETR4,VALE3 --start 2024-01-02 --end 2024-06-28
   python scraper/scraper_upload.py --source csv --csv-dir ~/quotes --tickers PETR4
   python scraper/scraper_upload.py --source b3 --universe ibov             # official file, IBOV stocks
+  python scraper/scraper_upload.py --source b3 --cotahist-file COTAHIST_A2023.ZIP --universe all  # whole market
   python scraper/scraper_upload.py --source b3 --cotahist-file COTAHIST_A2023.ZIP --tickers PETR4
 """
 
@@ -15,11 +16,13 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import dataclasses
 import datetime as dt
 import sys
 import traceback
 from collections.abc import Callable
 from pathlib import Path
+from typing import cast
 
 import pandas as pd
 
@@ -43,12 +46,19 @@ from scraper.run import (  # noqa: E402
     describe_write_error,
     scrape,
 )
-from scraper.sources import file_source_names, make_source, source_names, sources_help  # noqa: E402
-from scraper.sources.base import SourceDataError, SourceUnavailable  # noqa: E402
+from scraper.sources import (  # noqa: E402
+    file_source_names,
+    make_source,
+    market_list_refusal,
+    source_names,
+    sources_help,
+)
+from scraper.sources.base import MarketSource, PriceSource, SourceDataError, SourceUnavailable  # noqa: E402
 
 SOURCES = source_names()
 FILE_SOURCES = file_source_names()
-UNIVERSES = ("ibov",)
+# ibov: the day's IBOV portfolio; all: every code the source's market list holds (b3's COTAHIST files).
+UNIVERSES = ("ibov", "all")
 
 
 def parse_date(text: str) -> dt.date:
@@ -70,7 +80,10 @@ def build_parser() -> argparse.ArgumentParser:
                         help="a COTAHIST file you have (daily, monthly or yearly, .ZIP or .TXT) for --source b3; repeatable")
     parser.add_argument("--all-instruments", action="store_true",
                         help="with --source b3: keep every instrument, not only the cash-market round lot")
-    parser.add_argument("--universe", choices=UNIVERSES, help="take the tickers from the day's IBOV portfolio")
+    parser.add_argument("--universe", choices=UNIVERSES,
+                        help="instead of --tickers: ibov, the day's IBOV portfolio; all, every code of the "
+                             "COTAHIST file(s) in the market --source b3 keeps (the round-lot cash market, "
+                             "or everything with --all-instruments)")
     parser.add_argument("--ibov-file", type=Path, help="a saved GetPortfolioDay response to use instead of B3's API")
     parser.add_argument("--lake-dir", type=Path, help="local lake folder (default LAKE_DIR or ./lake)")
     parser.add_argument("--bucket", help="S3 bucket: write to AWS instead of the local lake")
@@ -98,8 +111,6 @@ def load_universe(universe: str, ibov_file: Path | None) -> pd.DataFrame:
     from scraper.sources.b3_cotahist import read_input_file
     from scraper.sources.b3_portfolio import fetch_ibov_portfolio, parse_portfolio
 
-    if universe not in UNIVERSES:
-        raise ConfigError(f"UNIVERSE={universe!r}: choose one of {', '.join(UNIVERSES)}")
     if ibov_file is not None:
         try:
             portfolio = parse_portfolio(read_input_file(ibov_file, "--ibov-file"))
@@ -114,6 +125,26 @@ def load_universe(universe: str, ibov_file: Path | None) -> pd.DataFrame:
     print(f"universe  IBOV portfolio of {portfolio['portfolio_date'].iloc[0]}: {len(portfolio)} stocks "
           f"(weights sum to {portfolio['weight_pct'].sum():.3f} %)")
     return portfolio
+
+
+def check_universe(universe: str, source: str, ibov_file: Path | None) -> None:
+    """A universe the source can give, before anything is downloaded or written."""
+    if not universe:
+        return
+    if universe not in UNIVERSES:
+        raise ConfigError(f"UNIVERSE={universe!r}: choose one of {', '.join(UNIVERSES)}")
+    if universe == "all" and (refusal := market_list_refusal(source)):
+        raise ConfigError(refusal)
+    if universe == "all" and ibov_file is not None:
+        raise ConfigError("--ibov-file goes with --universe ibov, not --universe all")
+
+
+def market_universe(source: PriceSource, start: dt.date | None, end: dt.date | None) -> tuple[str, ...]:
+    """Every code of the source's market list in the range (check_universe made sure it has one)."""
+    market = cast(MarketSource, source)
+    tickers = tuple(market.market_tickers(start, end))
+    print(f"universe  {market.market_description}: {len(tickers)} codes")
+    return tickers
 
 
 def save_portfolio(storage: LakeStorage, portfolio: pd.DataFrame, now: dt.datetime) -> None:
@@ -168,6 +199,8 @@ def run(args: argparse.Namespace) -> int:
             raise ConfigError(f"SOURCE={settings.source!r}: choose one of {', '.join(SOURCES)}")
         if args.cotahist_file and settings.source != "b3":
             raise ConfigError("--cotahist-file goes with --source b3")
+        universe = args.universe or settings.universe
+        check_universe(universe, settings.source, args.ibov_file)
     except (ConfigError, ValueError) as exc:
         return fail(args, EXIT_USAGE, str(exc))
     with contextlib.ExitStack() as locks:
@@ -199,8 +232,10 @@ def run(args: argparse.Namespace) -> int:
                                  cotahist_files=args.cotahist_file, all_instruments=args.all_instruments)
             storage = make_storage(settings)
             now = dt.datetime.now(dt.UTC)
-            universe = args.universe or settings.universe
-            if universe:
+            if universe == "all":
+                # replace, not with_overrides: an empty market is no tickers, never .env's TICKERS
+                settings = dataclasses.replace(settings, tickers=market_universe(source, start, end))
+            elif universe:
                 portfolio = load_universe(universe, args.ibov_file)
                 settings = settings.with_overrides(tickers=tuple(portfolio["ticker"]))
                 writes_under_lock.append(lambda: save_portfolio(storage, portfolio, now))

@@ -58,3 +58,13 @@ def test_no_source_module_imports_the_registry():
         assert not [n for n in imported if n.startswith("relative:")], f"{path.name}: use absolute imports"
         siblings = {n.split(".")[2] for n in imported if n.startswith("scraper.sources.")}
         assert siblings <= {"base"}, f"{path.name} imports {siblings - {'base'}}: only base is shared"
+
+
+def test_only_b3_lists_a_market_and_every_other_source_says_why_not():
+    from scraper.sources import market_list_refusal, market_source_names
+
+    assert market_source_names() == ("b3",)
+    assert market_list_refusal("b3") == ""
+    assert "Yahoo has no market list" in market_list_refusal("yfinance")
+    assert all(market_list_refusal(name) for name in source_names() if name != "b3")
+    assert scraper_upload.UNIVERSES == ("ibov", "all")

@@ -34,6 +34,8 @@ class SourceSpec:
     # True: with no dates, everything the files hold; False: the last closed session.
     reads_files: bool
     help: str
+    # Why `--universe all` is refused with this source; empty when it lists a whole market.
+    no_market_list: str = ""
 
 
 def _yfinance(options: SourceOptions) -> PriceSource:
@@ -65,11 +67,14 @@ def _csv(options: SourceOptions) -> PriceSource:
 
 
 SOURCES: dict[str, SourceSpec] = {spec.name: spec for spec in (
-    SourceSpec("yfinance", _yfinance, reads_files=False, help="Yahoo Finance through yfinance"),
+    SourceSpec("yfinance", _yfinance, reads_files=False, help="Yahoo Finance through yfinance",
+               no_market_list="Yahoo has no market list"),
     SourceSpec("b3", _b3, reads_files=False,
                help="B3's official COTAHIST files, downloaded per session or given with --cotahist-file"),
-    SourceSpec("sample", _sample, reads_files=True, help="the bundled real Yahoo quotes, offline"),
-    SourceSpec("csv", _csv, reads_files=True, help="Yahoo-format <TICKER>.SA.csv files in --csv-dir"),
+    SourceSpec("sample", _sample, reads_files=True, help="the bundled real Yahoo quotes, offline",
+               no_market_list="the bundled sample is five stocks, not a market list"),
+    SourceSpec("csv", _csv, reads_files=True, help="Yahoo-format <TICKER>.SA.csv files in --csv-dir",
+               no_market_list="Yahoo-format CSV files carry no market list"),
 )}
 
 
@@ -81,6 +86,20 @@ def source_names() -> tuple[str, ...]:
 def file_source_names() -> tuple[str, ...]:
     """The sources that read files the user has: with no dates they deliver everything they hold."""
     return tuple(name for name, spec in SOURCES.items() if spec.reads_files)
+
+
+def market_source_names() -> tuple[str, ...]:
+    """The sources that list a whole market (`--universe all`)."""
+    return tuple(name for name, spec in SOURCES.items() if not spec.no_market_list)
+
+
+def market_list_refusal(name: str) -> str:
+    """Why `--universe all` cannot run on the source, as one line; empty when it can."""
+    spec = SOURCES.get(name)
+    if spec is None or not spec.no_market_list:
+        return ""
+    return (f"--universe all takes every code of a market list, which only "
+            f"{' or '.join(market_source_names())} has: {name} cannot ({spec.no_market_list})")
 
 
 def source_choices() -> str:

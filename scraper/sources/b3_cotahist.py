@@ -198,7 +198,21 @@ class B3Source:
             return pd.DataFrame(columns=QUOTE_COLUMNS)
         return pd.concat(frames, ignore_index=True)
 
-    def fetch(self, tickers: list[str], start: dt.date | None, end: dt.date | None) -> FetchResult:
+    # The last market frame and the range it was cut to: `market_tickers` then `fetch` read the files once.
+    _market: tuple[tuple[dt.date | None, dt.date | None], pd.DataFrame] | None = field(default=None, repr=False)
+
+    @property
+    def market_description(self) -> str:
+        """What `--universe all` takes from this source, for the run's universe line."""
+        if self.all_instruments:
+            return "every instrument of the COTAHIST file(s)"
+        return (f"every code of the COTAHIST file(s) in the round-lot cash market "
+                f"(CODBDI {STANDARD_LOT_BDI}, TPMERC {CASH_MARKET:03d})")
+
+    def _market_frame(self, start: dt.date | None, end: dt.date | None) -> pd.DataFrame:
+        """The quotes that pass the market filter, within the range."""
+        if self._market is not None and self._market[0] == (start, end):
+            return self._market[1]
         frame = self._load(start, end)
         if not self.all_instruments and "codbdi" in frame:
             frame = standard_lot(frame)
@@ -209,8 +223,19 @@ class B3Source:
             frame = frame.loc[frame["trade_date"] >= start]
         if end is not None:
             frame = frame.loc[frame["trade_date"] <= end]
+        self._market = ((start, end), frame)
+        return frame
+
+    def market_tickers(self, start: dt.date | None, end: dt.date | None) -> list[str]:
+        """Every code that passes the market filter in the range, sorted: the `--universe all` list."""
+        return sorted(set(self._market_frame(start, end)["ticker"]))
+
+    def fetch(self, tickers: list[str], start: dt.date | None, end: dt.date | None) -> FetchResult:
+        frame = self._market_frame(start, end)
+        self._market = None  # the rows are handed on: the source holds no copy after the run
         frame = frame.loc[frame["ticker"].isin(tickers)]
-        missing = [t for t in tickers if t not in set(frame["ticker"])]
+        found = set(frame["ticker"])
+        missing = [t for t in tickers if t not in found]
         return FetchResult(frame.reset_index(drop=True), missing, {t: t for t in tickers})
 
 

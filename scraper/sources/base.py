@@ -42,6 +42,15 @@ class PriceSource(Protocol):
     def fetch(self, tickers: list[str], start: dt.date | None, end: dt.date | None) -> FetchResult: ...
 
 
+class MarketSource(PriceSource, Protocol):
+    """A source that also lists a whole market: what `--universe all` takes."""
+
+    @property
+    def market_description(self) -> str: ...
+
+    def market_tickers(self, start: dt.date | None, end: dt.date | None) -> list[str]: ...
+
+
 def empty_quotes() -> pd.DataFrame:
     frame = pd.DataFrame({c: pd.Series(dtype="float64") for c in PRICE_COLUMNS})
     frame.insert(0, "trade_date", pd.Series(dtype="object"))
