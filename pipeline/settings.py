@@ -15,6 +15,9 @@ from contract.layout import lake_root
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_TICKERS = ("PETR4", "VALE3", "ITUB4", "BBDC4", "ABEV3")
+# The Ibovespa itself is stored under one name; Yahoo calls it ^BVSP (files: ^BVSP.csv, BVSP.csv).
+INDEX_TICKER = "IBOV"
+INDEX_YAHOO_SYMBOLS = ("^BVSP", "BVSP")
 # Accepted names for the ticker list, first match wins.
 TICKER_VARIABLES = ("TICKERS", "ATIVO", "TICKER")
 
@@ -70,10 +73,12 @@ class Settings:
 
 
 def normalize_ticker(raw: str) -> str:
-    """`petr4.sa` -> `PETR4`: users may type Yahoo symbols or B3 codes."""
+    """`petr4.sa` -> `PETR4`, `^BVSP` -> `IBOV`: users may type Yahoo symbols or B3 codes."""
     ticker = raw.strip().upper()
     if ticker.endswith(".SA"):
         ticker = ticker[: -len(".SA")]
+    if ticker in INDEX_YAHOO_SYMBOLS:
+        return INDEX_TICKER
     if not ticker or not ticker.isalnum():
         raise ConfigError(f"invalid ticker {raw!r}: expected a B3 code such as PETR4")
     return ticker
