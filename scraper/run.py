@@ -45,6 +45,7 @@ class ScrapeReport:
     rejected: Counter[str] = field(default_factory=Counter)
     kept_with_issue: Counter[str] = field(default_factory=Counter)
     missing: list[str] = field(default_factory=list)
+    missing_why: dict[str, str] = field(default_factory=dict)  # ticker -> what was looked for
     written: WrittenRun | None = None
     notice: str = ""
     issues: pd.DataFrame = field(default_factory=empty_issues)
@@ -71,8 +72,9 @@ class ScrapeReport:
             lines.append(f"written   {w.rows} rows in {len(w.partitions)} daily partitions "
                          f"({w.partitions[0]} .. {w.partitions[-1]}), run {w.run_id}")
             lines.append(f"where     {where(RAW_QUOTES.prefix)}")
-        if self.missing:
-            lines.append(f"no data   {', '.join(self.missing)} (unknown ticker, or no session in range)")
+        for ticker in self.missing:
+            why = self.missing_why.get(ticker, "unknown ticker, or no session in range")
+            lines.append(f"no data   {ticker}: {why}")
         return lines
 
 
@@ -100,6 +102,8 @@ def scrape(source: PriceSource, storage: LakeStorage, tickers: list[str], start:
     source_rejected = source_rejected.assign(action=ACTION_REJECTED)  # a source sets aside what it cannot read
     report.fetched_rows = len(fetched.quotes) + len(source_rejected)
     report.missing = fetched.missing
+    if describe_missing := getattr(source, "missing_detail", None):  # file sources say what they looked for
+        report.missing_why = {t: describe_missing(t) for t in fetched.missing}
     check_storable(fetched.quotes, lambda row: f"{source.name} {row['ticker']} {row['trade_date']}")
     valid, issues = validate_quotes(fetched.quotes, calendar_b3.session_rules(now))
     if not source_rejected.empty:

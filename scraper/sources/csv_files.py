@@ -200,8 +200,10 @@ class CsvSource:
         return next((p for p in paths if p.is_file()), paths[0])
 
     def missing_detail(self, ticker: str) -> str:
-        """Where a ticker's file was looked for, for the run's summary."""
-        return f"no {' or '.join(self.file_names(ticker))} in {self.directory}"
+        """What was looked for, for the run's summary."""
+        if self.file_for(ticker).is_file():
+            return f"{self.file_for(ticker).name} has no row in the range"
+        return f"no file {' or '.join(self.file_names(ticker))} in {self.directory}"
 
     def fetch(self, tickers: list[str], start: dt.date | None, end: dt.date | None) -> FetchResult:
         if not self.directory.is_dir():
