@@ -14,11 +14,11 @@ from pipeline.settings import ConfigError, Settings, load_settings
 
 
 def run_local(lake_dir: Path, sql: str) -> tuple[list[str], list[tuple]]:
-    from local_mode.catalog import connect, refresh_catalog_locked
+    from local_mode.catalog import open_catalog
 
-    if not refresh_catalog_locked(lake_dir):  # under the lake lock: never meets a run's refresh
-        raise ConfigError(f"the lake at {lake_dir} holds no table yet: run the scraper first")
-    with connect(lake_dir, read_only=True) as con:
+    if not lake_dir.is_dir():  # never create an empty lake where none is
+        raise ConfigError(f"no lake at {lake_dir.resolve()}: run the scraper first, or set LAKE_DIR / --lake-dir")
+    with open_catalog(lake_dir) as con:  # refreshed under the lake lock: never meets a run's refresh
         cursor = con.execute(sql)
         columns = [d[0] for d in cursor.description or []]
         return columns, cursor.fetchall()

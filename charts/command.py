@@ -79,6 +79,7 @@ def write_charts(query: Query, tickers: list[str], start: dt.date | None, end: d
     if not run.charted:
         return run
     monthly = frames.monthly_frame(_rows(query, frames.monthly_sql(run.charted, start, end)))
+    monthly = frames.cut_months_at_end(monthly, daily, end)
     fig = plots.plot_quotes(daily, monthly, tickers=run.charted)
     run.quotes_png = save_png(fig, out_dir / f"quotes_{'-'.join(run.charted)}_{_span(daily)}.png")
     run.lines.append(f"chart     {run.quotes_png} ({', '.join(run.charted)}: {len(daily)} sessions, "
