@@ -25,7 +25,7 @@ from scraper.sources.b3_cotahist import B3Source
 from scraper.sources.base import SourceDataError
 from scraper.sources.csv_files import CsvSource
 from scraper.sources.yfinance_source import YFinanceSource
-from tests.conftest import REPO, SAMPLE_DIR
+from tests.conftest import REPO, SAMPLE_DIR, TEST_DATA
 
 B3_DATA = REPO / "data" / "b3"
 PORTFOLIO = B3_DATA / "GetPortfolioDay_IBOV_2025-04-07.body.json"
@@ -458,3 +458,13 @@ def test_ibov_snapshot_is_kept_when_no_quote_is_written(tmp_path, capsys):
     assert code == 3
     assert (lake / "raw/ibov_portfolio/dt=2025-04-07/ibov.parquet").is_file()
     assert "snapshot saved to" in capsys.readouterr().out
+
+
+def test_theoretical_portfolio_response_is_refused_in_one_line(tmp_path, capsys):
+    # Real GetTheoricalPortfolio body (ropensci/rb3): no header date, a reductor.
+    theoretical = TEST_DATA / "GetTheoricalPortfolio_IBOV_2025-04-07.body.json"
+    code = run(tmp_path / "lake", "--source", "sample", "--universe", "ibov", "--ibov-file", str(theoretical))
+    assert code == 5
+    line = one_error_line(capsys)
+    assert f"--ibov-file {theoretical}: a GetTheoricalPortfolio response" in line and "KeyError" not in line
+    assert not (tmp_path / "lake").exists()
