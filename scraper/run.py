@@ -11,6 +11,7 @@ import pandas as pd
 
 from contract.tables import QUOTE_ISSUES, RAW_QUOTES
 from pipeline.lake import LakeBusy, LakeStorage
+from pipeline.settings import ConfigError
 from scraper import calendar_b3
 from scraper.raw_writer import WrittenRun, new_run_id, write_quote_issues, write_raw_quotes
 from scraper.sources.base import PriceSource
@@ -122,7 +123,7 @@ def scrape(source: PriceSource, storage: LakeStorage, tickers: list[str], start:
         report.written = write_raw_quotes(storage, valid, source=source.name, symbols=fetched.symbols,
                                           now=now, run_id=run_id, issues=issues)
         report.issue_keys = report.written.issue_keys
-    except LakeBusy:
+    except (LakeBusy, LakeWriteError, ConfigError):  # already said what failed: not wrapped a second time
         raise
     except Exception as exc:  # S3 or disk: whatever failed, the run is not committed
         raise LakeWriteError(describe_write_error(exc)) from exc
