@@ -39,7 +39,8 @@ class Settings:
     # Where the lake is: a bucket (AWS mode) or, with no bucket, a local folder. Everything
     # downstream takes the one `lake_root` built from them.
     bucket: str = ""
-    lake_dir: Path = field(default_factory=lambda: Path("lake"))
+    # The default lake is the repository's, wherever a command runs from (b3-query from ~ finds it).
+    lake_dir: Path = field(default_factory=lambda: REPO_ROOT / "lake")
     aws_region: str = "us-east-1"
     glue_job_name: str = "b3-quotes-refine"
     crawler_name: str = "b3-quotes-crawler"
@@ -166,7 +167,11 @@ def settings_from(values: Mapping[str, str], from_file: set[str] | None = None,
             invalid[name] = f"{where(ENV_NAMES[name])}: {exc}"
             del read[name]
     if "lake_dir" in read:
-        read["lake_dir"] = Path(str(read["lake_dir"]))
+        # A relative LAKE_DIR in .env is relative to that file's folder, not to where a command runs.
+        lake_dir = Path(str(read["lake_dir"])).expanduser()
+        if from_file is not None and "LAKE_DIR" in from_file and not lake_dir.is_absolute():
+            lake_dir = (dotenv_path or REPO_ROOT / ".env").resolve().parent / lake_dir
+        read["lake_dir"] = lake_dir
     return replace(defaults, **read, invalid=invalid)  # type: ignore[arg-type]
 
 
