@@ -123,3 +123,27 @@ def test_csv_run_loads_the_kept_bar_and_reports_it(tmp_path):
                     None, None, now)
     assert report.written is not None and report.written.rows == 51
     assert report.kept_with_issue == {"open_close_outside_range": 1} and not report.rejected
+
+
+def test_the_kept_bar_counts_in_the_moving_averages_of_the_next_sessions(tmp_path, capsys):
+    from catalog.query import run_local
+    from scraper import scraper_upload
+
+    csv_dir = TEST_DATA / "yahoo_inconsistent"
+    lake = tmp_path / "lake"
+    assert scraper_upload.main(["--source", "csv", "--csv-dir", str(csv_dir), "--tickers", "ABEV3",
+                                "--lake-dir", str(lake)]) == 0
+    # By hand from the file: every session's close, the mean of the last 5 and 20 including the day.
+    rows = list(csv.reader((csv_dir / "ABEV3.SA.csv").open()))[1:]
+    closes = [(r[0], float(r[4])) for r in rows]
+    expected = {}
+    for n, (day, _) in enumerate(closes):
+        window = [c for _, c in closes[max(0, n - 19):n + 1]]
+        expected[day] = (sum(window[-5:]) / 5 if n >= 4 else None, sum(window) / 20 if n >= 19 else None)
+    _, got = run_local(lake, "SELECT dt, ma_5, ma_20 FROM quotes_daily WHERE dt >= '2014-07-28' ORDER BY dt")
+    assert len(got) == sum(day >= "2014-07-28" for day, _ in closes) == 29  # 2014-07-28 .. 2014-09-04
+    for day, ma_5, ma_20 in got:
+        want_5, want_20 = expected[day]
+        assert ma_5 == pytest.approx(want_5, rel=1e-12) and (ma_20 is None) == (want_20 is None), day
+        assert want_20 is None or ma_20 == pytest.approx(want_20, rel=1e-12), day
+    assert "kept      1 rows (open_close_outside_range 1)" in capsys.readouterr().out

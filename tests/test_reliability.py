@@ -7,6 +7,7 @@ whole-pipeline faults (kills, concurrent runs, a full disk) are in test_faults.p
 from __future__ import annotations
 
 import datetime as dt
+import errno
 import json
 import shutil
 import subprocess
@@ -468,3 +469,29 @@ def test_theoretical_portfolio_response_is_refused_in_one_line(tmp_path, capsys)
     line = one_error_line(capsys)
     assert f"--ibov-file {theoretical}: a GetTheoricalPortfolio response" in line and "KeyError" not in line
     assert not (tmp_path / "lake").exists()
+
+
+def test_no_java_is_one_line_and_the_raw_run_stays_pending(tmp_path, capsys, monkeypatch):
+    monkeypatch.delenv("JAVA_HOME", raising=False)
+    monkeypatch.setenv("PATH", str(tmp_path / "bin-without-java"))
+    lake = tmp_path / "lake"
+    code = run(lake, "--source", "sample", "--tickers", "PETR4", "--start", "2020-06-01", "--end", "2020-06-05")
+    assert code == 6
+    line = one_error_line(capsys)
+    assert line.startswith("error: refining failed: Java 17 is not installed") and "install a Java 17 runtime" in line
+    assert "the raw run is committed" in line and "stays pending" in line
+    assert len(list((lake / "raw" / "_manifests").glob("*.json"))) == 1
+
+
+def test_a_lock_error_is_said_once(tmp_path, capsys, monkeypatch):
+    lake = tmp_path / "lake"
+
+    def unwritable(path, *args, **kwargs):
+        raise PermissionError(errno.EACCES, "Permission denied", str(path / ".lake.lock"))
+
+    monkeypatch.setattr(scraper_upload, "lake_lock", unwritable)
+    assert run(lake, "--source", "sample", "--tickers", "PETR4", "--start", "2020-06-01", "--end", "2020-06-05") == 6
+    line = one_error_line(capsys)
+    assert f"run not committed (no manifest, nothing triggered): cannot lock the lake: {lake / '.lake.lock'}: " \
+           "Permission denied; once that is fixed" in line
+    assert "LakeWriteError" not in line
