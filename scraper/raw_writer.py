@@ -104,7 +104,7 @@ def write_raw_quotes(storage: LakeStorage, quotes: pd.DataFrame, *, source: str,
         partitions.append(dt_value)
     manifest = RunManifest(run_id, partitions, sorted(set(quotes["ticker"])), dataset=RAW_QUOTES.folder,
                            source=source, created_at=now.isoformat(), rows=int(len(quotes)), files=keys,
-                           rejected_rows=0 if issues is None else int((issues["action"] != ACTION_KEPT).sum()),
+                           rejected_rows=0 if issues is None else int(sum(a != ACTION_KEPT for a in issues["action"])),
                            rejected_files=issue_keys)
     marker = manifest_key(run_id)
     storage.put_bytes(marker, manifest.to_json())

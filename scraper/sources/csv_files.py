@@ -102,10 +102,10 @@ def parse_days(text: pd.Series) -> pd.Series:
 
     Unreadable cells are NaT.
     """
-    plain = pd.to_datetime(text, format="%Y-%m-%d", errors="coerce")
+    plain = pd.Series(pd.to_datetime(text, format="%Y-%m-%d", errors="coerce"), index=text.index)
     timed = text.str.len() > 10
     if bool(timed.any()):
-        stamps = pd.to_datetime(text[timed], utc=True, errors="coerce", format="ISO8601")
+        stamps = pd.Series(pd.to_datetime(text[timed], utc=True, errors="coerce", format="ISO8601"))
         local = stamps.dt.tz_convert("America/Sao_Paulo").dt.tz_localize(None).dt.normalize()
         plain = plain.where(~timed, local)
     return plain
@@ -129,7 +129,7 @@ def read_yahoo_csv_checked(path: Path) -> tuple[pd.DataFrame, pd.DataFrame]:
     if missing:
         raise SourceDataError(f"{path}: missing column(s) {', '.join(missing)}; expected "
                               f"{','.join(REQUIRED_COLUMNS)} (Adj Close optional), in any order")
-    dates = parse_days(frame["Date"].fillna(""))
+    dates = parse_days(pd.Series(frame["Date"]).fillna(""))
     bad = dates.isna()
     if bad.any():
         line = int(bad.to_numpy().argmax())
