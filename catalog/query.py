@@ -14,11 +14,11 @@ from pipeline.settings import ConfigError, Settings, load_settings
 
 
 def run_local(lake_dir: Path, sql: str) -> tuple[list[str], list[tuple]]:
-    from local_mode.catalog import connect, refresh_catalog_locked
+    from local_mode.catalog import open_catalog
 
-    if not refresh_catalog_locked(lake_dir):  # under the lake lock: never meets a run's refresh
-        raise ConfigError(f"the lake at {lake_dir} holds no table yet: run the scraper first")
-    with connect(lake_dir, read_only=True) as con:
+    if not lake_dir.is_dir():  # never create an empty lake where none is
+        raise ConfigError(f"no lake at {lake_dir.resolve()}: run the scraper first, or set LAKE_DIR / --lake-dir")
+    with open_catalog(lake_dir) as con:  # refreshed under the lake lock: never meets a run's refresh
         cursor = con.execute(sql)
         columns = [d[0] for d in cursor.description or []]
         return columns, cursor.fetchall()
@@ -53,6 +53,20 @@ def format_table(columns: list[str], rows: list[tuple], float_digits: int = 4) -
     return "\n".join(lines)
 
 
+def read_sql_file(path: Path) -> str:
+    """The SQL of `--file`, a path from the current folder; one clear line when it is not there."""
+    try:
+        sql = path.read_text(encoding="utf-8")
+    except FileNotFoundError as exc:
+        raise ConfigError(f"--file {path}: no such file (from {Path.cwd()}); sql/*.sql are in the repository "
+                          "folder") from exc
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"--file {path}: cannot be read ({exc})") from exc
+    if not sql.strip():
+        raise ConfigError(f"--file {path} is empty")
+    return sql
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     what = parser.add_mutually_exclusive_group(required=True)
@@ -60,9 +74,11 @@ def main(argv: list[str] | None = None) -> int:
     what.add_argument("--file", type=Path, help="a .sql file to run")
     parser.add_argument("--lake-dir", type=Path, help="local lake folder (default LAKE_DIR or ./lake)")
     args = parser.parse_args(argv)
+    if args.sql is not None and not args.sql.strip():
+        parser.error("--sql is empty: give the SQL text to run, or --file a .sql file")
     try:
         settings = load_settings().with_overrides(lake_dir=args.lake_dir)
-        sql = args.sql if args.sql else args.file.read_text()
+        sql = args.sql if args.sql is not None else read_sql_file(args.file)
         columns, rows = run_query(settings, sql)
     except (ConfigError, OSError) as exc:
         print(f"error: {exc}", file=sys.stderr)

@@ -79,6 +79,7 @@ def write_charts(query: Query, tickers: list[str], start: dt.date | None, end: d
     if not run.charted:
         return run
     monthly = frames.monthly_frame(_rows(query, frames.monthly_sql(run.charted, start, end)))
+    monthly = frames.cut_months_at_end(monthly, daily, end)
     fig = plots.plot_quotes(daily, monthly, tickers=run.charted)
     run.quotes_png = save_png(fig, out_dir / f"quotes_{'-'.join(run.charted)}_{_span(daily)}.png")
     run.lines.append(f"chart     {run.quotes_png} ({', '.join(run.charted)}: {len(daily)} sessions, "
@@ -112,7 +113,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--tickers", help="comma-separated B3 codes (default TICKERS)")
     parser.add_argument("--start", type=_date, help="first session, inclusive (default: the first in the lake)")
     parser.add_argument("--end", type=_date, help="last session, inclusive (default: the last in the lake)")
-    parser.add_argument("--out-dir", type=Path, default=DEFAULT_OUT_DIR, help="where the PNGs go (default ./out)")
+    parser.add_argument("--out-dir", type=Path, default=Path(os.environ.get("CHART_DIR") or DEFAULT_OUT_DIR),
+                        help="where the PNGs go, from the current folder (default CHART_DIR or ./out)")
     parser.add_argument("--lake-dir", type=Path, help="local lake folder (default LAKE_DIR or ./lake)")
     args = parser.parse_args(argv)
     try:

@@ -14,6 +14,8 @@ import pandas as pd
 
 DAILY_COLUMNS = ["ticker", "dt", "close_price", "ma_5", "ma_20", "volume"]
 MONTHLY_COLUMNS = ["ticker", "month", "monthly_return"]
+# What a month cut by --end needs: its return is recomputed to the close of the range's last session.
+MONTHLY_CUT_COLUMNS = ["close_price", "last_session"]
 IBOV_COLUMNS = ["dt", "portfolio_dt", "constituents_quoted", "weight_pct_covered", "weighted_daily_return"]
 
 
@@ -62,7 +64,7 @@ def monthly_sql(tickers: Sequence[str], start: dt.date | str | None = None, end:
     """Monthly return of `tickers` for every month the range touches."""
     first, last = _iso_day(start), _iso_day(end)
     return (
-        f"SELECT {', '.join(MONTHLY_COLUMNS)}\nFROM quotes_monthly_compact\nWHERE ticker IN ({_ticker_list(tickers)})"
+        f"SELECT {', '.join([*MONTHLY_COLUMNS, *MONTHLY_CUT_COLUMNS])}\nFROM quotes_monthly_compact\nWHERE ticker IN ({_ticker_list(tickers)})"
         f"{_years(first, last)}{_range_filter('month', first and first[:7], last and last[:7])}\nORDER BY ticker, month"
     )
 
@@ -118,10 +120,14 @@ def daily_frame(rows: pd.DataFrame) -> pd.DataFrame:
 
 def monthly_frame(rows: pd.DataFrame) -> pd.DataFrame:
     """The monthly query's rows with `month_start` and `month_end` (datetime64) for the bars."""
-    frame = _numbers(_checked(rows, MONTHLY_COLUMNS), ["monthly_return"])
+    cut = [c for c in MONTHLY_CUT_COLUMNS if c in rows.columns]
+    frame = _numbers(_checked(rows, [*MONTHLY_COLUMNS, *cut]), ["monthly_return", *(["close_price"] if cut else [])])
+    if "last_session" in frame:
+        frame["last_session"] = pd.to_datetime(frame["last_session"].astype(str), format="%Y-%m-%d", errors="coerce")
     frame["ticker"] = frame["ticker"].astype(str)
     frame["month_start"] = pd.to_datetime(frame["month"].astype(str) + "-01", format="%Y-%m-%d")
     frame["month_end"] = frame["month_start"] + pd.offsets.MonthEnd(1)
+    frame["cut_at"] = pd.NaT  # set by cut_months_at_end
     return frame.sort_values(["ticker", "month_start"], kind="stable").reset_index(drop=True)
 
 
@@ -132,3 +138,28 @@ def ibov_frame(rows: pd.DataFrame) -> pd.DataFrame:
     frame["date"] = pd.to_datetime(frame["dt"].astype(str), format="%Y-%m-%d")
     frame["portfolio_dt"] = frame["portfolio_dt"].astype(str)
     return frame.sort_values("date", kind="stable").reset_index(drop=True)
+
+
+def cut_months_at_end(monthly: pd.DataFrame, daily: pd.DataFrame, end: dt.date | str | None) -> pd.DataFrame:
+    """Months that go on past `end`: their return from the previous month's close to the close of
+    the last session up to `end`, their bar drawn to that session (`cut_at`).
+
+    The previous month's close is the month's own close / (1 + its return), so no other month
+    is read; a month with no session up to `end` is left out.
+    """
+    last = _iso_day(end)
+    if last is None or monthly.empty or "last_session" not in monthly:
+        return monthly
+    end_ts = pd.Timestamp(last)
+    frame = monthly.copy()
+    keep = pd.Series(True, index=frame.index)
+    for i, row in frame.loc[frame["last_session"] > end_ts].iterrows():
+        days = daily.loc[(daily["ticker"] == row["ticker"]) & (daily["date"] >= row["month_start"])
+                         & (daily["date"] <= end_ts)]
+        if days.empty:
+            keep[i] = False
+            continue
+        close = float(days["close_price"].iloc[-1])
+        frame.loc[i, "monthly_return"] = (1 + row["monthly_return"]) * close / row["close_price"] - 1
+        frame.loc[i, ["month_end", "cut_at"]] = days["date"].iloc[-1]
+    return frame.loc[keep].reset_index(drop=True)

@@ -37,7 +37,8 @@ CUMULATIVE_LABEL = "cumulative (compounded)"
 DAILY_LABEL = "daily return"
 
 QUOTES_NOTE = ("Source: quotes_daily and quotes_monthly (their compact copies). Monthly return = the month's last close / "
-               "the previous month's last close - 1 (to date for a month still in progress).")
+               "the previous month's last close - 1 (to date for a month still in progress, to the chart's last "
+               "session for a month the chart's end cuts: labelled \"to <day>\").")
 
 
 def _prepare(fig: Figure | None, height_in: float) -> Figure:
@@ -104,8 +105,11 @@ def _monthly_axes(ax: Axes, ticker: str, months: pd.DataFrame) -> None:
     ax.bar(middle, months["monthly_return"], width=length_days * 0.8,
            color=_signed_colors(months["monthly_return"]), label=MONTHLY_LABEL)
     if len(months) <= MAX_LABELLED_MONTHS:
-        for x, value in zip(middle, months["monthly_return"]):
-            ax.annotate(f"{value:+.1%}", (x, value), textcoords="offset points",
+        cut = months["cut_at"] if "cut_at" in months else pd.Series(pd.NaT, index=months.index)
+        for x, value, cut_at in zip(middle, months["monthly_return"], cut):
+            # A month cut by the range's end says to which day its return runs.
+            text = f"{value:+.1%}" + ("" if pd.isna(cut_at) else f" to {cut_at:%d %b}")
+            ax.annotate(text, (x, value), textcoords="offset points",
                         xytext=(0, 3 if value >= 0 else -3), ha="center",
                         va="bottom" if value >= 0 else "top", fontsize=7)
     ax.axhline(0.0, color="black", linewidth=0.6)

@@ -85,12 +85,15 @@ IBOV_PORTFOLIO = Table(
           "theoretical_qty:bigint ingested_at:timestamp"),
     "Ibovespa portfolio snapshots from B3's index API, one file per portfolio day",
 )
-REJECTED_QUOTES = Table(
-    "rejected_quotes", "raw/rejected_quotes", DAY,
-    _cols("trade_date:date ticker:string reason:string detail:string open:double high:double low:double "
-          "close:double adj_close:double volume:double source:string source_symbol:string "
+# dt is the row's day; a row whose day the calendar cannot place (future, outside its range,
+# unreadable) goes under the run's day, so one bad file cannot make a folder per century.
+QUOTE_ISSUES = Table(
+    "quote_issues", "raw/quote_issues", DAY,
+    _cols("trade_date:date ticker:string reason:string action:string detail:string open:double high:double "
+          "low:double close:double adj_close:double volume:double source:string source_symbol:string "
           "ingested_at:timestamp run_id:string"),
-    "Data-quality report: every quote the scraper rejected, with its reason and offending values",
+    "Data-quality report: every quote with an issue, its reason, whether it was kept or rejected, "
+    "and its values as the source gave them",
 )
 QUOTES_DAILY = Table(
     "quotes_daily", "refined/quotes_daily", (*DAY, TICKER),
@@ -123,5 +126,5 @@ QUOTES_MONTHLY_COMPACT = Table(
 )
 
 TABLES: dict[str, Table] = {t.name: t for t in (RAW_QUOTES, QUOTES_DAILY, QUOTES_MONTHLY, IBOV_PORTFOLIO,
-                                                      REJECTED_QUOTES, QUOTES_DAILY_COMPACT,
+                                                      QUOTE_ISSUES, QUOTES_DAILY_COMPACT,
                                                       QUOTES_MONTHLY_COMPACT)}

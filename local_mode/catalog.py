@@ -13,7 +13,7 @@ from pathlib import Path
 import duckdb
 
 from contract.layout import RAW_PREFIX
-from contract.tables import LEGACY_RAW_NAMES, TABLES
+from contract.tables import LEGACY_RAW_NAMES, TABLES, Table
 from pipeline.lake import DEFAULT_LOCK_WAIT_S, lake_lock
 
 CATALOG_FILE = "catalog.duckdb"
@@ -49,6 +49,27 @@ def view_sql(lake_dir: Path, table: str) -> str:
     )
 
 
+# The contract's catalog types as DuckDB's (raw and refined files store timestamps in UTC).
+DUCKDB_TYPES = {"string": "VARCHAR", "double": "DOUBLE", "bigint": "BIGINT", "int": "INTEGER", "date": "DATE",
+                "timestamp": "TIMESTAMP WITH TIME ZONE"}
+
+
+def empty_view_sql(table: str) -> str:
+    """A view with the table's columns and types and no row: a table without files is still queryable."""
+    spec: Table = TABLES[table]
+    columns = ", ".join(f"CAST(NULL AS {DUCKDB_TYPES[c.type]}) AS {c.name}"
+                        for c in (*spec.columns, *spec.partition_keys))
+    return f"CREATE OR REPLACE VIEW {table} AS SELECT {columns} WHERE false"
+
+
+def wanted_view_sql(lake_dir: Path, table: str) -> str:
+    """Over the table's files once it has one, else empty with its columns."""
+    spec = TABLES[table]
+    if has_data_file(lake_dir / spec.folder, len(spec.partition_keys)):
+        return view_sql(lake_dir, table)
+    return empty_view_sql(table)
+
+
 def _sql_text(value: str) -> str:
     return value.replace("'", "''")
 
@@ -75,27 +96,60 @@ def connect(lake_dir: Path, read_only: bool = False) -> duckdb.DuckDBPyConnectio
 
 
 def refresh_catalog(lake_dir: Path) -> list[str]:
-    """Define a view per dataset when it first appears; return the datasets with a view.
+    """Define a view per table of the contract; return the tables that have files.
 
-    A view already defined as wanted is left alone without touching the lake, so this costs
-    the same on a lake of ten years as on one of a day. A dataset without a view is checked
-    for a first file (a bounded look, never a listing of the table).
+    A table without files gets an empty view with its columns, replaced by the real one when
+    its first file appears. A view already defined as wanted is left alone without touching
+    the lake, so this costs the same on a lake of ten years as on one of a day; an empty
+    view costs a bounded look for a first file, never a listing of the table.
     """
     lake_dir.mkdir(parents=True, exist_ok=True)
     present = []
     with connect(lake_dir) as con:
         # DuckDB rewrites a view's SQL as it stores it: the comment keeps a digest of ours.
         defined = dict(con.execute("SELECT view_name, comment FROM duckdb_views() WHERE NOT internal").fetchall())
-        for table, spec in TABLES.items():
-            sql = view_sql(lake_dir, table)
-            digest = hashlib.sha1(sql.encode()).hexdigest()
-            if defined.get(table) == digest:
+        for table in TABLES:
+            full = view_sql(lake_dir, table)
+            if defined.get(table) == _digest(full):
                 present.append(table)
-            elif has_data_file(lake_dir / spec.folder, len(spec.partition_keys)):
+                continue
+            sql = wanted_view_sql(lake_dir, table)
+            if defined.get(table) != _digest(sql):
                 con.execute(sql)
-                con.execute(f"COMMENT ON VIEW {table} IS '{digest}'")
+                con.execute(f"COMMENT ON VIEW {table} IS '{_digest(sql)}'")
+            if sql == full:
                 present.append(table)
     return present
+
+
+def _digest(sql: str) -> str:
+    return hashlib.sha1(sql.encode()).hexdigest()
+
+
+def memory_catalog(lake_dir: Path) -> duckdb.DuckDBPyConnection:
+    """The same views in memory, for a lake this user may only read (nothing is written)."""
+    con = duckdb.connect(":memory:")
+    for table in TABLES:
+        con.execute(wanted_view_sql(lake_dir, table))
+    return con
+
+
+def open_catalog(lake_dir: Path, wait_s: float = DEFAULT_LOCK_WAIT_S) -> duckdb.DuckDBPyConnection:
+    """A connection to query the lake: its refreshed catalog file, or views in memory if it is read-only."""
+    try:
+        refresh_catalog_locked(lake_dir, wait_s)
+        return connect(lake_dir, read_only=True)
+    except (OSError, duckdb.IOException, duckdb.PermissionException) as exc:
+        if not _is_permission_error(exc):
+            raise
+        return memory_catalog(lake_dir)
+
+
+def _is_permission_error(exc: Exception) -> bool:
+    if isinstance(exc, OSError):
+        return exc.errno in (errno.EACCES, errno.EPERM, errno.EROFS)
+    text = str(exc).lower()
+    return "permission denied" in text or "read-only file system" in text
 
 
 def refresh_catalog_locked(lake_dir: Path, wait_s: float = DEFAULT_LOCK_WAIT_S) -> list[str]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 import sys
 from pathlib import Path
 
@@ -13,8 +14,30 @@ from pyspark.sql import SparkSession
 SPARK_CONF_DIR = Path(__file__).with_name("spark-conf")
 
 
+class JavaMissing(OSError):
+    """No Java to start Spark with (an OSError: the callers' 'cannot refine here' path)."""
+
+
+JAVA_MISSING = ("Java 17 is not installed, and the local Spark job needs it: install a Java 17 runtime "
+                "(Debian/Ubuntu: apt install openjdk-17-jre-headless; macOS: brew install openjdk@17) "
+                "or set JAVA_HOME to one")
+
+
+def find_java(environ: dict[str, str] | os._Environ = os.environ) -> str | None:
+    """The java Spark would start: $JAVA_HOME/bin/java, else the one on PATH."""
+    if home := environ.get("JAVA_HOME"):
+        java = Path(home) / "bin" / "java"
+        return str(java) if java.is_file() else None
+    return shutil.which("java", path=environ.get("PATH"))
+
+
 def local_spark(app_name: str = "b3-quotes-local", cores: int = 2) -> SparkSession:
-    """A small local session: UTC, few shuffle partitions, no UI, no .crc side files."""
+    """A small local session: UTC, few shuffle partitions, no UI, no .crc side files.
+
+    Raises JavaMissing, with what to install, when there is no Java to run it.
+    """
+    if find_java() is None:
+        raise JavaMissing(JAVA_MISSING)
     os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
     os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")
     os.environ.setdefault("SPARK_CONF_DIR", str(SPARK_CONF_DIR))

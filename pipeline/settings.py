@@ -15,6 +15,9 @@ from contract.layout import lake_root
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_TICKERS = ("PETR4", "VALE3", "ITUB4", "BBDC4", "ABEV3")
+# The Ibovespa itself is stored under one name; Yahoo calls it ^BVSP (files: ^BVSP.csv, BVSP.csv).
+INDEX_TICKER = "IBOV"
+INDEX_YAHOO_SYMBOLS = ("^BVSP", "BVSP")
 # Accepted names for the ticker list, first match wins.
 TICKER_VARIABLES = ("TICKERS", "ATIVO", "TICKER")
 
@@ -36,7 +39,8 @@ class Settings:
     # Where the lake is: a bucket (AWS mode) or, with no bucket, a local folder. Everything
     # downstream takes the one `lake_root` built from them.
     bucket: str = ""
-    lake_dir: Path = field(default_factory=lambda: Path("lake"))
+    # The default lake is the repository's, wherever a command runs from (b3-query from ~ finds it).
+    lake_dir: Path = field(default_factory=lambda: REPO_ROOT / "lake")
     aws_region: str = "us-east-1"
     glue_job_name: str = "b3-quotes-refine"
     crawler_name: str = "b3-quotes-crawler"
@@ -52,6 +56,16 @@ class Settings:
     glue_role_arn: str = ""  # an existing role to use instead of creating one (e.g. a lab's LabRole)
     lambda_role_arn: str = ""
     lambda_runtime: str = "python3.12"
+    # Field -> why its configured value is unusable. Reading that field raises ConfigError, so a
+    # bad value stops exactly the commands that use it (a bad DOWNLOAD_TIMEOUT_S does not stop a query).
+    invalid: Mapping[str, str] = field(default_factory=dict, repr=False, compare=False)
+
+    def __getattribute__(self, name: str) -> object:
+        if not name.startswith("_") and name != "invalid":
+            invalid = object.__getattribute__(self, "invalid")
+            if name in invalid:
+                raise ConfigError(invalid[name])
+        return object.__getattribute__(self, name)
 
     @property
     def is_local(self) -> bool:
@@ -66,14 +80,18 @@ class Settings:
     def with_overrides(self, **changes: object) -> Settings:
         """A copy with the given non-empty values replaced (command-line flags win)."""
         kept = {k: v for k, v in changes.items() if v not in (None, "", ())}
-        return replace(self, **kept)  # type: ignore[arg-type]
+        current = {f.name: object.__getattribute__(self, f.name) for f in fields(self)}
+        invalid = {k: v for k, v in self.invalid.items() if k not in kept}  # a flag replaces a bad value
+        return Settings(**{**current, **kept, "invalid": invalid})  # type: ignore[arg-type]
 
 
 def normalize_ticker(raw: str) -> str:
-    """`petr4.sa` -> `PETR4`: users may type Yahoo symbols or B3 codes."""
+    """`petr4.sa` -> `PETR4`, `^BVSP` -> `IBOV`: users may type Yahoo symbols or B3 codes."""
     ticker = raw.strip().upper()
     if ticker.endswith(".SA"):
         ticker = ticker[: -len(".SA")]
+    if ticker in INDEX_YAHOO_SYMBOLS:
+        return INDEX_TICKER
     if not ticker or not ticker.isalnum():
         raise ConfigError(f"invalid ticker {raw!r}: expected a B3 code such as PETR4")
     return ticker
@@ -86,7 +104,7 @@ def parse_tickers(text: str) -> tuple[str, ...]:
 
 
 # Field -> variable. TICKERS also answers to ATIVO and TICKER (TICKER_VARIABLES).
-ENV_NAMES = {f.name: f.name.upper() for f in fields(Settings)}
+ENV_NAMES = {f.name: f.name.upper() for f in fields(Settings) if f.name != "invalid"}
 NUMBERS = {"download_timeout_s", "lake_lock_wait_s"}
 
 
@@ -104,29 +122,57 @@ def read_values(env: Mapping[str, str] | None = None, env_file: Path | None = No
     return {**from_file, **environment}, set(from_file) - set(environment)
 
 
+def dotenv_file(env: Mapping[str, str] | None = None, env_file: Path | None = None) -> Path:
+    environment = os.environ if env is None else env
+    return env_file or Path(environment.get("ENV_FILE") or REPO_ROOT / ".env")
+
+
 def load_settings(env: Mapping[str, str] | None = None, env_file: Path | None = None) -> Settings:
     """Read settings from `.env` then the process environment (the environment wins)."""
-    return settings_from(read_values(env, env_file)[0])
+    values, from_file = read_values(env, env_file)
+    return settings_from(values, from_file, dotenv_file(env, env_file))
 
 
-def settings_from(values: Mapping[str, str]) -> Settings:
-    """The settings the merged variables say; defaults for the rest."""
+def settings_from(values: Mapping[str, str], from_file: set[str] | None = None,
+                  dotenv_path: Path | None = None) -> Settings:
+    """The settings the merged variables say; defaults for the rest.
+
+    A value that cannot be read is recorded with where it was set (`.env` or the environment)
+    and its key: reading that setting raises ConfigError, the others work.
+    """
     defaults = Settings()
 
     def get(name: str) -> str:
         return values.get(ENV_NAMES[name], "").strip()
 
+    def where(variable: str) -> str:
+        if from_file is not None and variable in from_file:
+            return f"{dotenv_path or '.env'}: {variable}"
+        return f"environment variable {variable}"
+
     read: dict[str, object] = {name: get(name) for name in ENV_NAMES if get(name)}
+    invalid: dict[str, str] = {}
     read.pop("tickers", None)
-    if tickers_text := next((values[n] for n in TICKER_VARIABLES if values.get(n, "").strip()), ""):
-        read["tickers"] = parse_tickers(tickers_text)
+    if variable := next((n for n in TICKER_VARIABLES if values.get(n, "").strip()), ""):
+        try:
+            read["tickers"] = parse_tickers(values[variable])
+        except ConfigError as exc:
+            invalid["tickers"] = f"{where(variable)}: {exc}"
     if "aws_region" not in read and values.get("AWS_DEFAULT_REGION", "").strip():
         read["aws_region"] = values["AWS_DEFAULT_REGION"].strip()
     for name in NUMBERS & read.keys():
-        read[name] = _seconds(ENV_NAMES[name], str(read[name]))
+        try:
+            read[name] = _seconds(str(read[name]))
+        except ConfigError as exc:
+            invalid[name] = f"{where(ENV_NAMES[name])}: {exc}"
+            del read[name]
     if "lake_dir" in read:
-        read["lake_dir"] = Path(str(read["lake_dir"]))
-    return replace(defaults, **read)  # type: ignore[arg-type]
+        # A relative LAKE_DIR in .env is relative to that file's folder, not to where a command runs.
+        lake_dir = Path(str(read["lake_dir"])).expanduser()
+        if from_file is not None and "LAKE_DIR" in from_file and not lake_dir.is_absolute():
+            lake_dir = (dotenv_path or REPO_ROOT / ".env").resolve().parent / lake_dir
+        read["lake_dir"] = lake_dir
+    return replace(defaults, **read, invalid=invalid)  # type: ignore[arg-type]
 
 
 def shell_exports(env: Mapping[str, str] | None = None, env_file: Path | None = None) -> list[str]:
@@ -136,7 +182,7 @@ def shell_exports(env: Mapping[str, str] | None = None, env_file: Path | None = 
     passed on as python-dotenv reads them, so that `.env` means the same to bash and Python.
     """
     values, from_file = read_values(env, env_file)
-    settings = settings_from(values)
+    settings = settings_from(values, from_file, dotenv_file(env, env_file))
     exports = {}
     for name, variable in ENV_NAMES.items():
         value = getattr(settings, name)
@@ -161,13 +207,13 @@ def main(argv: list[str]) -> int:
     return 0
 
 
-def _seconds(name: str, text: str) -> float:
+def _seconds(text: str) -> float:
     try:
         value = float(text)
     except ValueError as exc:
-        raise ConfigError(f"{name} must be a number of seconds, got {text!r}") from exc
+        raise ConfigError(f"must be a number of seconds, got {text!r}") from exc
     if not value >= 0:  # also refuses nan
-        raise ConfigError(f"{name} must be zero or more seconds, got {text!r}")
+        raise ConfigError(f"must be zero or more seconds, got {text!r}")
     return value
 
 

@@ -14,9 +14,12 @@ import pyarrow.parquet as pq
 
 from contract.arrow import arrow_schema
 from contract.layout import RunManifest, manifest_key, partition_key
-from contract.tables import IBOV_PORTFOLIO, RAW_QUOTES, REJECTED_QUOTES
+from contract.tables import IBOV_PORTFOLIO, QUOTE_ISSUES, RAW_QUOTES
 from etl.progress import tracked
 from pipeline.lake import LakeStorage
+from scraper.validation import ACTION_KEPT, ACTION_REJECTED, REASON_FUTURE, REASON_OUTSIDE_CALENDAR
+
+UNDATED_REASONS = (REASON_FUTURE, REASON_OUTSIDE_CALENDAR)
 
 # Prices under Athena-safe names (files written before the rename say Open ... Adj Close,
 # Volume); traded_value and trades are published by B3 only (COTAHIST VOLTOT, TOTNEG).
@@ -36,7 +39,7 @@ class WrittenRun:
     keys: list[str]
     rows: int
     manifest_key: str
-    rejected_keys: list[str] = field(default_factory=list)
+    issue_keys: list[str] = field(default_factory=list)
 
 
 def raw_file_name(source: str, tickers: list[str]) -> str:
@@ -80,14 +83,13 @@ def to_raw_table(day_quotes: pd.DataFrame, source: str, symbols: dict[str, str],
 
 def write_raw_quotes(storage: LakeStorage, quotes: pd.DataFrame, *, source: str,
                      symbols: dict[str, str], now: dt.datetime, run_id: str,
-                     rejected: pd.DataFrame | None = None) -> WrittenRun:
-    """Write one Parquet file per trading day, the rejected rows, then the manifest (the commit marker) last.
+                     issues: pd.DataFrame | None = None) -> WrittenRun:
+    """Write one Parquet file per trading day, the data-quality issues, then the manifest (the commit marker) last.
 
     A crash before the manifest leaves complete day files and no trigger; re-running the
     same command rewrites the same files and triggers the refinement once.
     """
-    rejected_keys = write_rejected_quotes(storage, rejected, source=source, symbols=symbols,
-                                          now=now, run_id=run_id)
+    issue_keys = write_quote_issues(storage, issues, source=source, symbols=symbols, now=now, run_id=run_id)
     keys, partitions = [], []
     by_day = quotes.groupby("trade_date", sort=True)
     # A backfill writes one file per day: show its progress (a few days need none).
@@ -102,27 +104,28 @@ def write_raw_quotes(storage: LakeStorage, quotes: pd.DataFrame, *, source: str,
         partitions.append(dt_value)
     manifest = RunManifest(run_id, partitions, sorted(set(quotes["ticker"])), dataset=RAW_QUOTES.folder,
                            source=source, created_at=now.isoformat(), rows=int(len(quotes)), files=keys,
-                           rejected_rows=0 if rejected is None else int(len(rejected)),
-                           rejected_files=rejected_keys)
+                           rejected_rows=0 if issues is None else int(sum(a != ACTION_KEPT for a in issues["action"])),
+                           rejected_files=issue_keys)
     marker = manifest_key(run_id)
     storage.put_bytes(marker, manifest.to_json())
-    return WrittenRun(run_id, partitions, keys, int(len(quotes)), marker, rejected_keys)
+    return WrittenRun(run_id, partitions, keys, int(len(quotes)), marker, issue_keys)
 
 
-# The offending values as the source gave them: doubles, so inf and -5 fit too.
-REJECTED_QUOTES_SCHEMA = arrow_schema(REJECTED_QUOTES)
+# The values as the source gave them: doubles, so inf and -5 fit too.
+QUOTE_ISSUES_SCHEMA = arrow_schema(QUOTE_ISSUES)
 # Raw's name -> the sources' name, for the offending values (volume included, as a double).
 SOURCE_NAMES = {**{raw: name for name, raw in RAW_PRICE_NAMES.items()}, "volume": "Volume"}
 
 
-def to_rejected_table(rows: pd.DataFrame, source: str, symbols: dict[str, str], ingested_at: dt.datetime,
-                      run_id: str) -> pa.Table:
+def to_issues_table(rows: pd.DataFrame, source: str, symbols: dict[str, str], ingested_at: dt.datetime,
+                    run_id: str) -> pa.Table:
     frame = rows.sort_values(["ticker", "reason"], kind="stable")
     days = [None if d is None or pd.isna(d) else d for d in frame["trade_date"]]
     columns = {
         "trade_date": pa.array(days, pa.date32()),
         "ticker": pa.array(list(frame["ticker"]), pa.string()),
         "reason": pa.array(list(frame["reason"]), pa.string()),
+        "action": pa.array(list(frame["action"].fillna(ACTION_REJECTED)), pa.string()),
         "detail": pa.array(list(frame["detail"]), pa.string()),
         **{name: pa.array(pd.Series(frame[col], dtype="float64").to_numpy(), pa.float64(), from_pandas=True)
            for name, col in SOURCE_NAMES.items()},
@@ -131,23 +134,27 @@ def to_rejected_table(rows: pd.DataFrame, source: str, symbols: dict[str, str], 
         "ingested_at": pa.array([ingested_at] * len(frame), pa.timestamp("us", tz="UTC")),
         "run_id": pa.array([run_id] * len(frame), pa.string()),
     }
-    return pa.Table.from_pydict(columns, schema=REJECTED_QUOTES_SCHEMA)
+    return pa.Table.from_pydict(columns, schema=QUOTE_ISSUES_SCHEMA)
 
 
-def write_rejected_quotes(storage: LakeStorage, rejected: pd.DataFrame | None, *, source: str,
-                          symbols: dict[str, str], now: dt.datetime, run_id: str) -> list[str]:
-    """The run's data-quality report: every rejected row, partitioned by its day like raw.
+def write_quote_issues(storage: LakeStorage, issues: pd.DataFrame | None, *, source: str,
+                       symbols: dict[str, str], now: dt.datetime, run_id: str) -> list[str]:
+    """The run's data-quality report: every row with an issue, partitioned by its day like raw.
 
     Files are named like raw files (source and tickers), so re-running a scrape replaces its
-    report instead of adding a copy. A row without a readable day goes under the run's day.
+    report instead of adding a copy. A row whose day is no session day to file it under
+    (unreadable, in the future, outside the calendar) goes under the run's day: a file of
+    made-up dates writes one file, not one per date.
     """
-    if rejected is None or rejected.empty:
+    if issues is None or issues.empty:
         return []
-    days = [str(d) if d is not None and not pd.isna(d) else f"{now:%Y-%m-%d}" for d in rejected["trade_date"]]
+    undated = issues["trade_date"].isna() | issues["reason"].isin(UNDATED_REASONS)
+    days = pd.Series([f"{now:%Y-%m-%d}" if u else str(d) for d, u in zip(issues["trade_date"], undated)],
+                     index=issues.index)
     keys = []
-    for day, rows in rejected.groupby(pd.Series(days, index=rejected.index), sort=True):
-        table = to_rejected_table(rows, source, symbols, now, run_id)
-        key = partition_key(REJECTED_QUOTES.folder, str(day), raw_file_name(source, list(rows["ticker"])))
+    for day, rows in issues.groupby(days, sort=True):
+        table = to_issues_table(rows, source, symbols, now, run_id)
+        key = partition_key(QUOTE_ISSUES.folder, str(day), raw_file_name(source, list(rows["ticker"])))
         buffer = io.BytesIO()
         pq.write_table(table, buffer, compression="snappy")
         storage.put_bytes(key, buffer.getvalue())

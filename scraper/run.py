@@ -9,12 +9,20 @@ from dataclasses import dataclass, field
 
 import pandas as pd
 
-from contract.tables import RAW_QUOTES, REJECTED_QUOTES
+from contract.tables import QUOTE_ISSUES, RAW_QUOTES
 from pipeline.lake import LakeBusy, LakeStorage
+from pipeline.settings import ConfigError
 from scraper import calendar_b3
-from scraper.raw_writer import WrittenRun, new_run_id, write_raw_quotes, write_rejected_quotes
+from scraper.raw_writer import WrittenRun, new_run_id, write_quote_issues, write_raw_quotes
 from scraper.sources.base import PriceSource
-from scraper.validation import check_storable, count_reasons, empty_rejected, validate_quotes
+from scraper.validation import (
+    ACTION_KEPT,
+    ACTION_REJECTED,
+    check_storable,
+    count_reasons,
+    empty_issues,
+    validate_quotes,
+)
 
 EXIT_OK = 0
 EXIT_USAGE = 2
@@ -36,11 +44,13 @@ class ScrapeReport:
     end: dt.date | None
     fetched_rows: int = 0
     rejected: Counter[str] = field(default_factory=Counter)
+    kept_with_issue: Counter[str] = field(default_factory=Counter)
     missing: list[str] = field(default_factory=list)
+    missing_why: dict[str, str] = field(default_factory=dict)  # ticker -> what was looked for
     written: WrittenRun | None = None
     notice: str = ""
-    rejected_rows: pd.DataFrame = field(default_factory=empty_rejected)
-    rejected_keys: list[str] = field(default_factory=list)
+    issues: pd.DataFrame = field(default_factory=empty_issues)
+    issue_keys: list[str] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
 
     @property
@@ -52,20 +62,26 @@ class ScrapeReport:
         lines = [f"tickers   {len(self.tickers)}: {', '.join(self.tickers)}", f"range     {span}"]
         lines += [f"notice    {note}" for note in [self.notice, *self.notes] if note]
         lines.append(f"fetched   {self.fetched_rows} rows")
-        rejected = sum(self.rejected.values())
-        detail = ", ".join(f"{k} {v}" for k, v in sorted(self.rejected.items()))
-        lines.append(f"rejected  {rejected} rows" + (f" ({detail})" if detail else ""))
-        if self.rejected_keys:
-            lines.append(f"report    every rejected row with its reason: {where(REJECTED_QUOTES.prefix)} "
-                         "(table rejected_quotes)")
+        lines.append(f"rejected  {_counted(self.rejected)}")
+        if self.kept_with_issue:
+            lines.append(f"kept      {_counted(self.kept_with_issue)} loaded as the source gave them")
+        if self.issue_keys:
+            lines.append(f"report    every row with an issue, its reason and action: {where(QUOTE_ISSUES.prefix)} "
+                         f"(table {QUOTE_ISSUES.name})")
         if self.written:
             w = self.written
             lines.append(f"written   {w.rows} rows in {len(w.partitions)} daily partitions "
                          f"({w.partitions[0]} .. {w.partitions[-1]}), run {w.run_id}")
             lines.append(f"where     {where(RAW_QUOTES.prefix)}")
-        if self.missing:
-            lines.append(f"no data   {', '.join(self.missing)} (unknown ticker, or no session in range)")
+        for ticker in self.missing:
+            why = self.missing_why.get(ticker, "unknown ticker, or no session in range")
+            lines.append(f"no data   {ticker}: {why}")
         return lines
+
+
+def _counted(reasons: Counter[str]) -> str:
+    detail = ", ".join(f"{k} {v}" for k, v in sorted(reasons.items()))
+    return f"{sum(reasons.values())} rows" + (f" ({detail})" if detail else "")
 
 
 def scrape(source: PriceSource, storage: LakeStorage, tickers: list[str], start: dt.date | None,
@@ -83,27 +99,31 @@ def scrape(source: PriceSource, storage: LakeStorage, tickers: list[str], start:
             report.notice = f"no B3 session between {start} and {end} (weekend or holiday): nothing to fetch"
             return report
     fetched = source.fetch(list(tickers), start, end)
-    source_rejected = fetched.rejected if fetched.rejected is not None else empty_rejected()
+    source_rejected = fetched.rejected if fetched.rejected is not None else empty_issues()
+    source_rejected = source_rejected.assign(action=ACTION_REJECTED)  # a source sets aside what it cannot read
     report.fetched_rows = len(fetched.quotes) + len(source_rejected)
     report.missing = fetched.missing
+    if describe_missing := getattr(source, "missing_detail", None):  # file sources say what they looked for
+        report.missing_why = {t: describe_missing(t) for t in fetched.missing}
     check_storable(fetched.quotes, lambda row: f"{source.name} {row['ticker']} {row['trade_date']}")
-    valid, rejected = validate_quotes(fetched.quotes, calendar_b3.is_session)
+    valid, issues = validate_quotes(fetched.quotes, calendar_b3.session_rules(now))
     if not source_rejected.empty:
-        rejected = pd.concat([source_rejected, rejected], ignore_index=True)
-    report.rejected, report.rejected_rows = count_reasons(rejected), rejected
-    if valid.empty and rejected.empty:
+        issues = pd.concat([source_rejected, issues], ignore_index=True)
+    report.rejected, report.issues = count_reasons(issues), issues
+    report.kept_with_issue = count_reasons(issues, ACTION_KEPT)
+    if valid.empty and issues.empty:
         return report
     run_id = new_run_id(now)
     try:
         before_write()
         if valid.empty:  # nothing to refine: the report alone, no manifest
-            report.rejected_keys = write_rejected_quotes(storage, rejected, source=source.name,
-                                                         symbols=fetched.symbols, now=now, run_id=run_id)
+            report.issue_keys = write_quote_issues(storage, issues, source=source.name,
+                                                   symbols=fetched.symbols, now=now, run_id=run_id)
             return report
         report.written = write_raw_quotes(storage, valid, source=source.name, symbols=fetched.symbols,
-                                          now=now, run_id=run_id, rejected=rejected)
-        report.rejected_keys = report.written.rejected_keys
-    except LakeBusy:
+                                          now=now, run_id=run_id, issues=issues)
+        report.issue_keys = report.written.issue_keys
+    except (LakeBusy, LakeWriteError, ConfigError):  # already said what failed: not wrapped a second time
         raise
     except Exception as exc:  # S3 or disk: whatever failed, the run is not committed
         raise LakeWriteError(describe_write_error(exc)) from exc
@@ -117,8 +137,8 @@ def _calendar_notes(start: dt.date, end: dt.date) -> list[str]:
         raise ValueError(f"the range {start} .. {end} lies before {first}, the first session the B3 calendar "
                          f"knows (exchange_calendars' BVMF): choose days from {first} on")
     if start < first:
-        return [f"days before {first} are not in the B3 calendar: they are taken as the source gives them, "
-                "without the holiday check"]
+        return [f"days before {first} are not in the B3 calendar: their rows are rejected (outside_calendar), "
+                "since no holiday check can tell a session from a holiday there"]
     return []
 
 

@@ -271,7 +271,8 @@ def run(args: argparse.Namespace) -> int:
                 except OSError as exc:
                     where = exc.filename or settings.lake_dir / "refined"
                     return fail(args, EXIT_LAKE_WRITE_FAILED,
-                                f"refining failed writing {where}: {exc.strerror or exc}; the raw run is committed "
+                                f"refining failed{f' writing {where}' if exc.errno else ''}: {exc.strerror or exc}; "
+                                "the raw run is committed "
                                 f"({storage.describe(report.written.manifest_key)}) and stays pending: once that "
                                 "is fixed, re-run the same command and it is refined")
             else:

@@ -1,14 +1,14 @@
-"""Row checks before anything is written: every dropped row is kept with its reason."""
+"""Row checks before anything is written: every row with an issue is recorded, kept or rejected, with its reason."""
 
 from __future__ import annotations
 
-import datetime as dt
 from collections import Counter
 from collections.abc import Callable
 
 import numpy as np
 import pandas as pd
 
+from scraper.calendar_b3 import SessionRules
 from scraper.sources.base import SourceDataError
 
 PRICES = ["Open", "High", "Low", "Close"]
@@ -18,6 +18,10 @@ NUMBERS = [*PRICES, "Adj Close", "Volume"]
 MAX_PRICE_BRL = 1e9
 MAX_VOLUME_SHARES = 1e15
 INT64_MAX = float(np.iinfo(np.int64).max)
+# Prices compared with each other are floats: a download's 15-16 digit values (PETR4's
+# adjusted history) sit one rounding step (~1e-16 relative) off their own High or Low. A
+# relative gap up to this is the same price.
+PRICE_REL_TOL = 1e-9
 
 REASON_DUPLICATE = "duplicate_session"
 REASON_MISSING = "missing_price"
@@ -27,56 +31,87 @@ REASON_ABSURD = "absurd_magnitude"
 REASON_HIGH_BELOW_LOW = "high_below_low"
 REASON_OUTSIDE_RANGE = "open_close_outside_range"
 REASON_NEGATIVE_VOLUME = "negative_volume"
+REASON_FUTURE = "future_date"
+REASON_OUTSIDE_CALENDAR = "outside_calendar"
 REASON_NOT_A_SESSION = "not_a_b3_session"
 REASON_TRUNCATED = "truncated_line"  # set by the CSV reader
 
-REJECTED_COLUMNS = ["ticker", "trade_date", *NUMBERS, "reason", "detail"]
+ACTION_KEPT = "kept"  # loaded as it came, and recorded
+ACTION_REJECTED = "rejected"  # not loaded
+
+ISSUE_COLUMNS = ["ticker", "trade_date", *NUMBERS, "reason", "action", "detail"]
 
 
 class UnstorableValue(SourceDataError):
     """A value the lake's column types cannot hold (volume beyond int64)."""
 
 
-def empty_rejected() -> pd.DataFrame:
-    return pd.DataFrame({c: pd.Series(dtype="float64" if c in NUMBERS else "object") for c in REJECTED_COLUMNS})
+def empty_issues() -> pd.DataFrame:
+    return pd.DataFrame({c: pd.Series(dtype="float64" if c in NUMBERS else "object") for c in ISSUE_COLUMNS})
 
 
 def _fmt(value: float) -> str:
-    return "missing" if np.isnan(value) else f"{value:g}"
+    return "missing" if np.isnan(value) else f"{value:.10g}"
 
 
-def _describe(row: pd.Series, reason: str) -> str:
-    """One readable line on what is wrong with a rejected row."""
-    v = {c: float(row.at[c]) for c in NUMBERS}  # pyright: ignore[reportArgumentType] - one cell
+def _values(rows: pd.DataFrame) -> dict[str, np.ndarray]:
+    return {c: pd.Series(rows[c], dtype="float64").to_numpy() for c in NUMBERS}
+
+
+def _list(values: dict[str, np.ndarray], columns: list[str], bad: Callable[[float], bool], n: int) -> list[str]:
+    return [", ".join(f"{c} {_fmt(values[c][i])}" for c in columns if bad(values[c][i])) for i in range(n)]
+
+
+def _outside_range(v: dict[str, np.ndarray], i: int) -> str:
+    low, high, parts = v["Low"][i], v["High"][i], []
+    for c in ("Open", "Close"):
+        x = v[c][i]
+        if x < low:
+            parts.append(f"{c} {_fmt(x)} is {low - x:.4g} below Low {_fmt(low)}")
+        elif x > high:
+            parts.append(f"{c} {_fmt(x)} is {x - high:.4g} above High {_fmt(high)}")
+    return "; ".join(parts) + ": kept as the source gave it"
+
+
+def describe(rows: pd.DataFrame, reason: str, rules: SessionRules | None = None) -> list[str]:
+    """One readable line per row on what is wrong with it, with the numbers that differ."""
+    n, v = len(rows), _values(rows)
+    days = [str(d) for d in rows["trade_date"]]
     if reason == REASON_MISSING:
-        return "no " + ", ".join(c for c in PRICES if np.isnan(v[c]))
+        return ["no " + ", ".join(c for c in PRICES if np.isnan(v[c][i])) for i in range(n)]
     if reason == REASON_NON_FINITE:
-        return ", ".join(f"{c} {_fmt(v[c])}" for c in NUMBERS if np.isinf(v[c]))
+        return _list(v, NUMBERS, np.isinf, n)
     if reason == REASON_NON_POSITIVE:
-        return ", ".join(f"{c} {_fmt(v[c])}" for c in PRICES if v[c] <= 0)
+        return _list(v, PRICES, lambda x: x <= 0, n)
     if reason == REASON_ABSURD:
-        too_big = [f"{c} {_fmt(v[c])}" for c in PRICES if abs(v[c]) > MAX_PRICE_BRL]
-        if abs(v["Volume"]) > MAX_VOLUME_SHARES:
-            too_big.append(f"Volume {_fmt(v['Volume'])}")
-        return ", ".join(too_big) + f" (limits: price {MAX_PRICE_BRL:g}, volume {MAX_VOLUME_SHARES:g})"
+        limits = f" (limits: price {MAX_PRICE_BRL:g}, volume {MAX_VOLUME_SHARES:g})"
+        prices = _list(v, PRICES, lambda x: abs(x) > MAX_PRICE_BRL, n)
+        volume = _list(v, ["Volume"], lambda x: abs(x) > MAX_VOLUME_SHARES, n)
+        return [", ".join(p for p in pair if p) + limits for pair in zip(prices, volume)]
     if reason == REASON_HIGH_BELOW_LOW:
-        return f"High {_fmt(v['High'])} < Low {_fmt(v['Low'])}"
+        return [f"High {_fmt(h)} is {lo - h:.4g} below Low {_fmt(lo)}" for h, lo in zip(v["High"], v["Low"])]
     if reason == REASON_OUTSIDE_RANGE:
-        out = [f"{c} {_fmt(v[c])}" for c in ("Open", "Close") if not v["Low"] <= v[c] <= v["High"]]
-        return ", ".join(out) + f" outside [Low {_fmt(v['Low'])}, High {_fmt(v['High'])}]"
+        return [_outside_range(v, i) for i in range(n)]
     if reason == REASON_NEGATIVE_VOLUME:
-        return f"Volume {_fmt(v['Volume'])}"
+        return [f"Volume {_fmt(x)}" for x in v["Volume"]]
+    if reason == REASON_FUTURE and rules is not None:
+        return [f"{d} is after {rules.latest_closed}, the last closed B3 session (São Paulo time)" for d in days]
+    if reason == REASON_OUTSIDE_CALENDAR and rules is not None:
+        return [f"{d} is outside the B3 calendar ({rules.first} .. {rules.last}, exchange_calendars' BVMF): "
+                "it cannot be checked as a session" for d in days]
     if reason == REASON_NOT_A_SESSION:
-        return f"{row['trade_date']} is not a B3 trading session"
+        return [f"{d} is not a B3 trading session" for d in days]
     if reason == REASON_DUPLICATE:
-        return "same instrument and day again in this download: the last one is kept"
-    return ""
+        return ["same instrument and day again in this download: the last one is kept"] * n
+    return [""] * n
 
 
-def _rejected(frame: pd.DataFrame, bad: pd.Series, reason: str) -> pd.DataFrame:
+def _issues(frame: pd.DataFrame, bad: pd.Series, reason: str, action: str,
+            rules: SessionRules | None) -> pd.DataFrame:
     rows = frame.loc[bad].copy()
     rows["reason"] = reason
-    rows["detail"] = [_describe(row, reason) for _, row in rows.iterrows()]
+    rows["action"] = action
+    rows["detail"] = describe(rows, reason, rules)
     return rows
 
 
@@ -85,52 +120,78 @@ def duplicate_key(frame: pd.DataFrame) -> list[str]:
     return ["ticker", "trade_date", *(["instrument"] if "instrument" in frame else [])]
 
 
-def validate_quotes(
-    quotes: pd.DataFrame, is_session: Callable[[dt.date], bool] | None = None
-) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Split quotes into the valid rows and the rejected ones, each with a reason and a detail.
+def as_days(values: pd.Series) -> np.ndarray:
+    """datetime.date cells as datetime64[D] (any year: pandas' nanoseconds stop at 2262)."""
+    return np.array([np.datetime64("NaT") if d is None or pd.isna(d) else d for d in values],
+                    dtype="datetime64[D]")
 
-    A row is rejected, under its first failing check, for a non-finite number, a missing,
-    zero or negative price, an absurd magnitude, High < Low, Open or Close outside
-    [Low, High], a negative volume, or a day that is not a B3 session (Yahoo repeats the
-    previous close with zero volume on some holidays). Of the valid rows repeated for one
-    instrument and day, the last one is kept.
+
+def _day_checks(frame: pd.DataFrame, rules: SessionRules) -> list[tuple[str, np.ndarray]]:
+    days = as_days(pd.Series(frame["trade_date"]))
+    future = days > np.datetime64(rules.latest_closed, "D")
+    outside = (days < np.datetime64(rules.first, "D")) | (days > np.datetime64(rules.last, "D"))
+    return [(REASON_FUTURE, future), (REASON_OUTSIDE_CALENDAR, outside),
+            (REASON_NOT_A_SESSION, ~rules.is_session(days))]
+
+
+def validate_quotes(quotes: pd.DataFrame, rules: SessionRules | None = None) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Split quotes into the rows to load and the data-quality issues (reason, action, detail).
+
+    Rejected (not loaded), under a row's first failing check: a number that is not finite, a
+    missing, zero or negative close (any price <= 0), an absurd magnitude, High below Low
+    beyond rounding, a negative volume, a date after the last closed session or outside the
+    calendar, a day that is not a B3 session (Yahoo repeats the previous close with zero
+    volume on some holidays), and all but the last of a repeated instrument and day.
+    Kept as they came, and recorded: an Open or Close outside [Low, High] beyond rounding
+    (Yahoo's own bars do that), a missing Open, High or Low next to a usable Close.
+    Every check is on whole columns: a million rows take seconds.
     """
     frame = quotes.reset_index(drop=True)
     numbers = pd.DataFrame(frame[NUMBERS], dtype="float64")
     prices = pd.DataFrame(numbers[PRICES])
     volume = pd.Series(numbers["Volume"])
-    open_close = pd.DataFrame(prices[["Open", "Close"]])
-    checks = [
+    low, high = prices["Low"], prices["High"]
+    tol = PRICE_REL_TOL * prices.abs().max(axis=1)
+    checks: list[tuple[str, object]] = [
         (REASON_NON_FINITE, np.isinf(numbers).any(axis=1)),
-        (REASON_MISSING, prices.isna().any(axis=1)),
+        (REASON_MISSING, prices["Close"].isna()),
         (REASON_NON_POSITIVE, (prices <= 0).any(axis=1)),
         (REASON_ABSURD, (prices > MAX_PRICE_BRL).any(axis=1) | (volume.abs() > MAX_VOLUME_SHARES)),
-        (REASON_HIGH_BELOW_LOW, prices["High"] < prices["Low"]),
-        (REASON_OUTSIDE_RANGE, (open_close.lt(prices["Low"], axis=0) | open_close.gt(prices["High"], axis=0)).any(axis=1)),
+        (REASON_HIGH_BELOW_LOW, high < low - tol),
         (REASON_NEGATIVE_VOLUME, volume < 0),
+        *(_day_checks(frame, rules) if rules is not None else []),
     ]
-    if is_session is not None:
-        checks.append((REASON_NOT_A_SESSION, ~frame["trade_date"].map(is_session).astype(bool)))
     keep = pd.Series(True, index=frame.index)
-    rejected = []
+    issues = []
     for reason, bad in checks:
-        bad = pd.Series(bad, index=frame.index) & keep  # each row counted once, under its first failing check
+        bad = pd.Series(np.asarray(bad), index=frame.index) & keep  # each row once, under its first failing check
         if bad.any():
-            rejected.append(_rejected(frame, bad, reason))
+            issues.append(_issues(frame, bad, reason, ACTION_REJECTED, rules))
         keep &= ~bad
-    survivors = frame.loc[keep]
-    dup = survivors.duplicated(subset=duplicate_key(frame), keep="last").reindex(frame.index, fill_value=False)
+    dup = frame.loc[keep].duplicated(subset=duplicate_key(frame), keep="last").reindex(frame.index, fill_value=False)
     if dup.any():
-        rejected.append(_rejected(frame, dup, REASON_DUPLICATE))
+        issues.append(_issues(frame, dup, REASON_DUPLICATE, ACTION_REJECTED, rules))
     keep &= ~dup
-    rows = pd.concat(rejected, ignore_index=True) if rejected else empty_rejected()
-    return frame.loc[keep].reset_index(drop=True), rows.reindex(columns=[*REJECTED_COLUMNS, *(
-        [c for c in rows.columns if c not in REJECTED_COLUMNS])])
+    open_close = pd.DataFrame(prices[["Open", "Close"]])
+    kept_checks = [
+        (REASON_MISSING, prices[["Open", "High", "Low"]].isna().any(axis=1)),
+        (REASON_OUTSIDE_RANGE, (open_close.lt(low - tol, axis=0) | open_close.gt(high + tol, axis=0)).any(axis=1)),
+    ]
+    flagged = ~keep
+    for reason, bad in kept_checks:
+        bad = pd.Series(bad, index=frame.index) & ~flagged
+        if bad.any():
+            issues.append(_issues(frame, bad, reason, ACTION_KEPT, rules))
+        flagged |= bad
+    rows = pd.concat(issues, ignore_index=True) if issues else empty_issues()
+    extra = [c for c in rows.columns if c not in ISSUE_COLUMNS]
+    return frame.loc[keep].reset_index(drop=True), rows.reindex(columns=[*ISSUE_COLUMNS, *extra])
 
 
-def count_reasons(rejected: pd.DataFrame) -> Counter[str]:
-    return Counter({str(k): int(v) for k, v in rejected["reason"].value_counts().items()})
+def count_reasons(issues: pd.DataFrame, action: str = ACTION_REJECTED) -> Counter[str]:
+    """Issues by reason, of one action (rows without an action were set aside by their source: rejected)."""
+    chosen = issues.loc[issues["action"].fillna(ACTION_REJECTED) == action]
+    return Counter({str(k): int(v) for k, v in chosen["reason"].value_counts().items()})
 
 
 def check_storable(quotes: pd.DataFrame, where: Callable[[pd.Series], str]) -> None:

@@ -334,7 +334,29 @@ def test_chart_command_bad_options_exit_2_with_one_line(plain_lake, tmp_path, ca
 
 def test_chart_command_on_an_empty_lake_exits_2(tmp_path, capsys):
     assert command.main(["--lake-dir", str(tmp_path / "none"), "--out-dir", str(tmp_path)]) == 2
-    assert "holds no table yet" in capsys.readouterr().err
+    assert f"no lake at {tmp_path / 'none'}: run the scraper first" in capsys.readouterr().err
+    assert not (tmp_path / "none").exists()
+
+
+def test_a_month_cut_by_end_is_drawn_to_that_day(tmp_path, capsys, drawn):
+    lake = tmp_path / "lake"
+    write_table(lake, QUOTES_DAILY_COMPACT, [{**row, "year": "2020"} for row in daily_rows()])
+    write_table(lake, QUOTES_MONTHLY_COMPACT, [
+        {"month": "2020-01", "ticker": "PETR4", "monthly_return": 0.05, "close_price": 31.0,
+         "last_session": dt.date(2020, 1, 31), "year": "2020"},
+        {"month": "2020-02", "ticker": "PETR4", "monthly_return": 32.0 / 31.0 - 1, "close_price": 32.0,
+         "last_session": dt.date(2020, 2, 6), "year": "2020"},
+    ])
+    code = command.main(["--lake-dir", str(lake), "--tickers", "PETR4", "--end", "2020-02-04", "--out-dir",
+                         str(tmp_path / "out")])
+    assert code == 0, capsys.readouterr().err
+    monthly = axes_named(drawn[0], "PETR4 monthly return")
+    # February to 02-04: its close 29.5 over January's 31 (not 32 / 31, the whole month's).
+    assert bar_heights(monthly) == pytest.approx([0.05, 29.5 / 31 - 1])
+    labels = [t.get_text() for t in monthly.texts]
+    assert labels == ["+5.0%", "-4.8% to 04 Feb"]
+    # The axis ends 3 days after the last session charted, not at the end of February.
+    assert monthly.get_xlim()[1] == pytest.approx(mdates.date2num(dt.datetime(2020, 2, 7)))
 
 
 def athena_result(columns: list[str], rows: list[tuple]) -> dict:

@@ -7,6 +7,7 @@ whole-pipeline faults (kills, concurrent runs, a full disk) are in test_faults.p
 from __future__ import annotations
 
 import datetime as dt
+import errno
 import json
 import shutil
 import subprocess
@@ -25,11 +26,11 @@ from scraper.sources.b3_cotahist import B3Source
 from scraper.sources.base import SourceDataError
 from scraper.sources.csv_files import CsvSource
 from scraper.sources.yfinance_source import YFinanceSource
-from tests.conftest import REPO, SAMPLE_DIR
+from tests.conftest import REPO, SAMPLE_DIR, TEST_DATA
 
 B3_DATA = REPO / "data" / "b3"
 PORTFOLIO = B3_DATA / "GetPortfolioDay_IBOV_2025-04-07.body.json"
-NOW = dt.datetime(2020, 6, 10, 12, 0, tzinfo=dt.UTC)
+NOW = dt.datetime(2021, 6, 28, 12, 0, tzinfo=dt.UTC)  # after every session the tests load
 
 
 @pytest.fixture(autouse=True)
@@ -372,20 +373,22 @@ def test_data_quality_report_lists_every_rejected_row(tmp_path):
     write_csv(csv_dir, "PETR4", BAD_ROWS)
     storage = RecordingStorage(tmp_path / "lake")
     report = scrape(CsvSource(csv_dir), storage, ["PETR4"], None, None, NOW)
-    assert report.written is not None and report.written.rows == 4  # 06-01, 06-09, 06-10, 06-12 (its valid repeat)
-    assert report.rejected == {"non_finite_value": 1, "absurd_magnitude": 1, "open_close_outside_range": 1,
-                               "negative_volume": 1, "missing_price": 1, "high_below_low": 1,
-                               "truncated_line": 1}
+    # 06-01, 06-04 (its close above High is kept as it came), 06-09, 06-10, 06-12 (its valid repeat)
+    assert report.written is not None and report.written.rows == 5
+    assert report.rejected == {"non_finite_value": 1, "absurd_magnitude": 1, "negative_volume": 1,
+                               "missing_price": 1, "high_below_low": 1, "truncated_line": 1}
+    assert report.kept_with_issue == {"open_close_outside_range": 1}
     # The report lands before the manifest, the commit marker.
     assert storage.keys[-1] == report.written.manifest_key
-    assert all(k.startswith(("raw/rejected_quotes/", "raw/quotes/")) for k in storage.keys[:-1])
+    assert all(k.startswith(("raw/quote_issues/", "raw/quotes/")) for k in storage.keys[:-1])
     manifest = json.loads((tmp_path / "lake" / report.written.manifest_key).read_text())
-    assert manifest["rejected_rows"] == 7 and len(manifest["rejected_files"]) == 7
+    assert manifest["rejected_rows"] == 6 and len(manifest["rejected_files"]) == 7
 
     with duckdb.connect() as con:
         rows = con.execute(
             f"SELECT CAST(dt AS varchar), ticker, CAST(trade_date AS varchar), reason, open, high, low, close, volume, "
-            f"source, source_symbol, run_id, detail FROM read_parquet('{tmp_path}/lake/raw/rejected_quotes/*/*.parquet', "
+            f"source, source_symbol, run_id, detail, action "
+            f"FROM read_parquet('{tmp_path}/lake/raw/quote_issues/*/*.parquet', "
             "hive_partitioning = true) ORDER BY dt").fetchall()
     run_id = report.written.run_id
     inf, nan = float("inf"), None
@@ -393,11 +396,11 @@ def test_data_quality_report_lists_every_rejected_row(tmp_path):
         ("2020-06-02", "PETR4", "2020-06-02", "non_finite_value", 22.0, 22.5, 21.5, inf, 1000.0, "Close inf"),
         ("2020-06-03", "PETR4", "2020-06-03", "absurd_magnitude", 22.0, 1e308, 21.5, 22.1, 1000.0, "High 1e+308"),
         ("2020-06-04", "PETR4", "2020-06-04", "open_close_outside_range", 22.0, 22.5, 21.5, 23.0, 1000.0,
-         "Close 23 outside [Low 21.5, High 22.5]"),
+         "Close 23 is 0.5 above High 22.5: kept"),
         ("2020-06-05", "PETR4", "2020-06-05", "negative_volume", 22.0, 22.5, 21.5, 22.1, -5.0, "Volume -5"),
         ("2020-06-08", "PETR4", "2020-06-08", "missing_price", nan, nan, nan, nan, nan, "no Open, High, Low, Close"),
         ("2020-06-12", "PETR4", "2020-06-12", "high_below_low", 22.0, 21.0, 21.5, 21.2, 1000.0,
-         "High 21 < Low 21.5"),
+         "High 21 is 0.5 below Low 21.5"),
         ("2020-06-15", "PETR4", "2020-06-15", "truncated_line", 22.0, 22.5, nan, nan, nan,
          "PETR4.SA.csv:12: 3 of 7 fields"),
     ]
@@ -406,6 +409,7 @@ def test_data_quality_report_lists_every_rejected_row(tmp_path):
         assert row[:9] == want[:9], row
         assert row[9:12] == ("csv", "PETR4.SA.csv", run_id)
         assert want[9] in row[12], (row[12], want[9])
+        assert row[13] == ("kept" if want[3] == "open_close_outside_range" else "rejected")
 
 
 def test_rejected_report_sql_runs_on_the_local_catalog(tmp_path):
@@ -417,13 +421,13 @@ def test_rejected_report_sql_runs_on_the_local_catalog(tmp_path):
     lake = tmp_path / "lake"
     report = scrape(CsvSource(csv_dir), LocalStorage(lake), ["PETR4", "VALE3"], None, None, NOW)
     assert report.written is not None
-    columns, rows = run_local(lake, (REPO / "sql" / "rejected_by_reason.sql").read_text())
+    columns, rows = run_local(lake, (REPO / "sql" / "quote_issues_by_reason.sql").read_text())
     by_reason = {r["reason"]: r for r in (dict(zip(columns, row)) for row in rows)}
-    assert by_reason["open_close_outside_range"]["rejected_rows"] == 2  # PETR4 06-04, VALE3 06-02
-    assert by_reason["open_close_outside_range"]["tickers"] == 2
-    assert by_reason["open_close_outside_range"]["example"] == (
-        "PETR4 2020-06-04: Close 23 outside [Low 21.5, High 22.5]")
-    assert sum(r["rejected_rows"] for r in by_reason.values()) == 8
+    outside = by_reason["open_close_outside_range"]
+    assert (outside["action"], outside["issue_rows"], outside["tickers"]) == ("kept", 2, 2)  # PETR4 06-04, VALE3 06-02
+    assert outside["example"] == "PETR4 2020-06-04: Close 23 is 0.5 above High 22.5: kept as the source gave it"
+    assert sum(r["issue_rows"] for r in by_reason.values() if r["action"] == "rejected") == 6
+    assert {r["run_id"] for r in by_reason.values()} == {report.written.run_id}
     assert {r["run_id"] for r in by_reason.values()} == {report.written.run_id}
 
 
@@ -433,9 +437,10 @@ def test_summary_counts_rejections_by_reason_and_names_the_report(tmp_path, caps
     write_csv(csv_dir, "PETR4", BAD_ROWS)
     assert run(tmp_path / "lake", "--source", "csv", "--csv-dir", str(csv_dir), "--tickers", "PETR4") == 0
     out = capsys.readouterr().out
-    assert ("rejected  7 rows (absurd_magnitude 1, high_below_low 1, missing_price 1, negative_volume 1, "
-            "non_finite_value 1, open_close_outside_range 1, truncated_line 1)") in out
-    assert f"{tmp_path / 'lake' / 'raw/rejected_quotes/'} (table rejected_quotes)" in out
+    assert ("rejected  6 rows (absurd_magnitude 1, high_below_low 1, missing_price 1, negative_volume 1, "
+            "non_finite_value 1, truncated_line 1)") in out
+    assert "kept      1 rows (open_close_outside_range 1) loaded as the source gave them" in out
+    assert f"{tmp_path / 'lake' / 'raw/quote_issues/'} (table quote_issues)" in out
 
 
 def test_busy_lake_keeps_even_the_ibov_snapshot_out(tmp_path, capsys, monkeypatch):
@@ -454,3 +459,39 @@ def test_ibov_snapshot_is_kept_when_no_quote_is_written(tmp_path, capsys):
     assert code == 3
     assert (lake / "raw/ibov_portfolio/dt=2025-04-07/ibov.parquet").is_file()
     assert "snapshot saved to" in capsys.readouterr().out
+
+
+def test_theoretical_portfolio_response_is_refused_in_one_line(tmp_path, capsys):
+    # Real GetTheoricalPortfolio body (ropensci/rb3): no header date, a reductor.
+    theoretical = TEST_DATA / "GetTheoricalPortfolio_IBOV_2025-04-07.body.json"
+    code = run(tmp_path / "lake", "--source", "sample", "--universe", "ibov", "--ibov-file", str(theoretical))
+    assert code == 5
+    line = one_error_line(capsys)
+    assert f"--ibov-file {theoretical}: a GetTheoricalPortfolio response" in line and "KeyError" not in line
+    assert not (tmp_path / "lake").exists()
+
+
+def test_no_java_is_one_line_and_the_raw_run_stays_pending(tmp_path, capsys, monkeypatch):
+    monkeypatch.delenv("JAVA_HOME", raising=False)
+    monkeypatch.setenv("PATH", str(tmp_path / "bin-without-java"))
+    lake = tmp_path / "lake"
+    code = run(lake, "--source", "sample", "--tickers", "PETR4", "--start", "2020-06-01", "--end", "2020-06-05")
+    assert code == 6
+    line = one_error_line(capsys)
+    assert line.startswith("error: refining failed: Java 17 is not installed") and "install a Java 17 runtime" in line
+    assert "the raw run is committed" in line and "stays pending" in line
+    assert len(list((lake / "raw" / "_manifests").glob("*.json"))) == 1
+
+
+def test_a_lock_error_is_said_once(tmp_path, capsys, monkeypatch):
+    lake = tmp_path / "lake"
+
+    def unwritable(path, *args, **kwargs):
+        raise PermissionError(errno.EACCES, "Permission denied", str(path / ".lake.lock"))
+
+    monkeypatch.setattr(scraper_upload, "lake_lock", unwritable)
+    assert run(lake, "--source", "sample", "--tickers", "PETR4", "--start", "2020-06-01", "--end", "2020-06-05") == 6
+    line = one_error_line(capsys)
+    assert f"run not committed (no manifest, nothing triggered): cannot lock the lake: {lake / '.lake.lock'}: " \
+           "Permission denied; once that is fixed" in line
+    assert "LakeWriteError" not in line

@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
 
-from pipeline.settings import load_settings
+import pytest
+
+from pipeline.settings import ConfigError, load_settings
 
 REPO = Path(__file__).resolve().parent.parent
 TRICKY_ENV = """\
@@ -66,5 +69,28 @@ def test_a_bad_value_stops_the_scripts_with_one_line_and_exit_2(tmp_path):
     env_file.write_text("BUCKET=my-lake\nLAKE_LOCK_WAIT_S=soon\n")
     out = bash_config(env_file, "BUCKET")
     assert out.returncode == 2 and out.stdout == ""
-    assert "error: LAKE_LOCK_WAIT_S must be a number of seconds, got 'soon'" in out.stderr
+    assert f"error: {env_file}: LAKE_LOCK_WAIT_S: must be a number of seconds, got 'soon'" in out.stderr
     assert "Traceback" not in out.stderr
+
+
+def test_a_bad_value_names_the_file_and_key_and_stops_only_what_uses_it(tmp_path, capsys, monkeypatch):
+    from catalog.query import main as query_main
+    from tests.test_raw_reader import put_local, raw_file
+
+    env_file = tmp_path / ".env"
+    env_file.write_text("DOWNLOAD_TIMEOUT_S=two minutes\nTICKERS=PETR-4\n")
+    settings = load_settings(env={}, env_file=env_file)
+    with pytest.raises(ConfigError, match=rf"^{re.escape(str(env_file))}: DOWNLOAD_TIMEOUT_S: must be a number"):
+        _ = settings.download_timeout_s
+    with pytest.raises(ConfigError, match=rf"^{re.escape(str(env_file))}: TICKERS: invalid ticker 'PETR-4'"):
+        _ = settings.tickers
+    assert settings.with_overrides(tickers=("VALE3",)).tickers == ("VALE3",)  # a flag replaces the bad value
+    from_env = load_settings(env={"LAKE_LOCK_WAIT_S": "-1"}, env_file=tmp_path / "none")
+    with pytest.raises(ConfigError, match="^environment variable LAKE_LOCK_WAIT_S: must be zero or more"):
+        _ = from_env.lake_lock_wait_s
+    # A query uses neither: it runs.
+    lake = tmp_path / "lake"
+    put_local(lake, "raw/quotes/dt=2024-01-02/f.parquet", raw_file("2024-01-02", {"PETR4": 30.0}))
+    monkeypatch.setenv("ENV_FILE", str(env_file))
+    assert query_main(["--lake-dir", str(lake), "--sql", "SELECT count(*) AS n FROM quotes"]) == 0
+    assert capsys.readouterr().out.splitlines()[-1].strip() == "1"

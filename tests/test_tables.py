@@ -11,7 +11,7 @@ def test_tables_are_the_datasets_with_their_partition_keys():
         "ibov_portfolio": ("raw/ibov_portfolio", ["dt"]),
         "quotes_daily": ("refined/quotes_daily", ["dt", "ticker"]),
         "quotes_monthly": ("refined/quotes_monthly", ["month", "ticker"]),
-        "rejected_quotes": ("raw/rejected_quotes", ["dt"]),
+        "quote_issues": ("raw/quote_issues", ["dt"]),
         "quotes_daily_compact": ("refined/quotes_daily_compact", ["year"]),
         "quotes_monthly_compact": ("refined/quotes_monthly_compact", ["year"]),
     }

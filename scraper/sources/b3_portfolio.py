@@ -34,6 +34,9 @@ def parse_portfolio(body: bytes, language: str = "en-us") -> pd.DataFrame:
     try:
         doc = json.loads(body)
         header, results = doc["header"], doc["results"]
+        if "date" not in header and "reductor" in header:
+            raise SourceDataError("a GetTheoricalPortfolio response (the next rebalancing's theoretical "
+                                  "portfolio) carries no portfolio date: save B3's GetPortfolioDay answer instead")
         month_first = language == "en-us"
         date = dt.datetime.strptime(header["date"], "%m/%d/%y" if month_first else "%d/%m/%y").date()
         rows = [{
@@ -46,7 +49,8 @@ def parse_portfolio(body: bytes, language: str = "en-us") -> pd.DataFrame:
             "portfolio_date": date,
         } for r in results]
     except (KeyError, TypeError, ValueError) as exc:
-        raise SourceDataError(f"unexpected IBOV portfolio response: {exc!r}") from exc
+        what = f"no field {exc}" if isinstance(exc, KeyError) else str(exc)
+        raise SourceDataError(f"not a GetPortfolioDay response ({what})") from exc
     if not rows:
         raise SourceDataError("the IBOV portfolio response lists no constituent")
     return pd.DataFrame(rows, columns=PORTFOLIO_COLUMNS)

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from pipeline.settings import REPO_ROOT
+from pipeline.settings import INDEX_TICKER, INDEX_YAHOO_SYMBOLS, REPO_ROOT
 from scraper.sources.base import (
     PRICE_COLUMNS,
     QUOTE_COLUMNS,
@@ -21,6 +21,10 @@ from scraper.sources.base import (
 
 SAMPLE_DIR = REPO_ROOT / "data" / "sample" / "yahoo"
 
+# What yfinance and Yahoo write: `Adj Close` only with auto_adjust=False (yfinance's default
+# since 0.2.51 is True), `Dividends`/`Stock Splits` from Ticker.history() (ignored).
+REQUIRED_COLUMNS = ["Date", "Open", "High", "Low", "Close", "Volume"]
+OPTIONAL_COLUMNS = ["Adj Close"]
 YAHOO_CSV_HEADER = ["Date", "Open", "High", "Low", "Close", "Adj Close", "Volume"]
 
 
@@ -42,71 +46,124 @@ def _read_text(path: Path) -> str:
         raise SourceDataError(f"{path}: not UTF-8 text (byte {exc.start}): binary or another encoding?") from exc
 
 
-def _split_truncated_last_line(text: str, path: Path) -> tuple[str, dict[str, str] | None]:
+@dataclass(frozen=True)
+class CsvLayout:
+    """How one file is written: the header line it starts with and the lines to skip after it."""
+
+    header: str
+    skipped_lines: int  # MultiIndex `to_csv()`: the `Ticker,...` and `Date,,,` lines
+
+
+def _layout(lines: list[str], path: Path) -> CsvLayout:
+    """Yahoo's classic header, or the three-line header of a yfinance MultiIndex `to_csv()`.
+
+    A Brazilian Excel file (`;` separators, decimal commas, dd/mm/yyyy) is refused in one line
+    that says which of those it saw: its numbers can be read more than one way.
+    """
+    first = lines[0] if lines else ""
+    if first.count(";") > first.count(","):
+        seen = ["';' separators"]
+        if any("," in field for line in lines[1:6] for field in line.split(";")):
+            seen.append("decimal commas")
+        if any(len(line) >= 10 and line[2] == "/" and line[5] == "/" for line in lines[1:6]):
+            seen.append("dd/mm/yyyy dates")
+        raise SourceDataError(f"{path}: a spreadsheet export ({', '.join(seen)}), not a Yahoo CSV: save it with "
+                              "',' separators, '.' decimals and YYYY-MM-DD dates (what yfinance's to_csv() writes)")
+    fields = first.split(",")
+    if fields[0] == "Price" and len(lines) >= 3 and lines[1].startswith("Ticker,") and lines[2].startswith("Date,"):
+        return CsvLayout(",".join(["Date", *fields[1:]]), 2)
+    return CsvLayout(first, 0)
+
+
+def _split_truncated_last_line(lines: list[str], path: Path, offset: int) -> tuple[list[str], dict[str, str] | None]:
     """A last line with fewer fields than the header is a cut-off download: set it aside.
 
-    Any other line of the wrong width is malformed input and stops the run.
+    Any other line of the wrong width is malformed input and stops the run. `lines` start
+    with the header; `offset` is how many lines of the file were skipped after it.
     """
-    lines = text.splitlines()
     while lines and not lines[-1].strip():
         lines.pop()
     if len(lines) < 2:
-        return text, None
+        return lines, None
     width = lines[0].count(",") + 1
     short = [n for n, line in enumerate(lines[1:-1], start=2) if line.count(",") + 1 < width]
     if short:
-        raise SourceDataError(f"{path}:{short[0]}: {lines[short[0] - 1].count(',') + 1} fields, expected {width}")
+        raise SourceDataError(f"{path}:{short[0] + offset}: {lines[short[0] - 1].count(',') + 1} fields, "
+                              f"expected {width}")
     last = lines[-1].split(",")
     if len(last) >= width:
-        return text, None
+        return lines, None
     header = lines[0].split(",")
-    kept = "\n".join(lines[:-1]) + "\n"
-    return kept, {**dict(zip(header, last)), "line": str(len(lines)), "fields": f"{len(last)} of {width}"}
+    return lines[:-1], {**dict(zip(header, last)), "line": str(len(lines) + offset), "fields": f"{len(last)} of {width}"}
+
+
+def parse_days(text: pd.Series) -> pd.Series:
+    """`2019-01-02`, or tz-aware `2019-01-02 00:00:00-03:00` (Ticker.history()): the São Paulo date.
+
+    Unreadable cells are NaT.
+    """
+    plain = pd.Series(pd.to_datetime(text, format="%Y-%m-%d", errors="coerce"), index=text.index)
+    timed = text.str.len() > 10
+    if bool(timed.any()):
+        stamps = pd.Series(pd.to_datetime(text[timed], utc=True, errors="coerce", format="ISO8601"))
+        local = stamps.dt.tz_convert("America/Sao_Paulo").dt.tz_localize(None).dt.normalize()
+        plain = plain.where(~timed, local)
+    return plain
 
 
 def read_yahoo_csv_checked(path: Path) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Parse one Yahoo daily CSV (`null` for missing values); errors name the file and line.
+    """Parse one Yahoo or yfinance daily CSV (`null` for missing values); errors name the file and line.
 
     Returns the rows and the rows set aside (a truncated last line) with their reason.
     """
-    text, truncated = _split_truncated_last_line(_read_text(path), path)
+    lines = _read_text(path).splitlines()
+    layout = _layout(lines, path)
+    body, truncated = _split_truncated_last_line([layout.header, *lines[1 + layout.skipped_lines:]], path,
+                                                 layout.skipped_lines)
+    first_row_line = 2 + layout.skipped_lines  # the file's line number of the first row
     try:
-        frame = pd.read_csv(io.StringIO(text), na_values=["null"], keep_default_na=True, dtype=str)
+        frame = pd.read_csv(io.StringIO("\n".join(body) + "\n"), na_values=["null"], keep_default_na=True, dtype=str)
     except (pd.errors.ParserError, pd.errors.EmptyDataError) as exc:
         raise SourceDataError(f"{path}: not a Yahoo CSV ({exc})") from exc
-    missing = [c for c in YAHOO_CSV_HEADER if c not in frame.columns]
+    missing = [c for c in REQUIRED_COLUMNS if c not in frame.columns]
     if missing:
-        raise SourceDataError(f"{path}: missing column(s) {', '.join(missing)}; expected {','.join(YAHOO_CSV_HEADER)}")
-    dates = pd.to_datetime(frame["Date"], format="%Y-%m-%d", errors="coerce")
+        raise SourceDataError(f"{path}: missing column(s) {', '.join(missing)}; expected "
+                              f"{','.join(REQUIRED_COLUMNS)} (Adj Close optional), in any order")
+    dates = parse_days(pd.Series(frame["Date"]).fillna(""))
     bad = dates.isna()
     if bad.any():
-        line = int(bad.to_numpy().argmax()) + 2  # header is line 1
-        raise SourceDataError(f"{path}:{line}: bad date {frame['Date'].iloc[line - 2]!r}")
+        line = int(bad.to_numpy().argmax())
+        raise SourceDataError(f"{path}:{line + first_row_line}: bad date {frame['Date'].iloc[line]!r} "
+                              "(expected YYYY-MM-DD)")
     out = pd.DataFrame({"trade_date": dates.dt.date})
     for col in PRICE_COLUMNS:
+        if col not in frame:  # no Adj Close (auto_adjust=True): null, as for B3 rows
+            out[col] = float("nan")
+            continue
         values = pd.Series(pd.to_numeric(frame[col], errors="coerce"), index=frame.index)
         bad = pd.Series(values.isna() & frame[col].notna())
         if bool(bad.any()):
-            line = int(bad.to_numpy().argmax()) + 2
-            raise SourceDataError(f"{path}:{line}: bad {col} value {frame[col].iloc[line - 2]!r}")
+            line = int(bad.to_numpy().argmax())
+            raise SourceDataError(f"{path}:{line + first_row_line}: bad {col} value {frame[col].iloc[line]!r}")
         out[col] = values.astype("float64")
     from scraper.validation import check_storable
 
-    check_storable(out, lambda row: f"{path}:{int(row.name) + 2}")  # pyright: ignore[reportArgumentType]
+    check_storable(out, lambda row: f"{path}:{int(row.name) + first_row_line}")  # pyright: ignore[reportArgumentType]
     return out, _truncated_row(truncated, path)
 
 
 def _truncated_row(fields: dict[str, str] | None, path: Path) -> pd.DataFrame:
     """The cut-off line as a rejected row, with whatever values it still holds."""
-    from scraper.validation import REASON_TRUNCATED, empty_rejected
+    from scraper.validation import ACTION_REJECTED, REASON_TRUNCATED, empty_issues
 
     if fields is None:
-        return empty_rejected().drop(columns="ticker")
-    day = pd.to_datetime(fields.get("Date", ""), format="%Y-%m-%d", errors="coerce")
+        return empty_issues().drop(columns="ticker")
+    day = parse_days(pd.Series([fields.get("Date", "")])).iloc[0]
     row: dict[str, object] = {"trade_date": None if pd.isna(day) else day.date()}
     for col in PRICE_COLUMNS:
         row[col] = pd.to_numeric(fields.get(col, ""), errors="coerce")
     row["reason"] = REASON_TRUNCATED
+    row["action"] = ACTION_REJECTED
     row["detail"] = f"{path.name}:{fields['line']}: {fields['fields']} fields (cut-off last line)"
     return pd.DataFrame([row])
 
@@ -131,6 +188,23 @@ class CsvSource:
     directory: Path
     name: str = "csv"
 
+    def file_names(self, ticker: str) -> list[str]:
+        """The names a ticker's file may have, preferred first (the index: Yahoo's ^BVSP)."""
+        if ticker == INDEX_TICKER:
+            return [f"{s}.csv" for s in INDEX_YAHOO_SYMBOLS]
+        return [f"{yahoo_symbol(ticker)}.csv"]
+
+    def file_for(self, ticker: str) -> Path:
+        """The ticker's file: the first name that exists, else the preferred one."""
+        paths = [safe_file_in(self.directory, name) for name in self.file_names(ticker)]
+        return next((p for p in paths if p.is_file()), paths[0])
+
+    def missing_detail(self, ticker: str) -> str:
+        """What was looked for, for the run's summary."""
+        if self.file_for(ticker).is_file():
+            return f"{self.file_for(ticker).name} has no row in the range"
+        return f"no file {' or '.join(self.file_names(ticker))} in {self.directory}"
+
     def fetch(self, tickers: list[str], start: dt.date | None, end: dt.date | None) -> FetchResult:
         if not self.directory.is_dir():
             raise SourceDataError(f"CSV folder {self.directory} does not exist")
@@ -138,7 +212,7 @@ class CsvSource:
         for ticker in tickers:
             if not ticker.isalnum():
                 raise SourceDataError(f"invalid ticker {ticker!r}: expected a B3 code such as PETR4")
-            path = safe_file_in(self.directory, f"{yahoo_symbol(ticker)}.csv")
+            path = self.file_for(ticker)
             if not path.is_file():
                 missing.append(ticker)
                 continue
@@ -171,10 +245,10 @@ def _in_range(frame: pd.DataFrame, start: dt.date | None, end: dt.date | None,
 
 
 def _concat_rejected(frames: list[pd.DataFrame]) -> pd.DataFrame:
-    from scraper.validation import empty_rejected
+    from scraper.validation import empty_issues
 
     frames = [f for f in frames if not f.empty]
-    return pd.concat(frames, ignore_index=True) if frames else empty_rejected()
+    return pd.concat(frames, ignore_index=True) if frames else empty_issues()
 
 
 def sample_source() -> CsvSource:
