@@ -1,0 +1,94 @@
+"""storage.Lake: S3 credentials that last the run, a clean exit, keys and locations."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from types import SimpleNamespace
+
+import pytest
+
+from storage import Lake, release_filesystems
+from storage import lake as storage_lake
+from tests.conftest import REPO
+
+
+class RotatingCredentials:
+    """What boto3 hands out for a role: temporary keys, replaced as they near expiry."""
+
+    def __init__(self) -> None:
+        self.current = ("AKIA1", "secret1", "token1")
+
+    def get_frozen_credentials(self):
+        key, secret, token = self.current
+        return SimpleNamespace(access_key=key, secret_key=secret, token=token)
+
+
+def s3_options(filesystem) -> dict:
+    return filesystem.__reduce__()[1][0]
+
+
+def test_each_use_takes_boto3s_current_credentials(monkeypatch):
+    credentials = RotatingCredentials()
+    monkeypatch.setattr(storage_lake, "_boto3_session", lambda: SimpleNamespace(get_credentials=lambda: credentials))
+    release_filesystems()
+    lake = Lake("s3://b3-lake", "sa-east-1", "http://127.0.0.1:9")
+    first = lake.filesystem
+    assert lake.filesystem is first  # same credentials: the same client
+    assert (s3_options(first)["access_key"], s3_options(first)["session_token"]) == ("AKIA1", "token1")
+    assert (s3_options(first)["region"], s3_options(first)["endpoint_override"]) == ("sa-east-1", "127.0.0.1:9")
+    credentials.current = ("AKIA2", "secret2", "token2")  # boto3 refreshed them 15 min before expiry
+    second = lake.filesystem
+    assert second is not first
+    assert (s3_options(second)["access_key"], s3_options(second)["session_token"]) == ("AKIA2", "token2")
+    assert len(storage_lake._S3) == 1  # the expired client is dropped, not kept alive
+    release_filesystems()
+    assert storage_lake._S3 == {}
+
+
+def test_without_boto3_credentials_pyarrow_resolves_its_own(monkeypatch):
+    monkeypatch.setattr(storage_lake, "_boto3_session", lambda: SimpleNamespace(get_credentials=lambda: None))
+    release_filesystems()
+    options = s3_options(Lake("s3://b3-lake", "us-east-1").filesystem)
+    assert not options["access_key"] and options["region"] == "us-east-1"  # no keys handed over
+    release_filesystems()
+
+
+def test_a_process_that_used_s3_shuts_pyarrows_s3_down_at_exit(tmp_path):
+    script = (
+        "import pyarrow.fs as fs\n"
+        "real = fs.finalize_s3\n"
+        "def finalize():\n"
+        "    print('finalize_s3 called', flush=True)\n"
+        "    real()\n"
+        "fs.finalize_s3 = finalize\n"
+        "from storage import Lake\n"
+        "lake = Lake('s3://b3-lake', 'us-east-1', 'http://127.0.0.1:9')\n"
+        "print(type(lake.filesystem).__name__, flush=True)\n"
+    )
+    env = {"PATH": "/usr/bin:/bin", "AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
+           "AWS_EC2_METADATA_DISABLED": "true", "PYTHONPATH": str(REPO)}
+    done = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.splitlines() == ["S3FileSystem", "finalize_s3 called"]
+
+
+def test_keys_and_locations():
+    local = Lake.at("/data/lake/")
+    assert (local.path("raw/quotes/dt=2024-01-02/a.parquet"), local.describe("raw")) == (
+        "/data/lake/raw/quotes/dt=2024-01-02/a.parquet", "/data/lake/raw")
+    assert local.key_of("/data/lake/raw/x.json") == "raw/x.json"
+    s3 = Lake("s3://b3-lake", "us-east-1")
+    assert (s3.path("raw/x.json"), s3.describe("raw/x.json"), s3.key_of("b3-lake/raw/x.json")) == (
+        "b3-lake/raw/x.json", "s3://b3-lake/raw/x.json", "raw/x.json")
+
+
+def test_the_region_comes_from_the_environment_and_is_required(monkeypatch):
+    monkeypatch.setenv("AWS_REGION", "sa-east-1")
+    monkeypatch.setenv("AWS_ENDPOINT_URL", "http://127.0.0.1:5000")
+    assert Lake.at("s3://b3-lake") == Lake("s3://b3-lake", "sa-east-1", "http://127.0.0.1:5000")
+    for name in ("AWS_REGION", "AWS_DEFAULT_REGION", "AWS_CONFIG_FILE"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("AWS_CONFIG_FILE", "/nonexistent")
+    with pytest.raises(RuntimeError, match="no AWS region"):
+        Lake.at("s3://b3-lake")
