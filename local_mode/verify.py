@@ -15,15 +15,22 @@ from __future__ import annotations
 import argparse
 import contextlib
 import sys
-from pathlib import Path
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 
 import pyarrow as pa
 import pyarrow.parquet as pq
 
 from contract.layout import MANIFESTS, ManifestError, RunManifest
-from contract.tables import QUOTES_DAILY, QUOTES_DAILY_COMPACT, QUOTES_MONTHLY, QUOTES_MONTHLY_COMPACT, RAW_QUOTES, TABLES
+from contract.tables import (
+    QUOTES_DAILY,
+    QUOTES_DAILY_COMPACT,
+    QUOTES_MONTHLY,
+    QUOTES_MONTHLY_COMPACT,
+    RAW_QUOTES,
+    TABLES,
+)
 from pipeline.lake import lake_lock
 from pipeline.settings import ConfigError, load_settings
 from storage import Lake

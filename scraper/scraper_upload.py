@@ -30,7 +30,6 @@ try:
     from contract.layout import RAW_PREFIX
 except ModuleNotFoundError as exc:  # a Python the project is not installed in
     sys.exit(f"error: cannot import {exc.name}: install the project first (make demo, or pip install -e .)")
-from storage import LakeDataMissing  # noqa: E402
 from pipeline.lake import LakeBusy, LakeStorage, LocalStorage, S3Storage, lake_lock  # noqa: E402
 from pipeline.settings import ConfigError, Settings, load_settings, normalize_ticker, parse_tickers  # noqa: E402
 from scraper import calendar_b3  # noqa: E402
@@ -54,6 +53,7 @@ from scraper.sources import (  # noqa: E402
     sources_help,
 )
 from scraper.sources.base import MarketSource, PriceSource, SourceDataError, SourceUnavailable  # noqa: E402
+from storage import LakeDataMissing  # noqa: E402
 
 SOURCES = source_names()
 FILE_SOURCES = file_source_names()
