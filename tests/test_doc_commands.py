@@ -27,10 +27,6 @@ KNOWN_EXITS = {
     # stocks (listed or renamed since) have no quote that day. No portfolio of 2021 nor COTAHIST of
     # 2025 is available to bundle.
     "--ibov-file data/b3/GetPortfolioDay_IBOV_2025-04-07.body.json": (3, "no data for"),
-    # README.md still names the data-quality table and its report before their rename to
-    # quote_issues and sql/quote_issues_by_reason.sql (docs/operations.md); its rewrite updates them.
-    "--file sql/rejected_by_reason.sql": (2, "--file sql/rejected_by_reason.sql: no such file"),
-    "FROM rejected_quotes": (1, "Table with name rejected_quotes does not exist"),
 }
 # The commands these docs must keep running locally (the rule must not set them aside).
 KNOWN_LOCAL = [
@@ -86,7 +82,8 @@ def why_not_run(command: str) -> str | None:
             return "network (Yahoo Finance)"
         if source == "b3" and "--cotahist-file" not in flags:
             return "network (B3 downloads)"
-        if "--universe" in flags and "--ibov-file" not in flags:
+        universe = words[words.index("--universe") + 1] if "--universe" in words else ""
+        if universe == "ibov" and "--ibov-file" not in flags:
             return "network (B3 index API)"
     if words[1].startswith("bench/"):
         return "benchmark (minutes)"
