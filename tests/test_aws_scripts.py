@@ -11,6 +11,7 @@ from pathlib import Path
 
 import boto3
 import pytest
+import requests
 from moto.athena.responses import AthenaResponse
 from moto.glue.responses import GlueResponse
 
@@ -62,19 +63,50 @@ def _update_work_group(self):
     return "{}"
 
 
-@pytest.fixture
-def moto_endpoint(monkeypatch):
-    monkeypatch.setattr(AthenaResponse, "update_work_group", _update_work_group, raising=False)
-    monkeypatch.setattr(GlueResponse, "update_job", _update_job, raising=False)
-    monkeypatch.setattr(GlueResponse, "update_crawler", _update_crawler, raising=False)
-    with moto_server() as endpoint:
-        yield endpoint
+@pytest.fixture(scope="module")
+def moto_module_server():
+    """One moto server for the module (starting one per test cost more than most tests)."""
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(AthenaResponse, "update_work_group", _update_work_group, raising=False)
+        patch.setattr(GlueResponse, "update_job", _update_job, raising=False)
+        patch.setattr(GlueResponse, "update_crawler", _update_crawler, raising=False)
+        with moto_server() as endpoint:
+            yield endpoint
 
 
 @pytest.fixture
-def aws_env(moto_endpoint, tmp_path):
+def moto_endpoint(moto_module_server):
+    # Every test starts from an empty account.
+    requests.post(f"{moto_module_server}/moto-api/reset", timeout=10)
+    return moto_module_server
+
+
+@pytest.fixture(scope="module")
+def python_for_scripts(tmp_path_factory) -> str:
+    """The Python the scripts run (PYTHON). deploy/package.py is another part of the project; while
+    it has no `visual-source` command yet, a wrapper writes that one file (a one-row Parquet file)
+    and runs everything else with the real interpreter. Once the command exists it runs as it is."""
+    folder = tmp_path_factory.mktemp("python")
+    probe = subprocess.run([sys.executable, "-m", "deploy.package", "visual-source", str(folder / "probe.parquet")],
+                           cwd=REPO, capture_output=True, text=True)
+    if probe.returncode == 0:
+        return sys.executable
+    wrapper = folder / "python"
+    wrapper.write_text(f"""#!/usr/bin/env bash
+if [[ "$1 $2 $3" == "-m deploy.package visual-source" ]]; then
+  exec "{sys.executable}" -c 'import sys, pyarrow as pa, pyarrow.parquet as pq; pq.write_table(pa.table({{"ticker": ["PETR4"]}}), sys.argv[1])' "$4"
+fi
+exec "{sys.executable}" "$@"
+""")
+    wrapper.chmod(0o755)
+    return str(wrapper)
+
+
+@pytest.fixture
+def aws_env(moto_endpoint, tmp_path, python_for_scripts):
     env = {
         "PATH": f"{BIN}{os.pathsep}{os.environ['PATH']}",
+        "PYTHON": python_for_scripts,
         "HOME": str(tmp_path),
         "AWS_ENDPOINT_URL": moto_endpoint,
         "AWS_ACCESS_KEY_ID": "testing",
@@ -93,7 +125,7 @@ def aws_env(moto_endpoint, tmp_path):
 def clients(endpoint: str) -> dict:
     kwargs = {"endpoint_url": endpoint, "region_name": "us-east-1",
               "aws_access_key_id": "testing", "aws_secret_access_key": "testing"}
-    return {name: boto3.client(name, **kwargs) for name in ("s3", "glue", "iam", "lambda", "athena")}
+    return {name: boto3.client(name, **kwargs) for name in ("s3", "glue", "iam", "lambda", "athena", "sqs", "logs")}
 
 
 def run_script(name: str, env: dict, extra: dict | None = None, stdin: str | None = None):
@@ -121,6 +153,8 @@ def fake_aws(tmp_path: Path, failures: dict[str, tuple[int, str]]) -> Path:
         for command, (count, message) in failures.items())
     script = folder / "aws"
     script.write_text(f"""#!/usr/bin/env bash
+# The CLI's offline skeleton (bootstrap's check of the CLI) is not a call of the command.
+if [[ " $* " == *" --generate-cli-skeleton "* ]]; then exec "{BIN / 'aws'}" "$@"; fi
 case "$1 $2" in
 {cases}
   *) exec "{BIN / 'aws'}" "$@" ;;
@@ -165,7 +199,11 @@ def test_bootstrap_waits_for_new_roles_creates_everything_then_converges(aws_env
     enc = aws["s3"].get_bucket_encryption(Bucket=BUCKET)["ServerSideEncryptionConfiguration"]
     assert enc["Rules"][0]["ApplyServerSideEncryptionByDefault"]["SSEAlgorithm"] == "AES256"
     keys = {o["Key"] for o in aws["s3"].list_objects_v2(Bucket=BUCKET)["Contents"]}
-    assert {"raw/", "refined/", "scripts/", "athena-results/", "scripts/glue_job.py", "scripts/etl.zip"} <= keys
+    assert {"raw/", "refined/", "scripts/", "athena-results/", "scripts/glue_job.py", "scripts/etl.zip",
+            "scripts/visual-source/raw_quotes.parquet"} <= keys
+    # The visual job's source: one small Parquet file (its magic bytes at both ends).
+    source = aws["s3"].get_object(Bucket=BUCKET, Key="scripts/visual-source/raw_quotes.parquet")["Body"].read()
+    assert source[:4] == source[-4:] == b"PAR1" and len(source) < 64 * 1024
 
     # The uploaded job script is the repository's file, byte for byte.
     uploaded = aws["s3"].get_object(Bucket=BUCKET, Key="scripts/glue_job.py")["Body"].read()
@@ -182,7 +220,9 @@ def test_bootstrap_waits_for_new_roles_creates_everything_then_converges(aws_env
     assert job["Role"].endswith(":role/b3-quotes-glue")
     # Visual mode: a source node reading raw, then the custom-code node running the job's code.
     nodes = job["CodeGenConfigurationNodes"]
-    assert nodes["raw_quotes"]["S3ParquetSource"]["Paths"] == [f"s3://{BUCKET}/raw/quotes/"]
+    # The node reads what infra/glue-job.json names (the job's owner moves it to the visual-source file).
+    assert nodes["raw_quotes"]["S3ParquetSource"]["Paths"] == _job_definition()["CodeGenConfigurationNodes"][
+        "raw_quotes"]["S3ParquetSource"]["Paths"]
     assert nodes["refine"]["CustomCode"]["Inputs"] == ["raw_quotes"]
     assert "from etl.glue_job import main" in nodes["refine"]["CustomCode"]["Code"]
 
@@ -201,14 +241,28 @@ def test_bootstrap_waits_for_new_roles_creates_everything_then_converges(aws_env
     catalogued = sorted(t["Name"] for t in aws["glue"].get_tables(DatabaseName="default")["TableList"])
     assert catalogued == sorted(TABLES)
 
-    # The crawler crawls those tables and may only add partitions.
+    # The crawler crawls those tables, may only add partitions, and after its first crawl lists only
+    # the folders its queue's S3 events name (not the tables' whole history); no partition indexes.
     crawler = aws["glue"].get_crawler(Name="b3-quotes-crawler")["Crawler"]
     assert crawler["DatabaseName"] == "default"
-    assert crawler["Targets"] == {"CatalogTargets": [{"DatabaseName": "default", "Tables": list(TABLES)}]}
+    queue_arn = "arn:aws:sqs:us-east-1:123456789012:b3-quotes-crawler-events"
+    assert crawler["Targets"] == {"CatalogTargets": [{"DatabaseName": "default", "Tables": list(TABLES),
+                                                      "EventQueueArn": queue_arn}]}
+    assert crawler["RecrawlPolicy"] == {"RecrawlBehavior": "CRAWL_EVENT_MODE"}
     assert crawler["SchemaChangePolicy"] == {"UpdateBehavior": "LOG", "DeleteBehavior": "LOG"}
     config = json.loads(crawler["Configuration"])
     assert config["CrawlerOutput"]["Partitions"]["AddOrUpdateBehavior"] == "InheritFromTable"
+    assert config["CreatePartitionIndex"] is False
     assert "Grouping" not in config
+    # Its queue: tagged, only this bucket may send to it.
+    queue_url = aws["sqs"].get_queue_url(QueueName="b3-quotes-crawler-events")["QueueUrl"]
+    assert aws["sqs"].list_queue_tags(QueueUrl=queue_url)["Tags"] == {"project": "b3-quotes-pipeline"}
+    attributes = aws["sqs"].get_queue_attributes(QueueUrl=queue_url, AttributeNames=["All"])["Attributes"]
+    assert attributes["MessageRetentionPeriod"] == "1209600"
+    (send,) = json.loads(attributes["Policy"])["Statement"]
+    assert (send["Principal"], send["Action"], send["Resource"]) == (
+        {"Service": "s3.amazonaws.com"}, "sqs:SendMessage", queue_arn)
+    assert send["Condition"]["ArnEquals"] == {"aws:SourceArn": f"arn:aws:s3:::{BUCKET}"}
 
     function = aws["lambda"].get_function(FunctionName="b3-quotes-trigger")["Configuration"]
     assert function["Environment"]["Variables"] == {"GLUE_JOB_NAME": "b3-quotes-refine"}
@@ -222,6 +276,12 @@ def test_bootstrap_waits_for_new_roles_creates_everything_then_converges(aws_env
     assert target["LambdaFunctionArn"] == function["FunctionArn"]
     rules = {r["Name"].lower(): r["Value"] for r in target["Filter"]["Key"]["FilterRules"]}
     assert rules == {"prefix": "raw/_manifests/", "suffix": ".json"}
+    # Each table's folder sends its object events to the crawler's queue.
+    queued = {q["Filter"]["Key"]["FilterRules"][0]["Value"]: q for q in notification["QueueConfigurations"]}
+    assert sorted(queued) == sorted(f"{t.folder}/" for t in TABLES.values())
+    assert {"raw/quotes/", "refined/quotes_daily/", "refined/quotes_monthly/"} <= set(queued)
+    assert all(q["QueueArn"] == queue_arn and sorted(q["Events"]) == ["s3:ObjectCreated:*", "s3:ObjectRemoved:*"]
+               for q in queued.values())
 
     workgroup = aws["athena"].get_work_group(WorkGroup="b3-quotes")["WorkGroup"]
     assert workgroup["Configuration"]["ResultConfiguration"]["OutputLocation"] == f"s3://{BUCKET}/athena-results/"
@@ -235,6 +295,14 @@ def test_bootstrap_waits_for_new_roles_creates_everything_then_converges(aws_env
     resources = {s["Sid"]: s["Resource"] for s in glue_policy["Statement"]}
     assert resources["ReadRawAndJobCode"] == [f"arn:aws:s3:::{BUCKET}/raw/*", f"arn:aws:s3:::{BUCKET}/scripts/*"]
     assert resources["WriteRefined"] == f"arn:aws:s3:::{BUCKET}/refined/*"
+    actions = {s["Sid"]: set(s["Action"]) if isinstance(s["Action"], list) else {s["Action"]} for s in glue_policy["Statement"]}
+    # The job aborts its own multipart uploads; registers the partitions it wrote; the crawler reads its queue.
+    assert {"s3:AbortMultipartUpload", "s3:ListMultipartUploadParts"} <= actions["WriteRefined"]
+    assert {"glue:BatchCreatePartition", "glue:GetPartition", "glue:GetPartitions",
+            "glue:BatchGetPartition"} <= actions["CatalogForJobAndCrawler"]
+    assert resources["CatalogForJobAndCrawler"][-1] == "arn:aws:glue:us-east-1:123456789012:table/default/*"
+    assert {"sqs:ReceiveMessage", "sqs:DeleteMessage"} <= actions["CrawlerEventQueue"]
+    assert resources["CrawlerEventQueue"] == queue_arn
 
     # Second run: converges, and pushes changed configuration (a new crawler database name is not
     # changed here; the job definition is re-applied through update-job, the tables through update-table).
@@ -447,7 +515,7 @@ def test_policy_documents_are_valid_and_pass_the_linter():
     values = {"BUCKET": BUCKET, "REGION": "us-east-1", "ACCOUNT_ID": "123456789012", "GLUE_JOB_NAME": "b3-quotes-refine",
               "CRAWLER_NAME": "b3-quotes-crawler", "GLUE_DATABASE": "default", "LAMBDA_NAME": "b3-quotes-trigger",
               "ATHENA_WORKGROUP": "b3-quotes", "GLUE_ROLE_NAME": "b3-quotes-glue", "LAMBDA_ROLE_NAME": "b3-quotes-lambda",
-              "GLUE_ROLE_ARN": "arn:aws:iam::123456789012:role/b3-quotes-glue"}
+              "GLUE_ROLE_ARN": "arn:aws:iam::123456789012:role/b3-quotes-glue", "CRAWL_QUEUE_NAME": "b3-quotes-crawler-events"}
     for path in sorted((REPO / "infra").rglob("*.json")):
         text = path.read_text()
         for key, value in values.items():
