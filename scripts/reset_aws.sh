@@ -13,7 +13,7 @@ confirm() {
   [[ "${CONFIRM_AWS_RESET:-}" == "YES" ]] && return 0
   if [[ -t 0 ]]; then
     local answer
-    read -r -p "This deletes bucket ${BUCKET} with all its data, the Glue job, crawler, tables, Lambda, workgroup and roles. Type the bucket name to confirm: " answer
+    read -r -p "This deletes bucket ${BUCKET} with all its data, the Glue job, crawler and its queue, tables, Lambda, workgroup, roles and their logs. Type the bucket name to confirm: " answer
     [[ "${answer}" == "${BUCKET}" ]] && return 0
   fi
   die "not confirmed: nothing deleted (set CONFIRM_AWS_RESET=YES or type the bucket name)"
@@ -187,7 +187,7 @@ reset_role() {
   local name="$1" policy problem
   if ! problem="$(aws iam get-role --role-name "${name}" 2>&1 >/dev/null)"; then
     # Accounts that may not read IAM (AWS Academy) cannot have had it created by bootstrap either.
-    [[ "${problem}" == *NoSuchEntity* ]] || notice "role ${name}: cannot read it (${problem##*: }), left alone"
+    [[ "${problem}" == *NoSuchEntity* ]] || notice "role ${name}: cannot read it (${problem#*operation: }), left alone"
     return 0
   fi
   has_project_tag "$(aws iam list-role-tags --role-name "${name}" --output text 2>/dev/null || true)" \

@@ -180,7 +180,8 @@ def test_scripts_are_shellcheck_clean():
     assert result.returncode == 0, result.stdout
 
 
-def test_bootstrap_waits_for_new_roles_creates_everything_then_converges(aws_env, moto_endpoint, tmp_path):
+def test_bootstrap_waits_creates_everything_converges_then_reset_removes_only_ours(aws_env, moto_endpoint, tmp_path):
+    """One deployment's life (one bootstrap fewer than a test each): create, converge, reset."""
     # The roles bootstrap creates are refused by Glue and Lambda for a while (IAM propagation).
     fake = fake_aws(tmp_path, {"glue create-job": (2, GLUE_NOT_YET.format(op="CreateJob")),
                                "glue create-crawler": (3, GLUE_NOT_YET.format(op="CreateCrawler")),
@@ -324,6 +325,56 @@ def test_bootstrap_waits_for_new_roles_creates_everything_then_converges(aws_env
     assert aws["lambda"].get_function(FunctionName="b3-quotes-trigger")["Configuration"]["Runtime"] == "python3.13"
     assert len(aws["glue"].get_jobs()["Jobs"]) == 1 and len(aws["iam"].list_roles()["Roles"]) == 2
 
+    # Reset. What a deployment leaves besides its resources: data, the Lambda's log group, the
+    # runs' log streams in the account's shared Glue groups (another job's stream among them).
+    aws["s3"].put_object(Bucket=BUCKET, Key="raw/quotes/dt=2024-01-02/x.parquet", Body=b"data")
+    run_ids = []
+    for _ in range(2):  # one at a time (MaxConcurrentRuns 1): moto ends a run when it is read
+        run_ids.append(aws["glue"].start_job_run(JobName="b3-quotes-refine")["JobRunId"])
+        aws["glue"].get_job_run(JobName="b3-quotes-refine", RunId=run_ids[-1])
+    aws["logs"].create_log_group(logGroupName="/aws/lambda/b3-quotes-trigger")
+    for group in ("/aws-glue/jobs/output", "/aws-glue/jobs/error", "/aws-glue/jobs/logs-v2"):
+        aws["logs"].create_log_group(logGroupName=group)
+        aws["logs"].create_log_stream(logGroupName=group, logStreamName="jr_another_jobs_run")
+    for run_id in run_ids:
+        aws["logs"].create_log_stream(logGroupName="/aws-glue/jobs/output", logStreamName=run_id)
+        aws["logs"].create_log_stream(logGroupName="/aws-glue/jobs/logs-v2", logStreamName=f"{run_id}-driver")
+    aws["glue"].create_table(DatabaseName="default", TableInput={"Name": "someone_elses"})
+    # A table of ours by name, but somewhere else: not ours.
+    aws["glue"].delete_table(DatabaseName="default", Name="quotes")
+    aws["glue"].create_table(DatabaseName="default", TableInput={
+        "Name": "quotes", "StorageDescriptor": {"Location": "s3://another-team/quotes/"}})
+
+    mistyped = run_script("reset_aws.sh", aws_env, {"CONFIRM_AWS_RESET": "YES", "BUCKET": "b3-quotes-test-lkae"})
+    assert mistyped.returncode == 2, mistyped.stderr
+    assert mistyped.stderr.strip().endswith(
+        "error: no deployment uses bucket b3-quotes-test-lkae (job b3-quotes-refine runs from another bucket): nothing deleted. Check BUCKET")
+
+    refused = run_script("reset_aws.sh", aws_env, stdin="wrong-name\n")
+    assert refused.returncode == 1 and "not confirmed: nothing deleted" in refused.stderr
+    assert aws["s3"].head_bucket(Bucket=BUCKET) and aws["glue"].get_job(JobName="b3-quotes-refine")
+
+    done = run_script("reset_aws.sh", aws_env, {"CONFIRM_AWS_RESET": "YES"})
+    assert done.returncode == 0, done.stderr
+    assert BUCKET not in [b["Name"] for b in aws["s3"].list_buckets()["Buckets"]]
+    assert aws["glue"].get_jobs()["Jobs"] == [] and aws["glue"].get_crawlers()["Crawlers"] == []
+    assert sorted(t["Name"] for t in aws["glue"].get_tables(DatabaseName="default")["TableList"]) == ["quotes", "someone_elses"]
+    assert "table default.quotes lies outside s3://b3-quotes-test-lake/: not ours, left alone" in done.stderr
+    assert aws["lambda"].list_functions()["Functions"] == []
+    assert [r["RoleName"] for r in aws["iam"].list_roles()["Roles"]] == []
+    assert "b3-quotes" not in [w["Name"] for w in aws["athena"].list_work_groups()["WorkGroups"]]
+    assert aws["sqs"].list_queues().get("QueueUrls", []) == []
+    groups = [g["logGroupName"] for g in aws["logs"].describe_log_groups()["logGroups"]]
+    assert groups == ["/aws-glue/jobs/error", "/aws-glue/jobs/logs-v2", "/aws-glue/jobs/output"]
+    for group in groups:  # the shared groups stay, with only the other job's stream
+        assert [x["logStreamName"] for x in aws["logs"].describe_log_streams(logGroupName=group)["logStreams"]] == [
+            "jr_another_jobs_run"]
+    assert "- 4 log stream(s) of job b3-quotes-refine's runs" in done.stderr
+
+    again = run_script("reset_aws.sh", aws_env, {"CONFIRM_AWS_RESET": "YES"})
+    assert again.returncode == 0, again.stderr
+    assert "nothing of a deployment in bucket b3-quotes-test-lake found: nothing deleted" in again.stderr
+
 
 def run_retry(command: str, delays: str = "0.1 0.1 0.1") -> subprocess.CompletedProcess:
     """with_role_retry from bootstrap_aws.sh (sourced, so main does not run) around a shell command."""
@@ -420,15 +471,32 @@ def test_bootstrap_refuses_bad_input_with_one_line_before_changing_anything(case
     assert aws["iam"].list_roles()["Roles"] == [] and aws["glue"].get_jobs()["Jobs"] == []
 
 
-def test_adopted_bucket_with_given_roles_keeps_what_is_not_ours(aws_env, moto_endpoint):
+TAGGING_DENIED = ("An error occurred (AccessDeniedException) when calling the CreateWorkGroup operation: User: "
+                  "arn:aws:sts::123456789012:assumed-role/voclabs/user1 is not authorized to perform: athena:TagResource "
+                  "on resource: arn:aws:athena:us-east-1:123456789012:workgroup/b3-quotes")
+IAM_READ_DENIED = ("An error occurred (AccessDenied) when calling the GetRole operation: User: "
+                   "arn:aws:sts::123456789012:assumed-role/voclabs/user1 is not authorized to perform: iam:GetRole")
+
+
+def test_adopted_bucket_with_given_roles_keeps_what_is_not_ours(aws_env, moto_endpoint, tmp_path):
+    # As in an AWS Academy account: LabRole given, tagging the workgroup and reading IAM refused.
+    lab = fake_aws(tmp_path, {"athena create-work-group": (1, TAGGING_DENIED), "iam get-role": (99, IAM_READ_DENIED)})
     aws = clients(moto_endpoint)
     _foreign_bucket(aws)
     lab_role = aws["iam"].create_role(RoleName="LabRole", AssumeRolePolicyDocument=json.dumps({
         "Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Principal": {"Service": "lambda.amazonaws.com"},
                                                "Action": "sts:AssumeRole"}]}))["Role"]["Arn"]
-    env = {"BUCKET": FOREIGN, "ADOPT_BUCKET": "yes", "GLUE_ROLE_ARN": lab_role, "LAMBDA_ROLE_ARN": lab_role}
+    env = {"BUCKET": FOREIGN, "ADOPT_BUCKET": "yes", "GLUE_ROLE_ARN": lab_role, "LAMBDA_ROLE_ARN": lab_role,
+           "PATH": f"{lab}{os.pathsep}{aws_env['PATH']}"}
     result = run_script("bootstrap_aws.sh", aws_env, env)
     assert result.returncode == 0, result.stderr
+    # Refusals the deployment can do without are notices, not failures.
+    assert "! GLUE_ROLE_ARN: cannot check that arn:aws:iam::123456789012:role/LabRole exists" in result.stderr
+    assert ("! Athena workgroup b3-quotes: the account refuses tagging, created without the project tag "
+            "(reset_aws.sh leaves untagged resources: delete it by hand)") in result.stderr
+    assert calls(lab, "athena create-work-group") == 2  # tagged (refused), then untagged
+    workgroup = aws["athena"].get_work_group(WorkGroup="b3-quotes")["WorkGroup"]
+    assert workgroup["Configuration"]["ResultConfiguration"]["OutputLocation"] == f"s3://{FOREIGN}/athena-results/"
     # Given roles: none created, none changed.
     assert [r["RoleName"] for r in aws["iam"].list_roles()["Roles"]] == ["LabRole"]
     assert aws["glue"].get_job(JobName="b3-quotes-refine")["Job"]["Role"] == lab_role
@@ -445,6 +513,9 @@ def test_adopted_bucket_with_given_roles_keeps_what_is_not_ours(aws_env, moto_en
 
     done = run_script("reset_aws.sh", aws_env, {**env, "CONFIRM_AWS_RESET": "YES"})
     assert done.returncode == 0, done.stderr
+    assert "! role b3-quotes-glue: cannot read it (User: arn:aws:sts::123456789012:assumed-role/voclabs/user1 " \
+           "is not authorized to perform: iam:GetRole), left alone" in done.stderr
+    assert "! workgroup b3-quotes not tagged by bootstrap or not writing to someone-elses-bucket, left alone" in done.stderr
     assert aws["s3"].get_object(Bucket=FOREIGN, Key="reports/2024.csv")["Body"].read() == b"their data"
     assert aws["s3"].get_bucket_tagging(Bucket=FOREIGN)["TagSet"] == [{"Key": "team", "Value": "finance"}]
     notification = aws["s3"].get_bucket_notification_configuration(Bucket=FOREIGN)
@@ -458,40 +529,6 @@ def test_adopted_bucket_with_given_roles_keeps_what_is_not_ours(aws_env, moto_en
 def test_bootstrap_says_what_is_missing(aws_env):
     result = run_script("bootstrap_aws.sh", aws_env, {"BUCKET": ""})
     assert result.returncode == 2 and "BUCKET (set it in .env or the environment)" in result.stderr
-
-
-def test_reset_needs_confirmation_then_removes_everything(aws_env, moto_endpoint):
-    assert run_script("bootstrap_aws.sh", aws_env).returncode == 0
-    aws = clients(moto_endpoint)
-    aws["s3"].put_object(Bucket=BUCKET, Key="raw/quotes/dt=2024-01-02/x.parquet", Body=b"data")
-    aws["glue"].create_table(DatabaseName="default", TableInput={"Name": "someone_elses"})
-    # A table of ours by name, but somewhere else: not ours.
-    aws["glue"].delete_table(DatabaseName="default", Name="quotes")
-    aws["glue"].create_table(DatabaseName="default", TableInput={
-        "Name": "quotes", "StorageDescriptor": {"Location": "s3://another-team/quotes/"}})
-
-    mistyped = run_script("reset_aws.sh", aws_env, {"CONFIRM_AWS_RESET": "YES", "BUCKET": "b3-quotes-test-lkae"})
-    assert mistyped.returncode == 2, mistyped.stderr
-    assert mistyped.stderr.strip().endswith(
-        "error: no deployment uses bucket b3-quotes-test-lkae (job b3-quotes-refine runs from another bucket): nothing deleted. Check BUCKET")
-
-    refused = run_script("reset_aws.sh", aws_env, stdin="wrong-name\n")
-    assert refused.returncode == 1 and "not confirmed: nothing deleted" in refused.stderr
-    assert aws["s3"].head_bucket(Bucket=BUCKET) and aws["glue"].get_job(JobName="b3-quotes-refine")
-
-    done = run_script("reset_aws.sh", aws_env, {"CONFIRM_AWS_RESET": "YES"})
-    assert done.returncode == 0, done.stderr
-    assert BUCKET not in [b["Name"] for b in aws["s3"].list_buckets()["Buckets"]]
-    assert aws["glue"].get_jobs()["Jobs"] == [] and aws["glue"].get_crawlers()["Crawlers"] == []
-    assert sorted(t["Name"] for t in aws["glue"].get_tables(DatabaseName="default")["TableList"]) == ["quotes", "someone_elses"]
-    assert "table default.quotes lies outside s3://b3-quotes-test-lake/: not ours, left alone" in done.stderr
-    assert aws["lambda"].list_functions()["Functions"] == []
-    assert [r["RoleName"] for r in aws["iam"].list_roles()["Roles"]] == []
-    assert "b3-quotes" not in [w["Name"] for w in aws["athena"].list_work_groups()["WorkGroups"]]
-
-    again = run_script("reset_aws.sh", aws_env, {"CONFIRM_AWS_RESET": "YES"})
-    assert again.returncode == 0, again.stderr
-    assert "nothing of a deployment in bucket b3-quotes-test-lake found: nothing deleted" in again.stderr
 
 
 def test_reset_leaves_untagged_resources_alone(aws_env, moto_endpoint):
