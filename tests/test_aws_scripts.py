@@ -617,3 +617,18 @@ def test_bucket_policy_denies_plain_http():
     (statement,) = policy["Statement"]
     assert statement["Effect"] == "Deny" and statement["Action"] == "s3:*"
     assert statement["Condition"] == {"Bool": {"aws:SecureTransport": "false"}}
+
+
+def test_create_tagged_retries_untagged_only_when_tagging_is_what_was_refused():
+    # A command that refuses its tags (as an Academy account does), or fails for another reason.
+    fake = ('f() { if [[ " $* " == *" --tags "* ]]; then echo "An error occurred (AccessDeniedException): User: x '
+            'is not authorized to perform: glue:TagResource on resource: y" >&2; return 254; fi; echo "created $*"; }; ')
+    tagged = subprocess.run(["bash", "-c", fake + 'source scripts/bootstrap_aws.sh; create_tagged "crawler c" --tags k=v f --name c'],
+                            cwd=REPO, capture_output=True, text=True, timeout=60)
+    assert tagged.returncode == 0 and tagged.stdout == "created --name c\n", tagged.stderr
+    assert tagged.stderr == ("! crawler c: the account refuses tagging, created without the project tag "
+                             "(reset_aws.sh leaves untagged resources: delete it by hand)\n")
+    other = ('g() { echo "An error occurred (AlreadyExistsException): crawler c exists" >&2; return 254; }; '
+             'source scripts/bootstrap_aws.sh; create_tagged "crawler c" --tags k=v g --name c')
+    failed = subprocess.run(["bash", "-c", other], cwd=REPO, capture_output=True, text=True, timeout=60)
+    assert failed.returncode == 254 and "AlreadyExistsException" in failed.stderr and "refuses tagging" not in failed.stderr
