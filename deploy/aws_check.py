@@ -7,11 +7,16 @@ the account is touched (bucket, job, crawler, Lambda, workgroup, roles and datab
 
  1. bootstraps with scripts/bootstrap_aws.sh,
  2. scrapes the bundled sample to S3 (scraper/scraper_upload.py --source sample, BUCKET set),
- 3. waits for the Glue run the Lambda starts, and prints its error and logs if it fails,
- 4. waits for the crawler the job starts,
- 5. runs every sql/*.sql in Athena and the same query on DuckDB over a local run of the same
+ 3. waits for the Glue run the Lambda starts (its final state; its error and logs if it fails),
+ 4. asks Athena for the partitions the run registered, before the crawler has finished,
+ 5. waits for the crawler the job starts (its last crawl's status),
+ 6. checks that the script Glue keeps at ScriptLocation is the one Glue Studio generated from
+    the visual job's graph,
+ 7. starts a run with no arguments (start-job-run --job-name only) and waits for SUCCEEDED,
+ 8. runs every sql/*.sql in Athena and the same query on DuckDB over a local run of the same
     data, and compares the rows,
- 6. prints a pass/fail table and resets with scripts/reset_aws.sh, also when a step failed.
+ 9. resets with scripts/reset_aws.sh, also when a step failed, checks that the runs' log streams
+    and the Lambda's log group are gone, and prints a pass/fail table.
 
 Exit codes: 0 every check passed; 1 a check failed; 2 refused (not opted in, no credentials).
 """
@@ -38,6 +43,7 @@ CRAWLER_DEADLINE_S = 15 * 60.0
 POLL_S = 15.0
 CLOCK_SKEW = timedelta(minutes=1)
 RUN_FAILED = {"FAILED", "ERROR", "TIMEOUT", "STOPPED", "EXPIRED"}
+GLUE_LOG_GROUPS = ("/aws-glue/jobs/output", "/aws-glue/jobs/error", "/aws-glue/jobs/logs-v2")
 # Columns that name the run or its time, and so differ between the AWS run and the local one.
 RUN_SPECIFIC_COLUMNS = {"run_id", "ingested_at"}
 
@@ -130,6 +136,54 @@ def wait_for_glue_runs(glue: Any, job_name: str, started_after: datetime, *, sle
         sleep(poll_s)
 
 
+def wait_for_job_run(glue: Any, job_name: str, run_id: str, *, sleep: Callable[[float], None],
+                     clock: Callable[[], float], deadline_s: float = GLUE_RUN_DEADLINE_S, poll_s: float = POLL_S) -> str:
+    """Wait for one run to end; raise unless it SUCCEEDED."""
+    start = clock()
+    while True:
+        run = glue.get_job_run(JobName=job_name, RunId=run_id)["JobRun"]
+        if run["JobRunState"] == "SUCCEEDED":
+            return f"{run_id} SUCCEEDED in {run.get('ExecutionTime', 0)} s"
+        if run["JobRunState"] in RUN_FAILED:
+            raise CheckFailed(f"Glue run {run_id} {run['JobRunState']}: {run.get('ErrorMessage', 'no error message')}")
+        if clock() - start >= deadline_s:
+            raise CheckFailed(f"Glue run {run_id} still {run['JobRunState']} after {deadline_s:g} s")
+        sleep(poll_s)
+
+
+def script_is_generated(glue: Any, s3: Any, job_name: str, uploaded: bytes) -> str:
+    """A visual job's script is Glue Studio's: the job holds its graph, and the object at
+    ScriptLocation is no longer the etl/glue_job.py bootstrap uploaded there (CreateJob/UpdateJob
+    with CodeGenConfigurationNodes generate the script and store it at ScriptLocation)."""
+    job = glue.get_job(JobName=job_name)["Job"]
+    if not job.get("CodeGenConfigurationNodes"):
+        raise CheckFailed(f"job {job_name} has no CodeGenConfigurationNodes: not a visual job")
+    location = job["Command"]["ScriptLocation"]
+    bucket, key = location.removeprefix("s3://").split("/", 1)
+    stored = s3.get_object(Bucket=bucket, Key=key)["Body"].read()
+    if stored == uploaded:
+        raise CheckFailed(f"{location} is etl/glue_job.py as uploaded: Glue did not store a generated script")
+    return f"{location} is Glue Studio's script ({len(stored)} bytes), graph of {len(job['CodeGenConfigurationNodes'])} nodes"
+
+
+def leftover_logs(logs: Any, run_ids: Sequence[str], lambda_name: str) -> str:
+    """Raise if a run's log stream or the Lambda's log group outlived the reset."""
+    left = []
+    for group in GLUE_LOG_GROUPS:
+        for run_id in run_ids:
+            try:
+                streams = logs.describe_log_streams(logGroupName=group, logStreamNamePrefix=run_id)["logStreams"]
+            except logs.exceptions.ResourceNotFoundException:
+                break
+            left += [f"{group}:{s['logStreamName']}" for s in streams]
+    lambda_group = f"/aws/lambda/{lambda_name}"
+    if logs.describe_log_groups(logGroupNamePrefix=lambda_group)["logGroups"]:
+        left.append(lambda_group)
+    if left:
+        raise CheckFailed(f"left behind: {', '.join(left)}")
+    return f"no log stream of {len(run_ids)} run(s), no {lambda_group}"
+
+
 def wait_for_crawler(glue: Any, crawler_name: str, started_after: datetime, *, sleep: Callable[[float], None],
                      clock: Callable[[], float], deadline_s: float = CRAWLER_DEADLINE_S, poll_s: float = POLL_S) -> str:
     """Wait for a crawl that started after the job run began to end; raise unless it succeeded."""
@@ -206,7 +260,7 @@ def local_queries(lake_dir: Path) -> LocalQuery:
 
 @dataclass
 class AwsCheck:
-    clients: Mapping[str, Any]  # sts, glue, athena
+    clients: Mapping[str, Any]  # glue, athena, s3, logs
     deployment: Deployment
     run: Runner = run_command
     local_query: LocalQuery | None = None
@@ -237,8 +291,10 @@ class AwsCheck:
 
     def run_all(self) -> bool:
         env = self.deployment.environment()
-        bucket, database = env["BUCKET"], env["GLUE_DATABASE"]
+        bucket, database, job = env["BUCKET"], env["GLUE_DATABASE"], env["GLUE_JOB_NAME"]
+        glue = self.clients["glue"]
         marks: dict[str, datetime] = {}
+        run_ids: list[str] = []
         try:
             if not self.step("bootstrap", lambda: self.script(["bash", "scripts/bootstrap_aws.sh"], env)):
                 return False
@@ -250,26 +306,64 @@ class AwsCheck:
 
             if not self.step(f"scrape sample to s3://{bucket}", scrape):
                 return False
-            if not self.step("Lambda -> Glue run", lambda: wait_for_glue_runs(
-                    self.clients["glue"], env["GLUE_JOB_NAME"], marks["scrape"], sleep=self.sleep, clock=self.clock)):
+            def lambda_run() -> str:
+                try:
+                    return wait_for_glue_runs(glue, job, marks["scrape"], sleep=self.sleep, clock=self.clock)
+                finally:
+                    run_ids.extend(r["Id"] for r in glue.get_job_runs(JobName=job)["JobRuns"])
+
+            if not self.step("Lambda -> Glue run, final state", lambda_run):
                 return False
-            if not self.step("crawler", lambda: wait_for_crawler(
-                    self.clients["glue"], env["CRAWLER_NAME"], marks["scrape"], sleep=self.sleep, clock=self.clock)):
-                return False
-            local = self.local_query or self._local_run(env)
-            for sql_file in sorted(self.sql_dir.glob("*.sql")):
-                self.step(f"Athena = local: {sql_file.name}",
-                          lambda f=sql_file: self._compare(f, local, database, env["ATHENA_WORKGROUP"]))
+            self.step("partitions in Athena before the crawl", lambda: self._partitions(database, env["ATHENA_WORKGROUP"]))
+            self.step("crawler, last crawl", lambda: wait_for_crawler(
+                glue, env["CRAWLER_NAME"], marks["scrape"], sleep=self.sleep, clock=self.clock))
+            self.step("ScriptLocation holds Glue Studio's script", lambda: script_is_generated(
+                glue, self.clients["s3"], job, (REPO / "etl" / "glue_job.py").read_bytes()))
+
+            def bare_run() -> str:
+                run_id = glue.start_job_run(JobName=job)["JobRunId"]  # no arguments: the job's defaults
+                run_ids.append(run_id)
+                return wait_for_job_run(glue, job, run_id, sleep=self.sleep, clock=self.clock)
+
+            self.step("run with no arguments", bare_run)
+            local: list[LocalQuery] = []
+            if self.step("local run of the sample (DuckDB)", lambda: self._local_run(env, local)):
+                for sql_file in sorted(self.sql_dir.glob("*.sql")):
+                    self.step(f"Athena = local: {sql_file.name}",
+                              lambda f=sql_file: self._compare(f, local[0], database, env["ATHENA_WORKGROUP"]))
             return all(r.passed for r in self.results)
         finally:
-            self.step("reset", lambda: self.script(["bash", "scripts/reset_aws.sh"], {**env, "CONFIRM_AWS_RESET": "YES"}))
+            reset = self.step("reset", lambda: self.script(["bash", "scripts/reset_aws.sh"],
+                                                           {**env, "CONFIRM_AWS_RESET": "YES"}))
+            if reset:
+                self.step("no logs left behind", lambda: leftover_logs(self.clients["logs"], run_ids, env["LAMBDA_NAME"]))
 
-    def _local_run(self, env: Mapping[str, str]) -> LocalQuery:
+    def _local_run(self, env: Mapping[str, str], into: list[LocalQuery]) -> str:
+        """The same sample through the local pipeline (Spark on a laptop: Java needed)."""
+        if self.local_query is not None:
+            into.append(self.local_query)
+            return "given"
         lake = self.local_lake or Path(tempfile.mkdtemp(prefix="b3-aws-check-"))
         local_env = {k: "" for k in ("BUCKET", "AWS_ENDPOINT_URL")} | {"LAKE_DIR": str(lake)}
-        self.script([sys.executable, "scraper/scraper_upload.py", "--source", "sample", "--lake-dir", str(lake)],
-                    local_env)
-        return local_queries(lake)
+        detail = self.script([sys.executable, "scraper/scraper_upload.py", "--source", "sample", "--lake-dir", str(lake)],
+                             local_env)
+        into.append(local_queries(lake))
+        return detail
+
+    def _partitions(self, database: str, workgroup: str) -> str:
+        """The job registers its partitions itself: Athena sees them before any crawl."""
+        from catalog.athena import AthenaQueryError, run_athena_query
+
+        try:
+            shown = run_athena_query(self.clients["athena"], "SHOW PARTITIONS quotes_daily", database=database,
+                                     workgroup=workgroup, sleep=self.sleep)
+        except AthenaQueryError as exc:
+            raise CheckFailed(str(exc)) from exc
+        # One column, `dt=.../ticker=...` per row (a DDL result has no header row to drop).
+        partitions = sorted(row[0] for row in shown.rows if row and row[0] and "=" in row[0])
+        if not partitions:
+            raise CheckFailed(f"no partition of quotes_daily in the catalog (query {shown.query_execution_id})")
+        return f"{len(partitions)} partitions of quotes_daily, e.g. {partitions[0]}"
 
     def _compare(self, sql_file: Path, local: LocalQuery, database: str, workgroup: str) -> str:
         from catalog.athena import AthenaQueryError, run_athena_query
@@ -316,7 +410,7 @@ def main(argv: Sequence[str] | None = None, environ: Mapping[str, str] | None = 
     roles = {k: environ[k] for k in ("GLUE_ROLE_ARN", "LAMBDA_ROLE_ARN") if environ.get(k)}
     deployment = Deployment(new_check_id(), region, roles)
     print(f"aws-check in account {account}, region {region}, names {deployment.prefix}-*", file=sys.stderr)
-    check = AwsCheck({name: session.client(name) for name in ("glue", "athena")}, deployment)
+    check = AwsCheck({name: session.client(name) for name in ("glue", "athena", "s3", "logs")}, deployment)
     passed = check.run_all()
     print(format_results(check.results))
     return 0 if passed else 1

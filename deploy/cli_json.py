@@ -6,16 +6,23 @@ repository root, reading the CLI's JSON output on stdin and printing the documen
     merge-tags KEY VALUE...        get-bucket-tagging output -> TagSet with ours added, theirs kept
     drop-tags KEY...               get-bucket-tagging output -> TagSet without those keys
     has-tag KEY VALUE              get-bucket-tagging output -> exit 0 if the tag is there, 1 if not
-    merge-notification ID ARN      get-bucket-notification-configuration output -> configuration
-                                   with our Lambda entry (by Id) replaced, every other entry kept
-    drop-notification ID           same, with our entry removed
+    merge-notification ID ARN QUEUE_ARN
+                                   get-bucket-notification-configuration output -> configuration
+                                   with our entries (by Id) replaced, every other entry kept: the
+                                   Lambda's on the run markers, the crawler queue's on each table
+    drop-notification ID           same, with our entries removed
+    queue-attributes               rendered queue policy -> create-queue/set-queue-attributes map
 
 Catalog documents, all from contract/tables.py (the one statement of every table):
 
     table-names                    one table name a line
     table-input NAME LAKE_ROOT     Glue TableInput of that table under LAKE_ROOT (s3://bucket)
-    crawler-targets DATABASE       crawler Targets: every table as a catalog target
+    crawler-targets DATABASE QUEUE_ARN
+                                   crawler Targets: every table as a catalog target, S3 events
+                                   from that queue (CRAWL_EVENT_MODE)
     location-in LAKE_ROOT          get-table output -> exit 0 if the table lies under LAKE_ROOT/
+    table-states LAKE_ROOT         get-tables output (or nothing: no database) -> one line per
+                                   table of contract/tables.py: NAME ours|foreign|absent
 """
 
 from __future__ import annotations
@@ -28,6 +35,10 @@ from contract.tables import TABLES
 
 MANIFEST_FILTER = {"Key": {"FilterRules": [{"Name": "prefix", "Value": "raw/_manifests/"},
                                            {"Name": "suffix", "Value": ".json"}]}}
+# S3 keeps undelivered events this long in the crawler's queue: 14 days, the most SQS allows.
+QUEUE_RETENTION_S = 14 * 24 * 3600
+# The crawler's queue entries, one per table folder (a filter holds one prefix).
+QUEUE_ENTRY_PREFIX = "crawl-events-"
 NOTIFICATION_KINDS = ("TopicConfigurations", "QueueConfigurations", "LambdaFunctionConfigurations",
                       "EventBridgeConfiguration")
 
@@ -52,28 +63,53 @@ def has_tag(existing: str, key: str, value: str) -> bool:
     return {"Key": key, "Value": value} in _load(existing).get("TagSet", [])
 
 
+def _queue_entry_ids() -> set[str]:
+    return {QUEUE_ENTRY_PREFIX + name for name in TABLES}
+
+
 def drop_notification(existing: str, entry_id: str) -> dict[str, Any]:
     config = {k: v for k, v in _load(existing).items() if k in NOTIFICATION_KINDS}
     lambdas = [c for c in config.get("LambdaFunctionConfigurations", []) if c.get("Id") != entry_id]
-    config["LambdaFunctionConfigurations"] = lambdas
+    queues = [c for c in config.get("QueueConfigurations", []) if c.get("Id") not in _queue_entry_ids()]
+    config["LambdaFunctionConfigurations"], config["QueueConfigurations"] = lambdas, queues
     return {k: v for k, v in config.items() if v or k == "EventBridgeConfiguration"}
 
 
-def merge_notification(existing: str, entry_id: str, lambda_arn: str) -> dict[str, Any]:
+def merge_notification(existing: str, entry_id: str, lambda_arn: str, queue_arn: str) -> dict[str, Any]:
     config = drop_notification(existing, entry_id)
     ours = {"Id": entry_id, "LambdaFunctionArn": lambda_arn, "Events": ["s3:ObjectCreated:*"],
             "Filter": MANIFEST_FILTER}
     config["LambdaFunctionConfigurations"] = [*config.get("LambdaFunctionConfigurations", []), ours]
+    # Removed objects too: without them an event-mode crawler re-creates a deleted partition.
+    queues = [{"Id": QUEUE_ENTRY_PREFIX + name, "QueueArn": queue_arn,
+               "Events": ["s3:ObjectCreated:*", "s3:ObjectRemoved:*"],
+               "Filter": {"Key": {"FilterRules": [{"Name": "prefix", "Value": table.prefix}]}}}
+              for name, table in TABLES.items()]
+    config["QueueConfigurations"] = [*config.get("QueueConfigurations", []), *queues]
     return config
 
 
-def crawler_targets(database: str) -> dict[str, Any]:
-    return {"CatalogTargets": [{"DatabaseName": database, "Tables": list(TABLES)}]}
+def queue_attributes(policy: str) -> dict[str, str]:
+    return {"Policy": json.dumps(json.loads(policy), separators=(",", ":")),
+            "MessageRetentionPeriod": str(QUEUE_RETENTION_S)}
+
+
+def crawler_targets(database: str, queue_arn: str) -> dict[str, Any]:
+    # Event mode takes one target: every table, all in the one bucket, in a single catalog target.
+    return {"CatalogTargets": [{"DatabaseName": database, "Tables": list(TABLES), "EventQueueArn": queue_arn}]}
 
 
 def location_in(table: str, lake_root: str) -> bool:
     location = _load(table).get("Table", {}).get("StorageDescriptor", {}).get("Location", "")
     return location.startswith(lake_root.rstrip("/") + "/")
+
+
+def table_states(tables: str, lake_root: str) -> dict[str, str]:
+    """Each contract table: absent from the database, ours (under LAKE_ROOT/) or someone else's."""
+    found = {t["Name"]: t for t in _load(tables).get("TableList", [])}
+    return {name: "absent" if name not in found else
+            "ours" if location_in(json.dumps({"Table": found[name]}), lake_root) else "foreign"
+            for name in TABLES}
 
 
 def main(argv: list[str]) -> int:
@@ -92,6 +128,12 @@ def main(argv: list[str]) -> int:
         return 0 if has_tag(stdin, *args) else 1
     if command == "location-in":
         return 0 if location_in(stdin, *args) else 1
+    if command == "table-states":
+        print("\n".join(f"{name} {state}" for name, state in table_states(stdin, *args).items()))
+        return 0
+    if command == "queue-attributes":
+        print(json.dumps(queue_attributes(stdin)))
+        return 0
     handlers = {"merge-tags": merge_tags, "drop-tags": drop_tags, "merge-notification": merge_notification,
                 "drop-notification": drop_notification}
     print(json.dumps(handlers[command](stdin, *args)))

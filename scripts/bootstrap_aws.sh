@@ -39,6 +39,26 @@ with_role_retry() {
   done
 }
 
+# Some accounts (AWS Academy's) may create a resource but not tag it: the create is refused for
+# its tags alone. create_tagged WHAT FLAG VALUE COMMAND... runs COMMAND FLAG VALUE, and on that
+# refusal COMMAND alone, with a notice; every other error is passed on as it is.
+TAG_REFUSED='not authorized to perform: [a-z0-9-]+:(Tag[A-Za-z]*|PutBucketTagging)'
+create_tagged() {
+  local what="$1" flag="$2" value="$3" errors status=0
+  shift 3
+  errors="$(mktemp)"
+  "$@" "${flag}" "${value}" 2>"${errors}" || status=$?
+  if ((status != 0)) && grep -Eq "${TAG_REFUSED}" "${errors}"; then
+    rm -f "${errors}"
+    notice "${what}: the account refuses tagging, created without the ${PROJECT_TAG_KEY} tag (reset_aws.sh leaves untagged resources: delete it by hand)"
+    "$@"
+    return
+  fi
+  cat "${errors}" >&2
+  rm -f "${errors}"
+  return "${status}"
+}
+
 # The bucket: ours (tagged), new, or someone else's (left alone unless ADOPT_BUCKET=yes).
 check_bucket() {
   local probe region
@@ -70,13 +90,17 @@ ensure_bucket() {
   if [[ "${BUCKET_CREATED}" == true ]]; then
     local location_args=()
     [[ "${AWS_REGION}" != "us-east-1" ]] && location_args=(--create-bucket-configuration "LocationConstraint=${AWS_REGION}")
-    aws s3api create-bucket --bucket "${BUCKET}" "${location_args[@]}" >/dev/null
+    aws s3api create-bucket --bucket "${BUCKET}" ${location_args[@]+"${location_args[@]}"} >/dev/null
     log "+ bucket s3://${BUCKET} created"
   fi
   # Merge our tag into the bucket's tags: put-bucket-tagging replaces the whole set.
   local ours=("${PROJECT_TAG_KEY}" "${PROJECT_TAG_VALUE}")
   [[ "${BUCKET_ADOPTED}" == true ]] && ours+=("${ADOPTED_TAG_KEY}" true)
-  aws s3api put-bucket-tagging --bucket "${BUCKET}" --tagging "$(bucket_tags | cli_json merge-tags "${ours[@]}")"
+  local refused
+  if ! refused="$(aws s3api put-bucket-tagging --bucket "${BUCKET}" --tagging "$(bucket_tags | cli_json merge-tags ${ours[@]+"${ours[@]}"})" 2>&1)"; then
+    grep -Eq "${TAG_REFUSED}" <<<"${refused}" || die "cannot tag bucket ${BUCKET}: ${refused}"
+    notice "bucket ${BUCKET}: the account refuses tagging; later runs need ADOPT_BUCKET=yes, and reset_aws.sh leaves the bucket"
+  fi
   if [[ "${BUCKET_ADOPTED}" == false ]]; then
     aws s3api put-public-access-block --bucket "${BUCKET}" --public-access-block-configuration \
       "BlockPublicAcls=true,IgnorePublicAcls=true,BlockPublicPolicy=true,RestrictPublicBuckets=true"
@@ -108,11 +132,17 @@ ensure_bucket_policy() {
 upload_code() {
   WORK_DIR="$(mktemp -d)"
   # Both zips carry contract/ (the lake's layout, the manifest, the tables): see deploy/package.py.
-  (cd "${REPO_ROOT}" && "${PYTHON}" -m deploy.package job "${WORK_DIR}/etl.zip" \
+  local scripts="${WORK_DIR}/scripts"
+  mkdir -p "${scripts}/visual-source"
+  cp "${REPO_ROOT}/etl/glue_job.py" "${scripts}/glue_job.py"
+  (cd "${REPO_ROOT}" && "${PYTHON}" -m deploy.package job "${scripts}/etl.zip" \
     && "${PYTHON}" -m deploy.package lambda "${WORK_DIR}/lambda.zip") || die "cannot package the job and the Lambda"
-  aws s3 cp --only-show-errors "${REPO_ROOT}/etl/glue_job.py" "s3://${BUCKET}/scripts/glue_job.py"
-  aws s3 cp --only-show-errors "${WORK_DIR}/etl.zip" "s3://${BUCKET}/scripts/etl.zip"
-  log "~ job code uploaded to s3://${BUCKET}/scripts/ (glue_job.py, etl.zip)"
+  # The visual job's source node reads this one tiny file, so its graph lists nothing of raw/.
+  (cd "${REPO_ROOT}" && "${PYTHON}" -m deploy.package visual-source "${scripts}/visual-source/raw_quotes.parquet") \
+    || die "cannot write the visual job's source file"
+  # One CLI call for the three files (cp, unlike sync, always copies).
+  aws s3 cp --only-show-errors --recursive "${scripts}" "s3://${BUCKET}/scripts/"
+  log "~ job code uploaded to s3://${BUCKET}/scripts/ (glue_job.py, etl.zip, visual-source/raw_quotes.parquet)"
 }
 
 # ensure_role NAME TRUST_FILE POLICY_FILE: echoes the role ARN.
@@ -122,8 +152,8 @@ ensure_role() {
     aws iam update-assume-role-policy --role-name "${name}" --policy-document "file://${trust}"
     log "= role ${name} exists"
   else
-    arn="$(aws iam create-role --role-name "${name}" --assume-role-policy-document "file://${trust}" \
-      --tags "Key=${PROJECT_TAG_KEY},Value=${PROJECT_TAG_VALUE}" --query Role.Arn --output text)"
+    arn="$(create_tagged "role ${name}" --tags "Key=${PROJECT_TAG_KEY},Value=${PROJECT_TAG_VALUE}" \
+      aws iam create-role --role-name "${name}" --assume-role-policy-document "file://${trust}" --query Role.Arn --output text)"
     log "+ role ${name} created"
   fi
   aws iam put-role-policy --role-name "${name}" --policy-name "${name}-access" \
@@ -146,7 +176,7 @@ check_given_role() {
 }
 
 ensure_roles() {
-  export BUCKET REGION="${AWS_REGION}" ACCOUNT_ID GLUE_JOB_NAME CRAWLER_NAME GLUE_DATABASE LAMBDA_NAME
+  export BUCKET REGION="${AWS_REGION}" ACCOUNT_ID GLUE_JOB_NAME CRAWLER_NAME GLUE_DATABASE LAMBDA_NAME CRAWL_QUEUE_NAME
   if [[ -n "${GLUE_ROLE_ARN}" ]]; then
     log "= Glue role given: ${GLUE_ROLE_ARN} (not created or changed)"
   else
@@ -179,50 +209,72 @@ ensure_glue_job() {
       aws glue update-job --job-name "${GLUE_JOB_NAME}" --job-update "file://${definition}" >/dev/null
     log "~ Glue job ${GLUE_JOB_NAME} updated"
   else
-    with_role_retry "CreateJob ${GLUE_JOB_NAME}" \
-      aws glue create-job --name "${GLUE_JOB_NAME}" --tags "$(tags_json)" --cli-input-json "file://${definition}" >/dev/null
+    with_role_retry "CreateJob ${GLUE_JOB_NAME}" create_tagged "Glue job ${GLUE_JOB_NAME}" --tags "$(tags_json)" \
+      aws glue create-job --name "${GLUE_JOB_NAME}" --cli-input-json "file://${definition}" >/dev/null
     log "+ Glue job ${GLUE_JOB_NAME} created"
   fi
 }
 
-# The tables, from pipeline/tables.py: columns, types, partition keys, Parquet SerDe, location.
+# The tables, from contract/tables.py: columns, types, partition keys, Parquet SerDe, location.
 # A table of that name outside our bucket is someone else's: refuse before changing anything.
+# One get-tables call says which exist (table_states: NAME ours|foreign|absent lines).
+TABLE_STATES=""
 check_tables() {
-  local table current
-  for table in "${TABLES[@]}"; do
-    current="$(aws glue get-table --database-name "${GLUE_DATABASE}" --name "${table}" --output json 2>/dev/null)" || continue
-    cli_json location-in "s3://${BUCKET}" <<<"${current}" || bad_input "table ${GLUE_DATABASE}.${table} exists with a location outside s3://${BUCKET}/: not ours, left alone. Set GLUE_DATABASE to another database"
-  done
+  local table state
+  # No database yet: no tables.
+  TABLE_STATES="$({ aws glue get-tables --database-name "${GLUE_DATABASE}" --output json 2>/dev/null || true; } \
+    | cli_json table-states "s3://${BUCKET}")"
+  while read -r table state; do
+    [[ "${state}" != foreign ]] \
+      || bad_input "table ${GLUE_DATABASE}.${table} exists with a location outside s3://${BUCKET}/: not ours, left alone. Set GLUE_DATABASE to another database"
+  done <<<"${TABLE_STATES}"
 }
 
 ensure_tables() {
-  local table input
-  for table in "${TABLES[@]}"; do
-    input="$(cli_json table-input "${table}" "s3://${BUCKET}")"
-    if aws glue get-table --database-name "${GLUE_DATABASE}" --name "${table}" >/dev/null 2>&1; then
-      aws glue update-table --database-name "${GLUE_DATABASE}" --table-input "${input}"
-      log "~ table ${GLUE_DATABASE}.${table} updated from pipeline/tables.py"
+  local table state
+  while read -r table state; do
+    if [[ "${state}" == ours ]]; then
+      aws glue update-table --database-name "${GLUE_DATABASE}" --table-input "$(cli_json table-input "${table}" "s3://${BUCKET}")"
+      log "~ table ${GLUE_DATABASE}.${table} updated from contract/tables.py"
     else
-      aws glue create-table --database-name "${GLUE_DATABASE}" --table-input "${input}"
-      log "+ table ${GLUE_DATABASE}.${table} created from pipeline/tables.py"
+      aws glue create-table --database-name "${GLUE_DATABASE}" --table-input "$(cli_json table-input "${table}" "s3://${BUCKET}")"
+      log "+ table ${GLUE_DATABASE}.${table} created from contract/tables.py"
     fi
-  done
+  done <<<"${TABLE_STATES}"
+}
+
+# The queue S3 sends the tables' object events to (docs/aws-deploy.md, "The catalog"). Only this
+# bucket may send to it; messages are kept 14 days, the most SQS allows.
+ensure_crawl_queue() {
+  local attributes="${WORK_DIR}/crawl-queue.json" url
+  render "${REPO_ROOT}/infra/iam/crawl-queue-policy.json" | cli_json queue-attributes > "${attributes}"
+  if url="$(sqs get-queue-url --queue-name "${CRAWL_QUEUE_NAME}" --query QueueUrl --output text 2>/dev/null)"; then
+    sqs set-queue-attributes --queue-url "${url}" --attributes "file://${attributes}"
+    log "~ crawler event queue ${CRAWL_QUEUE_NAME} updated"
+  else
+    create_tagged "queue ${CRAWL_QUEUE_NAME}" --tags "${PROJECT_TAG_KEY}=${PROJECT_TAG_VALUE}" \
+      sqs create-queue --queue-name "${CRAWL_QUEUE_NAME}" --attributes "file://${attributes}" >/dev/null
+    log "+ crawler event queue ${CRAWL_QUEUE_NAME} created"
+  fi
 }
 
 # The crawler crawls the tables above (catalog targets): it adds the partitions it finds and,
 # with UpdateBehavior LOG, only logs a schema difference, so it can neither re-type, rename nor
 # split a table, nor create one. DeleteBehavior LOG is the one AWS accepts for catalog targets.
+# CRAWL_EVENT_MODE: after its first crawl it lists only the folders of the queue's S3 events
+# (the partitions a run wrote), not every dt=/ticker= folder of the tables' history.
 ensure_crawler() {
   local args=(--role "${GLUE_ROLE_ARN}" --database-name "${GLUE_DATABASE}"
-    --targets "$(cli_json crawler-targets "${GLUE_DATABASE}")"
+    --targets "$(cli_json crawler-targets "${GLUE_DATABASE}" "${CRAWL_QUEUE_ARN}")"
     --configuration "$(cat "${REPO_ROOT}/infra/crawler-configuration.json")"
     --schema-change-policy "UpdateBehavior=LOG,DeleteBehavior=LOG"
-    --recrawl-policy "RecrawlBehavior=CRAWL_EVERYTHING")
+    --recrawl-policy "RecrawlBehavior=CRAWL_EVENT_MODE")
   if aws glue get-crawler --name "${CRAWLER_NAME}" >/dev/null 2>&1; then
-    with_role_retry "UpdateCrawler ${CRAWLER_NAME}" aws glue update-crawler --name "${CRAWLER_NAME}" "${args[@]}"
+    with_role_retry "UpdateCrawler ${CRAWLER_NAME}" aws glue update-crawler --name "${CRAWLER_NAME}" ${args[@]+"${args[@]}"}
     log "~ crawler ${CRAWLER_NAME} updated"
   else
-    with_role_retry "CreateCrawler ${CRAWLER_NAME}" aws glue create-crawler --name "${CRAWLER_NAME}" --tags "$(tags_json)" "${args[@]}"
+    with_role_retry "CreateCrawler ${CRAWLER_NAME}" create_tagged "crawler ${CRAWLER_NAME}" --tags "$(tags_json)" \
+      aws glue create-crawler --name "${CRAWLER_NAME}" ${args[@]+"${args[@]}"}
     log "+ crawler ${CRAWLER_NAME} created"
   fi
 }
@@ -239,10 +291,10 @@ ensure_lambda() {
     log "~ Lambda ${LAMBDA_NAME} updated"
   else
     with_role_retry "CreateFunction ${LAMBDA_NAME}" \
+      create_tagged "Lambda ${LAMBDA_NAME}" --tags "${PROJECT_TAG_KEY}=${PROJECT_TAG_VALUE}" \
       aws lambda create-function --function-name "${LAMBDA_NAME}" --role "${LAMBDA_ROLE_ARN}" \
       --runtime "${LAMBDA_RUNTIME}" --handler start_glue_job.lambda_handler --timeout 120 \
-      --zip-file "fileb://${WORK_DIR}/lambda.zip" --environment "${environment}" \
-      --tags "${PROJECT_TAG_KEY}=${PROJECT_TAG_VALUE}" >/dev/null
+      --zip-file "fileb://${WORK_DIR}/lambda.zip" --environment "${environment}" >/dev/null
     log "+ Lambda ${LAMBDA_NAME} created"
   fi
   aws lambda wait function-active --function-name "${LAMBDA_NAME}"
@@ -253,34 +305,34 @@ ensure_lambda() {
     --source-arn "arn:aws:s3:::${BUCKET}" --source-account "${ACCOUNT_ID}" >/dev/null
 }
 
-# Only the run markers trigger: data files and refined/ never do (no recursive triggers).
-# The bucket's other notification entries are kept; ours is replaced by its Id.
+# Only the run markers trigger the Lambda: data files and refined/ never do (no recursive
+# triggers). The tables' object events go to the crawler's queue, one entry per table folder.
+# The bucket's other notification entries are kept; ours are replaced by their Ids.
 ensure_notification() {
   local lambda_arn current
-  lambda_arn="$(aws lambda get-function --function-name "${LAMBDA_NAME}" --query Configuration.FunctionArn --output text)"
+  lambda_arn="arn:aws:lambda:${AWS_REGION}:${ACCOUNT_ID}:function:${LAMBDA_NAME}"
   current="$(aws s3api get-bucket-notification-configuration --bucket "${BUCKET}" --output json)"
   aws s3api put-bucket-notification-configuration --bucket "${BUCKET}" --notification-configuration \
-    "$(cli_json merge-notification "${NOTIFICATION_ID}" "${lambda_arn}" <<<"${current}")"
-  log "~ bucket notification ${NOTIFICATION_ID}: raw/_manifests/*.json -> ${LAMBDA_NAME}"
+    "$(cli_json merge-notification "${NOTIFICATION_ID}" "${lambda_arn}" "${CRAWL_QUEUE_ARN}" <<<"${current}")"
+  log "~ bucket notification ${NOTIFICATION_ID}: raw/_manifests/*.json -> ${LAMBDA_NAME}; table folders -> ${CRAWL_QUEUE_NAME}"
 }
 
 ensure_workgroup() {
   local config="ResultConfiguration={OutputLocation=s3://${BUCKET}/athena-results/},EnforceWorkGroupConfiguration=true,PublishCloudWatchMetricsEnabled=false"
-  # get-work-group does not fail for a missing group on every emulator: list instead.
-  if aws athena list-work-groups --query "WorkGroups[].Name" --output text | tr '\t' '\n' | grep -qx "${ATHENA_WORKGROUP}"; then
+  if workgroup_exists; then
     aws athena update-work-group --work-group "${ATHENA_WORKGROUP}" --configuration-updates \
       "ResultConfigurationUpdates={OutputLocation=s3://${BUCKET}/athena-results/},EnforceWorkGroupConfiguration=true"
     log "~ Athena workgroup ${ATHENA_WORKGROUP} updated"
   else
-    aws athena create-work-group --name "${ATHENA_WORKGROUP}" --configuration "${config}" \
-      --tags "Key=${PROJECT_TAG_KEY},Value=${PROJECT_TAG_VALUE}"
+    create_tagged "Athena workgroup ${ATHENA_WORKGROUP}" --tags "Key=${PROJECT_TAG_KEY},Value=${PROJECT_TAG_VALUE}" \
+      aws athena create-work-group --name "${ATHENA_WORKGROUP}" --configuration "${config}"
     log "+ Athena workgroup ${ATHENA_WORKGROUP} created"
   fi
 }
 
 main() {
   load_config
-  check_prerequisites
+  check_prerequisites visual-jobs
   log "bootstrapping account ${ACCOUNT_ID}, region ${AWS_REGION}, bucket ${BUCKET}"
   # Every check that can refuse comes before the first change.
   check_bucket
@@ -292,18 +344,21 @@ main() {
   ensure_roles
   ensure_database
   ensure_tables
+  ensure_crawl_queue
   ensure_glue_job
   ensure_crawler
   ensure_lambda
   ensure_notification
   ensure_workgroup
   ensure_bucket_policy
+  local tables
+  tables="$(printf '%s ' ${TABLES[@]+"${TABLES[@]}"})"
   cat >&2 <<NEXT
 
 Done. Next steps:
   1. Scrape:  BUCKET=${BUCKET} python scraper/scraper_upload.py --tickers PETR4,VALE3
      (the run's marker starts ${LAMBDA_NAME} -> Glue job ${GLUE_JOB_NAME} -> crawler ${CRAWLER_NAME})
-  2. Query:   Athena console, workgroup ${ATHENA_WORKGROUP}, database ${GLUE_DATABASE}, tables ${TABLES[*]}
+  2. Query:   Athena console, workgroup ${ATHENA_WORKGROUP}, database ${GLUE_DATABASE}, tables ${tables}
               or: python -m catalog.query --file sql/latest_sessions.sql
   3. Remove everything: ./scripts/reset_aws.sh
 NEXT

@@ -9,10 +9,21 @@ PROJECT_TAG_VALUE="b3-quotes-pipeline"
 ADOPTED_TAG_KEY="b3-quotes-pipeline-adopted"
 
 log() { printf '%s\n' "$*" >&2; }
+# Notices: what an account refused that the deployment can do without (tagging, IAM reads).
+notice() { printf '! %s\n' "$*" >&2; }
 # Exit codes: 1 an AWS call failed (its message is printed above); 2 bad configuration or input,
 # found before anything was changed.
 die() { printf 'error: %s\n' "$*" >&2; exit 1; }
 bad_input() { printf 'error: %s\n' "$*" >&2; exit 2; }
+
+# These scripts keep to bash 3.2 (macOS /bin/bash; Amazon Linux 2 and CentOS 7 have 4.2):
+# tests/test_bash_compat.py rejects what later versions added. check_bash MAJOR MINOR.
+check_bash() {
+  if (($1 < 3 || ($1 == 3 && $2 < 2))); then
+    bad_input "bash $1.$2 is too old: these scripts need bash 3.2 or later (install a newer bash and run 'bash scripts/$(basename "$0")')"
+  fi
+}
+check_bash "${BASH_VERSINFO[0]}" "${BASH_VERSINFO[1]}"
 
 # The Python that reads the settings and packages the code: the project's venv when there is one.
 if [[ -z "${PYTHON:-}" ]]; then
@@ -26,11 +37,15 @@ load_config() {
   exports="$(cd "${REPO_ROOT}" && "${PYTHON}" -m pipeline.settings --export)" \
     || bad_input "cannot read the settings with ${PYTHON} (see above; 'make demo' or 'pip install -e .' installs what it needs)"
   eval "${exports}"
-  # Every table contract/tables.py states, and only those.
-  mapfile -t TABLES < <(cli_json table-names)
+  # Every table contract/tables.py states, and only those (a read loop: mapfile is bash 4).
+  local table
+  TABLES=()
+  while IFS= read -r table; do TABLES+=("${table}"); done < <(cli_json table-names)
   ((${#TABLES[@]})) || die "cannot read the table list from contract/tables.py"
 }
 
+# check_prerequisites [visual-jobs]: what the scripts need, before any AWS call; with
+# visual-jobs (bootstrap) also an AWS CLI that can create a visual Glue job.
 check_prerequisites() {
   local missing=()
   command -v aws >/dev/null 2>&1 || missing+=("the AWS CLI (pip install awscli, or AWS CLI v2)")
@@ -38,11 +53,39 @@ check_prerequisites() {
   [[ -n "${BUCKET:-}" ]] || missing+=("BUCKET (set it in .env or the environment)")
   if ((${#missing[@]})); then
     log "missing prerequisites:"
-    printf '  - %s\n' "${missing[@]}" >&2
+    printf '  - %s\n' ${missing[@]+"${missing[@]}"} >&2
     exit 2
   fi
+  if [[ "${1:-}" == visual-jobs ]]; then check_aws_cli; fi
   ACCOUNT_ID="$(aws sts get-caller-identity --query Account --output text 2>/dev/null)" \
     || bad_input "no valid AWS credentials (aws sts get-caller-identity failed): run 'aws configure' or export AWS_PROFILE"
+  # The crawler's S3 event queue (CRAWL_EVENT_MODE), named after the crawler.
+  CRAWL_QUEUE_NAME="${CRAWLER_NAME}-events"
+  CRAWL_QUEUE_ARN="arn:aws:sqs:${AWS_REGION}:${ACCOUNT_ID}:${CRAWL_QUEUE_NAME}"
+}
+
+# By name (GetWorkGroup), not by listing: ListWorkGroups pages at 50 groups. AWS refuses a
+# missing name; moto answers null: both are "no".
+workgroup_exists() {
+  [[ "$(aws athena get-work-group --work-group "${ATHENA_WORKGROUP}" --query WorkGroup.Name --output text 2>/dev/null)" \
+    == "${ATHENA_WORKGROUP}" ]]
+}
+
+# A visual job needs CreateJob's JobMode and CodeGenConfigurationNodes: AWS CLI v1 knows both
+# from 1.32.115 (JobMode; CodeGenConfigurationNodes from 1.24.2), v2 from its mid-2024 releases.
+# The CLI's own input skeleton says which parameters it knows, without calling AWS.
+check_aws_cli() {
+  local skeleton version
+  skeleton="$(aws glue create-job --generate-cli-skeleton input 2>/dev/null || true)"
+  if [[ "${skeleton}" != *'"JobMode"'* || "${skeleton}" != *'"CodeGenConfigurationNodes"'* ]]; then
+    version="$(aws --version 2>&1 | head -n 1)"
+    bad_input "the AWS CLI (${version:-unknown version}) does not know glue create-job --job-mode / --code-gen-configuration-nodes: install AWS CLI v2, or pip install 'awscli>=1.32.115'"
+  fi
+}
+
+# AWS CLI v1's sqs commands ignore AWS_ENDPOINT_URL (an emulator's endpoint): pass it as a flag.
+sqs() {
+  if [[ -n "${AWS_ENDPOINT_URL:-}" ]]; then aws --endpoint-url "${AWS_ENDPOINT_URL}" sqs "$@"; else aws sqs "$@"; fi
 }
 
 # JSON documents computed from what the account already holds (see deploy/cli_json.py).

@@ -13,7 +13,7 @@ confirm() {
   [[ "${CONFIRM_AWS_RESET:-}" == "YES" ]] && return 0
   if [[ -t 0 ]]; then
     local answer
-    read -r -p "This deletes bucket ${BUCKET} with all its data, the Glue job, crawler, tables, Lambda, workgroup and roles. Type the bucket name to confirm: " answer
+    read -r -p "This deletes bucket ${BUCKET} with all its data, the Glue job, crawler and its queue, tables, Lambda, workgroup, roles and their logs. Type the bucket name to confirm: " answer
     [[ "${answer}" == "${BUCKET}" ]] && return 0
   fi
   die "not confirmed: nothing deleted (set CONFIRM_AWS_RESET=YES or type the bucket name)"
@@ -89,12 +89,46 @@ reset_bucket() {
 
 reset_lambda() {
   local arn tags
-  arn="$(aws lambda get-function --function-name "${LAMBDA_NAME}" --query Configuration.FunctionArn --output text 2>/dev/null)" \
-    || { log "= Lambda ${LAMBDA_NAME} already gone"; return; }
-  tags="$(aws lambda list-tags --resource "${arn}" --output text 2>/dev/null || true)"
-  has_project_tag "${tags}" || { log "! Lambda ${LAMBDA_NAME} not tagged by bootstrap, left alone"; return; }
-  aws lambda delete-function --function-name "${LAMBDA_NAME}"
-  removed "Lambda ${LAMBDA_NAME}"
+  if arn="$(aws lambda get-function --function-name "${LAMBDA_NAME}" --query Configuration.FunctionArn --output text 2>/dev/null)"; then
+    tags="$(aws lambda list-tags --resource "${arn}" --output text 2>/dev/null || true)"
+    has_project_tag "${tags}" || { log "! Lambda ${LAMBDA_NAME} not tagged by bootstrap, left alone"; return; }
+    aws lambda delete-function --function-name "${LAMBDA_NAME}"
+    removed "Lambda ${LAMBDA_NAME}"
+  else
+    log "= Lambda ${LAMBDA_NAME} already gone"
+  fi
+  # Its log group outlives it: Lambda creates /aws/lambda/<name> on the first invocation.
+  if aws logs delete-log-group --log-group-name "/aws/lambda/${LAMBDA_NAME}" >/dev/null 2>&1; then
+    removed "log group /aws/lambda/${LAMBDA_NAME}"
+  fi
+}
+
+# The job's run logs are streams named by run id in log groups every Glue job of the account
+# shares: only those streams go (the groups stay). Call before the job itself is deleted.
+GLUE_LOG_GROUPS="/aws-glue/jobs/output /aws-glue/jobs/error /aws-glue/jobs/logs-v2"
+reset_job_logs() {
+  local runs group stream count=0
+  runs=" $(aws glue get-job-runs --job-name "${GLUE_JOB_NAME}" --query 'JobRuns[].Id' --output text 2>/dev/null | tr '\t' ' ') "
+  [[ "${runs}" == *jr_* ]] || return 0
+  for group in ${GLUE_LOG_GROUPS}; do
+    for stream in $(aws logs describe-log-streams --log-group-name "${group}" --query 'logStreams[].logStreamName' \
+      --output text 2>/dev/null || true); do
+      # A run's streams: its id, or its id and a suffix (continuous logging: <id>-driver, ...).
+      [[ "${runs}" == *" ${stream} "* || "${runs}" == *" ${stream%%-*} "* ]] || continue
+      aws logs delete-log-stream --log-group-name "${group}" --log-stream-name "${stream}"
+      count=$((count + 1))
+    done
+  done
+  if ((count)); then removed "${count} log stream(s) of job ${GLUE_JOB_NAME}'s runs in ${GLUE_LOG_GROUPS// /, }"; fi
+}
+
+reset_crawl_queue() {
+  local url
+  url="$(sqs get-queue-url --queue-name "${CRAWL_QUEUE_NAME}" --query QueueUrl --output text 2>/dev/null)" || return 0
+  has_project_tag "$(sqs list-queue-tags --queue-url "${url}" --output text 2>/dev/null || true)" \
+    || { log "! queue ${CRAWL_QUEUE_NAME} not tagged by bootstrap, left alone"; return 0; }
+  sqs delete-queue --queue-url "${url}"
+  removed "crawler event queue ${CRAWL_QUEUE_NAME}"
 }
 
 glue_owned() { has_project_tag "$(aws glue get-tags --resource-arn "$1" --output text 2>/dev/null || true)"; }
@@ -103,6 +137,7 @@ reset_glue() {
   local prefix="arn:aws:glue:${AWS_REGION}:${ACCOUNT_ID}" table
   if aws glue get-job --job-name "${GLUE_JOB_NAME}" >/dev/null 2>&1; then
     if job_uses_bucket; then
+      reset_job_logs
       aws glue delete-job --job-name "${GLUE_JOB_NAME}" >/dev/null
       removed "Glue job ${GLUE_JOB_NAME}"
     else
@@ -118,17 +153,16 @@ reset_glue() {
       log "! crawler ${CRAWLER_NAME} not tagged by bootstrap, left alone"
     fi
   fi
-  # The tables pipeline/tables.py states, and only those whose location lies in our bucket.
-  local current
-  for table in "${TABLES[@]}"; do
-    current="$(aws glue get-table --database-name "${GLUE_DATABASE}" --name "${table}" --output json 2>/dev/null)" || continue
-    if cli_json location-in "s3://${BUCKET}" <<<"${current}"; then
-      aws glue delete-table --database-name "${GLUE_DATABASE}" --name "${table}"
-      removed "table ${GLUE_DATABASE}.${table}"
-    else
-      log "! table ${GLUE_DATABASE}.${table} lies outside s3://${BUCKET}/: not ours, left alone"
-    fi
-  done
+  # The tables contract/tables.py states, and only those whose location lies in our bucket.
+  local state
+  while read -r table state; do
+    case "${state}" in
+      ours)
+        aws glue delete-table --database-name "${GLUE_DATABASE}" --name "${table}"
+        removed "table ${GLUE_DATABASE}.${table}" ;;
+      foreign) log "! table ${GLUE_DATABASE}.${table} lies outside s3://${BUCKET}/: not ours, left alone" ;;
+    esac
+  done < <(aws glue get-tables --database-name "${GLUE_DATABASE}" --output json 2>/dev/null | cli_json table-states "s3://${BUCKET}")
   # A database bootstrap created carries the project parameter; `default` is never removed.
   if [[ "${GLUE_DATABASE}" != "default" ]] && has_project_tag \
     "$(aws glue get-database --name "${GLUE_DATABASE}" --query Database.Parameters --output text 2>/dev/null || true)"; then
@@ -139,8 +173,7 @@ reset_glue() {
 
 reset_workgroup() {
   local arn="arn:aws:athena:${AWS_REGION}:${ACCOUNT_ID}:workgroup/${ATHENA_WORKGROUP}"
-  aws athena list-work-groups --query "WorkGroups[].Name" --output text | tr '\t' '\n' | grep -qx "${ATHENA_WORKGROUP}" \
-    || { log "= Athena workgroup ${ATHENA_WORKGROUP} already gone"; return; }
+  workgroup_exists || { log "= Athena workgroup ${ATHENA_WORKGROUP} already gone"; return; }
   if ! has_project_tag "$(aws athena list-tags-for-resource --resource-arn "${arn}" --output text 2>/dev/null || true)" \
     || ! workgroup_uses_bucket; then
     log "! workgroup ${ATHENA_WORKGROUP} not tagged by bootstrap or not writing to ${BUCKET}, left alone"
@@ -151,8 +184,12 @@ reset_workgroup() {
 }
 
 reset_role() {
-  local name="$1" policy
-  aws iam get-role --role-name "${name}" >/dev/null 2>&1 || return 0
+  local name="$1" policy problem
+  if ! problem="$(aws iam get-role --role-name "${name}" 2>&1 >/dev/null)"; then
+    # Accounts that may not read IAM (AWS Academy) cannot have had it created by bootstrap either.
+    [[ "${problem}" == *NoSuchEntity* ]] || notice "role ${name}: cannot read it (${problem#*operation: }), left alone"
+    return 0
+  fi
   has_project_tag "$(aws iam list-role-tags --role-name "${name}" --output text 2>/dev/null || true)" \
     || { log "! role ${name} not tagged by bootstrap, left alone"; return 0; }
   for policy in $(aws iam list-role-policies --role-name "${name}" --query PolicyNames --output text); do
@@ -172,6 +209,7 @@ main() {
   reset_lambda
   reset_glue
   reset_workgroup
+  reset_crawl_queue
   reset_role "${GLUE_ROLE_NAME}"
   reset_role "${LAMBDA_ROLE_NAME}"
   log "removed ${#REMOVED[@]} resource(s)"

@@ -8,6 +8,7 @@ are replaced by a runner that applies their effect on moto: their own tests run 
 from __future__ import annotations
 
 import datetime as dt
+import re
 import subprocess
 from pathlib import Path
 
@@ -16,7 +17,7 @@ import pytest
 import requests
 from moto import mock_aws
 
-from deploy.aws_check import AwsCheck, Deployment, compare_rows, format_results, main
+from deploy.aws_check import REPO, AwsCheck, Deployment, compare_rows, format_results, main
 
 NOW = dt.datetime(2026, 11, 24, 15, 0, tzinfo=dt.UTC)
 DEPLOYMENT = Deployment("11241500abc123", "us-east-1")
@@ -26,12 +27,28 @@ ENV = DEPLOYMENT.environment()
 class DrivenGlue:
     """moto's Glue, with job-run and crawler states scripted per poll."""
 
-    def __init__(self, glue, run_states, crawl=None, run_error="ValueError: no manifest"):
+    def __init__(self, glue, run_states, crawl=None, run_error="ValueError: no manifest", bare_run_states=("SUCCEEDED",)):
         self.glue = glue
         self.run_states = list(run_states)
         self.crawl = crawl  # (after how many polls, status) or None: never crawls
         self.run_error = run_error
         self.crawler_polls = 0
+        self.bare_run_states = list(bare_run_states)  # the run aws-check starts itself, per poll
+        self.bare_runs: list[dict] = []
+
+    def get_job(self, JobName):  # noqa: N803
+        return self.glue.get_job(JobName=JobName)
+
+    def start_job_run(self, **kwargs):
+        started = self.glue.start_job_run(**kwargs)
+        self.bare_runs.append(kwargs)
+        return started
+
+    def get_job_run(self, JobName, RunId):  # noqa: N803
+        run = self.glue.get_job_run(JobName=JobName, RunId=RunId)["JobRun"]
+        state = self.bare_run_states.pop(0) if len(self.bare_run_states) > 1 else self.bare_run_states[0]
+        run.update(JobRunState=state, ErrorMessage="KeyError: --manifest_key")
+        return {"JobRun": run}
 
     def get_job_runs(self, JobName):  # noqa: N803
         runs = self.glue.get_job_runs(JobName=JobName)["JobRuns"]
@@ -58,10 +75,14 @@ class DrivenGlue:
 class ScriptRunner:
     """bootstrap / scrape / reset, applied to moto as far as the orchestration needs them."""
 
-    def __init__(self, glue, athena, scrape_starts_run=True, bootstrap_exit=0):
-        self.glue, self.athena = glue, athena
+    def __init__(self, glue, athena, s3, logs, scrape_starts_run=True, bootstrap_exit=0, generated_script=True,
+                 reset_keeps_logs=False, local_exit=0):
+        self.glue, self.athena, self.s3, self.logs = glue, athena, s3, logs
         self.scrape_starts_run = scrape_starts_run
         self.bootstrap_exit = bootstrap_exit
+        self.generated_script = generated_script  # what Glue stores at ScriptLocation
+        self.reset_keeps_logs = reset_keeps_logs
+        self.local_exit = local_exit
         self.calls: list[tuple[str, dict]] = []
 
     def __call__(self, args, env):
@@ -71,14 +92,39 @@ class ScriptRunner:
             if self.bootstrap_exit:
                 return subprocess.CompletedProcess(args, self.bootstrap_exit, "error: bucket name taken\n")
             self.glue.create_job(Name=env["GLUE_JOB_NAME"], Role="arn:aws:iam::123456789012:role/glue",
-                                 Command={"Name": "glueetl", "ScriptLocation": f"s3://{env['BUCKET']}/scripts/glue_job.py"})
+                                 Command={"Name": "glueetl", "ScriptLocation": f"s3://{env['BUCKET']}/scripts/glue_job.py"},
+                                 CodeGenConfigurationNodes=VISUAL_NODES)
+            self.s3.create_bucket(Bucket=env["BUCKET"])
+            script = GENERATED if self.generated_script else (REPO / "etl" / "glue_job.py").read_bytes()
+            self.s3.put_object(Bucket=env["BUCKET"], Key="scripts/glue_job.py", Body=script)
+            for group in ("/aws-glue/jobs/output", "/aws-glue/jobs/error", f"/aws/lambda/{env['LAMBDA_NAME']}"):
+                self.logs.create_log_group(logGroupName=group)
             self.glue.create_crawler(Name=env["CRAWLER_NAME"], Role="arn:aws:iam::123456789012:role/glue",
                                      DatabaseName=env["GLUE_DATABASE"], Targets={"CatalogTargets": []})
             self.athena.create_work_group(Name=env["ATHENA_WORKGROUP"], Configuration={
                 "ResultConfiguration": {"OutputLocation": f"s3://{env['BUCKET']}/athena-results/"}})
-        elif name == "scraper_upload.py" and self.scrape_starts_run:  # the Lambda's StartJobRun
-            self.glue.start_job_run(JobName=env["GLUE_JOB_NAME"], Arguments={"--manifest_key": "raw/_manifests/r.json"})
+        elif name == "scraper_upload.py" and "--lake-dir" in args:  # the local run
+            if self.local_exit:
+                return subprocess.CompletedProcess(args, self.local_exit, "JAVA_GATEWAY_EXITED: Java not found\n")
+        elif name == "scraper_upload.py" and self.scrape_starts_run:  # the Lambda's StartJobRun, Glue's logs
+            run_id = self.glue.start_job_run(JobName=env["GLUE_JOB_NAME"],
+                                             Arguments={"--manifest_key": "raw/_manifests/r.json"})["JobRunId"]
+            for group in ("/aws-glue/jobs/output", "/aws-glue/jobs/error"):
+                self.logs.create_log_stream(logGroupName=group, logStreamName=run_id)
+            self.logs.create_log_stream(logGroupName="/aws-glue/jobs/output", logStreamName="jr_another_jobs_run")
+        elif name == "reset_aws.sh" and not self.reset_keeps_logs and self.glue.get_jobs()["Jobs"]:  # reset's logs part
+            runs = {r["Id"] for r in self.glue.get_job_runs(JobName=env["GLUE_JOB_NAME"])["JobRuns"]}
+            for group in ("/aws-glue/jobs/output", "/aws-glue/jobs/error"):
+                for stream in self.logs.describe_log_streams(logGroupName=group)["logStreams"]:
+                    if stream["logStreamName"] in runs:
+                        self.logs.delete_log_stream(logGroupName=group, logStreamName=stream["logStreamName"])
+            self.logs.delete_log_group(logGroupName=f"/aws/lambda/{env['LAMBDA_NAME']}")
         return subprocess.CompletedProcess(args, 0, f"{name} done\n")
+
+
+VISUAL_NODES = {"raw_quotes": {"S3ParquetSource": {"Name": "raw", "Paths": ["s3://lake/scripts/visual-source/raw_quotes.parquet"]}}}
+GENERATED = b"import sys\nfrom awsglue.transforms import *\n# Script generated for node Refine\n"
+PARTITIONS = (["partition"], [("dt=2020-06-08/ticker=PETR4",), ("dt=2020-06-09/ticker=PETR4",)])
 
 
 def athena_answers(*answers):
@@ -108,26 +154,50 @@ LOCAL = {
 }
 
 
-def make_check(aws_credentials_env, run_states, crawl, sql_dir, **runner_kwargs):
-    glue, athena = boto3.client("glue", region_name="us-east-1"), boto3.client("athena", region_name="us-east-1")
-    runner = ScriptRunner(glue, athena, **runner_kwargs)
+def make_check(aws_credentials_env, run_states, crawl, sql_dir, bare_run_states=("SUCCEEDED",), local=True,
+               **runner_kwargs):
+    glue, athena, s3, logs = (boto3.client(name, region_name="us-east-1") for name in ("glue", "athena", "s3", "logs"))
+    runner = ScriptRunner(glue, athena, s3, logs, **runner_kwargs)
     sleeps: list[float] = []
     ticks = iter(range(0, 100_000, 15))
-    check = AwsCheck({"glue": DrivenGlue(glue, run_states, crawl), "athena": athena}, DEPLOYMENT, run=runner,
-                     local_query=lambda sql: LOCAL[sql], sql_dir=sql_dir, sleep=sleeps.append,
+    driven = DrivenGlue(glue, run_states, crawl, bare_run_states=bare_run_states)
+    check = AwsCheck({"glue": driven, "athena": athena, "s3": s3, "logs": logs}, DEPLOYMENT, run=runner,
+                     local_query=(lambda sql: LOCAL[sql]) if local else None, sql_dir=sql_dir, sleep=sleeps.append,
                      clock=lambda: float(next(ticks)), now=lambda: NOW)
     return check, runner, sleeps
 
 
 def test_every_step_passes_and_the_deployment_is_reset(aws_credentials, sql_dir):
     with mock_aws():
-        check, runner, sleeps = make_check(aws_credentials, ["RUNNING", "RUNNING", "SUCCEEDED"], (2, "SUCCEEDED"), sql_dir)
-        athena_answers((["ticker", "month", "monthly_return"], [("VALE3", "2020-05", None), ("PETR4", "2020-05", "0.0123456789")]),
+        check, runner, sleeps = make_check(aws_credentials, ["RUNNING", "RUNNING", "SUCCEEDED"], (2, "SUCCEEDED"), sql_dir,
+                                           bare_run_states=["RUNNING", "SUCCEEDED"])
+        athena_answers(PARTITIONS,
+                       (["ticker", "month", "monthly_return"], [("VALE3", "2020-05", None), ("PETR4", "2020-05", "0.0123456789")]),
                        (["run_id", "n"], [("aws-run", "3")]))
-        assert check.run_all() is True
+        assert check.run_all() is True, format_results(check.results)
+        # What a real account would still hold of the check: only another job's stream.
+        logs = boto3.client("logs", region_name="us-east-1")
+        left = [s["logStreamName"] for s in logs.describe_log_streams(logGroupName="/aws-glue/jobs/output")["logStreams"]]
+        assert left == ["jr_another_jobs_run"]
+        athena = boto3.client("athena", region_name="us-east-1")
+        queries = [athena.get_query_execution(QueryExecutionId=q)["QueryExecution"]["Query"]
+                   for q in athena.list_query_executions()["QueryExecutionIds"]]
     assert [(r.step, r.passed) for r in check.results] == [
-        ("bootstrap", True), ("scrape sample to s3://b3-check-11241500abc123-lake", True), ("Lambda -> Glue run", True),
-        ("crawler", True), ("Athena = local: a_monthly.sql", True), ("Athena = local: b_runs.sql", True), ("reset", True)]
+        ("bootstrap", True), ("scrape sample to s3://b3-check-11241500abc123-lake", True),
+        ("Lambda -> Glue run, final state", True), ("partitions in Athena before the crawl", True),
+        ("crawler, last crawl", True), ("ScriptLocation holds Glue Studio's script", True), ("run with no arguments", True),
+        ("local run of the sample (DuckDB)", True), ("Athena = local: a_monthly.sql", True),
+        ("Athena = local: b_runs.sql", True), ("reset", True), ("no logs left behind", True)]
+    by_step = {r.step: r.detail for r in check.results}
+    assert re.fullmatch(r"jr_\w+ SUCCEEDED in \d+ s", by_step["Lambda -> Glue run, final state"])
+    assert by_step["partitions in Athena before the crawl"] == "2 partitions of quotes_daily, e.g. dt=2020-06-08/ticker=PETR4"
+    assert by_step["crawler, last crawl"] == "crawl of 15:03:00 SUCCEEDED"
+    assert by_step["ScriptLocation holds Glue Studio's script"] == (
+        f"s3://b3-check-11241500abc123-lake/scripts/glue_job.py is Glue Studio's script ({len(GENERATED)} bytes), graph of 1 nodes")
+    assert by_step["no logs left behind"] == "no log stream of 2 run(s), no /aws/lambda/b3-check-11241500abc123-trigger"
+    # The bare run: the job's name and nothing else; the partitions asked for before the crawler ran.
+    assert check.clients["glue"].bare_runs == [{"JobName": "b3-check-11241500abc123-refine"}]
+    assert "SHOW PARTITIONS quotes_daily" in queries
     assert [name for name, _ in runner.calls] == ["bootstrap_aws.sh", "scraper_upload.py", "reset_aws.sh"]
     # Everything under the check's own names, the scrape with BUCKET set, the reset confirmed.
     assert runner.calls[1][1]["BUCKET"] == "b3-check-11241500abc123-lake"
@@ -136,7 +206,7 @@ def test_every_step_passes_and_the_deployment_is_reset(aws_credentials, sql_dir)
     assert runner.calls[2][1]["CONFIRM_AWS_RESET"] == "YES"
     assert sleeps[:2] == [15.0, 15.0]  # polled while the run was RUNNING
     table = format_results(check.results)
-    assert "Lambda -> Glue run" in table and "FAIL" not in table
+    assert "Lambda -> Glue run, final state" in table and "FAIL" not in table
 
 
 def test_failed_run_prints_its_error_and_logs_then_resets(aws_credentials, sql_dir):
@@ -144,11 +214,12 @@ def test_failed_run_prints_its_error_and_logs_then_resets(aws_credentials, sql_d
         check, runner, _ = make_check(aws_credentials, ["RUNNING", "FAILED"], None, sql_dir)
         assert check.run_all() is False
     failed = next(r for r in check.results if not r.passed)
-    assert failed.step == "Lambda -> Glue run"
+    assert failed.step == "Lambda -> Glue run, final state"
     assert "FAILED: ValueError: no manifest" in failed.detail
     assert "CloudWatch log groups /aws-glue/jobs/error and /aws-glue/jobs/output, stream jr_" in failed.detail
-    assert [r.step for r in check.results][-1] == "reset" and runner.calls[-1][0] == "reset_aws.sh"
-    assert "crawler" not in [r.step for r in check.results]
+    assert [r.step for r in check.results][-2:] == ["reset", "no logs left behind"]
+    assert runner.calls[-1][0] == "reset_aws.sh"
+    assert not any(r.step.startswith("crawler") for r in check.results)
 
 
 def test_no_run_and_no_crawl_hit_their_deadlines(aws_credentials, sql_dir):
@@ -160,18 +231,22 @@ def test_no_run_and_no_crawl_hit_their_deadlines(aws_credentials, sql_dir):
     with mock_aws():
         check, _, _ = make_check(aws_credentials, ["SUCCEEDED"], (10**9, "SUCCEEDED"), sql_dir)
         assert check.run_all() is False
-    assert check.results[3].step == "crawler" and "did not finish a crawl within 900 s" in check.results[3].detail
+    by_step = {r.step: r for r in check.results}
+    assert "did not finish a crawl within 900 s" in by_step["crawler, last crawl"].detail
 
 
 def test_failed_crawl_and_different_rows_fail_their_steps(aws_credentials, sql_dir):
     with mock_aws():
         check, _, _ = make_check(aws_credentials, ["SUCCEEDED"], (1, "FAILED"), sql_dir)
         assert check.run_all() is False
-    assert "crawler b3-check-11241500abc123-crawler FAILED: Insufficient Lake Formation permission(s)" in check.results[3].detail
+    by_step = {r.step: r for r in check.results}
+    assert "crawler b3-check-11241500abc123-crawler FAILED: Insufficient Lake Formation permission(s)" in by_step[
+        "crawler, last crawl"].detail
 
     with mock_aws():
         check, _, _ = make_check(aws_credentials, ["SUCCEEDED"], (0, "SUCCEEDED"), sql_dir)
-        athena_answers((["ticker", "month", "monthly_return"], [("PETR4", "2020-05", "0.0124"), ("VALE3", "2020-05", None)]),
+        athena_answers(PARTITIONS,
+                       (["ticker", "month", "monthly_return"], [("PETR4", "2020-05", "0.0124"), ("VALE3", "2020-05", None)]),
                        (["run_id", "n"], [("aws-run", "3")]))
         assert check.run_all() is False
     by_step = {r.step: r for r in check.results}
@@ -184,7 +259,8 @@ def test_a_failed_bootstrap_still_resets(aws_credentials, sql_dir):
     with mock_aws():
         check, runner, _ = make_check(aws_credentials, ["SUCCEEDED"], None, sql_dir, bootstrap_exit=2)
         assert check.run_all() is False
-    assert [(r.step, r.passed) for r in check.results] == [("bootstrap", False), ("reset", True)]
+    assert [(r.step, r.passed) for r in check.results] == [("bootstrap", False), ("reset", True),
+                                                           ("no logs left behind", True)]
     assert check.results[0].detail == "exit 2: error: bucket name taken"
 
 
@@ -213,3 +289,30 @@ def test_refuses_without_opt_in_or_credentials(capsys):
     assert main([], environ={"B3_AWS_CHECK": "1"}, session_factory=lambda region: NoCredentials()) == 2
     err = capsys.readouterr().err.strip()
     assert err.startswith("error: no valid AWS credentials (Unable to locate credentials)") and "\n" not in err
+
+
+def test_what_only_a_real_account_shows_fails_its_own_line(aws_credentials, sql_dir):
+    # Glue kept the uploaded script (no generated one), the bare run fails, Athena sees no partition
+    # yet, the local run has no Java, and reset leaves the runs' log streams: each is its own FAIL.
+    with mock_aws():
+        check, _, _ = make_check(aws_credentials, ["SUCCEEDED"], (0, "SUCCEEDED"), sql_dir,
+                                 bare_run_states=["RUNNING", "FAILED"], local=False, generated_script=False,
+                                 reset_keeps_logs=True, local_exit=1)
+        athena_answers((["partition"], []))
+        assert check.run_all() is False
+    by_step = {r.step: r for r in check.results}
+    failed = {r.step for r in check.results if not r.passed}
+    assert failed == {"partitions in Athena before the crawl", "ScriptLocation holds Glue Studio's script",
+                      "run with no arguments", "local run of the sample (DuckDB)", "no logs left behind"}
+    assert by_step["partitions in Athena before the crawl"].detail.startswith("no partition of quotes_daily in the catalog")
+    assert by_step["ScriptLocation holds Glue Studio's script"].detail == (
+        "s3://b3-check-11241500abc123-lake/scripts/glue_job.py is etl/glue_job.py as uploaded: "
+        "Glue did not store a generated script")
+    assert by_step["run with no arguments"].detail.endswith("FAILED: KeyError: --manifest_key")
+    # A local failure is a line of the table, not a traceback; the comparisons it feeds do not run.
+    assert by_step["local run of the sample (DuckDB)"].detail == "exit 1: JAVA_GATEWAY_EXITED: Java not found"
+    assert not any(r.step.startswith("Athena = local") for r in check.results)
+    left = by_step["no logs left behind"].detail
+    assert left.startswith("left behind: /aws-glue/jobs/output:jr_") and "/aws/lambda/b3-check-11241500abc123-trigger" in left
+    assert "jr_another_jobs_run" not in left
+    assert by_step["reset"].passed

@@ -12,7 +12,11 @@ from deploy.cli_json import (
     location_in,
     merge_notification,
     merge_tags,
+    queue_attributes,
+    table_states,
 )
+
+QUEUE = "arn:aws:sqs:us-east-1:1:b3-quotes-crawler-events"
 
 THEIRS = {
     "TopicConfigurations": [{"Id": "audit", "TopicArn": "arn:aws:sns:us-east-1:1:audit", "Events": ["s3:ObjectRemoved:*"]}],
@@ -26,7 +30,10 @@ THEIRS = {
 
 
 def test_merge_notification_replaces_only_our_entry_by_id():
-    merged = merge_notification(json.dumps(THEIRS), "raw-run-committed", "arn:aws:lambda:us-east-1:1:function:new")
+    theirs = {**THEIRS, "QueueConfigurations": [
+        {"Id": "theirs", "QueueArn": "arn:aws:sqs:us-east-1:1:audit", "Events": ["s3:ObjectCreated:*"]},
+        {"Id": "crawl-events-quotes", "QueueArn": "arn:aws:sqs:us-east-1:1:old", "Events": ["s3:ObjectCreated:*"]}]}
+    merged = merge_notification(json.dumps(theirs), "raw-run-committed", "arn:aws:lambda:us-east-1:1:function:new", QUEUE)
     assert merged["TopicConfigurations"] == THEIRS["TopicConfigurations"]
     assert merged["EventBridgeConfiguration"] == {}
     assert [c["Id"] for c in merged["LambdaFunctionConfigurations"]] == ["thumbnails", "raw-run-committed"]
@@ -34,16 +41,29 @@ def test_merge_notification_replaces_only_our_entry_by_id():
     assert ours["LambdaFunctionArn"] == "arn:aws:lambda:us-east-1:1:function:new"
     assert ours["Filter"]["Key"]["FilterRules"] == [{"Name": "prefix", "Value": "raw/_manifests/"},
                                                     {"Name": "suffix", "Value": ".json"}]
+    # Their queue entry kept; ours replaced, one per table folder, created and removed objects.
+    queues = merged["QueueConfigurations"]
+    assert queues[0] == theirs["QueueConfigurations"][0]
+    by_id = {q["Id"]: q for q in queues[1:]}
+    assert by_id["crawl-events-quotes"] == {
+        "Id": "crawl-events-quotes", "QueueArn": QUEUE, "Events": ["s3:ObjectCreated:*", "s3:ObjectRemoved:*"],
+        "Filter": {"Key": {"FilterRules": [{"Name": "prefix", "Value": "raw/quotes/"}]}}}
+    assert by_id["crawl-events-quotes_daily"]["Filter"]["Key"]["FilterRules"] == [
+        {"Name": "prefix", "Value": "refined/quotes_daily/"}]
+    # No queue prefix overlaps the Lambda's (S3 refuses overlapping filters for the same event).
+    assert not any(q["Filter"]["Key"]["FilterRules"][0]["Value"].startswith("raw/_manifests") for q in queues[1:])
 
 
 def test_merge_notification_on_an_empty_bucket_and_drop_leaves_theirs():
     # The CLI prints nothing at all for a bucket without notifications.
-    assert [c["Id"] for c in merge_notification("", "raw-run-committed", "arn:x")["LambdaFunctionConfigurations"]] == [
+    assert [c["Id"] for c in merge_notification("", "raw-run-committed", "arn:x", QUEUE)["LambdaFunctionConfigurations"]] == [
         "raw-run-committed"]
     dropped = drop_notification(json.dumps(THEIRS), "raw-run-committed")
     assert [c["Id"] for c in dropped["LambdaFunctionConfigurations"]] == ["thumbnails"]
     assert drop_notification(json.dumps({"LambdaFunctionConfigurations": [THEIRS["LambdaFunctionConfigurations"][1]]}),
                              "raw-run-committed") == {}
+    ours = merge_notification("", "raw-run-committed", "arn:x", QUEUE)
+    assert drop_notification(json.dumps(ours), "raw-run-committed") == {}
 
 
 def test_tags_merge_drop_and_lookup():
@@ -68,6 +88,24 @@ def test_location_in_the_bucket_only():
 
 
 def test_crawler_targets_are_the_catalog_tables():
-    (target,) = crawler_targets("default")["CatalogTargets"]
-    assert target["DatabaseName"] == "default"
+    (target,) = crawler_targets("default", QUEUE)["CatalogTargets"]
+    assert target["DatabaseName"] == "default" and target["EventQueueArn"] == QUEUE
     assert target["Tables"][:4] == ["quotes", "quotes_daily", "quotes_monthly", "ibov_portfolio"]
+
+
+def test_table_states_ours_foreign_absent():
+    tables = {"TableList": [
+        {"Name": "quotes", "StorageDescriptor": {"Location": "s3://lake/raw/quotes/"}},
+        {"Name": "quotes_daily", "StorageDescriptor": {"Location": "s3://other/refined/quotes_daily/"}},
+        {"Name": "not_a_contract_table", "StorageDescriptor": {"Location": "s3://lake/x/"}}]}
+    states = table_states(json.dumps(tables), "s3://lake")
+    assert states["quotes"] == "ours" and states["quotes_daily"] == "foreign" and states["quotes_monthly"] == "absent"
+    assert "not_a_contract_table" not in states
+    # No database: get-tables fails and prints nothing.
+    assert set(table_states("", "s3://lake").values()) == {"absent"}
+
+
+def test_queue_attributes_hold_the_policy_as_compact_text():
+    policy = '{\n  "Version": "2012-10-17",\n  "Statement": []\n}'
+    assert queue_attributes(policy) == {"Policy": '{"Version":"2012-10-17","Statement":[]}',
+                                        "MessageRetentionPeriod": "1209600"}
