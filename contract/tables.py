@@ -75,10 +75,6 @@ RAW_QUOTES = Table(
           "source_symbol:string ingested_at:timestamp run_id:string"),
     "Raw daily quotes as the scraper landed them, one file per day and scrape",
 )
-# Raw quote files written before the columns were renamed carry the sources' names; the job
-# and the local catalog read them under the new ones (etl.migrate_raw_names rewrites them).
-LEGACY_RAW_NAMES = {"Open": "open", "High": "high", "Low": "low", "Close": "close",
-                    "Adj Close": "adj_close", "Volume": "volume"}
 IBOV_PORTFOLIO = Table(
     "ibov_portfolio", "raw/ibov_portfolio", DAY,
     _cols("portfolio_date:date ticker:string name:string type:string segment:string weight_pct:double "

@@ -24,7 +24,7 @@ from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
 from contract.tables import Table
-from etl.task_errors import LakeFileError, lake_file_errors
+from etl.task_errors import LakeFileError, lake_file_errors, writes_named
 from storage import Lake
 
 # Every data file the job writes has this name in its partition folder: a rewrite replaces it
@@ -101,7 +101,8 @@ def _write_task(lake: Lake, folder: str, partition_by: list[str],
     if not batch_list or not sum(b.num_rows for b in batch_list):
         return
     rows = pa.Table.from_batches(batch_list)
-    parts = write_folder_partitions(lake, folder, rows, partition_by)
+    with writes_named():
+        parts = write_folder_partitions(lake, folder, rows, partition_by)
     by_top: dict[str, list[str]] = {}
     for part in parts:
         top, _, sub = part.partition("/")
@@ -186,7 +187,8 @@ def _merge_task(lake: Lake, table: Table, key: list[str], replace: bool,
     rows = pa.Table.from_batches(batch_list)
     for year in sorted(set(rows["_year"].to_pylist())):
         year_rows = rows.filter(pc.equal(rows["_year"], year)).drop_columns(["_year"])
-        total = merge_year(lake, table, year, year_rows, key, replace)
+        with writes_named():
+            total = merge_year(lake, table, year, year_rows, key, replace)
         yield pa.RecordBatch.from_pydict({"folder": [f"year={year}"], "partitions": [""], "rows": [total]},
                                          schema=pa.schema([("folder", pa.string()), ("partitions", pa.string()),
                                                            ("rows", pa.int64())]))

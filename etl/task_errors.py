@@ -16,7 +16,8 @@ _PATTERN = re.compile(rf"{_MARK}\|(\w+)\|([^|\n]*)\|([^\n]*)")
 
 
 class LakeFileError(RuntimeError):
-    """`kind` is `missing` or `unreadable`; `key` the file's key in the lake."""
+    """`kind` is `missing` or `unreadable` (`key`: the file's key in the lake), or `unwritable`
+    (`key`: the path a write failed on, `reason`: `errno N: text`)."""
 
     def __init__(self, kind: str, key: str, reason: str) -> None:
         self.kind, self.key, self.reason = kind, key, " ".join(reason.split())
@@ -29,8 +30,19 @@ class LakeFileError(RuntimeError):
 
 
 @contextlib.contextmanager
+def writes_named() -> Iterator[None]:
+    """In a task: an OSError of a write (full disk, permission denied) as a LakeFileError the driver reads."""
+    try:
+        yield
+    except OSError as exc:
+        raise LakeFileError("unwritable", str(exc.filename or ""), f"errno {exc.errno or 0}: {exc.strerror or exc}") \
+            from exc
+
+
+@contextlib.contextmanager
 def lake_file_errors() -> Iterator[None]:
-    """Re-raise a Spark job's failure caused by a LakeFileError in a task as that LakeFileError."""
+    """Re-raise a Spark job's failure caused by a LakeFileError in a task as that LakeFileError,
+    or, for a failed write, as the OSError it was (errno and path kept)."""
     try:
         yield
     except LakeFileError:
@@ -39,4 +51,8 @@ def lake_file_errors() -> Iterator[None]:
         found = _PATTERN.search(str(exc))
         if found is None:
             raise
-        raise LakeFileError(*found.groups()) from None
+        kind, key, reason = found.groups()
+        if kind == "unwritable":
+            code, _, text = reason.removeprefix("errno ").partition(": ")
+            raise OSError(int(code) if code.isdigit() else 0, text, key or None) from None
+        raise LakeFileError(kind, key, reason) from None

@@ -13,23 +13,10 @@ from pathlib import Path
 import duckdb
 
 from contract.layout import RAW_PREFIX
-from contract.tables import LEGACY_RAW_NAMES, TABLES, Table
+from contract.tables import TABLES, Table
 from pipeline.lake import DEFAULT_LOCK_WAIT_S, lake_lock
 
 CATALOG_FILE = "catalog.duckdb"
-
-
-def _select_list(table: str) -> str:
-    """`*`, except for raw quotes: one set of names whichever names each file has.
-
-    union_by_name merges `Open` and `open` (names are case-insensitive) but not `Adj Close`
-    and `adj_close`; COLUMNS() is bound at query time, so the view fits old, new and mixed lakes.
-    """
-    if table != "quotes":
-        return "*"
-    legacy = ", ".join(f"'{name.lower()}'" for name in (*LEGACY_RAW_NAMES, *LEGACY_RAW_NAMES.values()))
-    renamed = [f"coalesce(*COLUMNS('(?i)^({name}|{old})$')) AS {name}" for old, name in LEGACY_RAW_NAMES.items()]
-    return ", ".join([*renamed, f"COLUMNS(c -> lower(c) NOT IN ({legacy}))"])
 
 
 def view_sql(lake_dir: Path, table: str) -> str:
@@ -43,7 +30,7 @@ def view_sql(lake_dir: Path, table: str) -> str:
     # merging took minutes and 8 GB).
     union = str(folder.startswith(RAW_PREFIX)).lower()
     return (
-        f"CREATE OR REPLACE VIEW {table} AS SELECT {_select_list(table)} FROM read_parquet("
+        f"CREATE OR REPLACE VIEW {table} AS SELECT * FROM read_parquet("
         f"'{_sql_text(str(lake_dir.resolve() / folder))}/{files}', hive_partitioning = true, "
         f"hive_types_autocast = false, union_by_name = {union})"
     )
