@@ -125,8 +125,8 @@ def _check_sessions_read(spark: SparkSession, daily, needed: dict[str, list[dt.d
     if not pairs:
         return
     expected = spark.createDataFrame(pairs, "ticker string, trade_date date")
-    missing = expected.join(daily.select("ticker", "trade_date"), ["ticker", "trade_date"], "left_anti") \
-        .orderBy("trade_date", "ticker").limit(3).collect()
+    missing = sorted(expected.join(daily.select("ticker", "trade_date"), ["ticker", "trade_date"], "left_anti")
+                     .limit(3).collect(), key=lambda row: (row["trade_date"], row["ticker"]))
     if missing:
         first = missing[0]
         folder = Lake.at(lake_root).describe(f"{RAW_QUOTES.folder}/dt={first['trade_date']}/")
@@ -189,13 +189,22 @@ def _refine(spark: SparkSession, lake_root: str, days: list[str], tickers: list[
             _check_sessions_read(spark, daily, needed, lake_root)
         daily_out, monthly_out = (frame.cache() for frame in select_changed(daily, summarize_monthly(daily),
                                                                              changed_days))
-        written_daily = write_partitions(daily_out, lake_root, QUOTES_DAILY)
-        written_monthly = write_partitions(monthly_out, lake_root, QUOTES_MONTHLY)
-        # Sorted by ticker, then by the table's period (dt or month).
-        merge_compact(daily_out, lake_root, QUOTES_DAILY_COMPACT, list(reversed(QUOTES_DAILY.partition_names)),
-                      replace=replace_compact)
-        merge_compact(monthly_out, lake_root, QUOTES_MONTHLY_COMPACT, list(reversed(QUOTES_MONTHLY.partition_names)),
-                      replace=replace_compact)
+        # What the rewritten rows can span: the days read from the first changed one on.
+        later = [d for d in days if d >= changed_days[0]] or changed_days
+        months, years = len({d[:7] for d in later}) + 1, len({d[:4] for d in later}) + 1
+        daily_key, monthly_key = list(reversed(QUOTES_DAILY.partition_names)), list(reversed(QUOTES_MONTHLY.partition_names))
+        # Independent Spark jobs, submitted together: a small run's latency is one job's, not four.
+        with ThreadPoolExecutor(2) as pool:
+            pending = [pool.submit(write_partitions, daily_out, lake_root, QUOTES_DAILY, len(later)),
+                       pool.submit(write_partitions, monthly_out, lake_root, QUOTES_MONTHLY, months)]
+            written_daily, written_monthly = (p.result() for p in pending)
+            # Sorted by ticker, then by the table's period (dt or month).
+            compacts = [pool.submit(merge_compact, daily_out, lake_root, QUOTES_DAILY_COMPACT, daily_key,
+                                    replace_compact, years),
+                        pool.submit(merge_compact, monthly_out, lake_root, QUOTES_MONTHLY_COMPACT, monthly_key,
+                                    replace_compact, years)]
+            for done in compacts:
+                done.result()
     finally:
         spark.catalog.clearCache()
     return {"raw_days_read": len(days), "daily_rows": written_daily.rows, "monthly_rows": written_monthly.rows,

@@ -116,16 +116,22 @@ def _write_task(lake: Lake, folder: str, partition_by: list[str],
                                                        ("rows", pa.int64())]))
 
 
-def _tasks(frame: DataFrame) -> int:
-    return TASKS_PER_CORE * frame.sparkSession.sparkContext.defaultParallelism
+def _tasks(frame: DataFrame, at_most: int | None) -> int:
+    """Tasks for a write: a few per core, but no more than the top-level folders it can touch
+    (a daily run touches one `dt=` folder: one task, not eight mostly empty ones)."""
+    tasks = TASKS_PER_CORE * frame.sparkSession.sparkContext.defaultParallelism
+    return max(1, min(tasks, at_most)) if at_most else tasks
 
 
-def write_partitions(frame: DataFrame, lake_root: str, table: Table) -> Written:
-    """Replace exactly the partitions present in `frame` (rows with the table's partition columns)."""
+def write_partitions(frame: DataFrame, lake_root: str, table: Table, folders: int | None = None) -> Written:
+    """Replace exactly the partitions present in `frame` (rows with the table's partition columns).
+
+    `folders`, when known, bounds the top-level folders the rows fall in (sizes the shuffle).
+    """
     lake, top = Lake.at(lake_root), table.partition_names[0]
     task = functools.partial(_write_task, lake, table.folder, table.partition_names)
     with lake_file_errors():
-        results = frame.repartition(_tasks(frame), top).mapInArrow(task, WRITTEN_DDL).collect()
+        results = frame.repartition(_tasks(frame, folders), top).mapInArrow(task, WRITTEN_DDL).collect()
     written = Written()
     for result in results:
         written.by_folder[result["folder"]] = result["partitions"].split("\n") if result["partitions"] else []
@@ -194,7 +200,8 @@ def _merge_task(lake: Lake, table: Table, key: list[str], replace: bool,
                                                            ("rows", pa.int64())]))
 
 
-def merge_compact(frame: DataFrame, lake_root: str, table: Table, key: list[str], replace: bool = False) -> list[str]:
+def merge_compact(frame: DataFrame, lake_root: str, table: Table, key: list[str], replace: bool = False,
+                  years: int | None = None) -> list[str]:
     """Fold refined rows into a compact table, one task per year touched; return the years rewritten.
 
     `key` is (ticker, period); only the years `frame` touches are read and rewritten.
@@ -203,5 +210,5 @@ def merge_compact(frame: DataFrame, lake_root: str, table: Table, key: list[str]
     with_year = frame.withColumn("_year", F.substring(key[1], 1, 4))
     task = functools.partial(_merge_task, lake, table, key, replace)
     with lake_file_errors():
-        results = with_year.repartition(_tasks(frame), "_year").mapInArrow(task, WRITTEN_DDL).collect()
+        results = with_year.repartition(_tasks(frame, years), "_year").mapInArrow(task, WRITTEN_DDL).collect()
     return sorted(r["folder"][5:] for r in results)
