@@ -99,7 +99,7 @@ def python_peak_mb() -> float:
 def phase_job(lake: str, manifest_key: str) -> dict:
     """The job refining one manifest, then the local catalog refresh (what a local run does)."""
     from etl.glue_job import refine_run
-    from local_mode.catalog import refresh_catalog
+    from local_mode.duckdb_views import refresh_catalog
     from local_mode.spark import local_spark
 
     spark = local_spark("bench-history")

@@ -11,30 +11,12 @@ import sys
 from pathlib import Path
 
 from pipeline.settings import ConfigError, Settings, load_settings
+from runtime import build_runtime
 
 
 def run_local(lake_dir: Path, sql: str) -> tuple[list[str], list[tuple]]:
-    from local_mode.catalog import open_catalog
-
-    if not lake_dir.is_dir():  # never create an empty lake where none is
-        raise ConfigError(f"no lake at {lake_dir.resolve()}: run the scraper first, or set LAKE_DIR / --lake-dir")
-    with open_catalog(lake_dir) as con:  # refreshed under the lake lock: never meets a run's refresh
-        cursor = con.execute(sql)
-        columns = [d[0] for d in cursor.description or []]
-        return columns, cursor.fetchall()
-
-
-def run_query(settings: Settings, sql: str) -> tuple[list[str], list[tuple]]:
-    if settings.is_local:
-        return run_local(settings.lake_dir, sql)
-    import boto3
-
-    from catalog.athena import run_athena_query
-
-    athena = boto3.client("athena", region_name=settings.aws_region)
-    result = run_athena_query(athena, sql, database=settings.glue_database,
-                              workgroup=settings.athena_workgroup)
-    return result.columns, result.rows
+    """SQL on the DuckDB views of the lake in `lake_dir`."""
+    return build_runtime(Settings(lake_dir=lake_dir)).query(sql)
 
 
 def format_table(columns: list[str], rows: list[tuple], float_digits: int = 4) -> str:
@@ -79,7 +61,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         settings = load_settings().with_overrides(lake_dir=args.lake_dir)
         sql = args.sql if args.sql is not None else read_sql_file(args.file)
-        columns, rows = run_query(settings, sql)
+        columns, rows = build_runtime(settings).query(sql)
     except (ConfigError, OSError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

@@ -15,7 +15,6 @@ import argparse
 import datetime as dt
 import os
 import sys
-import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -25,6 +24,8 @@ from matplotlib.figure import Figure
 
 from charts import frames, plots
 from pipeline.settings import ConfigError, load_settings, parse_tickers
+from runtime import build_runtime
+from storage import Lake, write_file_atomically
 
 EXIT_OK, EXIT_QUERY_FAILED, EXIT_USAGE, EXIT_NO_DATA = 0, 1, 2, 3
 DEFAULT_OUT_DIR = Path("out")
@@ -49,16 +50,12 @@ def _rows(query: Query, sql: str) -> pd.DataFrame:
 
 
 def save_png(fig: Figure, path: Path) -> Path:
-    """Write the PNG beside its final name, then rename: a reader never sees half a file."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=".png", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as handle:
+    """Write the PNG so that a reader never sees half of it (storage's atomic write)."""
+    def draw(_filesystem: object, temp: str) -> None:
+        with open(temp, "wb") as handle:
             fig.savefig(handle, format="png", dpi=DPI)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+
+    write_file_atomically(Lake.local(path.parent), path.name, draw)
     return path
 
 
@@ -70,7 +67,7 @@ def _span(frame: pd.DataFrame) -> str:
 
 def write_charts(query: Query, tickers: list[str], start: dt.date | None, end: dt.date | None,
                  out_dir: Path, database: str | None = None) -> ChartRun:
-    """Query, plot and save; `query` runs SQL on the catalog (catalog.query.run_query)."""
+    """Query, plot and save; `query` runs SQL on the tables (a Runtime's query)."""
     run = ChartRun()
     daily = frames.daily_frame(_rows(query, frames.daily_sql(tickers, start, end)))
     quoted = set(daily["ticker"])
@@ -107,8 +104,6 @@ def main(argv: list[str] | None = None) -> int:
     import matplotlib
 
     matplotlib.use("Agg")  # files only: no display needed, none opened
-    from catalog.query import run_query
-
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--tickers", help="comma-separated B3 codes (default TICKERS)")
     parser.add_argument("--start", type=_date, help="first session, inclusive (default: the first in the lake)")
@@ -122,8 +117,9 @@ def main(argv: list[str] | None = None) -> int:
             lake_dir=args.lake_dir, tickers=parse_tickers(args.tickers) if args.tickers else None)
         if args.start and args.end and args.end < args.start:
             raise ConfigError(f"--end {args.end} is before --start {args.start}")
-        run = write_charts(lambda sql: run_query(settings, sql), list(settings.tickers), args.start, args.end,
-                           args.out_dir, None if settings.is_local else settings.glue_database)
+        runtime = build_runtime(settings)
+        run = write_charts(runtime.query, list(settings.tickers), args.start, args.end, args.out_dir,
+                           runtime.database)
     except (ConfigError, OSError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_USAGE

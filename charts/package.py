@@ -9,6 +9,8 @@ import sys
 import zipfile
 from pathlib import Path
 
+from storage import Lake, write_file_atomically
+
 PACKAGE_DIR = Path(__file__).resolve().parent
 # What the notebook imports: standard library, pandas and matplotlib only (no settings, no catalog).
 NOTEBOOK_MODULES = ("__init__.py", "frames.py", "plots.py")
@@ -16,12 +18,12 @@ NOTEBOOK_MODULES = ("__init__.py", "frames.py", "plots.py")
 
 def write_charts_zip(target: Path) -> Path:
     """A zip holding `charts/` with the notebook's modules, importable with zipimport."""
-    target.parent.mkdir(parents=True, exist_ok=True)
-    partial = target.with_name(f".{target.name}.partial")
-    with zipfile.ZipFile(partial, "w", compression=zipfile.ZIP_DEFLATED) as archive:
-        for name in NOTEBOOK_MODULES:
-            archive.write(PACKAGE_DIR / name, f"charts/{name}")
-    partial.replace(target)
+    def zip_modules(_filesystem: object, temp: str) -> None:
+        with zipfile.ZipFile(temp, "w", compression=zipfile.ZIP_DEFLATED) as archive:
+            for name in NOTEBOOK_MODULES:
+                archive.write(PACKAGE_DIR / name, f"charts/{name}")
+
+    write_file_atomically(Lake.local(target.parent), target.name, zip_modules)
     return target
 
 

@@ -14,14 +14,15 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 RAW_PREFIX = "raw/"
-# Commit markers: one JSON object per scrape run, written last; the S3 notification
+# Run manifests: one JSON object per scrape run, written last (what commits it); the S3 notification
 # fires on these only (prefix and suffix below).
 MANIFESTS = "raw/_manifests"
 MANIFEST_SUFFIX = ".json"
 # One empty object per manifest the job has refined: the others are still pending.
 PROCESSED_RUNS = "refined/_processed_runs"
-# One small JSON record per manifest set aside as unreadable or foreign (with the reason).
-REJECTED_MANIFESTS = "refined/_rejected_manifests"
+# One small JSON record per manifest set aside as unreadable or foreign (with the reason); the
+# folder keeps its first name, which lakes already hold.
+SET_ASIDE_MANIFESTS = "refined/_rejected_manifests"
 
 
 def lake_root(bucket: str = "", lake_dir: str | Path = "lake") -> str:

@@ -65,6 +65,12 @@ def _cols(spec: str) -> tuple[Column, ...]:
     return tuple(Column(*item.split(":")) for item in spec.split())
 
 
+# A quote's numbers as the sources give them (Yahoo's names) -> as raw stores them, stated once.
+# The job renames the prices once more for the refined tables (etl/transforms.py PRICE_RENAMES).
+SOURCE_TO_RAW = {"Open": "open", "High": "high", "Low": "low", "Close": "close", "Adj Close": "adj_close",
+                 "Volume": "volume"}
+SOURCE_PRICES = ("Open", "High", "Low", "Close", "Adj Close")  # SOURCE_TO_RAW's prices, volume aside
+
 DAY = (Column("dt", "string", "trading day, YYYY-MM-DD"),)
 TICKER = Column("ticker", "string", "B3 code, e.g. PETR4")
 

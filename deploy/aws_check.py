@@ -241,7 +241,7 @@ def compare_rows(athena_columns: list[str], athena_rows: list[tuple], local_colu
 
 def local_queries(lake_dir: Path) -> LocalQuery:
     """DuckDB over a local lake; a table the run left empty answers no rows, as on Athena."""
-    from local_mode.catalog import connect, refresh_catalog
+    from local_mode.duckdb_views import connect, refresh_catalog
 
     refresh_catalog(lake_dir)
 
@@ -352,7 +352,7 @@ class AwsCheck:
 
     def _partitions(self, database: str, workgroup: str) -> str:
         """The job registers its partitions itself: Athena sees them before any crawl."""
-        from catalog.athena import AthenaQueryError, run_athena_query
+        from runtime.athena import AthenaQueryError, run_athena_query
 
         try:
             shown = run_athena_query(self.clients["athena"], "SHOW PARTITIONS quotes_daily", database=database,
@@ -366,7 +366,7 @@ class AwsCheck:
         return f"{len(partitions)} partitions of quotes_daily, e.g. {partitions[0]}"
 
     def _compare(self, sql_file: Path, local: LocalQuery, database: str, workgroup: str) -> str:
-        from catalog.athena import AthenaQueryError, run_athena_query
+        from runtime.athena import AthenaQueryError, run_athena_query
 
         sql = sql_file.read_text()
         try:

@@ -5,8 +5,8 @@
     python3 -m deploy.package visual-source OUT.parquet  zero rows with raw quotes' schema
 
 Both zips carry contract/ (the lake's layout, the run manifest, the tables), so no fact is copied
-into the job or the handler. Sources only: no caches, no compiled files. The zips need the
-standard library only; the visual source needs pyarrow (the project's venv has it).
+into the job or the handler. Sources only: no caches, no compiled files. Writing them uses
+storage's atomic write (pyarrow: the project's venv has it).
 """
 
 from __future__ import annotations
@@ -34,10 +34,16 @@ def members(name: str, source: Path) -> list[tuple[str, Path]]:
 
 def build(kind: str, out: Path) -> list[str]:
     """Write the `kind` zip to `out`; return its member names."""
+    from storage import Lake, write_file_atomically  # imported here: pyarrow is needed only once a zip is written
+
     entries = [entry for name, source in PACKAGES[kind].items() for entry in members(name, source)]
-    with zipfile.ZipFile(out, "w", compression=zipfile.ZIP_DEFLATED) as archive:
-        for name, path in entries:
-            archive.write(path, name)
+
+    def zip_entries(_filesystem: object, temp: str) -> None:
+        with zipfile.ZipFile(temp, "w", compression=zipfile.ZIP_DEFLATED) as archive:
+            for name, path in entries:
+                archive.write(path, name)
+
+    write_file_atomically(Lake.local(out.parent), out.name, zip_entries)  # never half a zip uploaded
     return [name for name, _ in entries]
 
 
@@ -45,12 +51,11 @@ def build_visual_source(out: Path) -> None:
     """A zero-row Parquet file with raw quotes' schema: the visual job's source node reads this
     one small object, not raw/ (which it would list whole at every run, and which is empty,
     "Unable to infer schema", before the first scrape). The job reads raw itself."""
-    import pyarrow.parquet as pq
-
     from contract.arrow import arrow_schema
     from contract.tables import RAW_QUOTES
+    from storage import Lake
 
-    pq.write_table(arrow_schema(RAW_QUOTES).empty_table(), out)
+    Lake.local(out.parent).write_parquet(out.name, arrow_schema(RAW_QUOTES).empty_table())
 
 
 def main(argv: list[str]) -> int:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 
-from contract.layout import MANIFEST_SUFFIX, MANIFESTS, PROCESSED_RUNS, REJECTED_MANIFESTS, RunManifest
+from contract.layout import MANIFEST_SUFFIX, MANIFESTS, PROCESSED_RUNS, SET_ASIDE_MANIFESTS, RunManifest
 from storage import Lake
 
 
@@ -21,7 +21,7 @@ def _names(lake: Lake, folder: str) -> list[str]:
 def pending_manifest_keys(lake_root: str) -> list[str]:
     """Manifests no job run has refined or set aside yet: a refused or lost trigger is caught up here."""
     lake = Lake.at(lake_root)
-    done = set(_names(lake, PROCESSED_RUNS)) | set(_names(lake, REJECTED_MANIFESTS))
+    done = set(_names(lake, PROCESSED_RUNS)) | set(_names(lake, SET_ASIDE_MANIFESTS))
     return [f"{MANIFESTS}/{name}" for name in _names(lake, MANIFESTS)
             if name.endswith(MANIFEST_SUFFIX) and name not in done]
 
@@ -39,7 +39,7 @@ def set_aside_manifest(lake_root: str, key: str, reason: str) -> str:
     The manifest itself stays where it is (nothing is lost, and the job may not delete raw
     data); deleting the record makes the next run try it again.
     """
-    record = f"{REJECTED_MANIFESTS}/{key.rsplit('/', 1)[-1]}"
+    record = f"{SET_ASIDE_MANIFESTS}/{key.rsplit('/', 1)[-1]}"
     body = {"manifest_key": key, "reason": reason, "set_aside_at": dt.datetime.now(dt.UTC).isoformat()}
     Lake.at(lake_root).write_bytes(record, json.dumps(body).encode())
     return record

@@ -31,11 +31,26 @@ def find_java(environ: dict[str, str] | os._Environ = os.environ) -> str | None:
     return shutil.which("java", path=environ.get("PATH"))
 
 
-def local_spark(app_name: str = "b3-quotes-local", cores: int = 2) -> SparkSession:
+DEFAULT_CORES = 2
+
+
+def spark_cores(environ: dict[str, str] | os._Environ = os.environ) -> int:
+    """LOCAL_SPARK_CORES (default 2): the N of local[N], so benchmarks can compare local[1] and local[2]."""
+    text = environ.get("LOCAL_SPARK_CORES", "").strip()
+    if not text:
+        return DEFAULT_CORES
+    if not text.isdigit() or int(text) < 1:
+        raise ValueError(f"LOCAL_SPARK_CORES must be a whole number of cores, 1 or more, got {text!r}")
+    return int(text)
+
+
+def local_spark(app_name: str = "b3-quotes-local", cores: int | None = None) -> SparkSession:
     """A small local session: UTC, few shuffle partitions, no UI, no .crc side files.
 
-    Raises JavaMissing, with what to install, when there is no Java to run it.
+    `cores` defaults to LOCAL_SPARK_CORES. Raises JavaMissing, with what to install, when there
+    is no Java to run it.
     """
+    cores = cores or spark_cores()
     if find_java() is None:
         raise JavaMissing(JAVA_MISSING)
     os.environ.setdefault("PYSPARK_PYTHON", sys.executable)

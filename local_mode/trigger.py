@@ -9,7 +9,7 @@ from urllib.parse import quote_plus
 
 from contract.layout import lake_root
 from lambdas.start_glue_job import start_job_runs
-from local_mode.catalog import CATALOG_FILE, refresh_catalog
+from local_mode.duckdb_views import CATALOG_FILE, refresh_catalog
 from local_mode.glue import LocalGlueClient
 
 LOCAL_BUCKET = "local-lake"

@@ -1,82 +1,37 @@
-"""Lake storage: the same keys (contract.layout) on a local folder or an S3 bucket; the local lake's lock."""
+"""The local lake: its folder as a storage.Lake, and its lock (one writer at a time)."""
 
 from __future__ import annotations
 
 import contextlib
 import fcntl
 import os
-import tempfile
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any
 
-from contract.layout import lake_root
-
-
-class LakeStorage(Protocol):
-    """Where raw objects are written; keys are relative to the lake root."""
-
-    def put_bytes(self, key: str, data: bytes) -> None: ...
-
-    def describe(self, key: str) -> str: ...
-
-
-TEMP_PREFIX = ".tmp-"
+from storage import Lake
 
 
 class LocalStorage:
-    """A folder as the lake. Writes are atomic: a reader never sees half a file."""
+    """The local lake as the scraper writes it: a storage.Lake at a folder (every method is the Lake's).
+
+    Its small files go through `put_bytes`, the one seam tests/fault_driver.py replaces to kill
+    a run half-way through a file; `root` is the folder as a Path.
+    """
 
     def __init__(self, root: Path) -> None:
-        self.root = root
+        self.root = Path(root)
+        self.lake = Lake.local(root)
 
     def put_bytes(self, key: str, data: bytes) -> None:
-        target = self.root / key
-        target.parent.mkdir(parents=True, exist_ok=True)
-        # Dot-prefixed temp name: Spark, DuckDB and Glue crawlers all skip hidden files.
-        fd, tmp = tempfile.mkstemp(prefix=TEMP_PREFIX, dir=target.parent)
-        try:
-            with os.fdopen(fd, "wb") as handle:
-                handle.write(data)
-            os.replace(tmp, target)
-        except OSError as exc:
-            Path(tmp).unlink(missing_ok=True)
-            if exc.filename:
-                raise
-            raise OSError(exc.errno, exc.strerror, str(target)) from exc  # a full disk names no file: say which
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
+        self.lake.write_bytes(key, data)
 
-    def describe(self, key: str) -> str:
-        return str(self.root / key)
+    def write_bytes(self, key: str, data: bytes) -> None:
+        self.put_bytes(key, data)
 
-    def remove_temp_files(self, prefix: str) -> int:
-        """Delete the hidden temporary files a killed writer left under `prefix`.
-
-        Only safe while holding the lake's lock: then no writer of this lake is mid-file.
-        """
-        removed = 0
-        for path in (self.root / prefix).rglob(f"{TEMP_PREFIX}*"):
-            if path.is_file():
-                path.unlink(missing_ok=True)
-                removed += 1
-        return removed
-
-
-class S3Storage:
-    """An S3 bucket as the lake; a single PUT is atomic."""
-
-    def __init__(self, bucket: str, s3_client: Any) -> None:
-        self.bucket = bucket
-        self.s3 = s3_client
-
-    def put_bytes(self, key: str, data: bytes) -> None:
-        self.s3.put_object(Bucket=self.bucket, Key=key, Body=data)
-
-    def describe(self, key: str) -> str:
-        return f"{lake_root(self.bucket)}/{key}"
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.lake, name)
 
 
 # --- one writer at a time on a local lake ------------------------------------------------------

@@ -1,4 +1,4 @@
-"""Raw Parquet, one file per day and run content, then the run's commit marker."""
+"""Raw Parquet, one file per day and run content, then the run's manifest (what commits the run)."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ import hashlib
 import io
 import secrets
 from dataclasses import dataclass, field
+from typing import Protocol
 
 import pandas as pd
 import pyarrow as pa
@@ -14,18 +15,29 @@ import pyarrow.parquet as pq
 
 from contract.arrow import arrow_schema
 from contract.layout import RunManifest, manifest_key, partition_key
-from contract.tables import IBOV_PORTFOLIO, QUOTE_ISSUES, RAW_QUOTES
-from etl.progress import tracked
-from pipeline.lake import LakeStorage
+from contract.tables import IBOV_PORTFOLIO, QUOTE_ISSUES, RAW_QUOTES, SOURCE_PRICES, SOURCE_TO_RAW
 from scraper.validation import ACTION_KEPT, ACTION_REJECTED, REASON_FUTURE, REASON_OUTSIDE_CALENDAR
+from storage.progress import tracked
 
 UNDATED_REASONS = (REASON_FUTURE, REASON_OUTSIDE_CALENDAR)
 
-# Prices under Athena-safe names (files written before the rename say Open ... Adj Close,
-# Volume); traded_value and trades are published by B3 only (COTAHIST VOLTOT, TOTNEG).
+# traded_value and trades are published by B3 only (COTAHIST VOLTOT, TOTNEG).
 RAW_QUOTES_SCHEMA = arrow_schema(RAW_QUOTES)
-# The sources' column names to raw's.
-RAW_PRICE_NAMES = {"Open": "open", "High": "high", "Low": "low", "Close": "close", "Adj Close": "adj_close"}
+
+
+class LakeFiles(Protocol):
+    """What the writers need of a lake (storage.Lake, or pipeline.lake.LocalStorage's seam over one)."""
+
+    def write_bytes(self, key: str, data: bytes) -> None: ...
+
+    def describe(self, key: str = "") -> str: ...
+
+
+def parquet_bytes(table: pa.Table) -> bytes:
+    """A small Parquet file (snappy), whole in memory: the lake writes it in one piece."""
+    buffer = io.BytesIO()
+    pq.write_table(table, buffer, compression="snappy")
+    return buffer.getvalue()
 
 
 def new_run_id(now: dt.datetime) -> str:
@@ -68,8 +80,8 @@ def to_raw_table(day_quotes: pd.DataFrame, source: str, symbols: dict[str, str],
     columns = {
         "trade_date": pa.array(list(frame["trade_date"]), pa.date32()),
         "ticker": pa.array(list(frame["ticker"]), pa.string()),
-        **{raw: pa.array(frame[c].to_numpy(dtype="float64"), pa.float64(), from_pandas=True)
-           for c, raw in RAW_PRICE_NAMES.items()},
+        **{SOURCE_TO_RAW[c]: pa.array(frame[c].to_numpy(dtype="float64"), pa.float64(), from_pandas=True)
+           for c in SOURCE_PRICES},
         "volume": pa.array(volume, pa.int64(), from_pandas=True),
         "traded_value": pa.array(_optional(frame, "traded_value", "float64"), pa.float64(), from_pandas=True),
         "trades": pa.array(_optional(frame, "trades", "Int64"), pa.int64(), from_pandas=True),
@@ -81,15 +93,15 @@ def to_raw_table(day_quotes: pd.DataFrame, source: str, symbols: dict[str, str],
     return pa.Table.from_pydict(columns, schema=RAW_QUOTES_SCHEMA)
 
 
-def write_raw_quotes(storage: LakeStorage, quotes: pd.DataFrame, *, source: str,
+def write_raw_quotes(lake: LakeFiles, quotes: pd.DataFrame, *, source: str,
                      symbols: dict[str, str], now: dt.datetime, run_id: str,
                      issues: pd.DataFrame | None = None) -> WrittenRun:
-    """Write one Parquet file per trading day, the data-quality issues, then the manifest (the commit marker) last.
+    """Write one Parquet file per trading day, the data-quality issues, then the run's manifest last.
 
     A crash before the manifest leaves complete day files and no trigger; re-running the
     same command rewrites the same files and triggers the refinement once.
     """
-    issue_keys = write_quote_issues(storage, issues, source=source, symbols=symbols, now=now, run_id=run_id)
+    issue_keys = write_quote_issues(lake, issues, source=source, symbols=symbols, now=now, run_id=run_id)
     keys, partitions = [], []
     by_day = quotes.groupby("trade_date", sort=True)
     # A backfill writes one file per day: show its progress (a few days need none).
@@ -97,24 +109,20 @@ def write_raw_quotes(storage: LakeStorage, quotes: pd.DataFrame, *, source: str,
         dt_value = str(day)  # a datetime.date: YYYY-MM-DD
         table = to_raw_table(day_quotes, source, symbols, now, run_id)
         key = partition_key(RAW_QUOTES.folder, dt_value, raw_file_name(source, list(day_quotes["ticker"])))
-        buffer = io.BytesIO()
-        pq.write_table(table, buffer, compression="snappy")
-        storage.put_bytes(key, buffer.getvalue())
+        lake.write_bytes(key, parquet_bytes(table))
         keys.append(key)
         partitions.append(dt_value)
     manifest = RunManifest(run_id, partitions, sorted(set(quotes["ticker"])), dataset=RAW_QUOTES.folder,
                            source=source, created_at=now.isoformat(), rows=int(len(quotes)), files=keys,
                            rejected_rows=0 if issues is None else int(sum(a != ACTION_KEPT for a in issues["action"])),
                            rejected_files=issue_keys)
-    marker = manifest_key(run_id)
-    storage.put_bytes(marker, manifest.to_json())
-    return WrittenRun(run_id, partitions, keys, int(len(quotes)), marker, issue_keys)
+    key = manifest_key(run_id)
+    lake.write_bytes(key, manifest.to_json())
+    return WrittenRun(run_id, partitions, keys, int(len(quotes)), key, issue_keys)
 
 
 # The values as the source gave them: doubles, so inf and -5 fit too.
 QUOTE_ISSUES_SCHEMA = arrow_schema(QUOTE_ISSUES)
-# Raw's name -> the sources' name, for the offending values (volume included, as a double).
-SOURCE_NAMES = {**{raw: name for name, raw in RAW_PRICE_NAMES.items()}, "volume": "Volume"}
 
 
 def to_issues_table(rows: pd.DataFrame, source: str, symbols: dict[str, str], ingested_at: dt.datetime,
@@ -127,8 +135,8 @@ def to_issues_table(rows: pd.DataFrame, source: str, symbols: dict[str, str], in
         "reason": pa.array(list(frame["reason"]), pa.string()),
         "action": pa.array(list(frame["action"].fillna(ACTION_REJECTED)), pa.string()),
         "detail": pa.array(list(frame["detail"]), pa.string()),
-        **{name: pa.array(pd.Series(frame[col], dtype="float64").to_numpy(), pa.float64(), from_pandas=True)
-           for name, col in SOURCE_NAMES.items()},
+        **{raw: pa.array(pd.Series(frame[col], dtype="float64").to_numpy(), pa.float64(), from_pandas=True)
+           for col, raw in SOURCE_TO_RAW.items()},
         "source": pa.array([source] * len(frame), pa.string()),
         "source_symbol": pa.array(source_symbols(frame, symbols), pa.string()),
         "ingested_at": pa.array([ingested_at] * len(frame), pa.timestamp("us", tz="UTC")),
@@ -137,7 +145,7 @@ def to_issues_table(rows: pd.DataFrame, source: str, symbols: dict[str, str], in
     return pa.Table.from_pydict(columns, schema=QUOTE_ISSUES_SCHEMA)
 
 
-def write_quote_issues(storage: LakeStorage, issues: pd.DataFrame | None, *, source: str,
+def write_quote_issues(lake: LakeFiles, issues: pd.DataFrame | None, *, source: str,
                        symbols: dict[str, str], now: dt.datetime, run_id: str) -> list[str]:
     """The run's data-quality report: every row with an issue, partitioned by its day like raw.
 
@@ -155,9 +163,7 @@ def write_quote_issues(storage: LakeStorage, issues: pd.DataFrame | None, *, sou
     for day, rows in issues.groupby(days, sort=True):
         table = to_issues_table(rows, source, symbols, now, run_id)
         key = partition_key(QUOTE_ISSUES.folder, str(day), raw_file_name(source, list(rows["ticker"])))
-        buffer = io.BytesIO()
-        pq.write_table(table, buffer, compression="snappy")
-        storage.put_bytes(key, buffer.getvalue())
+        lake.write_bytes(key, parquet_bytes(table))
         keys.append(key)
     return keys
 
@@ -165,7 +171,7 @@ def write_quote_issues(storage: LakeStorage, issues: pd.DataFrame | None, *, sou
 PORTFOLIO_SCHEMA = arrow_schema(IBOV_PORTFOLIO)
 
 
-def write_portfolio_snapshot(storage: LakeStorage, portfolio: pd.DataFrame, now: dt.datetime) -> str:
+def write_portfolio_snapshot(lake: LakeFiles, portfolio: pd.DataFrame, now: dt.datetime) -> str:
     """One file per portfolio date: fetching the same day's portfolio again replaces it."""
     day = portfolio["portfolio_date"].iloc[0]
     table = pa.Table.from_pydict({
@@ -174,8 +180,6 @@ def write_portfolio_snapshot(storage: LakeStorage, portfolio: pd.DataFrame, now:
            for c in ("ticker", "name", "type", "segment", "weight_pct", "theoretical_qty")},
         "ingested_at": pa.array([now] * len(portfolio), pa.timestamp("us", tz="UTC")),
     }, schema=PORTFOLIO_SCHEMA)
-    buffer = io.BytesIO()
-    pq.write_table(table, buffer, compression="snappy")
     key = partition_key(IBOV_PORTFOLIO.folder, day.isoformat(), "ibov.parquet")
-    storage.put_bytes(key, buffer.getvalue())
+    lake.write_bytes(key, parquet_bytes(table))
     return key

@@ -10,10 +10,10 @@ from dataclasses import dataclass, field
 import pandas as pd
 
 from contract.tables import QUOTE_ISSUES, RAW_QUOTES
-from pipeline.lake import LakeBusy, LakeStorage
+from pipeline.lake import LakeBusy
 from pipeline.settings import ConfigError
 from scraper import calendar_b3
-from scraper.raw_writer import WrittenRun, new_run_id, write_quote_issues, write_raw_quotes
+from scraper.raw_writer import LakeFiles, WrittenRun, new_run_id, write_quote_issues, write_raw_quotes
 from scraper.sources.base import PriceSource
 from scraper.validation import (
     ACTION_KEPT,
@@ -59,7 +59,7 @@ class ScrapeReport:
 
     def summary_lines(self, where: Callable[[str], str]) -> list[str]:
         span = f"{self.start or 'first'} .. {self.end or 'last'}"
-        lines = [f"tickers   {len(self.tickers)}: {', '.join(self.tickers)}", f"range     {span}"]
+        lines = [f"tickers   {len(self.tickers)}: {_first_codes(self.tickers)}", f"range     {span}"]
         lines += [f"notice    {note}" for note in [self.notice, *self.notes] if note]
         lines.append(f"fetched   {self.fetched_rows} rows")
         lines.append(f"rejected  {_counted(self.rejected)}")
@@ -79,12 +79,21 @@ class ScrapeReport:
         return lines
 
 
+SUMMARY_TICKERS = 20  # the whole market is 745 codes: the summary names the first ones
+
+
+def _first_codes(tickers: list[str]) -> str:
+    """`A, B, ... T ... and 725 more`: the first SUMMARY_TICKERS codes, then how many others."""
+    shown = ", ".join(tickers[:SUMMARY_TICKERS])
+    return shown + (f" ... and {len(tickers) - SUMMARY_TICKERS} more" if len(tickers) > SUMMARY_TICKERS else "")
+
+
 def _counted(reasons: Counter[str]) -> str:
     detail = ", ".join(f"{k} {v}" for k, v in sorted(reasons.items()))
     return f"{sum(reasons.values())} rows" + (f" ({detail})" if detail else "")
 
 
-def scrape(source: PriceSource, storage: LakeStorage, tickers: list[str], start: dt.date | None,
+def scrape(source: PriceSource, lake: LakeFiles, tickers: list[str], start: dt.date | None,
            end: dt.date | None, now: dt.datetime, before_write: Callable[[], None] = lambda: None) -> ScrapeReport:
     """Fetch, validate and write; raises SourceError subclasses for the caller to map to exit codes.
 
@@ -117,10 +126,10 @@ def scrape(source: PriceSource, storage: LakeStorage, tickers: list[str], start:
     try:
         before_write()
         if valid.empty:  # nothing to refine: the report alone, no manifest
-            report.issue_keys = write_quote_issues(storage, issues, source=source.name,
+            report.issue_keys = write_quote_issues(lake, issues, source=source.name,
                                                    symbols=fetched.symbols, now=now, run_id=run_id)
             return report
-        report.written = write_raw_quotes(storage, valid, source=source.name, symbols=fetched.symbols,
+        report.written = write_raw_quotes(lake, valid, source=source.name, symbols=fetched.symbols,
                                           now=now, run_id=run_id, issues=issues)
         report.issue_keys = report.written.issue_keys
     except (LakeBusy, LakeWriteError, ConfigError):  # already said what failed: not wrapped a second time

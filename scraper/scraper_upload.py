@@ -21,6 +21,7 @@ import datetime as dt
 import sys
 import traceback
 from collections.abc import Callable
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import cast
 
@@ -30,10 +31,12 @@ try:
     from contract.layout import RAW_PREFIX
 except ModuleNotFoundError as exc:  # a Python the project is not installed in
     sys.exit(f"error: cannot import {exc.name}: install the project first (make demo, or pip install -e .)")
-from pipeline.lake import LakeBusy, LakeStorage, LocalStorage, S3Storage, lake_lock  # noqa: E402
+from pipeline.lake import LakeBusy  # noqa: E402
 from pipeline.settings import ConfigError, Settings, load_settings, normalize_ticker, parse_tickers  # noqa: E402
+from runtime import Runtime, build_runtime  # noqa: E402
 from scraper import calendar_b3  # noqa: E402
 from scraper.http_client import run_with_deadline  # noqa: E402
+from scraper.raw_writer import LakeFiles, write_portfolio_snapshot  # noqa: E402
 from scraper.run import (  # noqa: E402
     EXIT_BAD_INPUT,
     EXIT_LAKE_BUSY,
@@ -42,6 +45,7 @@ from scraper.run import (  # noqa: E402
     EXIT_SOURCE_UNAVAILABLE,
     EXIT_USAGE,
     LakeWriteError,
+    ScrapeReport,
     describe_write_error,
     scrape,
 )
@@ -147,22 +151,32 @@ def market_universe(source: PriceSource, start: dt.date | None, end: dt.date | N
     return tickers
 
 
-def save_portfolio(storage: LakeStorage, portfolio: pd.DataFrame, now: dt.datetime) -> None:
-    from scraper.raw_writer import write_portfolio_snapshot
-
-    key = write_portfolio_snapshot(storage, portfolio, now)
-    print(f"universe  snapshot saved to {storage.describe(key)}")
+def save_portfolio(lake: LakeFiles, portfolio: pd.DataFrame, now: dt.datetime) -> None:
+    key = write_portfolio_snapshot(lake, portfolio, now)
+    print(f"universe  snapshot saved to {lake.describe(key)}")
 
 
-def make_storage(settings: Settings) -> LakeStorage:
-    if settings.is_local:
-        return LocalStorage(settings.lake_dir)
-    import boto3
+class RefineFailed(RuntimeError):
+    """The raw run is committed but refining it here failed; the message says what to do."""
 
-    return S3Storage(settings.bucket, boto3.client("s3", region_name=settings.aws_region))
+
+# Error type -> exit code and its one line on stderr (docs/operations.md), the first match wins:
+# SourceDataError before ValueError (an unstorable value is bad input, not a bad option).
+FAILURES: tuple[tuple[type[Exception], int, str], ...] = (
+    (SourceDataError, EXIT_BAD_INPUT, "bad input, nothing written: {}"),
+    (ConfigError, EXIT_USAGE, "{}"),
+    (ValueError, EXIT_USAGE, "{}"),
+    (SourceUnavailable, EXIT_SOURCE_UNAVAILABLE, "source unavailable, nothing written: {}"),
+    (LakeBusy, EXIT_LAKE_BUSY, "the lake is busy, nothing written: {}; re-run the same command when it is done "
+                               "(or raise LAKE_LOCK_WAIT_S)"),
+    (LakeWriteError, EXIT_LAKE_WRITE_FAILED, "writing to the lake failed, run not committed (no manifest, nothing "
+                                             "triggered): {}; once that is fixed, re-run the same command"),
+    (RefineFailed, EXIT_LAKE_WRITE_FAILED, "{}"),
+)
 
 
 def main(argv: list[str] | None = None) -> int:
+    """Parse the options, run, and turn any error into its exit code and one line."""
     args = build_parser().parse_args(argv)
     try:
         return run(args)
@@ -170,8 +184,11 @@ def main(argv: list[str] | None = None) -> int:
         print("error: interrupted; nothing committed after the last manifest: re-run the same command",
               file=sys.stderr)
         return 130
-    except Exception as exc:  # the last resort: one line, the traceback only with --debug
-        if args.debug:
+    except Exception as exc:
+        for kind, code, line in FAILURES:
+            if isinstance(exc, kind):
+                return fail(args, code, line.format(exc))
+        if args.debug:  # the last resort: one line, the traceback only with --debug
             raise
         print(f"error: unexpected {exc.__class__.__name__}: {exc} (re-run with --debug for the traceback)",
               file=sys.stderr)
@@ -187,97 +204,111 @@ def fail(args: argparse.Namespace, code: int, line: str) -> int:
 
 
 def run(args: argparse.Namespace) -> int:
-    try:
-        tickers = parse_tickers(args.tickers) if args.tickers is not None else None
-        if args.tickers is not None and not tickers:
-            raise ConfigError("--tickers is empty: give B3 codes such as PETR4,VALE3, or leave the option "
-                              "out to use TICKERS from .env")
-        settings = load_settings().with_overrides(
-            tickers=tickers, source=args.source, lake_dir=args.lake_dir, bucket=args.bucket,
-        )
-        if settings.source not in SOURCES:
-            raise ConfigError(f"SOURCE={settings.source!r}: choose one of {', '.join(SOURCES)}")
-        if args.cotahist_file and settings.source != "b3":
-            raise ConfigError("--cotahist-file goes with --source b3")
-        universe = args.universe or settings.universe
-        check_universe(universe, settings.source, args.ibov_file)
-    except (ConfigError, ValueError) as exc:
-        return fail(args, EXIT_USAGE, str(exc))
-    with contextlib.ExitStack() as locks:
-        # Every write into the lake happens under its lock, taken once, after the download.
-        writes_under_lock: list[Callable[[], None]] = []
-        locked: list[bool] = []
-
-        def take_lake_lock() -> None:
-            if locked:
-                return
-            if settings.is_local:
-                try:
-                    locks.enter_context(lake_lock(settings.lake_dir, settings.lake_lock_wait_s))
-                except OSError as exc:
-                    raise LakeWriteError(f"cannot lock the lake: {exc.filename or settings.lake_dir}: "
-                                         f"{exc.strerror or exc}") from exc
-                if removed := LocalStorage(settings.lake_dir).remove_temp_files(RAW_PREFIX):
-                    print(f"removed {removed} half-written raw file(s) an interrupted run left behind")
-            locked.append(True)
-            try:
-                for write in writes_under_lock:
-                    write()
-            except Exception as exc:
-                raise LakeWriteError(describe_write_error(exc)) from exc
-
-        try:
-            start, end = resolve_range(settings.source, args.start, args.end, bool(args.cotahist_file))
-            source = make_source(settings.source, csv_dir=args.csv_dir, timeout_s=settings.download_timeout_s,
-                                 cotahist_files=args.cotahist_file, all_instruments=args.all_instruments)
-            storage = make_storage(settings)
-            now = dt.datetime.now(dt.UTC)
-            if universe == "all":
-                # replace, not with_overrides: an empty market is no tickers, never .env's TICKERS
-                settings = dataclasses.replace(settings, tickers=market_universe(source, start, end))
-            elif universe:
-                portfolio = load_universe(universe, args.ibov_file)
-                settings = settings.with_overrides(tickers=tuple(portfolio["ticker"]))
-                writes_under_lock.append(lambda: save_portfolio(storage, portfolio, now))
-            print(f"scraping {len(settings.tickers)} tickers from {settings.source} into "
-                  f"{'the local lake ' + str(settings.lake_dir) if settings.is_local else settings.lake_root}")
-            report = scrape(source, storage, list(settings.tickers), start, end, now, before_write=take_lake_lock)
-            if writes_under_lock:  # the snapshot is kept even when no quote was written
-                take_lake_lock()
-        except SourceDataError as exc:  # before ValueError: an unstorable value is bad input
-            return fail(args, EXIT_BAD_INPUT, f"bad input, nothing written: {exc}")
-        except (ConfigError, ValueError) as exc:
-            return fail(args, EXIT_USAGE, str(exc))
-        except SourceUnavailable as exc:
-            return fail(args, EXIT_SOURCE_UNAVAILABLE, f"source unavailable, nothing written: {exc}")
-        except LakeBusy as exc:
-            return fail(args, EXIT_LAKE_BUSY, f"the lake is busy, nothing written: {exc}; re-run the same command "
-                                              "when it is done (or raise LAKE_LOCK_WAIT_S)")
-        except LakeWriteError as exc:
-            return fail(args, EXIT_LAKE_WRITE_FAILED,
-                        f"writing to the lake failed, run not committed (no manifest, nothing triggered): {exc}; "
-                        "once that is fixed, re-run the same command")
-
-        for line in report.summary_lines(storage.describe):
+    """One scrape: settings, universe, download, the writes under the lake's lock, then the refine or the trigger."""
+    settings, universe = read_options(args)
+    runtime = build_runtime(settings)
+    with contextlib.ExitStack() as held:
+        writes = LakeWrites(runtime, held)
+        settings, report = fetch_and_write(args, settings, universe, runtime, writes)
+        for line in report.summary_lines(runtime.lake.describe):
             print(line)
         if report.written is not None:
-            if settings.is_local:
-                try:
-                    refine_locally(settings, report.written.manifest_key)
-                except LakeDataMissing as exc:
-                    return fail(args, EXIT_LAKE_WRITE_FAILED,
-                                f"refining stopped: {exc}. The raw run is committed "
-                                f"({storage.describe(report.written.manifest_key)}) and stays pending")
-                except OSError as exc:
-                    where = exc.filename or settings.lake_dir / "refined"
-                    return fail(args, EXIT_LAKE_WRITE_FAILED,
-                                f"refining failed{f' writing {where}' if exc.errno else ''}: {exc.strerror or exc}; "
-                                "the raw run is committed "
-                                f"({storage.describe(report.written.manifest_key)}) and stays pending: once that "
-                                "is fixed, re-run the same command and it is refined")
-            else:
-                print(f"committed {storage.describe(report.written.manifest_key)}: "
-                      f"the bucket notification starts Glue job {settings.glue_job_name}")
+            refine_or_trigger(runtime, report.written.manifest_key)
+    return say_outcome(report)
+
+
+def read_options(args: argparse.Namespace) -> tuple[Settings, str]:
+    """The settings with the command line's overrides, and the universe; ConfigError when they do not fit."""
+    tickers = parse_tickers(args.tickers) if args.tickers is not None else None
+    if args.tickers is not None and not tickers:
+        raise ConfigError("--tickers is empty: give B3 codes such as PETR4,VALE3, or leave the option "
+                          "out to use TICKERS from .env")
+    settings = load_settings().with_overrides(
+        tickers=tickers, source=args.source, lake_dir=args.lake_dir, bucket=args.bucket,
+    )
+    if settings.source not in SOURCES:
+        raise ConfigError(f"SOURCE={settings.source!r}: choose one of {', '.join(SOURCES)}")
+    if args.cotahist_file and settings.source != "b3":
+        raise ConfigError("--cotahist-file goes with --source b3")
+    universe = args.universe or settings.universe
+    check_universe(universe, settings.source, args.ibov_file)
+    return settings, universe
+
+
+@dataclass
+class LakeWrites:
+    """Every write of a run happens under the lake's lock, taken once, after the download.
+
+    Writes queued with `later` (the IBOV snapshot) run as soon as the lock is held.
+    """
+
+    runtime: Runtime
+    held: contextlib.ExitStack
+    pending: list[Callable[[], None]] = field(default_factory=list)
+    holding: bool = False
+
+    def later(self, write: Callable[[], None]) -> None:
+        self.pending.append(write)
+
+    def hold(self) -> None:
+        """Take the lock (once), sweep what a killed run left, then run the queued writes."""
+        if self.holding:
+            return
+        try:
+            self.held.enter_context(self.runtime.holding_lake())
+        except OSError as exc:
+            raise LakeWriteError(f"cannot lock the lake: {exc.filename or self.runtime.settings.lake_dir}: "
+                                 f"{exc.strerror or exc}") from exc
+        if removed := self.runtime.lake.remove_temp_files(RAW_PREFIX):
+            print(f"removed {removed} half-written raw file(s) an interrupted run left behind")
+        self.holding = True
+        try:
+            for write in self.pending:
+                write()
+        except Exception as exc:
+            raise LakeWriteError(describe_write_error(exc)) from exc
+
+
+def fetch_and_write(args: argparse.Namespace, settings: Settings, universe: str, runtime: Runtime,
+                    writes: LakeWrites) -> tuple[Settings, ScrapeReport]:
+    """Resolve the range and the tickers, download, validate and write the raw files and the manifest."""
+    start, end = resolve_range(settings.source, args.start, args.end, bool(args.cotahist_file))
+    source = make_source(settings.source, csv_dir=args.csv_dir, timeout_s=settings.download_timeout_s,
+                         cotahist_files=args.cotahist_file, all_instruments=args.all_instruments)
+    now = dt.datetime.now(dt.UTC)
+    if universe == "all":
+        # replace, not with_overrides: an empty market is no tickers, never .env's TICKERS
+        settings = dataclasses.replace(settings, tickers=market_universe(source, start, end))
+    elif universe:
+        portfolio = load_universe(universe, args.ibov_file)
+        settings = settings.with_overrides(tickers=tuple(portfolio["ticker"]))
+        writes.later(lambda: save_portfolio(runtime.lake, portfolio, now))
+    print(f"scraping {len(settings.tickers)} tickers from {settings.source} into {runtime.where}")
+    report = scrape(source, runtime.lake, list(settings.tickers), start, end, now, before_write=writes.hold)
+    if writes.pending:  # the snapshot is kept even when no quote was written
+        writes.hold()
+    return settings, report
+
+
+def refine_or_trigger(runtime: Runtime, manifest_key: str) -> None:
+    """After the commit: refine here (local) or say what the bucket notification starts (AWS).
+
+    A local refine that fails leaves the raw run committed and pending: RefineFailed says so.
+    """
+    committed = runtime.lake.describe(manifest_key)
+    try:
+        runtime.after_commit(manifest_key)
+    except LakeDataMissing as exc:
+        raise RefineFailed(f"refining stopped: {exc}. The raw run is committed ({committed}) and stays pending") from exc
+    except OSError as exc:
+        where = exc.filename or runtime.lake.describe("refined")
+        raise RefineFailed(f"refining failed{f' writing {where}' if exc.errno else ''}: {exc.strerror or exc}; "
+                           f"the raw run is committed ({committed}) and stays pending: once that is fixed, "
+                           "re-run the same command and it is refined") from exc
+
+
+def say_outcome(report: ScrapeReport) -> int:
+    """The run's exit code, with the line that explains a non-zero one."""
     code = report.exit_code
     if code != EXIT_OK and report.written is None:
         print("error: no valid quotes to write", file=sys.stderr)
@@ -285,14 +316,6 @@ def run(args: argparse.Namespace) -> int:
         print(f"error: no data for {', '.join(report.missing)}; the other tickers were written",
               file=sys.stderr)
     return code
-
-
-def refine_locally(settings: Settings, manifest_key: str) -> None:
-    from local_mode.trigger import trigger_locally
-
-    print("refining locally (Lambda handler -> local Glue job -> catalog)")
-    trigger_locally(settings.lake_dir, manifest_key, settings.glue_job_name)
-    print(f"query it: python -m catalog.query --lake-dir {settings.lake_dir} --file sql/latest_sessions.sql")
 
 
 if __name__ == "__main__":

@@ -9,10 +9,10 @@ import numpy as np
 import pandas as pd
 
 from scraper.calendar_b3 import SessionRules
-from scraper.sources.base import SourceDataError
+from scraper.sources.base import PRICE_COLUMNS, SourceDataError
 
-PRICES = ["Open", "High", "Low", "Close"]
-NUMBERS = [*PRICES, "Adj Close", "Volume"]
+NUMBERS = PRICE_COLUMNS  # a quote's numbers, with the sources' names
+PRICES = [c for c in NUMBERS if c not in ("Adj Close", "Volume")]  # the bar: Open, High, Low, Close
 # Above these no B3 quote has ever been (prices per share, after COTAHIST's quote factor;
 # the bundled files top out at R$ 79,500 and 1.8e10 shares): a bigger value is corrupt data.
 MAX_PRICE_BRL = 1e9

@@ -9,7 +9,8 @@ import os
 import threading
 import uuid
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -37,20 +38,31 @@ class Lake:
     first use. On S3, `region` is the bucket's (without one pyarrow asks the bucket anonymously,
     which a bucket policy or a VPC without internet refuses) and `endpoint` an override such
     as moto's (AWS_ENDPOINT_URL); credentials are boto3's, re-read on every use so that
-    temporary ones are refreshed before they expire.
+    temporary ones are refreshed before they expire. `session` is an explicit boto3 session
+    to take them from (as awswrangler's calls take one); it stays in this process (a Spark
+    task's copy uses its own default session).
     """
 
     root: str
     region: str = ""
     endpoint: str = ""
+    session: Any = field(default=None, compare=False, repr=False)
 
     @classmethod
-    def at(cls, root: str, region: str = "") -> Lake:
+    def at(cls, root: str, region: str = "", session: Any = None) -> Lake:
         """The lake at `root`, its S3 region and endpoint taken from the environment as boto3 does."""
         if not root.startswith("s3://"):
             return cls(root.rstrip("/") or "/")
         endpoint = os.environ.get("AWS_ENDPOINT_URL_S3") or os.environ.get("AWS_ENDPOINT_URL") or ""
-        return cls(root.rstrip("/"), region or _default_region(), endpoint)
+        return cls(root.rstrip("/"), region or _default_region(session), endpoint, session)
+
+    @classmethod
+    def local(cls, folder: str | os.PathLike[str]) -> Lake:
+        """The lake in a local folder (made absolute, as contract.layout.lake_root does)."""
+        return cls(str(Path(folder).expanduser().resolve()))
+
+    def __getstate__(self) -> dict[str, Any]:
+        return {**self.__dict__, "session": None}  # a boto3 session does not pickle
 
     # --- where ------------------------------------------------------------------------------
     @property
@@ -59,7 +71,20 @@ class Lake:
 
     @property
     def filesystem(self) -> pafs.FileSystem:
-        return _s3_filesystem(self.region, self.endpoint) if self.is_s3 else pafs.LocalFileSystem()
+        return _s3_filesystem(self.region, self.endpoint, self.session) if self.is_s3 else pafs.LocalFileSystem()
+
+    @property
+    def bucket(self) -> str:
+        return self.path().split("/", 1)[0] if self.is_s3 else ""
+
+    def s3_key(self, key: str) -> str:
+        """The object key of a lake key (the root may be a bucket's folder)."""
+        return self.path(key).partition("/")[2]
+
+    def s3_client(self) -> Any:
+        """A boto3 S3 client for this lake's region and endpoint: the one place S3 clients are made."""
+        return (self.session or _boto3_session()).client(
+            "s3", region_name=self.region or None, endpoint_url=self.endpoint or None)
 
     def path(self, key: str = "") -> str:
         """The file system's path of a key (`bucket/key` on S3, an absolute path locally)."""
@@ -100,7 +125,10 @@ class Lake:
 
     # --- writes -------------------------------------------------------------------------------
     def write_bytes(self, key: str, data: bytes) -> None:
-        """A small file that appears whole or not at all (see write_file_atomically)."""
+        """A small file that appears whole or not at all: one PUT on S3, see write_file_atomically locally."""
+        if self.is_s3:
+            self.s3_client().put_object(Bucket=self.bucket, Key=self.s3_key(key), Body=data)
+            return
         write_file_atomically(self, key, lambda fs, path: _write_stream(fs, path, data))
 
     def write_parquet(self, key: str, table: pa.Table, **options: Any) -> None:
@@ -116,11 +144,9 @@ class Lake:
                 with contextlib.suppress(FileNotFoundError):
                     os.unlink(self.path(key))
             return
-        s3 = _boto3_session().client("s3", region_name=self.region or None, endpoint_url=self.endpoint or None)
-        bucket = self.path().split("/", 1)[0]
-        prefix = self.path().partition("/")[2]
+        s3, bucket = self.s3_client(), self.bucket
         for start in range(0, len(keys), S3_DELETE_BATCH):
-            batch = [f"{prefix}/{k}" if prefix else k for k in keys[start : start + S3_DELETE_BATCH]]
+            batch = [self.s3_key(k) for k in keys[start : start + S3_DELETE_BATCH]]
             answer = s3.delete_objects(Bucket=bucket, Delete={"Objects": [{"Key": k} for k in batch], "Quiet": True})
             if answer.get("Errors"):
                 raise OSError(f"could not delete files in s3://{bucket}: {answer['Errors'][:3]}")
@@ -195,14 +221,15 @@ def _boto3_session():
     return boto3.Session()
 
 
-def _default_region() -> str:
-    region = os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION") or _boto3_session().region_name
+def _default_region(session: Any = None) -> str:
+    region = (os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION")
+              or (session or _boto3_session()).region_name)
     if not region:
         raise RuntimeError("no AWS region: set AWS_REGION (the Glue job takes it from --aws_region)")
     return region
 
 
-def _s3_filesystem(region: str, endpoint: str) -> pafs.S3FileSystem:
+def _s3_filesystem(region: str, endpoint: str, session: Any = None) -> pafs.S3FileSystem:
     """pyarrow's S3 client for the region, with boto3's current credentials.
 
     boto3 resolves the Glue job role's (and AWS_PROFILE, environment variables, SSO locally)
@@ -211,7 +238,7 @@ def _s3_filesystem(region: str, endpoint: str) -> pafs.S3FileSystem:
     first credentials' life keeps working. With none from boto3, pyarrow's own chain is used.
     """
     options: dict[str, Any] = {"region": region}
-    credentials = _boto3_session().get_credentials()
+    credentials = (session or _boto3_session()).get_credentials()
     if credentials is not None:
         frozen = credentials.get_frozen_credentials()
         options.update(access_key=frozen.access_key, secret_key=frozen.secret_key, session_token=frozen.token)

@@ -13,9 +13,9 @@ import pytest
 import requests
 from moto import mock_aws
 
-from catalog.athena import AthenaQueryError, run_athena_query, wait_for_query
-from pipeline.lake import S3Storage
+from runtime.athena import AthenaQueryError, run_athena_query, wait_for_query
 from scraper.raw_writer import write_raw_quotes
+from storage import Lake
 
 
 def test_write_raw_quotes_to_s3_marker_last(aws_credentials):
@@ -29,7 +29,8 @@ def test_write_raw_quotes_to_s3_marker_last(aws_credentials):
             "Close": [29.2, 112.4, 29.10], "Adj Close": [29.2, 112.4, 29.10], "Volume": [1e6, 2e6, 84950900.0],
         })
         now = dt.datetime(2021, 6, 26, 1, 2, 3, tzinfo=dt.UTC)
-        run = write_raw_quotes(S3Storage("lake", s3), frame, source="csv", symbols={}, now=now, run_id="r1")
+        lake = Lake.at("s3://lake", "us-east-1", session=boto3.Session(region_name="us-east-1"))
+        run = write_raw_quotes(lake, frame, source="csv", symbols={}, now=now, run_id="r1")
         keys = sorted(o["Key"] for o in s3.list_objects_v2(Bucket="lake")["Contents"])
         assert keys == sorted(run.keys + ["raw/_manifests/r1.json"])
         assert run.partitions == ["2021-06-24", "2021-06-25"]

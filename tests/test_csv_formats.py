@@ -13,7 +13,7 @@ from pipeline.lake import LocalStorage
 from pipeline.settings import normalize_ticker
 from scraper.run import scrape
 from scraper.sources.base import SourceDataError
-from scraper.sources.csv_files import CsvSource, read_yahoo_csv
+from scraper.sources.csv_files import CsvSource, read_yahoo_csv_checked
 from tests.conftest import TEST_DATA
 
 FORMATS = TEST_DATA / "yfinance_formats"
@@ -21,7 +21,7 @@ NOW = dt.datetime(2025, 12, 1, 12, tzinfo=dt.UTC)
 
 
 def test_multiindex_download_three_line_header():
-    frame = read_yahoo_csv(FORMATS / "PETR4.SA.multiindex_download.csv")
+    frame = read_yahoo_csv_checked(FORMATS / "PETR4.SA.multiindex_download.csv")[0]
     first = frame.iloc[0]
     # The file's line 4: 2015-01-02,2.745659244726361,2.745659244726361,2.569761318693598,2.572509527206421,49559500
     assert first["trade_date"] == dt.date(2015, 1, 2)
@@ -32,14 +32,14 @@ def test_multiindex_download_three_line_header():
 
 
 def test_no_adj_close_with_float_volume():
-    frame = read_yahoo_csv(FORMATS / "PETR4.SA.no_adj_close.csv")
+    frame = read_yahoo_csv_checked(FORMATS / "PETR4.SA.no_adj_close.csv")[0]
     row = frame[frame["trade_date"] == dt.date(2018, 1, 2)].iloc[0]
     assert (row["Open"], row["High"], row["Close"], row["Volume"]) == (16.19, 16.55, 16.55, 33461800)
     assert math.isnan(row["Adj Close"])
 
 
 def test_ticker_history_tz_aware_dates_are_sao_paulo_days():
-    frame = read_yahoo_csv(FORMATS / "VALE3.SA.ticker_history.csv")
+    frame = read_yahoo_csv_checked(FORMATS / "VALE3.SA.ticker_history.csv")[0]
     # `2010-01-04 00:00:00-02:00` (summer time) is 2010-01-04 in São Paulo.
     assert list(frame["trade_date"].iloc[:3]) == [dt.date(2010, 1, 4), dt.date(2010, 1, 5), dt.date(2010, 1, 6)]
     assert frame.iloc[0]["Close"] == 26.09892463684082
@@ -49,13 +49,13 @@ def test_a_utc_timestamp_is_read_as_the_sao_paulo_day(tmp_path):
     path = tmp_path / "PETR4.SA.csv"
     # 01:30 UTC on the 3rd is 23:30 on the 2nd in São Paulo (summer time then: UTC-2).
     path.write_text("Date,Open,High,Low,Close,Volume\n2019-01-03 01:30:00+00:00,1,2,1,2,10\n")
-    assert list(read_yahoo_csv(path)["trade_date"]) == [dt.date(2019, 1, 2)]
+    assert list(read_yahoo_csv_checked(path)[0]["trade_date"]) == [dt.date(2019, 1, 2)]
 
 
 def test_columns_in_any_order(tmp_path):
     path = tmp_path / "PETR4.SA.csv"
     path.write_text("Volume,Close,Date,Low,Adj Close,High,Open\n1000,22.1,2020-06-01,21.5,21.9,22.5,22.0\n")
-    row = read_yahoo_csv(path).iloc[0]
+    row = read_yahoo_csv_checked(path)[0].iloc[0]
     assert (row["trade_date"], row["Open"], row["High"], row["Low"], row["Close"], row["Adj Close"],
             row["Volume"]) == (dt.date(2020, 6, 1), 22.0, 22.5, 21.5, 22.1, 21.9, 1000)
 
@@ -87,7 +87,7 @@ def test_brazilian_excel_export_is_refused_saying_what_it_saw(tmp_path):
     path = tmp_path / "PETR4.SA.csv"
     path.write_text("Date;Open;High;Low;Close;Volume\n02/01/2018;16,19;16,55;16,19;16,55;33461800\n")
     with pytest.raises(SourceDataError) as err:
-        read_yahoo_csv(path)
+        read_yahoo_csv_checked(path)[0]
     message = str(err.value)
     assert str(path) in message and "\n" not in message
     assert "';' separators, decimal commas, dd/mm/yyyy dates" in message

@@ -6,7 +6,7 @@ import datetime as dt
 
 import duckdb
 
-from local_mode.catalog import connect, refresh_catalog
+from local_mode.duckdb_views import connect, refresh_catalog
 from tests.conftest import REPO
 from tests.test_raw_reader import put_local, raw_file
 

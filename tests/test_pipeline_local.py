@@ -11,7 +11,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from local_mode.catalog import CATALOG_FILE
+from local_mode.duckdb_views import CATALOG_FILE
 from scraper import scraper_upload
 from tests.conftest import REPO, SAMPLE_DIR
 

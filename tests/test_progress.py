@@ -9,7 +9,7 @@ import sys
 import pandas as pd
 import pytest
 
-from etl.progress import progress, start_progress
+from storage.progress import progress, start_progress
 
 
 class Clock:

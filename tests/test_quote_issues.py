@@ -13,7 +13,7 @@ from pipeline.lake import LocalStorage
 from scraper import calendar_b3
 from scraper.raw_writer import write_quote_issues
 from scraper.run import scrape
-from scraper.sources.csv_files import CsvSource, read_yahoo_csv
+from scraper.sources.csv_files import CsvSource, read_yahoo_csv_checked
 from scraper.validation import count_reasons, validate_quotes
 from tests.conftest import TEST_DATA
 
@@ -32,7 +32,7 @@ def test_float_rounding_outside_the_range_is_no_issue():
     rows = list(csv.reader(path.open()))[3:]
     outside = [r for r in rows if any(not float(r[3]) <= float(x) <= float(r[2]) for x in (r[1], r[4]))]
     assert len(outside) == 27
-    valid, issues = validate_quotes(with_ticker(read_yahoo_csv(path), "PETR4"), RULES)
+    valid, issues = validate_quotes(with_ticker(read_yahoo_csv_checked(path)[0], "PETR4"), RULES)
     assert "open_close_outside_range" not in set(issues["reason"])
     kept_days = set(valid["trade_date"])
     assert {dt.date.fromisoformat(r[0]) for r in outside} <= kept_days
@@ -41,7 +41,7 @@ def test_float_rounding_outside_the_range_is_no_issue():
 
 def test_yahoo_close_below_its_low_is_kept_and_recorded():
     # Real ABEV3 2014-07-28: Close 16.309999 under Low 16.450001 (Yahoo's own bar).
-    frame = with_ticker(read_yahoo_csv(TEST_DATA / "yahoo_inconsistent" / "ABEV3.SA.csv"), "ABEV3")
+    frame = with_ticker(read_yahoo_csv_checked(TEST_DATA / "yahoo_inconsistent" / "ABEV3.SA.csv")[0], "ABEV3")
     valid, issues = validate_quotes(frame, RULES)
     day = dt.date(2014, 7, 28)
     assert valid.loc[valid["trade_date"] == day, "Close"].item() == 16.309999

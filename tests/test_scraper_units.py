@@ -8,10 +8,10 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from pipeline.settings import ConfigError, load_settings, parse_tickers
+from pipeline.settings import ConfigError, Settings, load_settings, parse_tickers
 from scraper import calendar_b3
 from scraper.sources.base import SourceDataError
-from scraper.sources.csv_files import CsvSource, read_yahoo_csv
+from scraper.sources.csv_files import CsvSource, read_yahoo_csv_checked
 from scraper.validation import UnstorableValue, check_storable, count_reasons, validate_quotes
 from tests.conftest import SAMPLE_DIR, TEST_DATA
 
@@ -128,7 +128,7 @@ def test_check_storable_names_the_place_of_a_volume_beyond_int64():
 def test_read_yahoo_csv_real_file_with_nulls_and_no_trailing_newline():
     path = SAMPLE_DIR / "PETR4.SA.csv"
     assert not path.read_bytes().endswith(b"\n")
-    frame = read_yahoo_csv(path)
+    frame = read_yahoo_csv_checked(path)[0]
     row = frame[frame["trade_date"] == dt.date(2020, 6, 9)].iloc[0]
     assert (row["Open"], row["Close"], row["Volume"]) == (22.030001, 21.719999, 96488300)
     ash_wednesday = frame[frame["trade_date"] == dt.date(2019, 3, 6)].iloc[0]
@@ -158,7 +158,7 @@ def test_read_yahoo_csv_malformed_names_file_and_line(tmp_path: Path, content, m
     path = tmp_path / "PETR4.SA.csv"
     path.write_text(content)
     with pytest.raises(SourceDataError, match=message.replace("(", r"\(").replace(")", r"\)")) as err:
-        read_yahoo_csv(path)
+        read_yahoo_csv_checked(path)[0]
     assert str(path) in str(err.value)
 
 
@@ -166,3 +166,76 @@ def test_csv_source_reports_tickers_without_file(tmp_path):
     result = CsvSource(SAMPLE_DIR).fetch(["PETR4", "XPTO3"], dt.date(2020, 6, 1), dt.date(2020, 6, 9))
     assert result.missing == ["XPTO3"]
     assert sorted(set(result.quotes["trade_date"])) == [dt.date(2020, 6, d) for d in (1, 2, 3, 4, 5, 8, 9)]
+
+
+def test_summary_names_the_first_20_tickers_then_how_many_more():
+    from scraper.run import ScrapeReport
+
+    tickers = [f"T{n:03d}" for n in range(745)]
+    line = ScrapeReport(tickers, None, None).summary_lines(str)[0]
+    assert line == "tickers   745: " + ", ".join(f"T{n:03d}" for n in range(20)) + " ... and 725 more"
+    assert ScrapeReport(["PETR4", "VALE3"], None, None).summary_lines(str)[0] == "tickers   2: PETR4, VALE3"
+
+
+def test_yahoo_symbol_of_the_index_is_bvsp():
+    from scraper.sources.base import yahoo_symbol
+
+    assert (yahoo_symbol("IBOV"), yahoo_symbol("PETR4")) == ("^BVSP", "PETR4.SA")
+
+
+@pytest.mark.parametrize(("value", "cores"), [("", 2), ("1", 1), (" 2 ", 2), ("4", 4)])
+def test_local_spark_cores_come_from_the_environment(value, cores):
+    from local_mode.spark import spark_cores
+
+    assert spark_cores({"LOCAL_SPARK_CORES": value}) == cores
+
+
+@pytest.mark.parametrize("value", ["0", "two", "-1", "1.5"])
+def test_local_spark_cores_refuses_what_is_not_a_core_count(value):
+    from local_mode.spark import spark_cores
+
+    with pytest.raises(ValueError, match="LOCAL_SPARK_CORES"):
+        spark_cores({"LOCAL_SPARK_CORES": value})
+
+
+def test_the_runtime_is_local_without_a_bucket_and_aws_with_one(tmp_path, monkeypatch):
+    from moto import mock_aws
+
+    from runtime import AwsRuntime, LocalRuntime, build_runtime
+
+    monkeypatch.delenv("AWS_ENDPOINT_URL", raising=False)
+    local = build_runtime(Settings(lake_dir=tmp_path))
+    assert isinstance(local, LocalRuntime) and local.database is None
+    assert local.where == f"the local lake {tmp_path}" and local.lake.describe("raw/x") == f"{tmp_path}/raw/x"
+    with pytest.raises(ConfigError, match="no lake at"):
+        build_runtime(Settings(lake_dir=tmp_path / "none")).require_lake()
+    with mock_aws():
+        import boto3
+
+        session = boto3.Session(region_name="sa-east-1", aws_access_key_id="x", aws_secret_access_key="y")
+        aws = build_runtime(Settings(bucket="b3-lake", aws_region="sa-east-1", glue_database="b3"), session)
+        assert isinstance(aws, AwsRuntime) and aws.lake.session is session
+        assert (aws.where, aws.database, aws.lake.region) == ("s3://b3-lake", "b3", "sa-east-1")
+        session.client("s3").create_bucket(Bucket="b3-lake",
+                                           CreateBucketConfiguration={"LocationConstraint": "sa-east-1"})
+        aws.lake.write_bytes("raw/_manifests/r.json", b"{}")
+        assert session.client("s3").get_object(Bucket="b3-lake", Key="raw/_manifests/r.json")["Body"].read() == b"{}"
+
+
+@pytest.mark.parametrize(("error", "code", "line"), [
+    ("SourceDataError", 5, "error: bad input, nothing written: boom"),
+    ("SourceUnavailable", 4, "error: source unavailable, nothing written: boom"),
+    ("ConfigError", 2, "error: boom"),
+])
+def test_each_error_type_maps_to_its_exit_code_and_line(error, code, line, monkeypatch, capsys):
+    from scraper import scraper_upload
+
+    kinds = {"SourceDataError": scraper_upload.SourceDataError, "SourceUnavailable": scraper_upload.SourceUnavailable,
+             "ConfigError": ConfigError}
+
+    def failing(args):
+        raise kinds[error]("boom")
+
+    monkeypatch.setattr(scraper_upload, "run", failing)
+    assert scraper_upload.main([]) == code
+    assert capsys.readouterr().err.strip() == line

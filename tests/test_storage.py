@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 from types import SimpleNamespace
@@ -92,3 +93,39 @@ def test_the_region_comes_from_the_environment_and_is_required(monkeypatch):
     monkeypatch.setenv("AWS_CONFIG_FILE", "/nonexistent")
     with pytest.raises(RuntimeError, match="no AWS region"):
         Lake.at("s3://b3-lake")
+
+
+def test_raw_files_and_manifests_get_the_umask_mode(tmp_path):
+    # Under umask 022 a new file is 0644 (the old writer made raw files and manifests 0600).
+    import datetime as dt
+    import stat
+
+    import pandas as pd
+
+    from scraper.raw_writer import write_raw_quotes
+    from storage import Lake
+
+    frame = pd.DataFrame({"ticker": ["PETR4"], "trade_date": [dt.date(2021, 6, 25)], "Open": [29.0], "High": [29.5],
+                          "Low": [28.8], "Close": [29.2], "Adj Close": [29.2], "Volume": [1e6]})
+    old = os.umask(0o022)
+    try:
+        run = write_raw_quotes(Lake.local(tmp_path), frame, source="csv", symbols={},
+                               now=dt.datetime(2021, 6, 26, tzinfo=dt.UTC), run_id="r1")
+    finally:
+        os.umask(old)
+    modes = {key: stat.S_IMODE((tmp_path / key).stat().st_mode) for key in [*run.keys, run.manifest_key]}
+    assert modes == {"raw/quotes/dt=2021-06-25/" + run.keys[0].rsplit("/", 1)[1]: 0o644,
+                     "raw/_manifests/r1.json": 0o644}
+
+
+def test_a_lake_with_a_session_pickles_without_it():
+    import pickle
+
+    lake = Lake("s3://bucket", "sa-east-1", "", session=object())
+    copy = pickle.loads(pickle.dumps(lake))
+    assert copy == lake and copy.session is None and lake.session is not None
+
+
+def test_s3_keys_under_a_bucket_folder():
+    lake = Lake("s3://bucket/lakes/b3", "us-east-1")
+    assert (lake.bucket, lake.s3_key("raw/x.parquet")) == ("bucket", "lakes/b3/raw/x.parquet")

@@ -10,7 +10,7 @@ import pytest
 
 from scraper.http_client import run_with_deadline
 from scraper.sources.base import SourceUnavailable
-from scraper.sources.csv_files import read_yahoo_csv
+from scraper.sources.csv_files import read_yahoo_csv_checked
 from scraper.sources.yfinance_source import YFinanceSource
 from tests.conftest import SAMPLE_DIR
 
@@ -21,7 +21,7 @@ def recorded_download(symbols: list[str]) -> pd.DataFrame:
     """What yfinance 1.7 returns with auto_adjust=False: ('Price','Ticker') columns, naive dates."""
     frames = {}
     for symbol in symbols:
-        csv = read_yahoo_csv(SAMPLE_DIR / f"{symbol}.csv")
+        csv = read_yahoo_csv_checked(SAMPLE_DIR / f"{symbol}.csv")[0]
         csv = csv[(csv["trade_date"] >= START) & (csv["trade_date"] <= END)]
         frames[symbol] = csv.set_index(pd.DatetimeIndex(pd.to_datetime(csv["trade_date"]), name="Date")).drop(columns="trade_date")
     wide = pd.concat(frames, axis=1, names=["Ticker", "Price"]).swaplevel(0, 1, axis=1).sort_index(axis=1)

@@ -8,8 +8,11 @@ from typing import Protocol
 
 import pandas as pd
 
-# The columns every source returns, with Yahoo's names for the prices.
-PRICE_COLUMNS = ["Open", "High", "Low", "Close", "Adj Close", "Volume"]
+from contract.tables import SOURCE_TO_RAW
+from pipeline.settings import INDEX_TICKER, INDEX_YAHOO_SYMBOLS
+
+# The columns every source returns, with Yahoo's names for the prices (contract.tables).
+PRICE_COLUMNS = list(SOURCE_TO_RAW)
 QUOTE_COLUMNS = ["ticker", "trade_date", *PRICE_COLUMNS]
 
 
@@ -59,4 +62,5 @@ def empty_quotes() -> pd.DataFrame:
 
 
 def yahoo_symbol(ticker: str) -> str:
-    return f"{ticker}.SA"
+    """Yahoo's symbol of a B3 code: `PETR4.SA`; the Ibovespa is `^BVSP`."""
+    return INDEX_YAHOO_SYMBOLS[0] if ticker == INDEX_TICKER else f"{ticker}.SA"

@@ -168,11 +168,6 @@ def _truncated_row(fields: dict[str, str] | None, path: Path) -> pd.DataFrame:
     return pd.DataFrame([row])
 
 
-def read_yahoo_csv(path: Path) -> pd.DataFrame:
-    """The rows of a Yahoo daily CSV (a truncated last line is left out)."""
-    return read_yahoo_csv_checked(path)[0]
-
-
 def safe_file_in(directory: Path, name: str) -> Path:
     """`directory/name`, refusing any name that would lead outside the folder."""
     path = directory / name

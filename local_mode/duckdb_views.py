@@ -1,4 +1,4 @@
-"""The local catalog: DuckDB views over the lake's Parquet, named as the Glue tables (what the crawler keeps on AWS)."""
+"""DuckDB views over the local lake's Parquet, named as the Glue tables (what the crawler keeps on AWS)."""
 
 from __future__ import annotations
 

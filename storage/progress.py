@@ -1,7 +1,7 @@
 """Progress of long loops: a tqdm bar on a terminal, plain lines elsewhere (CI and Glue logs stay readable).
 
-Standard library only unless stderr is a terminal (tqdm is imported then): the Glue job ships
-this module in etl.zip, and the scraper uses it too.
+Standard library only unless stderr is a terminal (tqdm is imported then): it ships in the
+Glue job's zip with the rest of storage/, and the scraper uses it too.
 """
 
 from __future__ import annotations

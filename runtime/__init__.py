@@ -1,0 +1,121 @@
+"""Where the pipeline runs, decided once from the settings: a local folder or an AWS account.
+
+`build_runtime(settings)` is the only place that tests `settings.is_local`; the command lines
+(scraper_upload, catalog.query, charts) take the Runtime it returns and never branch on it.
+- LocalRuntime: the lake is a folder (storage.Lake), held under its lock while a run writes;
+  a committed run is refined here (the real Lambda handler, a local Glue client); queries run
+  on DuckDB views.
+- AwsRuntime: the lake is the bucket (storage.Lake with the boto3 session); the bucket
+  notification starts Glue; queries run on Athena.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from typing import Any
+
+from pipeline.lake import LocalStorage, lake_lock
+from pipeline.settings import ConfigError, Settings
+from storage import Lake
+
+Rows = tuple[list[str], list[tuple]]
+
+
+@dataclass(frozen=True)
+class LocalRuntime:
+    """The pipeline on this machine: a folder as the lake, a local Glue job, DuckDB as Athena."""
+
+    settings: Settings
+    lake: Any  # pipeline.lake.LocalStorage: the folder's storage.Lake, with the write seam tests use
+
+    @property
+    def where(self) -> str:
+        return f"the local lake {self.settings.lake_dir}"
+
+    @property
+    def database(self) -> str | None:
+        return None  # DuckDB's views live in its main schema
+
+    def require_lake(self) -> None:
+        """A query or check never creates an empty lake where none is."""
+        if not self.settings.lake_dir.is_dir():
+            raise ConfigError(f"no lake at {self.settings.lake_dir.resolve()}: run the scraper first, "
+                              "or set LAKE_DIR / --lake-dir")
+
+    @contextlib.contextmanager
+    def holding_lake(self, what: str = "run") -> Iterator[None]:
+        """The lake's lock: every write of a run happens under it (another run waits)."""
+        with lake_lock(self.settings.lake_dir, self.settings.lake_lock_wait_s, what=what):
+            yield
+
+    def after_commit(self, manifest_key: str, log: Callable[[str], None] = print) -> None:
+        """What the bucket notification starts on AWS, here: the handler, the Glue job, the catalog."""
+        from local_mode.trigger import trigger_locally
+
+        log("refining locally (Lambda handler -> local Glue job -> catalog)")
+        trigger_locally(self.settings.lake_dir, manifest_key, self.settings.glue_job_name, log=log)
+        log(f"query it: python -m catalog.query --lake-dir {self.settings.lake_dir} --file sql/latest_sessions.sql")
+
+    def query(self, sql: str) -> Rows:
+        from local_mode.duckdb_views import open_catalog
+
+        self.require_lake()
+        with open_catalog(self.settings.lake_dir) as con:  # refreshed under the lake lock
+            cursor = con.execute(sql)
+            return [d[0] for d in cursor.description or []], cursor.fetchall()
+
+
+@dataclass(frozen=True)
+class AwsRuntime:
+    """The pipeline in an AWS account: the bucket as the lake, Glue started by the bucket notification, Athena."""
+
+    settings: Settings
+    lake: Lake
+    session: Any  # boto3.Session: every client of this runtime comes from it
+
+    @property
+    def where(self) -> str:
+        return self.settings.lake_root
+
+    @property
+    def database(self) -> str | None:
+        return self.settings.glue_database
+
+    def require_lake(self) -> None:
+        """The bucket is checked by the first request that reads it."""
+
+    @contextlib.contextmanager
+    def holding_lake(self, what: str = "run") -> Iterator[None]:
+        """S3 has no lock: one PUT per file, and the job allows one run at a time."""
+        yield
+
+    def after_commit(self, manifest_key: str, log: Callable[[str], None] = print) -> None:
+        log(f"committed {self.lake.describe(manifest_key)}: "
+            f"the bucket notification starts Glue job {self.settings.glue_job_name}")
+
+    def query(self, sql: str) -> Rows:
+        from runtime.athena import run_athena_query
+
+        athena = self.session.client("athena", region_name=self.settings.aws_region)
+        result = run_athena_query(athena, sql, database=self.settings.glue_database,
+                                  workgroup=self.settings.athena_workgroup)
+        return result.columns, result.rows
+
+
+Runtime = LocalRuntime | AwsRuntime
+
+
+def build_runtime(settings: Settings, session: Any = None) -> Runtime:
+    """The runtime the settings describe: AWS when a bucket is set, else the local folder.
+
+    `session` is a boto3 session to use on AWS (default: a new one in the settings' region).
+    """
+    if settings.is_local:
+        return LocalRuntime(settings, LocalStorage(settings.lake_dir))
+    if session is None:
+        import boto3
+
+        session = boto3.Session(region_name=settings.aws_region)
+    return AwsRuntime(settings, Lake.at(settings.lake_root, settings.aws_region, session), session)
