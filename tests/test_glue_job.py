@@ -9,7 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from contract.layout import MANIFESTS, PROCESSED_RUNS, SET_ASIDE_MANIFESTS as REJECTED_MANIFESTS
+from contract.layout import MANIFESTS, PROCESSED_RUNS
+from contract.layout import SET_ASIDE_MANIFESTS as REJECTED_MANIFESTS
 from etl import glue_job
 from etl.glue_job import JOB_ARGUMENTS, PENDING, refine_run
 from etl.manifests import pending_manifest_keys

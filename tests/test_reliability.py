@@ -489,7 +489,7 @@ def test_a_lock_error_is_said_once(tmp_path, capsys, monkeypatch):
     def unwritable(path, *args, **kwargs):
         raise PermissionError(errno.EACCES, "Permission denied", str(path / ".lake.lock"))
 
-    monkeypatch.setattr(scraper_upload, "lake_lock", unwritable)
+    monkeypatch.setattr("runtime.lake_lock", unwritable)  # the local runtime takes the lock
     assert run(lake, "--source", "sample", "--tickers", "PETR4", "--start", "2020-06-01", "--end", "2020-06-05") == 6
     line = one_error_line(capsys)
     assert f"run not committed (no manifest, nothing triggered): cannot lock the lake: {lake / '.lake.lock'}: " \

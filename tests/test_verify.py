@@ -1,10 +1,10 @@
-"""python -m local_mode.verify: every file read, raw vs refined vs compact compared, --repair rebuilds refined/."""
+"""python -m catalog.verify: every file read, raw vs refined vs compact compared, --repair rebuilds refined/."""
 
 from __future__ import annotations
 
 import pytest
 
-from local_mode import verify
+from catalog import verify
 from tests.test_incremental import assert_same_tables
 from tests.test_pipeline_local import csv_run, full_lake, isolated_settings  # noqa: F401
 
@@ -52,4 +52,5 @@ def test_an_unreadable_raw_file_is_named_and_never_rebuilt_over(full_lake, tmp_p
 
 def test_no_lake_is_a_usage_error(tmp_path, capsys):
     assert verify.main(["--lake-dir", str(tmp_path / "none")]) == 2
-    assert capsys.readouterr().err.strip() == f"error: no lake at {tmp_path / 'none'}"
+    assert capsys.readouterr().err.strip() == (f"error: no lake at {tmp_path / 'none'}: run the scraper first, "
+                                               "or set LAKE_DIR / --lake-dir")

@@ -1,6 +1,6 @@
 """Check a whole lake: every file readable, the refined tables consistent with raw and with each other.
 
-    python -m local_mode.verify [--lake-dir DIR | --bucket NAME] [--repair]
+    python -m catalog.verify [--lake-dir DIR | --bucket NAME] [--repair]
 
 Reads every file of every table of the contract (and the run manifests), then compares the
 sessions raw holds with quotes_daily's, and each refined table with its compact companion.
@@ -13,7 +13,6 @@ named, to be restored or scraped again. Exit 0 when the lake is consistent, 1 wh
 from __future__ import annotations
 
 import argparse
-import contextlib
 import sys
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -31,8 +30,8 @@ from contract.tables import (
     RAW_QUOTES,
     TABLES,
 )
-from pipeline.lake import lake_lock
 from pipeline.settings import ConfigError, load_settings
+from runtime import build_runtime
 from storage import Lake
 
 READ_THREADS = 16
@@ -128,29 +127,26 @@ def verify(lake: Lake, log: Callable[[str], None] = print) -> bool:
 
 def repair(lake_root: str) -> None:
     """Rebuild every refined table from raw with the job's code, on a local Spark."""
-    from etl.refine import rebuild
-    from local_mode.spark import local_spark
+    from local_mode.rebuild import rebuild_lake
 
-    counts = rebuild(local_spark("b3-quotes-repair"), lake_root)
+    counts = rebuild_lake(lake_root)
     print(f"rebuilt from raw: {counts['daily_rows']} daily and {counts['monthly_rows']} monthly rows "
           f"from {counts['raw_days_read']} raw days")
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m local_mode.verify", description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(prog="python -m catalog.verify", description=__doc__.split("\n\n")[0])
     parser.add_argument("--lake-dir", type=Path, help="local lake (default: LAKE_DIR)")
     parser.add_argument("--bucket", help="S3 lake (default: BUCKET)")
     parser.add_argument("--repair", action="store_true", help="rebuild refined/ from raw, then check again")
     args = parser.parse_args(argv)
     try:
-        settings = load_settings().with_overrides(lake_dir=args.lake_dir, bucket=args.bucket)
+        runtime = build_runtime(load_settings().with_overrides(lake_dir=args.lake_dir, bucket=args.bucket))
+        runtime.require_lake()
     except ConfigError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    if settings.is_local and not settings.lake_dir.is_dir():
-        print(f"error: no lake at {settings.lake_dir}", file=sys.stderr)
-        return 2
-    lake = Lake.at(settings.lake_root, settings.aws_region)
+    lake = Lake.at(runtime.settings.lake_root, runtime.settings.aws_region)
     if verify(lake):
         return 0
     if not args.repair:
@@ -159,10 +155,8 @@ def main(argv: list[str] | None = None) -> int:
         print("error: raw files cannot be read (restore them or scrape those days again): nothing was rebuilt",
               file=sys.stderr)
         return 1
-    with contextlib.ExitStack() as held:
-        if settings.is_local:  # no scrape may write while the refined tables are rebuilt
-            held.enter_context(lake_lock(settings.lake_dir, settings.lake_lock_wait_s, what="repair"))
-        repair(settings.lake_root)
+    with runtime.holding_lake("repair"):  # no scrape may write while the refined tables are rebuilt
+        repair(lake.root)
     return 0 if verify(lake) else 1
 
 if __name__ == "__main__":
