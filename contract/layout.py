@@ -22,7 +22,9 @@ MANIFEST_SUFFIX = ".json"
 PROCESSED_RUNS = "refined/_processed_runs"
 # One small JSON record per manifest set aside as unreadable or foreign (with the reason); the
 # folder keeps its first name, which lakes already hold.
-SET_ASIDE_MANIFESTS = "refined/_rejected_manifests"
+SET_ASIDE_MANIFESTS = "refined/_set_aside_manifests"
+# Where lakes refined before that name kept the same records: still read, never written.
+OLD_SET_ASIDE_MANIFESTS = "refined/_rejected_manifests"
 
 
 def lake_root(bucket: str = "", lake_dir: str | Path = "lake") -> str:

@@ -317,7 +317,7 @@ def test_a_malformed_manifest_is_set_aside_and_the_run_refined(tmp_path, capsys)
     assert csv_run(lake, "2020-03-02", "2020-03-06") == 0
     assert "raw/_manifests/0-broken.json set aside (not UTF-8 JSON" in capsys.readouterr().out
     assert len(read_table(lake, "quotes_daily")) == 2 * 5
-    assert (lake / "refined/_rejected_manifests/0-broken.json").is_file()
+    assert (lake / "refined/_set_aside_manifests/0-broken.json").is_file()
     assert csv_run(lake, "2020-03-09", "2020-03-13") == 0  # the next run no longer meets it
     assert "0-broken.json" not in capsys.readouterr().out
     assert len(read_table(lake, "quotes_daily")) == 2 * 10
