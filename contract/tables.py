@@ -61,8 +61,8 @@ class Table:
 
 
 def _cols(spec: str) -> tuple[Column, ...]:
-    """`name:type name:type ...` -> columns."""
-    return tuple(Column(*item.split(":")) for item in spec.split())
+    """One column a line, `name type what it holds` -> columns."""
+    return tuple(Column(*line.split(None, 2)) for line in spec.strip().splitlines())
 
 
 # A quote's numbers as the sources give them (Yahoo's names) -> as raw stores them, stated once.
@@ -71,44 +71,100 @@ SOURCE_TO_RAW = {"Open": "open", "High": "high", "Low": "low", "Close": "close",
                  "Volume": "volume"}
 SOURCE_PRICES = ("Open", "High", "Low", "Close", "Adj Close")  # SOURCE_TO_RAW's prices, volume aside
 
-DAY = (Column("dt", "string", "trading day, YYYY-MM-DD"),)
+DAY = (Column("dt", "string", "the day, YYYY-MM-DD (a raw file's scrape day for rows the calendar cannot place)"),)
 TICKER = Column("ticker", "string", "B3 code, e.g. PETR4")
 
 RAW_QUOTES = Table(
     "quotes", "raw/quotes", DAY,
-    _cols("trade_date:date ticker:string open:double high:double low:double close:double "
-          "adj_close:double volume:bigint traded_value:double trades:bigint source:string "
-          "source_symbol:string ingested_at:timestamp run_id:string"),
+    _cols("""
+        trade_date date the session's day (São Paulo)
+        ticker string B3 code, e.g. PETR4 (IBOV for the Ibovespa index)
+        open double first trade's price, R$
+        high double highest price of the session, R$
+        low double lowest price of the session, R$
+        close double last trade's price, R$
+        adj_close double close adjusted for splits and dividends (Yahoo only; null for B3's own files)
+        volume bigint shares traded
+        traded_value double R$ traded (B3 only)
+        trades bigint number of trades (B3 only)
+        source string where the row came from: yfinance, b3, sample, csv
+        source_symbol string the source's own code (PETR4.SA, or the COTAHIST code of the contract)
+        ingested_at timestamp when the scraper fetched it (UTC)
+        run_id string the scrape run that wrote it (its manifest is raw/_manifests/<run_id>.json)
+    """),
     "Raw daily quotes as the scraper landed them, one file per day and scrape",
 )
 IBOV_PORTFOLIO = Table(
     "ibov_portfolio", "raw/ibov_portfolio", DAY,
-    _cols("portfolio_date:date ticker:string name:string type:string segment:string weight_pct:double "
-          "theoretical_qty:bigint ingested_at:timestamp"),
+    _cols("""
+        portfolio_date date the day the portfolio is for
+        ticker string B3 code of the constituent
+        name string the company's short name
+        type string share class (ON, PN, UNT, ...)
+        segment string B3's listing segment (NM, N1, N2, ...)
+        weight_pct double weight in the index, percent
+        theoretical_qty bigint theoretical quantity in the index
+        ingested_at timestamp when the snapshot was fetched (UTC)
+    """),
     "Ibovespa portfolio snapshots from B3's index API, one file per portfolio day",
 )
 # dt is the row's day; a row whose day the calendar cannot place (future, outside its range,
 # unreadable) goes under the run's day, so one bad file cannot make a folder per century.
 QUOTE_ISSUES = Table(
     "quote_issues", "raw/quote_issues", DAY,
-    _cols("trade_date:date ticker:string reason:string action:string detail:string open:double high:double "
-          "low:double close:double adj_close:double volume:double source:string source_symbol:string "
-          "ingested_at:timestamp run_id:string"),
+    _cols("""
+        trade_date date the quote's day as the source gave it (null when unreadable)
+        ticker string B3 code
+        reason string the check that found the issue, e.g. open_close_outside_range, future_date
+        action string kept (loaded as it came) or rejected (not loaded)
+        detail string the numbers that differ, in words
+        open double open as the source gave it
+        high double high as the source gave it
+        low double low as the source gave it
+        close double close as the source gave it
+        adj_close double adjusted close as the source gave it
+        volume double volume as the source gave it (a double: inf and -5 are kept as they came)
+        source string where the row came from
+        source_symbol string the source's own code
+        ingested_at timestamp when the scraper fetched it (UTC)
+        run_id string the scrape run that found it
+    """),
     "Data-quality report: every quote with an issue, its reason, whether it was kept or rejected, "
     "and its values as the source gave them",
 )
 QUOTES_DAILY = Table(
     "quotes_daily", "refined/quotes_daily", (*DAY, TICKER),
-    _cols("trade_date:date open_price:double high_price:double low_price:double close_price:double "
-          "adj_close_price:double volume:bigint daily_return:double ma_5:double ma_20:double "
-          "days_since_prev_session:int source:string ingested_at:timestamp"),
+    _cols("""
+        trade_date date the session's day
+        open_price double raw open, renamed
+        high_price double raw high, renamed
+        low_price double raw low, renamed
+        close_price double raw close, renamed
+        adj_close_price double raw adj_close, renamed (null for B3 rows)
+        volume bigint shares traded
+        daily_return double close / the previous session's close - 1 (null on a ticker's first session)
+        ma_5 double mean close of the ticker's last 5 sessions, this one included (null until it has 5)
+        ma_20 double mean close of the ticker's last 20 sessions, this one included (null until it has 20)
+        days_since_prev_session int calendar days since the ticker's previous session (null on its first)
+        source string where the winning raw row came from
+        ingested_at timestamp when that row was fetched: the latest ingestion of a ticker and day wins
+    """),
     "One row per ticker and session with return, moving averages and days since the previous session",
 )
 QUOTES_MONTHLY = Table(
     "quotes_monthly", "refined/quotes_monthly", (Column("month", "string", "YYYY-MM"), TICKER),
-    _cols("sessions:int first_session:date last_session:date open_price:double high_price:double "
-          "low_price:double close_price:double total_volume:bigint avg_close_price:double "
-          "monthly_return:double"),
+    _cols("""
+        sessions int the ticker's sessions in the month
+        first_session date the month's first session
+        last_session date the month's last session
+        open_price double the first session's open
+        high_price double the month's highest high
+        low_price double the month's lowest low
+        close_price double the last session's close
+        total_volume bigint shares traded in the month
+        avg_close_price double mean close over the month's sessions
+        monthly_return double close / the previous month's close - 1 (null on a ticker's first month)
+    """),
     "One row per ticker and calendar month: OHLC, volume, mean close and return",
 )
 
@@ -130,3 +186,23 @@ QUOTES_MONTHLY_COMPACT = Table(
 TABLES: dict[str, Table] = {t.name: t for t in (RAW_QUOTES, QUOTES_DAILY, QUOTES_MONTHLY, IBOV_PORTFOLIO,
                                                       QUOTE_ISSUES, QUOTES_DAILY_COMPACT,
                                                       QUOTES_MONTHLY_COMPACT)}
+
+
+def markdown() -> str:
+    """docs/tables.md: every table, where it lives, and what each column holds (`python -m contract.tables`)."""
+    out = ["# The lake's tables", "",
+           "Generated from `contract/tables.py` by `python -m contract.tables > docs/tables.md`; a test fails",
+           "when the two differ. The Glue catalog (bootstrap) and the DuckDB views are made from the same",
+           "definitions; the comments below are the columns' comments in Glue too.", ""]
+    for table in TABLES.values():
+        keys = ", ".join(f"`{c.name}=`" for c in table.partition_keys)
+        out += [f"## `{table.name}`", "", f"{table.description}. Folder `{table.folder}/`, partitioned by {keys}.",
+                "", "| column | type | what it holds |", "|---|---|---|"]
+        out += [f"| `{c.name}` | {c.type} | {c.comment} |" for c in table.columns]
+        out += [f"| `{c.name}` (partition) | {c.type} | {c.comment} |" for c in table.partition_keys]
+        out.append("")
+    return "\n".join(out)
+
+
+if __name__ == "__main__":
+    print(markdown(), end="")

@@ -39,3 +39,15 @@ def test_compact_tables_hold_the_partitioned_tables_columns_and_keys():
     daily = TABLES["quotes_daily"]
     assert [c.name for c in TABLES["quotes_daily_compact"].columns] == [
         *(c.name for c in daily.columns), "dt", "ticker"]
+
+
+def test_docs_tables_page_is_the_contracts_and_every_column_says_what_it_holds():
+    from contract.tables import TABLES, markdown
+    from tests.conftest import REPO
+
+    assert (REPO / "docs" / "tables.md").read_text() == markdown(), "run: python -m contract.tables > docs/tables.md"
+    for table in TABLES.values():
+        for column in (*table.columns, *table.partition_keys):
+            assert column.comment, f"{table.name}.{column.name} has no comment"
+            assert len(column.comment) <= 255, f"{table.name}.{column.name}: Glue takes 255 characters"
+    assert "| `ma_20` | double | mean close of the ticker's last 20 sessions" in markdown()
