@@ -108,20 +108,11 @@ def write_market_files(folder: Path, quotes) -> tuple[list[Path], Path]:
     return yearly, daily
 
 
-def scraper_argv(files: list[Path], universe_args: list[str], lake: Path, cores: int | None = None) -> list[str]:
-    """The scraper's command line; with `cores`, run under a job Spark of that many task slots.
-
-    local_mode.spark.local_spark takes its core count as an argument (default 2) and nothing
-    sets it from outside, so the scaling run changes that default in the process first.
-    """
+def scraper_argv(files: list[Path], universe_args: list[str], lake: Path) -> list[str]:
+    """The scraper's command line over COTAHIST files into `lake`."""
     args = ["--source", "b3", *[arg for f in files for arg in ("--cotahist-file", str(f))], *universe_args,
             "--lake-dir", str(lake)]
-    if cores is None:
-        return [sys.executable, SCRAPER, *args]
-    boot = ("import runpy, sys; import local_mode.spark as s; "
-            f"s.local_spark.__defaults__ = ('b3-quotes-local', {cores}); "
-            f"sys.argv = [{SCRAPER!r}, *sys.argv[1:]]; runpy.run_path({SCRAPER!r}, run_name='__main__')")
-    return [sys.executable, "-c", boot, *args]
+    return [sys.executable, SCRAPER, *args]
 
 
 def memory(run: CommandRun) -> str:
@@ -221,7 +212,9 @@ def main() -> None:
         scaling = None
         if not args.no_scaling:
             yearly = sorted((work / "files-market").glob("COTAHIST_A*.TXT"))
-            scaling = run_command(scraper_argv(yearly, ["--universe", "all"], work / "lake-local1", cores=1))
+            # The job's Spark with one task slot (local_mode.spark reads LOCAL_SPARK_CORES).
+            scaling = run_command(scraper_argv(yearly, ["--universe", "all"], work / "lake-local1"),
+                                  env={"LOCAL_SPARK_CORES": "1"})
             print(f"\nscaling: the market backfill with the job's Spark at local[1] {scaling.seconds:7.1f} s, "
                   f"at local[2] (the default, above) {market.backfill.seconds:7.1f} s: "
                   f"speed-up {scaling.seconds / market.backfill.seconds:5.2f}x   {memory(scaling)}")

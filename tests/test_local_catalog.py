@@ -75,3 +75,25 @@ def test_a_lake_this_user_may_only_read_is_queried_in_memory(tmp_path, monkeypat
     assert run_local(tmp_path, "SELECT ticker, close FROM quotes")[1] == [("PETR4", 30.0)]
     assert run_local(tmp_path, "SELECT count(*) FROM ibov_portfolio")[1] == [(0,)]
     assert not (tmp_path / "catalog.duckdb").exists()
+
+
+def test_quotes_daily_and_monthly_read_the_compact_files_with_the_same_rows(tmp_path):
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from contract.arrow import arrow_schema
+    from contract.tables import QUOTES_DAILY_COMPACT
+
+    schema = arrow_schema(QUOTES_DAILY_COMPACT)
+    rows = {c.name: [None, None] for c in QUOTES_DAILY_COMPACT.columns}
+    rows.update(trade_date=[dt.date(2024, 1, 2), dt.date(2024, 1, 3)], close_price=[30.0, 31.0],
+                dt=["2024-01-02", "2024-01-03"], ticker=["PETR4", "PETR4"])
+    (tmp_path / "refined/quotes_daily_compact/year=2024").mkdir(parents=True)
+    pq.write_table(pa.table(rows, schema=schema), tmp_path / "refined/quotes_daily_compact/year=2024/part-0.snappy.parquet")
+    refresh_catalog(tmp_path)
+    with connect(tmp_path, read_only=True) as con:
+        cursor = con.execute("SELECT * FROM quotes_daily ORDER BY dt")
+        names = [d[0] for d in cursor.description or []]
+        assert [(r[names.index("dt")], r[names.index("close_price")]) for r in cursor.fetchall()] == [
+            ("2024-01-02", 30.0), ("2024-01-03", 31.0)]
+    assert names == [c.name for c in QUOTES_DAILY_COMPACT.columns]  # the partitioned table's columns, no year
