@@ -63,11 +63,11 @@ def read_raw_file(lake: Lake, key: str, tickers: frozenset[str] | None) -> pa.Ta
     except (OSError, pa.ArrowException) as exc:
         raise LakeFileError("unreadable", key, str(exc)) from exc
     if tickers is not None:
-        table = table.filter(pc.is_in(table["ticker"], pa.array(sorted(tickers), pa.string())))
+        table = table.filter(pc.is_in(table["ticker"], pa.array(sorted(tickers), pa.string())))  # pyright: ignore[reportAttributeAccessIssue]
     return to_raw_read_schema(table)
 
 
-def _read_task(lake: Lake, tickers: frozenset[str] | None, batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
+def _read_task(lake: Lake, tickers: frozenset[str] | None, batches: Iterable[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
     for batch in batches:
         for key in batch.column("key").to_pylist():
             yield from read_raw_file(lake, key, tickers).to_batches()

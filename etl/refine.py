@@ -12,9 +12,10 @@ from __future__ import annotations
 
 import datetime as dt
 from collections import defaultdict
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 
-from pyspark.sql import SparkSession
+from pyspark.sql import DataFrame, SparkSession
 
 from contract.tables import QUOTES_DAILY, QUOTES_DAILY_COMPACT, QUOTES_MONTHLY, QUOTES_MONTHLY_COMPACT, RAW_QUOTES
 from etl.raw_reader import list_raw_days, raw_files, read_raw
@@ -110,7 +111,7 @@ def known_sessions(lake_root: str, tickers: list[str], first: dt.date, last: dt.
     return {t: sorted(days) for t, days in found.items()}
 
 
-def _check_files_exist(lake_root: str, files: dict[str, list[str]], expected: list[str]) -> None:
+def _check_files_exist(lake_root: str, files: dict[str, list[str]], expected: Sequence[str]) -> None:
     """Every raw file a manifest lists must still be there."""
     present = {key for keys in files.values() for key in keys}
     for key in sorted(set(expected)):
@@ -119,7 +120,7 @@ def _check_files_exist(lake_root: str, files: dict[str, list[str]], expected: li
                                  "manifest lists it): restore it or re-run that scrape; nothing was refined")
 
 
-def _check_sessions_read(spark: SparkSession, daily, needed: dict[str, list[dt.date]], lake_root: str) -> None:
+def _check_sessions_read(spark: SparkSession, daily: DataFrame, needed: dict[str, list[dt.date]], lake_root: str) -> None:
     """Every session the lake's history says a ticker has, and the run reads, must be in raw."""
     pairs = [(t, d) for t, days in needed.items() for d in days]
     if not pairs:
@@ -136,50 +137,53 @@ def _check_sessions_read(spark: SparkSession, daily, needed: dict[str, list[dt.d
 
 
 def refine_changes(spark: SparkSession, lake_root: str, tickers: list[str], changed_days: list[str],
-                   expected_files: list[str] = (), log=print) -> dict:  # type: ignore[assignment]
+                   expected_files: Sequence[str] = (), log: Callable[[str], None] = print) -> dict:
     """Recompute and rewrite every refined row a change to `tickers` on `changed_days` can move.
 
     Equal to a full recompute: the rows read hold every session each rewritten row depends
     on, and the rows rewritten are all those that can differ. Raw that the run needs and
     cannot find stops it before anything is written (LakeDataMissing). A compact file that
     cannot be read is derived data: it is named and every refined table is rebuilt from raw.
+    `expected_files` are the raw files the run's manifests list: each must be there.
     """
     changed_days = sorted(set(changed_days))
     first, last = dt.date.fromisoformat(changed_days[0]), dt.date.fromisoformat(changed_days[-1])
     try:
         sessions = known_sessions(lake_root, sorted(tickers), first, last)
-    except LakeFileError as exc:
-        log(f"warning: {Lake.at(lake_root).describe(exc.key)} cannot be read ({exc.reason}): "
-            "rebuilding the refined tables from raw")
-        return rebuild(spark, lake_root)
-    if sessions is None:  # nothing says which sessions exist: every ticker from all of raw, once
-        return rebuild(spark, lake_root, expected_files)
-    needed = sessions_needed(sessions, sorted(tickers), changed_days)
-    days = sorted({*changed_days, *(d.isoformat() for known in needed.values() for d in known)})
-    try:
+        if sessions is None:  # nothing says which sessions exist: every ticker from all of raw, once
+            return rebuild(spark, lake_root, expected_files)
+        needed = sessions_needed(sessions, sorted(tickers), changed_days)
+        days = sorted({*changed_days, *(d.isoformat() for known in needed.values() for d in known)})
         return _refine(spark, lake_root, days, sorted(tickers), changed_days, expected_files, needed)
     except LakeFileError as exc:
-        if not exc.key.startswith(RAW_QUOTES.prefix):
-            log(f"warning: {Lake.at(lake_root).describe(exc.key)} cannot be read ({exc.reason}): "
-                "rebuilding the refined tables from raw")
-            return rebuild(spark, lake_root)
-        raise LakeDataMissing(f"raw file {Lake.at(lake_root).describe(exc.key)} is {exc.kind} ({exc.reason}): "
-                             "restore it or re-run that scrape; nothing was refined") from None
+        if exc.key.startswith(RAW_QUOTES.prefix):
+            raise _raw_missing(lake_root, exc) from None
+        log(f"warning: {Lake.at(lake_root).describe(exc.key)} cannot be read ({exc.reason}): "
+            "rebuilding the refined tables from raw")
+        return rebuild(spark, lake_root, expected_files)
 
 
-def rebuild(spark: SparkSession, lake_root: str, expected_files: list[str] = ()) -> dict:  # type: ignore[assignment]
+def rebuild(spark: SparkSession, lake_root: str, expected_files: Sequence[str] = ()) -> dict:
     """Recompute every refined table from all of raw and replace the compact years whole."""
     days = list_raw_days(lake_root)
+    if not days:
+        return {"raw_days_read": 0, "daily_rows": 0, "monthly_rows": 0, "written": {}}
     try:
         return _refine(spark, lake_root, days, None, days, expected_files, {}, replace_compact=True)
     except LakeFileError as exc:
-        raise LakeDataMissing(f"raw file {Lake.at(lake_root).describe(exc.key)} is {exc.kind} ({exc.reason}): "
-                             "restore it or re-run that scrape; nothing was refined") from None
+        raise _raw_missing(lake_root, exc) from None
+
+
+def _raw_missing(lake_root: str, exc: LakeFileError) -> LakeDataMissing:
+    return LakeDataMissing(f"raw file {Lake.at(lake_root).describe(exc.key)} is {exc.kind} ({exc.reason}): "
+                           "restore it or re-run that scrape; nothing was refined")
 
 
 def _refine(spark: SparkSession, lake_root: str, days: list[str], tickers: list[str] | None,
-            changed_days: list[str], expected_files, needed: dict[str, list[dt.date]],
+            changed_days: list[str], expected_files: Sequence[str], needed: dict[str, list[dt.date]],
             replace_compact: bool = False) -> dict:
+    """Read `days` of raw for `tickers` (all when None) in Spark tasks, check them, rewrite what
+    `changed_days` can move: the partitioned tables, then their compact years."""
     files = raw_files(lake_root, days)
     _check_files_exist(lake_root, files, list(expected_files))
     raw = read_raw(spark, lake_root, [key for keys in files.values() for key in keys], tickers)

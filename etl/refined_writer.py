@@ -13,7 +13,7 @@ top-level folder (what was written), never the data.
 from __future__ import annotations
 
 import functools
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
@@ -96,7 +96,7 @@ def write_folder_partitions(lake: Lake, folder: str, rows: pa.Table, partition_b
 
 
 def _write_task(lake: Lake, folder: str, partition_by: list[str],
-                batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
+                batches: Iterable[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
     batch_list = list(batches)
     if not batch_list or not sum(b.num_rows for b in batch_list):
         return
@@ -186,13 +186,13 @@ def merge_year(lake: Lake, table: Table, year: str, fresh: pa.Table, key: list[s
 
 
 def _merge_task(lake: Lake, table: Table, key: list[str], replace: bool,
-                batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
+                batches: Iterable[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
     batch_list = [b for b in batches if b.num_rows]
     if not batch_list:
         return
     rows = pa.Table.from_batches(batch_list)
     for year in sorted(set(rows["_year"].to_pylist())):
-        year_rows = rows.filter(pc.equal(rows["_year"], year)).drop_columns(["_year"])
+        year_rows = rows.filter(pc.equal(rows["_year"], year)).drop_columns(["_year"])  # pyright: ignore[reportAttributeAccessIssue]
         with writes_named():
             total = merge_year(lake, table, year, year_rows, key, replace)
         yield pa.RecordBatch.from_pydict({"folder": [f"year={year}"], "partitions": [""], "rows": [total]},
