@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import os
 import socket
 from collections.abc import Iterator
 from pathlib import Path
@@ -23,14 +24,15 @@ FAKE_AWS_ENVIRONMENT = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY":
                         "AWS_SESSION_TOKEN": "testing", "AWS_EC2_METADATA_DISABLED": "true"}
 
 
+# Set before any test starts a JVM (the spark fixture, or a pipeline run's own local Spark).
+os.environ.update(FAKE_AWS_ENVIRONMENT)
+os.environ.pop("AWS_PROFILE", None)
+
+
 @pytest.fixture(scope="session")
 def spark():
-    import os
-
     from local_mode.spark import local_spark
 
-    os.environ.update(FAKE_AWS_ENVIRONMENT)
-    os.environ.pop("AWS_PROFILE", None)
     session = local_spark("b3-quotes-tests", cores=1)
     yield session
     session.stop()
