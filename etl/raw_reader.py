@@ -73,6 +73,11 @@ def _read_task(lake: Lake, tickers: frozenset[str] | None, batches: Iterable[pa.
             yield from read_raw_file(lake, key, tickers).to_batches()
 
 
+def warm_task(batches: Iterable[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
+    """A task that does nothing: run once, it leaves a Python worker with this module imported."""
+    yield from batches
+
+
 def read_raw(spark: SparkSession, lake_root: str, files: list[str], tickers: Iterable[str] | None) -> DataFrame:
     """The rows of these raw files (keys) for `tickers` (all when None), read in Spark tasks."""
     lake = Lake.at(lake_root)

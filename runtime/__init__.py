@@ -12,6 +12,7 @@
 from __future__ import annotations
 
 import contextlib
+import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -49,6 +50,17 @@ class LocalRuntime:
         """The lake's lock: every write of a run happens under it (another run waits)."""
         with lake_lock(self.settings.lake_dir, self.settings.lake_lock_wait_s, what=what):
             yield
+
+    def warm_up(self) -> None:
+        """Start the local Spark (JVM, Python workers) in the background while the scrape downloads.
+
+        A daily run's refine waits for it otherwise: the JVM's start and its first Python task
+        are most of a small run's time. Any failure here (no Java) is met again, and said, when
+        the refine asks for Spark.
+        """
+        from local_mode.spark import warm_spark
+
+        threading.Thread(target=warm_spark, name="spark-warm-up", daemon=True).start()
 
     def after_commit(self, manifest_key: str, log: Callable[[str], None] = print) -> None:
         """What the bucket notification starts on AWS, here: the handler, the Glue job, the catalog."""
@@ -90,6 +102,9 @@ class AwsRuntime:
     def holding_lake(self, what: str = "run") -> Iterator[None]:
         """S3 has no lock: one PUT per file, and the job allows one run at a time."""
         yield
+
+    def warm_up(self) -> None:
+        """Nothing to start here: Glue runs the job."""
 
     def after_commit(self, manifest_key: str, log: Callable[[str], None] = print) -> None:
         log(f"committed {self.lake.describe(manifest_key)}: "

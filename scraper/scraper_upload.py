@@ -207,6 +207,7 @@ def run(args: argparse.Namespace) -> int:
     """One scrape: settings, universe, download, the writes under the lake's lock, then the refine or the trigger."""
     settings, universe = read_options(args)
     runtime = build_runtime(settings)
+    runtime.warm_up()  # local: the JVM starts while the scrape downloads
     with contextlib.ExitStack() as held:
         writes = LakeWrites(runtime, held)
         settings, report = fetch_and_write(args, settings, universe, runtime, writes)
