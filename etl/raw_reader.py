@@ -67,10 +67,11 @@ def read_raw_file(lake: Lake, key: str, tickers: frozenset[str] | None) -> pa.Ta
     return to_raw_read_schema(table)
 
 
-def _read_task(lake: Lake, tickers: frozenset[str] | None, batches: Iterable[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
+def _read_task(lake: Lake, keys: list[str], tickers: frozenset[str] | None,
+               batches: Iterable[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
     for batch in batches:
-        for key in batch.column("key").to_pylist():
-            yield from read_raw_file(lake, key, tickers).to_batches()
+        for index in batch.column("id").to_pylist():
+            yield from read_raw_file(lake, keys[index], tickers).to_batches()
 
 
 def warm_task(batches: Iterable[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
@@ -79,9 +80,13 @@ def warm_task(batches: Iterable[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
 
 
 def read_raw(spark: SparkSession, lake_root: str, files: list[str], tickers: Iterable[str] | None) -> DataFrame:
-    """The rows of these raw files (keys) for `tickers` (all when None), read in Spark tasks."""
+    """The rows of these raw files (keys) for `tickers` (all when None), read in Spark tasks.
+
+    The tasks get the file numbers from spark.range (no Python data goes through the JVM) and the
+    keys with the task's function.
+    """
     lake = Lake.at(lake_root)
     wanted = None if tickers is None else frozenset(tickers)
     slices = max(1, min(len(files), -(-len(files) // FILES_PER_TASK), 4 * spark.sparkContext.defaultParallelism))
-    keys = spark.createDataFrame(spark.sparkContext.parallelize([(k,) for k in files], slices), "key string")
-    return keys.mapInArrow(functools.partial(_read_task, lake, wanted), RAW_READ_DDL)
+    task = functools.partial(_read_task, lake, list(files), wanted)
+    return spark.range(len(files), numPartitions=slices).mapInArrow(task, RAW_READ_DDL)
