@@ -1,8 +1,9 @@
-"""Shared fixtures: one local Spark session, fake AWS credentials, the bundled data."""
+"""Shared fixtures: one local Spark session, fake AWS credentials, moto, settings kept from any .env, the full lake."""
 
 from __future__ import annotations
 
 import contextlib
+import os
 import socket
 from collections.abc import Iterator
 from pathlib import Path
@@ -15,6 +16,23 @@ SAMPLE_DIR = REPO / "data" / "sample" / "yahoo"
 TEST_DATA = Path(__file__).resolve().parent / "data"
 EVENTS = Path(__file__).resolve().parent / "events"
 
+# Variables a developer's shell may hold that choose the bucket, the source, the tickers or the lake.
+SETTINGS_VARIABLES = ("BUCKET", "TICKERS", "ATIVO", "TICKER", "SOURCE", "LAKE_DIR", "UNIVERSE", "ENV_FILE",
+                      "GLUE_DATABASE", "DOWNLOAD_TIMEOUT_S", "LAKE_LOCK_WAIT_S")
+
+
+def isolate_settings(patch: pytest.MonkeyPatch, no_env_dir: Path) -> None:
+    """Settings read no developer .env (the repository root is an empty folder) and no such variable."""
+    patch.setattr("pipeline.settings.REPO_ROOT", no_env_dir)
+    for name in SETTINGS_VARIABLES:
+        patch.delenv(name, raising=False)
+
+
+@pytest.fixture(autouse=True)
+def isolated_settings(monkeypatch, tmp_path_factory):
+    """No developer .env or variable may send a test run to a real bucket, Athena or another lake."""
+    isolate_settings(monkeypatch, tmp_path_factory.mktemp("no_env"))
+
 
 # Spark's Python workers take the environment of the JVM, started once: fake credentials from the
 # start, so that tasks reaching a moto S3 (its endpoint travels with storage.Lake) sign their
@@ -25,8 +43,6 @@ FAKE_AWS_ENVIRONMENT = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY":
 
 @pytest.fixture(scope="session")
 def spark():
-    import os
-
     from local_mode.spark import local_spark
 
     os.environ.update(FAKE_AWS_ENVIRONMENT)
@@ -53,7 +69,7 @@ def aws_credentials(monkeypatch):
 
 @contextlib.contextmanager
 def moto_server() -> Iterator[str]:
-    """An in-process moto server on a free loopback port, reset to an empty account."""
+    """An in-process moto server on a free loopback port."""
     from moto.server import ThreadedMotoServer
 
     with socket.socket() as probe:
@@ -61,21 +77,47 @@ def moto_server() -> Iterator[str]:
         port = probe.getsockname()[1]
     server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
     server.start()
-    endpoint = f"http://127.0.0.1:{port}"
     try:
-        # The in-process server keeps moto's global state: start every test from an empty account.
-        requests.post(f"{endpoint}/moto-api/reset", timeout=10)
-        yield endpoint
+        yield f"http://127.0.0.1:{port}"
     finally:
         server.stop()
 
 
-@pytest.fixture
-def s3_endpoint(monkeypatch):
-    """A moto server as the S3 endpoint of every client (boto3 and pyarrow), fake credentials."""
+@pytest.fixture(scope="session")
+def moto_session_server() -> Iterator[str]:
+    """One moto server for the whole session: starting one per test cost more than most tests."""
     with moto_server() as endpoint:
-        for name, value in {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
-                            "AWS_DEFAULT_REGION": "us-east-1", "AWS_REGION": "us-east-1",
-                            "AWS_ENDPOINT_URL": endpoint}.items():
-            monkeypatch.setenv(name, value)
         yield endpoint
+
+
+@pytest.fixture
+def moto_endpoint(moto_session_server) -> str:
+    """The session's moto server, reset to an empty account for this test."""
+    # The in-process server keeps moto's global state: every test starts from an empty account.
+    requests.post(f"{moto_session_server}/moto-api/reset", timeout=10).raise_for_status()
+    return moto_session_server
+
+
+@pytest.fixture
+def s3_endpoint(moto_endpoint, monkeypatch):
+    """A moto server as the S3 endpoint of every client (boto3 and pyarrow), fake credentials."""
+    for name, value in {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
+                        "AWS_DEFAULT_REGION": "us-east-1", "AWS_REGION": "us-east-1",
+                        "AWS_ENDPOINT_URL": moto_endpoint}.items():
+        monkeypatch.setenv(name, value)
+    return moto_endpoint
+
+
+@pytest.fixture(scope="session")
+def full_lake(tmp_path_factory) -> Path:
+    """tests/helpers.py's START to END of PETR4 and VALE3 scraped and refined in one run, once a session.
+
+    The reference the whole-pipeline tests compare with: read it, or copy it before changing it.
+    """
+    from tests.helpers import csv_run
+
+    lake = tmp_path_factory.mktemp("full") / "lake"
+    with pytest.MonkeyPatch.context() as patch:
+        isolate_settings(patch, tmp_path_factory.mktemp("no_env_full"))
+        assert csv_run(lake) == 0
+    return lake

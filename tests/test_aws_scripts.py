@@ -11,12 +11,11 @@ from pathlib import Path
 
 import boto3
 import pytest
-import requests
 from moto.athena.responses import AthenaResponse
 from moto.glue.responses import GlueResponse
 
 from contract.tables import TABLES
-from tests.conftest import REPO, moto_server
+from tests.conftest import REPO
 
 BUCKET = "b3-quotes-test-lake"
 SCRIPTS = REPO / "scripts"
@@ -63,50 +62,21 @@ def _update_work_group(self):
     return "{}"
 
 
-@pytest.fixture(scope="module")
-def moto_module_server():
-    """One moto server for the module (starting one per test cost more than most tests)."""
+@pytest.fixture(scope="module", autouse=True)
+def moto_update_calls():
+    """The Update calls moto lacks, on the session's moto server for this module's tests."""
     with pytest.MonkeyPatch.context() as patch:
         patch.setattr(AthenaResponse, "update_work_group", _update_work_group, raising=False)
         patch.setattr(GlueResponse, "update_job", _update_job, raising=False)
         patch.setattr(GlueResponse, "update_crawler", _update_crawler, raising=False)
-        with moto_server() as endpoint:
-            yield endpoint
+        yield
 
 
 @pytest.fixture
-def moto_endpoint(moto_module_server):
-    # Every test starts from an empty account.
-    requests.post(f"{moto_module_server}/moto-api/reset", timeout=10)
-    return moto_module_server
-
-
-@pytest.fixture(scope="module")
-def python_for_scripts(tmp_path_factory) -> str:
-    """The Python the scripts run (PYTHON). deploy/package.py is another part of the project; while
-    it has no `visual-source` command yet, a wrapper writes that one file (a one-row Parquet file)
-    and runs everything else with the real interpreter. Once the command exists it runs as it is."""
-    folder = tmp_path_factory.mktemp("python")
-    probe = subprocess.run([sys.executable, "-m", "deploy.package", "visual-source", str(folder / "probe.parquet")],
-                           cwd=REPO, capture_output=True, text=True)
-    if probe.returncode == 0:
-        return sys.executable
-    wrapper = folder / "python"
-    wrapper.write_text(f"""#!/usr/bin/env bash
-if [[ "$1 $2 $3" == "-m deploy.package visual-source" ]]; then
-  exec "{sys.executable}" -c 'import sys, pyarrow as pa, pyarrow.parquet as pq; pq.write_table(pa.table({{"ticker": ["PETR4"]}}), sys.argv[1])' "$4"
-fi
-exec "{sys.executable}" "$@"
-""")
-    wrapper.chmod(0o755)
-    return str(wrapper)
-
-
-@pytest.fixture
-def aws_env(moto_endpoint, tmp_path, python_for_scripts):
+def aws_env(moto_endpoint, tmp_path):
     env = {
         "PATH": f"{BIN}{os.pathsep}{os.environ['PATH']}",
-        "PYTHON": python_for_scripts,
+        "PYTHON": sys.executable,
         "HOME": str(tmp_path),
         "AWS_ENDPOINT_URL": moto_endpoint,
         "AWS_ACCESS_KEY_ID": "testing",

@@ -6,8 +6,7 @@ import json
 
 import pytest
 
-from tests.test_incremental import assert_same_tables
-from tests.test_pipeline_local import END, csv_run, full_lake, isolated_settings  # noqa: F401
+from tests.helpers import END, assert_same_tables, csv_run
 
 pytestmark = pytest.mark.integration
 
@@ -53,7 +52,7 @@ def test_a_missing_raw_file_a_pending_manifest_lists_stops_the_run(tmp_path, cap
     assert manifest_file.name in pending(lake)
 
 
-def test_a_truncated_compact_file_is_rebuilt_from_raw(full_lake, tmp_path, capsys):  # noqa: F811
+def test_a_truncated_compact_file_is_rebuilt_from_raw(full_lake, tmp_path, capsys):
     lake = tmp_path / "lake"
     assert csv_run(lake, "2019-10-01", "2020-03-30") == 0
     year = lake / "refined/quotes_daily_compact/year=2020/part-0.snappy.parquet"

@@ -5,13 +5,12 @@ from __future__ import annotations
 import pytest
 
 from local_mode import verify
-from tests.test_incremental import assert_same_tables
-from tests.test_pipeline_local import csv_run, full_lake, isolated_settings  # noqa: F401
+from tests.helpers import assert_same_tables
 
 pytestmark = pytest.mark.integration
 
 
-def test_verify_finds_a_corrupt_partition_and_a_missing_compact_row_and_repair_heals_both(full_lake, tmp_path,  # noqa: F811
+def test_verify_finds_a_corrupt_partition_and_a_missing_compact_row_and_repair_heals_both(full_lake, tmp_path,
                                                                                           capsys):
     import shutil
 
@@ -37,7 +36,7 @@ def test_verify_finds_a_corrupt_partition_and_a_missing_compact_row_and_repair_h
     assert_same_tables(lake, full_lake)
 
 
-def test_an_unreadable_raw_file_is_named_and_never_rebuilt_over(full_lake, tmp_path, capsys):  # noqa: F811
+def test_an_unreadable_raw_file_is_named_and_never_rebuilt_over(full_lake, tmp_path, capsys):
     import shutil
 
     lake = tmp_path / "lake"
