@@ -16,6 +16,7 @@ from moto.glue.responses import GlueResponse
 
 from contract.tables import TABLES
 from tests.conftest import REPO
+from tests.glue_harness import JOB_VALUES, render_job_definition
 
 BUCKET = "b3-quotes-test-lake"
 SCRIPTS = REPO / "scripts"
@@ -195,7 +196,8 @@ def test_bootstrap_waits_creates_everything_converges_then_reset_removes_only_ou
     assert nodes["raw_quotes"]["S3ParquetSource"]["Paths"] == _job_definition()["CodeGenConfigurationNodes"][
         "raw_quotes"]["S3ParquetSource"]["Paths"]
     assert nodes["refine"]["CustomCode"]["Inputs"] == ["raw_quotes"]
-    assert "from etl.glue_job import main" in nodes["refine"]["CustomCode"]["Code"]
+    assert nodes["refine"]["CustomCode"]["Code"] == _job_definition()["CodeGenConfigurationNodes"]["refine"][
+        "CustomCode"]["Code"]  # the template's node, as it is
 
     # The catalog: every table of contract/tables.py, as stated there, located in the bucket.
     quotes = aws["glue"].get_table(DatabaseName="default", Name="quotes")["Table"]
@@ -536,12 +538,7 @@ def test_policy_documents_are_valid_and_pass_the_linter():
 
 
 def _job_definition() -> dict:
-    text = (REPO / "infra" / "glue-job.json").read_text()
-    for key, value in {"BUCKET": BUCKET, "GLUE_ROLE_ARN": "arn:aws:iam::123456789012:role/b3-quotes-glue",
-                       "CRAWLER_NAME": "b3-quotes-crawler", "REGION": "us-east-1"}.items():
-        text = text.replace("${" + key + "}", value)
-    assert "${" not in text
-    return json.loads(text)
+    return render_job_definition({**JOB_VALUES, "BUCKET": BUCKET, "REGION": "us-east-1"})
 
 
 def test_visual_job_definition_passes_the_cli_parameter_validation():
@@ -564,7 +561,7 @@ def test_visual_job_definition_passes_the_cli_parameter_validation():
     assert ParamValidator().validate({"Name": "x", **broken}, model.operation_model("CreateJob").input_shape).has_errors()
 
 
-def test_visual_custom_code_node_runs_the_script_jobs_entry_point(monkeypatch):
+def test_visual_custom_code_node_runs_the_job_with_the_generated_scripts_glue_context(monkeypatch):
     """Glue Studio makes a CustomCode node's Code the body of `def ClassName(glueContext, dfc)`."""
     import textwrap
 
@@ -575,11 +572,11 @@ def test_visual_custom_code_node_runs_the_script_jobs_entry_point(monkeypatch):
     namespace: dict = {}
     exec(compile(source, "custom-code-node", "exec"), namespace)
     seen = []
-    monkeypatch.setattr(etl.glue_job, "main", seen.append)
-    monkeypatch.setattr(sys, "argv", ["glue_job.py", "--JOB_NAME", "b3-quotes-refine", "--manifest_key", "raw/_manifests/r.json"])
-    frames = object()
-    assert namespace[node["ClassName"]](None, frames) is frames
-    assert seen == [["glue_job.py", "--JOB_NAME", "b3-quotes-refine", "--manifest_key", "raw/_manifests/r.json"]]
+    monkeypatch.setattr(etl.glue_job, "run_in_glue", lambda glue_context, *a, **k: seen.append((glue_context, a, k)))
+    glue_context, frames = object(), object()
+    assert namespace[node["ClassName"]](glue_context, frames) is frames
+    # The script's own GlueContext, and nothing else: the job reads its arguments from sys.argv.
+    assert seen == [(glue_context, (), {})]
 
 
 def test_bucket_policy_denies_plain_http():
