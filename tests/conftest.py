@@ -40,6 +40,20 @@ def isolated_settings(monkeypatch, tmp_path_factory):
     isolate_settings(monkeypatch, tmp_path_factory.mktemp("no_env"))
 
 
+# Test JVMs live for seconds on two shared cores: the quick compiler alone and one GC thread start
+# and finish them sooner than the server defaults (C2 compiling, parallel GC threads). Through the
+# environment, the scraper in a child process (tests/fault_driver.py, the documented commands)
+# starts its JVM the same way.
+TEST_JVM_OPTIONS = "-XX:TieredStopAtLevel=1 -XX:+UseSerialGC"
+
+
+@pytest.fixture(scope="session", autouse=True)
+def quick_test_jvms():
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("PYSPARK_SUBMIT_ARGS", f'--driver-java-options "{TEST_JVM_OPTIONS}" pyspark-shell')
+        yield
+
+
 # Spark's Python workers take the environment of the JVM, started once: fake credentials from the
 # start, so that tasks reaching a moto S3 (its endpoint travels with storage.Lake) sign their
 # requests with them, and nothing can reach a real account.
@@ -114,16 +128,29 @@ def s3_endpoint(moto_endpoint, monkeypatch):
     return moto_endpoint
 
 
+def scraped_once(tmp_path_factory, name: str, end: str) -> Path:
+    """A lake of tests/helpers.py's START to `end` of PETR4 and VALE3, scraped and refined in one run."""
+    from tests.helpers import START, csv_run
+
+    lake = tmp_path_factory.mktemp(name) / "lake"
+    with pytest.MonkeyPatch.context() as patch:
+        isolate_settings(patch, tmp_path_factory.mktemp(f"no_env_{name}"))
+        assert csv_run(lake, START, end) == 0
+    return lake
+
+
 @pytest.fixture(scope="session")
 def full_lake(tmp_path_factory) -> Path:
-    """tests/helpers.py's START to END of PETR4 and VALE3 scraped and refined in one run, once a session.
+    """START to END in one run, once a session: the reference the whole-pipeline tests compare with.
 
-    The reference the whole-pipeline tests compare with: read it, or copy it before changing it.
+    Read it, or copy it (tests/helpers.py `copy_lake`) before changing it.
     """
-    from tests.helpers import csv_run
+    from tests.helpers import END
 
-    lake = tmp_path_factory.mktemp("full") / "lake"
-    with pytest.MonkeyPatch.context() as patch:
-        isolate_settings(patch, tmp_path_factory.mktemp("no_env_full"))
-        assert csv_run(lake) == 0
-    return lake
+    return scraped_once(tmp_path_factory, "full", END)
+
+
+@pytest.fixture(scope="session")
+def lake_to_march_30(tmp_path_factory) -> Path:
+    """START to 2020-03-30 in one run, once a session: a history the next day's run (END) lands on. Copy it."""
+    return scraped_once(tmp_path_factory, "to_march_30", "2020-03-30")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shutil
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -29,6 +30,13 @@ def csv_run(lake: Path, start: str = START, end: str = END, tickers: Sequence[st
     """A scrape of Yahoo-format CSV files (the bundled sample by default), refined locally."""
     return run_scraper(lake, "--source", "csv", "--csv-dir", str(csv_dir), "--tickers", ",".join(tickers),
                        "--start", start, "--end", end)
+
+
+def copy_lake(lake: Path, tmp_path: Path) -> Path:
+    """A copy of a session's lake for one test to change (file times kept)."""
+    copy = tmp_path / "lake"
+    shutil.copytree(lake, copy)
+    return copy
 
 
 def read_table(lake: Path, folder: str) -> pd.DataFrame:

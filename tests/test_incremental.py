@@ -11,7 +11,7 @@ import pytest
 
 from etl.refine import raw_days_needed
 from tests.conftest import SAMPLE_DIR
-from tests.helpers import END, START, assert_same_tables, csv_run
+from tests.helpers import END, START, assert_same_tables, copy_lake, csv_run
 from tests.helpers import run_scraper as run
 from tests.helpers import sorted_table as table
 
@@ -26,9 +26,8 @@ def test_backfill_into_the_middle_of_existing_history_equals_a_full_run(full_lak
     assert_same_tables(lake, full_lake)
 
 
-def test_one_day_run_on_a_long_history_rewrites_only_that_day(full_lake, tmp_path):
-    lake = tmp_path / "lake"
-    assert csv_run(lake, START, "2020-03-30") == 0
+def test_one_day_run_on_a_long_history_rewrites_only_that_day(full_lake, lake_to_march_30, tmp_path):
+    lake = copy_lake(lake_to_march_30, tmp_path)  # START to 2020-03-30 in one run
     files = {p: p.stat().st_mtime_ns for p in (lake / "refined/quotes_daily").rglob("*.parquet")}
     assert csv_run(lake, "2020-03-31", END) == 0
     assert_same_tables(lake, full_lake)
