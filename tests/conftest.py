@@ -1,4 +1,4 @@
-"""Shared fixtures: one local Spark session, fake AWS credentials, the bundled data."""
+"""Shared fixtures: one local Spark session, fake AWS credentials, moto, settings kept from any .env, the full lake."""
 
 from __future__ import annotations
 
@@ -15,6 +15,43 @@ REPO = Path(__file__).resolve().parent.parent
 SAMPLE_DIR = REPO / "data" / "sample" / "yahoo"
 TEST_DATA = Path(__file__).resolve().parent / "data"
 EVENTS = Path(__file__).resolve().parent / "events"
+
+# Variables a developer's shell may hold that choose the bucket, the source, the tickers or the lake.
+SETTINGS_VARIABLES = ("BUCKET", "TICKERS", "ATIVO", "TICKER", "SOURCE", "LAKE_DIR", "UNIVERSE", "ENV_FILE",
+                      "GLUE_DATABASE", "DOWNLOAD_TIMEOUT_S", "LAKE_LOCK_WAIT_S")
+
+
+def isolate_settings(patch: pytest.MonkeyPatch, no_env_dir: Path) -> None:
+    """Settings read no developer .env (the repository root is an empty folder) and no such variable."""
+    for name in SETTINGS_VARIABLES:
+        patch.delenv(name, raising=False)
+    try:
+        from pipeline import settings
+    except ModuleNotFoundError as missing:
+        if missing.name != "dotenv":  # only the Lambda's venv (.ci/run) lacks it, and nothing there reads settings
+            raise
+    else:
+        patch.setattr(settings, "REPO_ROOT", no_env_dir)
+
+
+@pytest.fixture(autouse=True)
+def isolated_settings(monkeypatch, tmp_path_factory):
+    """No developer .env or variable may send a test run to a real bucket, Athena or another lake."""
+    isolate_settings(monkeypatch, tmp_path_factory.mktemp("no_env"))
+
+
+# Test JVMs live for seconds on two shared cores: the quick compiler alone and one GC thread start
+# and finish them sooner than the server defaults (C2 compiling, parallel GC threads). Through the
+# environment, the scraper in a child process (tests/fault_driver.py, the documented commands)
+# starts its JVM the same way.
+TEST_JVM_OPTIONS = "-XX:TieredStopAtLevel=1 -XX:+UseSerialGC"
+
+
+@pytest.fixture(scope="session", autouse=True)
+def quick_test_jvms():
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("PYSPARK_SUBMIT_ARGS", f'--driver-java-options "{TEST_JVM_OPTIONS}" pyspark-shell')
+        yield
 
 
 # Spark's Python workers take the environment of the JVM, started once: fake credentials from the
@@ -55,7 +92,7 @@ def aws_credentials(monkeypatch):
 
 @contextlib.contextmanager
 def moto_server() -> Iterator[str]:
-    """An in-process moto server on a free loopback port, reset to an empty account."""
+    """An in-process moto server on a free loopback port."""
     from moto.server import ThreadedMotoServer
 
     with socket.socket() as probe:
@@ -63,21 +100,60 @@ def moto_server() -> Iterator[str]:
         port = probe.getsockname()[1]
     server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
     server.start()
-    endpoint = f"http://127.0.0.1:{port}"
     try:
-        # The in-process server keeps moto's global state: start every test from an empty account.
-        requests.post(f"{endpoint}/moto-api/reset", timeout=10)
-        yield endpoint
+        yield f"http://127.0.0.1:{port}"
     finally:
         server.stop()
 
 
-@pytest.fixture
-def s3_endpoint(monkeypatch):
-    """A moto server as the S3 endpoint of every client (boto3 and pyarrow), fake credentials."""
+@pytest.fixture(scope="session")
+def moto_session_server() -> Iterator[str]:
+    """One moto server for the whole session: starting one per test cost more than most tests."""
     with moto_server() as endpoint:
-        for name, value in {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
-                            "AWS_DEFAULT_REGION": "us-east-1", "AWS_REGION": "us-east-1",
-                            "AWS_ENDPOINT_URL": endpoint}.items():
-            monkeypatch.setenv(name, value)
         yield endpoint
+
+
+@pytest.fixture
+def moto_endpoint(moto_session_server) -> str:
+    """The session's moto server, reset to an empty account for this test."""
+    # The in-process server keeps moto's global state: every test starts from an empty account.
+    requests.post(f"{moto_session_server}/moto-api/reset", timeout=10).raise_for_status()
+    return moto_session_server
+
+
+@pytest.fixture
+def s3_endpoint(moto_endpoint, monkeypatch):
+    """A moto server as the S3 endpoint of every client (boto3 and pyarrow), fake credentials."""
+    for name, value in {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
+                        "AWS_DEFAULT_REGION": "us-east-1", "AWS_REGION": "us-east-1",
+                        "AWS_ENDPOINT_URL": moto_endpoint}.items():
+        monkeypatch.setenv(name, value)
+    return moto_endpoint
+
+
+def scraped_once(tmp_path_factory, name: str, end: str) -> Path:
+    """A lake of tests/helpers.py's START to `end` of PETR4 and VALE3, scraped and refined in one run."""
+    from tests.helpers import START, csv_run
+
+    lake = tmp_path_factory.mktemp(name) / "lake"
+    with pytest.MonkeyPatch.context() as patch:
+        isolate_settings(patch, tmp_path_factory.mktemp(f"no_env_{name}"))
+        assert csv_run(lake, START, end) == 0
+    return lake
+
+
+@pytest.fixture(scope="session")
+def full_lake(tmp_path_factory) -> Path:
+    """START to END in one run, once a session: the reference the whole-pipeline tests compare with.
+
+    Read it, or copy it (tests/helpers.py `copy_lake`) before changing it.
+    """
+    from tests.helpers import END
+
+    return scraped_once(tmp_path_factory, "full", END)
+
+
+@pytest.fixture(scope="session")
+def lake_to_march_30(tmp_path_factory) -> Path:
+    """START to 2020-03-30 in one run, once a session: a history the next day's run (END) lands on. Copy it."""
+    return scraped_once(tmp_path_factory, "to_march_30", "2020-03-30")

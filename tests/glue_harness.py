@@ -11,7 +11,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from tests.conftest import REPO, SAMPLE_DIR
+from tests.conftest import REPO, SAMPLE_DIR, TEST_JVM_OPTIONS
 
 GLUE_STANDIN = Path(__file__).resolve().parent / "glue_standin"
 JOB_DEFINITION = REPO / "infra" / "glue-job.json"
@@ -131,6 +131,7 @@ def run_glue_script(script: Path, argv: list[str], extra_py_files: Path, env: di
                       "SPARK_CONF_DIR": str(SPARK_CONF_DIR),
                       # Glue hands --extra-py-files to its executors too: their tasks import the job from it.
                       "PYSPARK_SUBMIT_ARGS": f"--master local[1] --py-files {extra_py_files} "
+                                             f'--driver-java-options "{TEST_JVM_OPTIONS}" '
                                              "--conf spark.ui.enabled=false "
                                              "--conf spark.sql.shuffle.partitions=1 pyspark-shell",
                       **env})

@@ -16,7 +16,7 @@ from etl import glue_job
 from lambdas.start_glue_job import lambda_handler
 from local_mode.trigger import s3_put_event
 from scraper import scraper_upload
-from tests.conftest import REPO, SAMPLE_DIR, moto_server
+from tests.conftest import REPO, SAMPLE_DIR
 from tests.glue_harness import glue_argv, use_awsglue_standin
 
 pytestmark = pytest.mark.integration
@@ -45,67 +45,61 @@ def refined_rows(filesystem: pafs.FileSystem, root: str, table: str, keys: list[
     return sorted(rows, key=lambda r: tuple(str(r[k]) for k in keys))
 
 
-@pytest.fixture
-def isolated(monkeypatch, tmp_path_factory):
-    monkeypatch.setattr("pipeline.settings.REPO_ROOT", tmp_path_factory.mktemp("no_env"))
-    for name in ("BUCKET", "TICKERS", "SOURCE", "LAKE_DIR", "AWS_PROFILE"):
-        monkeypatch.delenv(name, raising=False)
-
-
-def test_aws_path_end_to_end_on_moto_equals_a_local_run(spark, isolated, tmp_path, monkeypatch):
+def test_aws_path_end_to_end_on_moto_equals_a_local_run(spark, moto_endpoint, tmp_path, monkeypatch):
+    monkeypatch.delenv("AWS_PROFILE", raising=False)
     local_lake = tmp_path / "local-lake"
     assert scraper_upload.main(["--lake-dir", str(local_lake), *SCRAPE]) == 0
 
-    with moto_server() as endpoint:
-        bootstrap_on(endpoint, tmp_path)
-        for name, value in {"AWS_ENDPOINT_URL": endpoint, "AWS_ACCESS_KEY_ID": "testing",
-                            "AWS_SECRET_ACCESS_KEY": "testing", "AWS_SESSION_TOKEN": "testing",
-                            "AWS_REGION": REGION, "AWS_DEFAULT_REGION": REGION}.items():
-            monkeypatch.setenv(name, value)
-        s3, glue, lam = (boto3.client(n, region_name=REGION) for n in ("s3", "glue", "lambda"))
+    endpoint = moto_endpoint
+    bootstrap_on(endpoint, tmp_path)
+    for name, value in {"AWS_ENDPOINT_URL": endpoint, "AWS_ACCESS_KEY_ID": "testing",
+                        "AWS_SECRET_ACCESS_KEY": "testing", "AWS_SESSION_TOKEN": "testing",
+                        "AWS_REGION": REGION, "AWS_DEFAULT_REGION": REGION}.items():
+        monkeypatch.setenv(name, value)
+    s3, glue, lam = (boto3.client(n, region_name=REGION) for n in ("s3", "glue", "lambda"))
 
-        # 1. The scraper writes raw and its manifest to the bucket.
-        assert scraper_upload.main(["--bucket", BUCKET, *SCRAPE]) == 0
+    # 1. The scraper writes raw and its manifest to the bucket.
+    assert scraper_upload.main(["--bucket", BUCKET, *SCRAPE]) == 0
 
-        # 2. The notification bootstrap configured matches the manifest: build the event S3 sends.
-        (target,) = s3.get_bucket_notification_configuration(Bucket=BUCKET)["LambdaFunctionConfigurations"]
-        rules = {r["Name"].lower(): r["Value"] for r in target["Filter"]["Key"]["FilterRules"]}
-        keys = [o["Key"] for o in s3.list_objects_v2(Bucket=BUCKET, Prefix=rules["prefix"])["Contents"]]
-        (manifest_key,) = [k for k in keys if k.endswith(rules["suffix"])]
-        assert "s3:ObjectCreated:*" in target["Events"]
-        event = s3_put_event(BUCKET, manifest_key)
+    # 2. The notification bootstrap configured matches the manifest: build the event S3 sends.
+    (target,) = s3.get_bucket_notification_configuration(Bucket=BUCKET)["LambdaFunctionConfigurations"]
+    rules = {r["Name"].lower(): r["Value"] for r in target["Filter"]["Key"]["FilterRules"]}
+    keys = [o["Key"] for o in s3.list_objects_v2(Bucket=BUCKET, Prefix=rules["prefix"])["Contents"]]
+    (manifest_key,) = [k for k in keys if k.endswith(rules["suffix"])]
+    assert "s3:ObjectCreated:*" in target["Events"]
+    event = s3_put_event(BUCKET, manifest_key)
 
-        # 3. The handler, configured as bootstrap deployed it, starts one run on the moto Glue.
-        function = lam.get_function(FunctionName=target["LambdaFunctionArn"].rsplit(":", 1)[-1])["Configuration"]
-        for name, value in function["Environment"]["Variables"].items():
-            monkeypatch.setenv(name, value)
-        (started,) = lambda_handler(event, None)["job_runs"]
-        job_name = function["Environment"]["Variables"]["GLUE_JOB_NAME"]
-        job_run = glue.get_job_run(JobName=job_name, RunId=started["job_run_id"])["JobRun"]
-        assert job_run["Arguments"]["--manifest_key"] == manifest_key  # (moto stores the defaults with it)
+    # 3. The handler, configured as bootstrap deployed it, starts one run on the moto Glue.
+    function = lam.get_function(FunctionName=target["LambdaFunctionArn"].rsplit(":", 1)[-1])["Configuration"]
+    for name, value in function["Environment"]["Variables"].items():
+        monkeypatch.setenv(name, value)
+    (started,) = lambda_handler(event, None)["job_runs"]
+    job_name = function["Environment"]["Variables"]["GLUE_JOB_NAME"]
+    job_run = glue.get_job_run(JobName=job_name, RunId=started["job_run_id"])["JobRun"]
+    assert job_run["Arguments"]["--manifest_key"] == manifest_key  # (moto stores the defaults with it)
 
-        # 4. The job's entry point with what Glue passes: DefaultArguments, then the run's Arguments.
-        use_awsglue_standin(monkeypatch)
-        defaults = glue.get_job(JobName=job_name)["Job"]["DefaultArguments"]
-        glue_job.main(glue_argv(job_name, defaults, job_run["Arguments"]))
-        crawler = glue.get_crawler(Name=defaults["--crawler_name"])["Crawler"]
-        assert crawler["State"] == "RUNNING"  # the job started it
-        # The job registered its partitions in bootstrap's tables: Athena sees them when it ends.
-        for table, count in (("quotes_daily", 2 * (17 + 22)), ("quotes_monthly", 2 * 2)):
-            pages = glue.get_paginator("get_partitions").paginate(DatabaseName=defaults["--glue_database"],
-                                                                  TableName=table)
-            locations = [p["StorageDescriptor"]["Location"] for page in pages for p in page["Partitions"]]
-            assert len(locations) == count
-            assert all(loc.startswith(f"s3://{BUCKET}/refined/{table}/") for loc in locations)
+    # 4. The job's entry point with what Glue passes: DefaultArguments, then the run's Arguments.
+    use_awsglue_standin(monkeypatch)
+    defaults = glue.get_job(JobName=job_name)["Job"]["DefaultArguments"]
+    glue_job.main(glue_argv(job_name, defaults, job_run["Arguments"]))
+    crawler = glue.get_crawler(Name=defaults["--crawler_name"])["Crawler"]
+    assert crawler["State"] == "RUNNING"  # the job started it
+    # The job registered its partitions in bootstrap's tables: Athena sees them when it ends.
+    for table, count in (("quotes_daily", 2 * (17 + 22)), ("quotes_monthly", 2 * 2)):
+        pages = glue.get_paginator("get_partitions").paginate(DatabaseName=defaults["--glue_database"],
+                                                              TableName=table)
+        locations = [p["StorageDescriptor"]["Location"] for page in pages for p in page["Partitions"]]
+        assert len(locations) == count
+        assert all(loc.startswith(f"s3://{BUCKET}/refined/{table}/") for loc in locations)
 
-        # 5. The refined tables on S3 hold exactly the local run's rows.
-        s3fs = pafs.S3FileSystem(region=REGION, endpoint_override=endpoint.removeprefix("http://"), scheme="http",
-                                 access_key="testing", secret_key="testing")
-        local = pafs.LocalFileSystem()
-        for table, keys in (("quotes_daily", ["ticker", "dt"]), ("quotes_monthly", ["ticker", "month"])):
-            on_s3 = refined_rows(s3fs, BUCKET, table, keys)
-            # February: 20 weekdays less Carnival (24-25) and Yahoo's null Ash Wednesday = 17; March: 22.
-            assert len(on_s3) == (2 * (17 + 22) if table == "quotes_daily" else 2 * 2)
-            assert on_s3 == refined_rows(local, str(local_lake), table, keys)
-        processed = s3.list_objects_v2(Bucket=BUCKET, Prefix="refined/_processed_runs/")["Contents"]
-        assert [o["Key"].rsplit("/", 1)[-1] for o in processed] == [manifest_key.rsplit("/", 1)[-1]]
+    # 5. The refined tables on S3 hold exactly the local run's rows.
+    s3fs = pafs.S3FileSystem(region=REGION, endpoint_override=endpoint.removeprefix("http://"), scheme="http",
+                             access_key="testing", secret_key="testing")
+    local = pafs.LocalFileSystem()
+    for table, keys in (("quotes_daily", ["ticker", "dt"]), ("quotes_monthly", ["ticker", "month"])):
+        on_s3 = refined_rows(s3fs, BUCKET, table, keys)
+        # February: 20 weekdays less Carnival (24-25) and Yahoo's null Ash Wednesday = 17; March: 22.
+        assert len(on_s3) == (2 * (17 + 22) if table == "quotes_daily" else 2 * 2)
+        assert on_s3 == refined_rows(local, str(local_lake), table, keys)
+    processed = s3.list_objects_v2(Bucket=BUCKET, Prefix="refined/_processed_runs/")["Contents"]
+    assert [o["Key"].rsplit("/", 1)[-1] for o in processed] == [manifest_key.rsplit("/", 1)[-1]]

@@ -11,12 +11,12 @@ from pathlib import Path
 
 import boto3
 import pytest
-import requests
 from moto.athena.responses import AthenaResponse
 from moto.glue.responses import GlueResponse
 
 from contract.tables import TABLES
-from tests.conftest import REPO, moto_server
+from tests.conftest import REPO
+from tests.glue_harness import JOB_VALUES, render_job_definition
 
 BUCKET = "b3-quotes-test-lake"
 SCRIPTS = REPO / "scripts"
@@ -63,50 +63,21 @@ def _update_work_group(self):
     return "{}"
 
 
-@pytest.fixture(scope="module")
-def moto_module_server():
-    """One moto server for the module (starting one per test cost more than most tests)."""
+@pytest.fixture(scope="module", autouse=True)
+def moto_update_calls():
+    """The Update calls moto lacks, on the session's moto server for this module's tests."""
     with pytest.MonkeyPatch.context() as patch:
         patch.setattr(AthenaResponse, "update_work_group", _update_work_group, raising=False)
         patch.setattr(GlueResponse, "update_job", _update_job, raising=False)
         patch.setattr(GlueResponse, "update_crawler", _update_crawler, raising=False)
-        with moto_server() as endpoint:
-            yield endpoint
+        yield
 
 
 @pytest.fixture
-def moto_endpoint(moto_module_server):
-    # Every test starts from an empty account.
-    requests.post(f"{moto_module_server}/moto-api/reset", timeout=10)
-    return moto_module_server
-
-
-@pytest.fixture(scope="module")
-def python_for_scripts(tmp_path_factory) -> str:
-    """The Python the scripts run (PYTHON). deploy/package.py is another part of the project; while
-    it has no `visual-source` command yet, a wrapper writes that one file (a one-row Parquet file)
-    and runs everything else with the real interpreter. Once the command exists it runs as it is."""
-    folder = tmp_path_factory.mktemp("python")
-    probe = subprocess.run([sys.executable, "-m", "deploy.package", "visual-source", str(folder / "probe.parquet")],
-                           cwd=REPO, capture_output=True, text=True)
-    if probe.returncode == 0:
-        return sys.executable
-    wrapper = folder / "python"
-    wrapper.write_text(f"""#!/usr/bin/env bash
-if [[ "$1 $2 $3" == "-m deploy.package visual-source" ]]; then
-  exec "{sys.executable}" -c 'import sys, pyarrow as pa, pyarrow.parquet as pq; pq.write_table(pa.table({{"ticker": ["PETR4"]}}), sys.argv[1])' "$4"
-fi
-exec "{sys.executable}" "$@"
-""")
-    wrapper.chmod(0o755)
-    return str(wrapper)
-
-
-@pytest.fixture
-def aws_env(moto_endpoint, tmp_path, python_for_scripts):
+def aws_env(moto_endpoint, tmp_path):
     env = {
         "PATH": f"{BIN}{os.pathsep}{os.environ['PATH']}",
-        "PYTHON": python_for_scripts,
+        "PYTHON": sys.executable,
         "HOME": str(tmp_path),
         "AWS_ENDPOINT_URL": moto_endpoint,
         "AWS_ACCESS_KEY_ID": "testing",
@@ -225,7 +196,8 @@ def test_bootstrap_waits_creates_everything_converges_then_reset_removes_only_ou
     assert nodes["raw_quotes"]["S3ParquetSource"]["Paths"] == _job_definition()["CodeGenConfigurationNodes"][
         "raw_quotes"]["S3ParquetSource"]["Paths"]
     assert nodes["refine"]["CustomCode"]["Inputs"] == ["raw_quotes"]
-    assert "from etl.glue_job import main" in nodes["refine"]["CustomCode"]["Code"]
+    assert nodes["refine"]["CustomCode"]["Code"] == _job_definition()["CodeGenConfigurationNodes"]["refine"][
+        "CustomCode"]["Code"]  # the template's node, as it is
 
     # The catalog: every table of contract/tables.py, as stated there, located in the bucket.
     quotes = aws["glue"].get_table(DatabaseName="default", Name="quotes")["Table"]
@@ -566,12 +538,7 @@ def test_policy_documents_are_valid_and_pass_the_linter():
 
 
 def _job_definition() -> dict:
-    text = (REPO / "infra" / "glue-job.json").read_text()
-    for key, value in {"BUCKET": BUCKET, "GLUE_ROLE_ARN": "arn:aws:iam::123456789012:role/b3-quotes-glue",
-                       "CRAWLER_NAME": "b3-quotes-crawler", "REGION": "us-east-1"}.items():
-        text = text.replace("${" + key + "}", value)
-    assert "${" not in text
-    return json.loads(text)
+    return render_job_definition({**JOB_VALUES, "BUCKET": BUCKET, "REGION": "us-east-1"})
 
 
 def test_visual_job_definition_passes_the_cli_parameter_validation():
@@ -594,7 +561,7 @@ def test_visual_job_definition_passes_the_cli_parameter_validation():
     assert ParamValidator().validate({"Name": "x", **broken}, model.operation_model("CreateJob").input_shape).has_errors()
 
 
-def test_visual_custom_code_node_runs_the_script_jobs_entry_point(monkeypatch):
+def test_visual_custom_code_node_runs_the_job_with_the_generated_scripts_glue_context(monkeypatch):
     """Glue Studio makes a CustomCode node's Code the body of `def ClassName(glueContext, dfc)`."""
     import textwrap
 
@@ -605,11 +572,11 @@ def test_visual_custom_code_node_runs_the_script_jobs_entry_point(monkeypatch):
     namespace: dict = {}
     exec(compile(source, "custom-code-node", "exec"), namespace)
     seen = []
-    monkeypatch.setattr(etl.glue_job, "main", seen.append)
-    monkeypatch.setattr(sys, "argv", ["glue_job.py", "--JOB_NAME", "b3-quotes-refine", "--manifest_key", "raw/_manifests/r.json"])
-    frames = object()
-    assert namespace[node["ClassName"]](None, frames) is frames
-    assert seen == [["glue_job.py", "--JOB_NAME", "b3-quotes-refine", "--manifest_key", "raw/_manifests/r.json"]]
+    monkeypatch.setattr(etl.glue_job, "run_in_glue", lambda glue_context, *a, **k: seen.append((glue_context, a, k)))
+    glue_context, frames = object(), object()
+    assert namespace[node["ClassName"]](glue_context, frames) is frames
+    # The script's own GlueContext, and nothing else: the job reads its arguments from sys.argv.
+    assert seen == [(glue_context, (), {})]
 
 
 def test_bucket_policy_denies_plain_http():

@@ -110,14 +110,6 @@ def plain_lake(tmp_path_factory) -> Path:
     return build_lake(tmp_path_factory.mktemp("lake_plain"), with_ibov=False)
 
 
-@pytest.fixture(autouse=True)
-def isolated_settings(monkeypatch, tmp_path_factory):
-    """No developer .env or AWS variable may send a test to Athena."""
-    monkeypatch.setattr("pipeline.settings.REPO_ROOT", tmp_path_factory.mktemp("no_env"))
-    for name in ("BUCKET", "TICKERS", "ATIVO", "TICKER", "LAKE_DIR", "GLUE_DATABASE"):
-        monkeypatch.delenv(name, raising=False)
-
-
 def expected_ibov() -> list[tuple[str, float, float]]:
     """(dt, weighted daily return, weight covered) from the latest snapshot, by hand."""
     w = PORTFOLIOS["2025-04-07"]

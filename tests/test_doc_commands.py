@@ -8,6 +8,7 @@ need the network, and commands on files of the reader's own.
 
 from __future__ import annotations
 
+import functools
 import os
 import re
 import shlex
@@ -61,6 +62,25 @@ def strip_comment(line: str) -> str:
     return line
 
 
+FILE_FLAGS = ("--cotahist-file", "--ibov-file", "--csv-dir")
+
+
+def names_a_file_of_the_readers_own(words: list[str], flag: str) -> bool:
+    """`flag`'s value names nothing in the repository, under that path or that name (an example of
+    the reader's file, like COTAHIST_A2023.ZIP). A file the repository has elsewhere is run, and
+    fails: the command must name it where it is."""
+    if flag not in words[:-1]:
+        return False
+    value = words[words.index(flag) + 1]
+    return not (REPO / value).exists() and Path(value).name not in tracked_file_names()
+
+
+@functools.cache
+def tracked_file_names() -> frozenset[str]:
+    listed = subprocess.run(["git", "ls-files"], cwd=REPO, capture_output=True, text=True, check=True).stdout
+    return frozenset(Path(line).name for line in listed.splitlines())
+
+
 def why_not_run(command: str) -> str | None:
     """The reason a command is not run here, or None for a local one."""
     words = shlex.split(command)
@@ -72,7 +92,7 @@ def why_not_run(command: str) -> str | None:
         return "make target (installs the venv first)"
     if program in ("pip", "git", "curl", "wget", "apt", "apt-get", "brew") or words[:3] == ["python", "-m", "pip"]:
         return "installs or downloads"
-    if any(w.startswith("~") for w in words):
+    if any(w.startswith("~") for w in words) or any(names_a_file_of_the_readers_own(words, flag) for flag in FILE_FLAGS):
         return "names files of the reader's own"
     if program != "python" or len(words) < 2:
         return f"not a project command ({program})"

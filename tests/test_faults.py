@@ -15,18 +15,17 @@ import os
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
-import duckdb
 import pandas as pd
 import pyarrow.parquet as pq
 import pytest
 
 from pipeline.lake import LOCK_FILE, lake_lock
-from scraper import scraper_upload
-from tests.conftest import REPO, SAMPLE_DIR
+from tests.conftest import REPO, SAMPLE_DIR, SETTINGS_VARIABLES
 from tests.fault_driver import KILLED
+from tests.helpers import KEYS, expected_daily, read_table, run_scraper, sorted_table
 
 pytestmark = pytest.mark.integration
 
@@ -36,15 +35,8 @@ START, END = "2020-03-02", "2020-03-13"  # ten sessions
 ARGS = ["--source", "csv", "--csv-dir", str(SAMPLE_DIR), "--tickers", ",".join(TICKERS), "--start", START, "--end", END]
 
 
-@pytest.fixture(autouse=True)
-def isolated_settings(monkeypatch, tmp_path_factory):
-    monkeypatch.setattr("pipeline.settings.REPO_ROOT", tmp_path_factory.mktemp("no_env"))
-    for name in ("BUCKET", "TICKERS", "ATIVO", "TICKER", "SOURCE", "LAKE_DIR", "UNIVERSE", "LAKE_LOCK_WAIT_S"):
-        monkeypatch.delenv(name, raising=False)
-
-
 def child_env() -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if k not in ("BUCKET", "TICKERS", "SOURCE", "LAKE_DIR", "UNIVERSE")}
+    env = {k: v for k, v in os.environ.items() if k not in SETTINGS_VARIABLES}
     env["PYTHONPATH"] = str(REPO)
     return env
 
@@ -56,31 +48,17 @@ def drive(point: str, lake: Path, *args: str, timeout_s: float = 300) -> subproc
 
 
 def run_in_process(lake: Path, *args: str) -> int:
-    return scraper_upload.main(["--lake-dir", str(lake), *(args or ARGS)])
-
-
-def expected_daily(tickers: list[str], start: str, end: str) -> pd.DataFrame:
-    """Sessions and closes straight from the CSV files: what a clean run refines."""
-    frames = []
-    for ticker in tickers:
-        csv = pd.read_csv(SAMPLE_DIR / f"{ticker}.SA.csv", na_values=["null"])
-        csv = csv[(csv["Date"] >= start) & (csv["Date"] <= end)].dropna(subset=["Open", "High", "Low", "Close"])
-        frames.append(pd.DataFrame({"ticker": ticker, "dt": csv["Date"], "close_price": csv["Close"]}))
-    return pd.concat(frames).sort_values(["ticker", "dt"]).reset_index(drop=True)
+    return run_scraper(lake, *(args or ARGS))
 
 
 def refined(lake: Path, table: str = "quotes_daily") -> pd.DataFrame:
-    keys = ["ticker", "dt"] if table == "quotes_daily" else ["ticker", "month"]
-    with duckdb.connect() as con:
-        frame = con.execute(f"SELECT * FROM read_parquet('{lake}/refined/{table}/*/*/*.parquet', "
-                            "hive_partitioning = true, hive_types_autocast = false)").df()
-    return frame.sort_values(keys).reset_index(drop=True)
+    return read_table(lake, table).sort_values(KEYS[table]).reset_index(drop=True)
 
 
 def assert_converged(lake: Path, tickers: list[str] = TICKERS, start: str = START, end: str = END) -> None:
     """Exactly one refined row per ticker and session, with the CSV's close; nothing left pending."""
     daily = refined(lake)
-    expected = expected_daily(tickers, start, end)
+    expected = expected_daily(start, end, tickers)
     assert not daily.duplicated(["ticker", "dt"]).any()
     assert list(zip(daily["ticker"], daily["dt"])) == list(zip(expected["ticker"], expected["dt"]))
     assert daily["close_price"].tolist() == pytest.approx(expected["close_price"].tolist(), rel=1e-12)
@@ -168,13 +146,11 @@ def test_two_concurrent_runs_give_exactly_the_rows_of_two_sequential_runs(tmp_pa
     assert run_in_process(sequential, *run_a) == 0
     assert run_in_process(sequential, *run_b) == 0
     for table in ("quotes_daily", "quotes_monthly"):
-        together = refined(lake, table).drop(columns=["ingested_at"], errors="ignore")
-        one_by_one = refined(sequential, table).drop(columns=["ingested_at"], errors="ignore")
-        pd.testing.assert_frame_equal(together, one_by_one)
+        pd.testing.assert_frame_equal(sorted_table(lake, table), sorted_table(sequential, table))
     daily = refined(lake)
-    expected = pd.concat([expected_daily(["PETR4"], "2020-03-02", "2020-03-13"),
-                          expected_daily(["VALE3"], "2020-03-02", "2020-03-20"),
-                          expected_daily(["ITUB4"], "2020-03-09", "2020-03-20")]).sort_values(["ticker", "dt"])
+    expected = pd.concat([expected_daily("2020-03-02", "2020-03-13", ["PETR4"]),
+                          expected_daily("2020-03-02", "2020-03-20", ["VALE3"]),
+                          expected_daily("2020-03-09", "2020-03-20", ["ITUB4"])]).sort_values(["ticker", "dt"])
     assert list(zip(daily["ticker"], daily["dt"])) == list(zip(expected["ticker"], expected["dt"]))
 
 
@@ -210,17 +186,24 @@ def injected_error(monkeypatch, err: int) -> None:
     monkeypatch.setattr(LocalStorage, "put_bytes", refuse)
 
 
+def run_meeting_the_fault(mounted: bool, point: str, lake: Path, inject: Callable[[pytest.MonkeyPatch], None],
+                          capsys, *args: str) -> tuple[int, str]:
+    """The run that meets the fault, its exit code and stderr: a child process on the real small file
+    system when one is mounted, else this process with the error injected by `inject`."""
+    if mounted:
+        failed = drive(point, lake, *args)
+        return failed.returncode, failed.stderr
+    with pytest.MonkeyPatch.context() as patch:
+        inject(patch)
+        return run_in_process(lake, *args), capsys.readouterr().err
+
+
 def test_full_disk_while_writing_raw_exits_6_and_a_rerun_converges(tmp_path, monkeypatch, capsys):
     mount = tmp_path / "disk"
     with small_filesystem(mount, "24k") as mounted:
         lake = mount / "lake"
-        if mounted:
-            failed = drive("none", lake)
-            code, stderr = failed.returncode, failed.stderr
-        else:
-            with pytest.MonkeyPatch.context() as patch:
-                injected_error(patch, errno.ENOSPC)
-                code, stderr = run_in_process(lake), capsys.readouterr().err
+        code, stderr = run_meeting_the_fault(mounted, "none", lake, lambda patch: injected_error(patch, errno.ENOSPC),
+                                             capsys)
         assert code == 6
         line = assert_one_error_line(stderr)
         assert "No space left on device" in line and str(lake / "raw") in line and "run not committed" in line
@@ -236,16 +219,12 @@ def test_full_disk_while_refining_exits_6_naming_the_path_and_a_rerun_converges(
     mount = tmp_path / "disk"
     with small_filesystem(mount, "8m") as mounted:
         lake = mount / "lake"
-        if mounted:
-            failed = drive("fill-disk", lake)
-            code, stderr = failed.returncode, failed.stderr
-        else:
-            def full(*args, **kwargs):
-                raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), str(lake / "refined/quotes_daily"))
 
-            with pytest.MonkeyPatch.context() as patch:
-                patch.setattr("local_mode.trigger.trigger_locally", full)
-                code, stderr = run_in_process(lake), capsys.readouterr().err
+        def full(*args, **kwargs):
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), str(lake / "refined/quotes_daily"))
+
+        code, stderr = run_meeting_the_fault(
+            mounted, "fill-disk", lake, lambda patch: patch.setattr("local_mode.trigger.trigger_locally", full), capsys)
         assert code == 6
         line = assert_one_error_line(stderr)
         assert "refining failed writing" in line and str(lake) in line and "No space left on device" in line
@@ -266,19 +245,15 @@ def test_read_only_lake_exits_6_naming_it_and_changes_nothing(tmp_path, monkeypa
         args = [*ARGS[:-4], "--start", "2020-03-16", "--end", "2020-03-20"]
         if mounted:
             remount(mount, "ro")
-            failed = drive("none", lake, *args)
-            code, stderr = failed.returncode, failed.stderr
-        else:
-            real_open = open
+        real_open = open
 
-            def read_only_open(file, mode="r", *a, **k):
-                if str(file).startswith(str(lake)) and any(c in mode for c in "wa+x"):
-                    raise OSError(errno.EROFS, os.strerror(errno.EROFS), str(file))
-                return real_open(file, mode, *a, **k)
+        def read_only_open(file, mode="r", *a, **k):
+            if str(file).startswith(str(lake)) and any(c in mode for c in "wa+x"):
+                raise OSError(errno.EROFS, os.strerror(errno.EROFS), str(file))
+            return real_open(file, mode, *a, **k)
 
-            with pytest.MonkeyPatch.context() as patch:
-                patch.setattr("builtins.open", read_only_open)
-                code, stderr = run_in_process(lake, *args), capsys.readouterr().err
+        code, stderr = run_meeting_the_fault(
+            mounted, "none", lake, lambda patch: patch.setattr("builtins.open", read_only_open), capsys, *args)
         assert code == 6
         line = assert_one_error_line(stderr)
         assert f"cannot lock the lake: {lake / LOCK_FILE}: Read-only file system" in line

@@ -220,23 +220,21 @@ def test_main_started_by_hand_refines_every_pending_manifest(spark, defaults, tm
 # The job as Glue runs it: a child process with only the job's zip (--extra-py-files) and the
 # stand-in awsglue on its path, over a local lake, the catalog on a moto server.
 @pytest.fixture
-def glue_account(tmp_path):
+def glue_account(tmp_path, moto_endpoint):
     """A moto server holding the catalog database, the tables of contract/tables.py and the crawler."""
     import boto3
 
     from contract.tables import TABLES
-    from tests.conftest import moto_server
 
     lake = tmp_path / "lake"
-    with moto_server() as endpoint:
-        glue = boto3.client("glue", endpoint_url=endpoint, region_name="sa-east-1",
-                            aws_access_key_id="testing", aws_secret_access_key="testing")
-        glue.create_database(DatabaseInput={"Name": VALUES["GLUE_DATABASE"]})
-        for table in TABLES.values():
-            glue.create_table(DatabaseName=VALUES["GLUE_DATABASE"], TableInput=table.glue_table_input(str(lake)))
-        glue.create_crawler(Name=VALUES["CRAWLER_NAME"], Role=VALUES["GLUE_ROLE_ARN"],
-                            DatabaseName=VALUES["GLUE_DATABASE"], Targets={"S3Targets": [{"Path": str(lake)}]})
-        yield {"endpoint": endpoint, "glue": glue, "lake": lake, "tmp": tmp_path}
+    glue = boto3.client("glue", endpoint_url=moto_endpoint, region_name="sa-east-1",
+                        aws_access_key_id="testing", aws_secret_access_key="testing")
+    glue.create_database(DatabaseInput={"Name": VALUES["GLUE_DATABASE"]})
+    for table in TABLES.values():
+        glue.create_table(DatabaseName=VALUES["GLUE_DATABASE"], TableInput=table.glue_table_input(str(lake)))
+    glue.create_crawler(Name=VALUES["CRAWLER_NAME"], Role=VALUES["GLUE_ROLE_ARN"],
+                        DatabaseName=VALUES["GLUE_DATABASE"], Targets={"S3Targets": [{"Path": str(lake)}]})
+    return {"endpoint": moto_endpoint, "glue": glue, "lake": lake, "tmp": tmp_path}
 
 
 def run_as_glue(account: dict, script: Path) -> tuple[list[dict], subprocess.CompletedProcess]:

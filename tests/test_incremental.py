@@ -9,38 +9,16 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from etl.refine import REACH, raw_days_needed
+from etl.refine import raw_days_needed
 from tests.conftest import SAMPLE_DIR
-from tests.test_pipeline_local import END, START, csv_run, full_lake, isolated_settings, read_table, run  # noqa: F401
+from tests.helpers import END, START, assert_same_tables, copy_lake, csv_run
+from tests.helpers import run_scraper as run
+from tests.helpers import sorted_table as table
 
 pytestmark = pytest.mark.integration
-KEYS = {"quotes_daily": ["ticker", "dt"], "quotes_monthly": ["ticker", "month"]}
 
 
-def table(lake: Path, name: str) -> pd.DataFrame:
-    frame = read_table(lake, name).drop(columns=["ingested_at"], errors="ignore")
-    return frame.sort_values(KEYS[name]).reset_index(drop=True)
-
-
-def compact(lake: Path, name: str) -> pd.DataFrame:
-    import duckdb
-
-    with duckdb.connect() as con:
-        frame = con.execute(f"SELECT * EXCLUDE (year) FROM read_parquet('{lake}/refined/{name}_compact/*/*.parquet', "
-                            "hive_partitioning = true)").df()
-    return frame.drop(columns=["ingested_at"], errors="ignore").sort_values(KEYS[name]).reset_index(drop=True)
-
-
-def assert_same_tables(lake: Path, reference: Path) -> None:
-    """Both refined tables and their compact companions hold exactly the reference's rows."""
-    for name in KEYS:
-        expected = table(reference, name)
-        pd.testing.assert_frame_equal(table(lake, name), expected, check_exact=False, rtol=1e-12)
-        pd.testing.assert_frame_equal(compact(lake, name)[expected.columns], expected, check_exact=False,
-                                      rtol=1e-12, check_dtype=False)
-
-
-def test_backfill_into_the_middle_of_existing_history_equals_a_full_run(full_lake, tmp_path):  # noqa: F811
+def test_backfill_into_the_middle_of_existing_history_equals_a_full_run(full_lake, tmp_path):
     lake = tmp_path / "lake"
     assert csv_run(lake, START, "2019-11-29") == 0
     assert csv_run(lake, "2020-01-02", END) == 0
@@ -48,9 +26,8 @@ def test_backfill_into_the_middle_of_existing_history_equals_a_full_run(full_lak
     assert_same_tables(lake, full_lake)
 
 
-def test_one_day_run_on_a_long_history_rewrites_only_that_day(full_lake, tmp_path):  # noqa: F811
-    lake = tmp_path / "lake"
-    assert csv_run(lake, START, "2020-03-30") == 0
+def test_one_day_run_on_a_long_history_rewrites_only_that_day(full_lake, lake_to_march_30, tmp_path):
+    lake = copy_lake(lake_to_march_30, tmp_path)  # START to 2020-03-30 in one run
     files = {p: p.stat().st_mtime_ns for p in (lake / "refined/quotes_daily").rglob("*.parquet")}
     assert csv_run(lake, "2020-03-31", END) == 0
     assert_same_tables(lake, full_lake)
@@ -104,8 +81,9 @@ def test_raw_days_needed_widens_per_ticker_only_as_far_as_it_must():
     daily = days("2024-01-01", 60)  # AAAA3: a session every day of January and February
     gapped = days("2023-06-01", 25) + days("2024-02-20", 5)  # BBBB4: 25 sessions in June 2023, then late February
     needed = raw_days_needed({"AAAA3": daily, "BBBB4": gapped}, ["AAAA3", "BBBB4"], ["2024-02-26"])
-    # AAAA3: February from its start, January 31 (last session of the month before), and the
-    # REACH sessions before the 26th all lie in February. BBBB4 reaches back into June 2023:
-    # it has 5 sessions in late February, so the last 14 of June (12th to 25th).
-    expected = {d for d in daily if dt.date(2024, 1, 31) <= d} | set(gapped[25 - (REACH - 5):25]) | set(gapped[25:])
+    # The 20-session moving average reaches 19 sessions back (stated here, not read from etl.refine).
+    # AAAA3: February from its start, January 31 (last session of the month before), and the 19
+    # sessions before the 26th all lie in February. BBBB4 reaches back into June 2023: its 19
+    # sessions before the 26th are its 5 of late February and the last 14 of June (12th to 25th).
+    expected = {d for d in daily if dt.date(2024, 1, 31) <= d} | set(days("2023-06-12", 14)) | set(gapped[25:])
     assert needed == sorted(d.isoformat() for d in expected)

@@ -6,8 +6,7 @@ import json
 
 import pytest
 
-from tests.test_incremental import assert_same_tables
-from tests.test_pipeline_local import END, csv_run, full_lake, isolated_settings  # noqa: F401
+from tests.helpers import END, assert_same_tables, copy_lake, csv_run
 
 pytestmark = pytest.mark.integration
 
@@ -21,15 +20,14 @@ def pending(lake) -> list[str]:
     return sorted(p.name for p in (lake / "raw/_manifests").glob("*.json") if p.name not in done)
 
 
-def test_a_missing_raw_day_the_history_needs_stops_the_run_and_writes_nothing(tmp_path, capsys):
-    lake = tmp_path / "lake"
-    assert csv_run(lake, "2019-10-01", "2020-03-27") == 0
+def test_a_missing_raw_day_the_history_needs_stops_the_run_and_writes_nothing(lake_to_march_30, tmp_path, capsys):
+    lake = copy_lake(lake_to_march_30, tmp_path)  # 2019-10-01 to 2020-03-30 in one run
     manifest = json.loads(next((lake / "raw/_manifests").glob("*.json")).read_text())
     lost = next(f for f in manifest["files"] if "dt=2020-03-24/" in f)  # within the next day's ma_20 window
     (lake / lost).unlink()
     before = refined_files(lake)
     capsys.readouterr()
-    assert csv_run(lake, "2020-03-30", "2020-03-30") == 6
+    assert csv_run(lake, "2020-03-31", "2020-03-31") == 6
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1, err
     assert "raw day 2020-03-24 of PETR4 is missing" in err[0] and f"{lake}/raw/quotes/dt=2020-03-24" in err[0]
@@ -53,9 +51,8 @@ def test_a_missing_raw_file_a_pending_manifest_lists_stops_the_run(tmp_path, cap
     assert manifest_file.name in pending(lake)
 
 
-def test_a_truncated_compact_file_is_rebuilt_from_raw(full_lake, tmp_path, capsys):  # noqa: F811
-    lake = tmp_path / "lake"
-    assert csv_run(lake, "2019-10-01", "2020-03-30") == 0
+def test_a_truncated_compact_file_is_rebuilt_from_raw(full_lake, lake_to_march_30, tmp_path, capsys):
+    lake = copy_lake(lake_to_march_30, tmp_path)  # 2019-10-01 to 2020-03-30 in one run
     year = lake / "refined/quotes_daily_compact/year=2020/part-0.snappy.parquet"
     year.write_bytes(year.read_bytes()[:200])  # truncated
     capsys.readouterr()

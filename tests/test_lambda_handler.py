@@ -12,7 +12,7 @@ import pytest
 from botocore.exceptions import ParamValidationError
 from moto import mock_aws
 
-from lambdas.start_glue_job import QUEUING_PARAMETER, lambda_handler, manifest_keys, start_job_runs
+from lambdas.start_glue_job import lambda_handler, manifest_keys, start_job_runs
 from tests.conftest import EVENTS
 
 JOB = "b3-quotes-refine"
@@ -90,6 +90,9 @@ def test_handler_raises_when_still_busy_so_lambda_retries_the_event():
     with pytest.raises(BusyGlue.exceptions.ConcurrentRunsExceededException):
         start_job_runs(glue, JOB, load_event("s3_put.json"), sleep=lambda s: None, retry_delays_s=(1, 2))
     assert glue.calls == 3
+
+
+QUEUING_PARAMETER = "JobRunQueuingEnabled"  # StartJobRun's name for it in the Glue API reference
 
 
 def glue_client_with_model(tmp_path, monkeypatch, knows_queuing: bool):

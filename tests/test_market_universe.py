@@ -11,17 +11,10 @@ import pytest
 from scraper import scraper_upload
 from scraper.sources.b3_cotahist import B3Source
 from tests.conftest import REPO, SAMPLE_DIR
+from tests.helpers import run_scraper as run
 
 DAILY_ZIP = REPO / "data" / "b3" / "COTAHIST_D25062021.ZIP"
 PORTFOLIO = REPO / "data" / "b3" / "GetPortfolioDay_IBOV_2025-04-07.body.json"
-
-
-@pytest.fixture(autouse=True)
-def isolated_settings(monkeypatch, tmp_path_factory):
-    """No developer .env or variable may choose the source, the universe or the lake."""
-    monkeypatch.setattr("pipeline.settings.REPO_ROOT", tmp_path_factory.mktemp("no_env"))
-    for name in ("BUCKET", "TICKERS", "ATIVO", "TICKER", "SOURCE", "LAKE_DIR", "UNIVERSE", "ENV_FILE"):
-        monkeypatch.delenv(name, raising=False)
 
 
 def layout_field(record: str, start: int, end: int) -> str:
@@ -50,10 +43,6 @@ def raw_codes(lake: Path) -> list[str]:
     with duckdb.connect() as con:
         return [r[0] for r in con.execute(
             f"SELECT ticker FROM read_parquet('{lake}/raw/quotes/*/*.parquet') ORDER BY ticker").fetchall()]
-
-
-def run(lake: Path, *args: str) -> int:
-    return scraper_upload.main(["--lake-dir", str(lake), *args])
 
 
 @pytest.mark.integration

@@ -4,96 +4,22 @@ from __future__ import annotations
 
 import shutil
 import time
-from pathlib import Path
 
-import duckdb
 import numpy as np
 import pandas as pd
 import pytest
 
 from local_mode.duckdb_views import CATALOG_FILE
-from scraper import scraper_upload
 from tests.conftest import REPO, SAMPLE_DIR
+from tests.helpers import END, SPLIT, START, TICKERS, csv_run, expected_daily, expected_monthly, read_table
+from tests.helpers import run_scraper as run
 
 pytestmark = pytest.mark.integration
-
-START, SPLIT, END = "2019-10-01", "2020-01-15", "2020-03-31"
-TICKERS = "PETR4,VALE3"
-
-
-@pytest.fixture(autouse=True)
-def isolated_settings(monkeypatch, tmp_path_factory):
-    """No developer .env or AWS variable may send a test run to a real bucket."""
-    monkeypatch.setattr("pipeline.settings.REPO_ROOT", tmp_path_factory.mktemp("no_env"))
-    for name in ("BUCKET", "TICKERS", "ATIVO", "TICKER", "SOURCE", "LAKE_DIR", "DOWNLOAD_TIMEOUT_S"):
-        monkeypatch.delenv(name, raising=False)
-
-
-def run(lake: Path, *args: str) -> int:
-    return scraper_upload.main(["--lake-dir", str(lake), *args])
-
-
-def csv_run(lake: Path, start: str = START, end: str = END) -> int:
-    return run(lake, "--source", "csv", "--csv-dir", str(SAMPLE_DIR), "--tickers", TICKERS,
-               "--start", start, "--end", end)
-
-
-def read_table(lake: Path, folder: str) -> pd.DataFrame:
-    levels = "*/*/*.parquet"
-    with duckdb.connect() as con:
-        return con.execute(
-            f"SELECT * FROM read_parquet('{lake}/refined/{folder}/{levels}', hive_partitioning=true, "
-            "hive_types_autocast=false)"
-        ).df()
-
-
-def expected_daily(start: str, end: str) -> pd.DataFrame:
-    """The refined definitions computed straight from the CSV files with pandas."""
-    frames = []
-    for ticker in TICKERS.split(","):
-        csv = pd.read_csv(SAMPLE_DIR / f"{ticker}.SA.csv", na_values=["null"], parse_dates=["Date"])
-        csv = csv[(csv["Date"] >= start) & (csv["Date"] <= end)].dropna(subset=["Open", "High", "Low", "Close"])
-        csv = csv.sort_values("Date")
-        out = pd.DataFrame({
-            "ticker": ticker,
-            "dt": csv["Date"].dt.strftime("%Y-%m-%d"),
-            "close_price": csv["Close"],
-            "volume": csv["Volume"].astype("int64"),
-        })
-        out["daily_return"] = csv["Close"] / csv["Close"].shift(1) - 1
-        out["ma_5"] = csv["Close"].rolling(5, min_periods=5).mean()
-        out["ma_20"] = csv["Close"].rolling(20, min_periods=20).mean()
-        out["days_since_prev_session"] = csv["Date"].diff().dt.days
-        frames.append(out)
-    return pd.concat(frames, ignore_index=True)
-
-
-def expected_monthly(daily: pd.DataFrame) -> pd.DataFrame:
-    daily = daily.assign(month=daily["dt"].str[:7]).sort_values(["ticker", "dt"])
-    grouped = daily.groupby(["ticker", "month"])
-    monthly = pd.DataFrame({
-        "sessions": grouped.size(),
-        "close_price": grouped["close_price"].last(),
-        "total_volume": grouped["volume"].sum(),
-        "avg_close_price": grouped["close_price"].mean(),
-    }).reset_index()
-    monthly["monthly_return"] = monthly.groupby("ticker")["close_price"].transform(lambda s: s / s.shift(1) - 1)
-    return monthly
 
 
 def assert_close(actual: pd.Series, expected: pd.Series) -> None:
     np.testing.assert_allclose(actual.astype("float64").to_numpy(), expected.astype("float64").to_numpy(),
                                rtol=1e-12, equal_nan=True)
-
-
-@pytest.fixture(scope="module")
-def full_lake(tmp_path_factory):
-    lake = tmp_path_factory.mktemp("full") / "lake"
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setattr("pipeline.settings.REPO_ROOT", tmp_path_factory.mktemp("no_env2"))
-        mp.delenv("BUCKET", raising=False)
-        assert csv_run(lake) == 0
-    return lake
 
 
 def test_full_run_lays_out_raw_and_refined_tables(full_lake):
@@ -184,7 +110,7 @@ def test_malformed_csv_writes_nothing_and_exits_5(tmp_path, capsys):
     lines = (SAMPLE_DIR / "VALE3.SA.csv").read_text().splitlines()
     lines[5] = lines[5].replace(",", ";")
     (csv_dir / "VALE3.SA.csv").write_text("\n".join(lines))
-    code = run(tmp_path / "lake", "--source", "csv", "--csv-dir", str(csv_dir), "--tickers", TICKERS)
+    code = run(tmp_path / "lake", "--source", "csv", "--csv-dir", str(csv_dir), "--tickers", ",".join(TICKERS))
     assert code == 5
     err = capsys.readouterr().err
     assert "VALE3.SA.csv:6" in err and "nothing written" in err

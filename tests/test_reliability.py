@@ -27,23 +27,11 @@ from scraper.sources.base import SourceDataError
 from scraper.sources.csv_files import CsvSource
 from scraper.sources.yfinance_source import YFinanceSource
 from tests.conftest import REPO, SAMPLE_DIR, TEST_DATA
+from tests.helpers import run_scraper as run
 
 B3_DATA = REPO / "data" / "b3"
 PORTFOLIO = B3_DATA / "GetPortfolioDay_IBOV_2025-04-07.body.json"
 NOW = dt.datetime(2021, 6, 28, 12, 0, tzinfo=dt.UTC)  # after every session the tests load
-
-
-@pytest.fixture(autouse=True)
-def isolated_settings(monkeypatch, tmp_path_factory):
-    """No developer .env or AWS variable may send a test run to a real bucket."""
-    monkeypatch.setattr("pipeline.settings.REPO_ROOT", tmp_path_factory.mktemp("no_env"))
-    for name in ("BUCKET", "TICKERS", "ATIVO", "TICKER", "SOURCE", "LAKE_DIR", "UNIVERSE",
-                 "DOWNLOAD_TIMEOUT_S", "LAKE_LOCK_WAIT_S"):
-        monkeypatch.delenv(name, raising=False)
-
-
-def run(lake: Path, *args: str) -> int:
-    return scraper_upload.main(["--lake-dir", str(lake), *args])
 
 
 def one_error_line(capsys) -> str:

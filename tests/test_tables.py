@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from contract.tables import PARQUET_SERDE, TABLES
+from contract.tables import TABLES
 
 
 def test_tables_are_the_datasets_with_their_partition_keys():
@@ -21,7 +21,7 @@ def test_glue_table_input_is_external_parquet_at_the_lake_folder():
     table_input = TABLES["quotes_daily"].glue_table_input("s3://my-lake")
     storage = table_input["StorageDescriptor"]
     assert storage["Location"] == "s3://my-lake/refined/quotes_daily/"
-    assert storage["SerdeInfo"]["SerializationLibrary"] == PARQUET_SERDE
+    assert storage["SerdeInfo"]["SerializationLibrary"] == "org.apache.hadoop.hive.ql.io.parquet.serde.ParquetHiveSerDe"
     assert table_input["TableType"] == "EXTERNAL_TABLE"
     assert [k["Name"] for k in table_input["PartitionKeys"]] == ["dt", "ticker"]
     columns = {c["Name"]: c["Type"] for c in storage["Columns"]}

@@ -2,21 +2,19 @@
 
 from __future__ import annotations
 
+import shutil
+
 import pytest
 
 from catalog import verify
-from tests.test_incremental import assert_same_tables
-from tests.test_pipeline_local import csv_run, full_lake, isolated_settings  # noqa: F401
+from tests.helpers import assert_same_tables, copy_lake
 
 pytestmark = pytest.mark.integration
 
 
-def test_verify_finds_a_corrupt_partition_and_a_missing_compact_row_and_repair_heals_both(full_lake, tmp_path,  # noqa: F811
+def test_verify_finds_a_corrupt_partition_and_a_missing_compact_row_and_repair_heals_both(full_lake, tmp_path,
                                                                                           capsys):
-    import shutil
-
-    lake = tmp_path / "lake"
-    shutil.copytree(full_lake, lake)
+    lake = copy_lake(full_lake, tmp_path)
     assert verify.main(["--lake-dir", str(lake)]) == 0
     assert capsys.readouterr().out.strip().endswith(f"{lake}: consistent")
 
@@ -37,11 +35,8 @@ def test_verify_finds_a_corrupt_partition_and_a_missing_compact_row_and_repair_h
     assert_same_tables(lake, full_lake)
 
 
-def test_an_unreadable_raw_file_is_named_and_never_rebuilt_over(full_lake, tmp_path, capsys):  # noqa: F811
-    import shutil
-
-    lake = tmp_path / "lake"
-    shutil.copytree(full_lake, lake)
+def test_an_unreadable_raw_file_is_named_and_never_rebuilt_over(full_lake, tmp_path, capsys):
+    lake = copy_lake(full_lake, tmp_path)
     raw = sorted((lake / "raw/quotes/dt=2020-01-02").glob("*.parquet"))[0]
     raw.write_bytes(raw.read_bytes()[:100])
     assert verify.main(["--lake-dir", str(lake), "--repair"]) == 1

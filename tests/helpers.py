@@ -1,0 +1,106 @@
+"""What several test modules share that is not a fixture: the scraper run, the refined tables, a pandas reference."""
+
+from __future__ import annotations
+
+import shutil
+from collections.abc import Sequence
+from pathlib import Path
+
+import duckdb
+import pandas as pd
+
+from tests.conftest import SAMPLE_DIR
+
+# The range the session's full lake covers (tests/conftest.py `full_lake`) and the day that splits
+# it in two runs; two tickers of the bundled sample.
+START, SPLIT, END = "2019-10-01", "2020-01-15", "2020-03-31"
+TICKERS = ("PETR4", "VALE3")
+KEYS = {"quotes_daily": ["ticker", "dt"], "quotes_monthly": ["ticker", "month"]}
+
+
+def run_scraper(lake: Path, *args: str) -> int:
+    """The scraper's command line in this process, on a local lake; its exit code."""
+    from scraper import scraper_upload
+
+    return scraper_upload.main(["--lake-dir", str(lake), *args])
+
+
+def csv_run(lake: Path, start: str = START, end: str = END, tickers: Sequence[str] = TICKERS,
+            csv_dir: Path = SAMPLE_DIR) -> int:
+    """A scrape of Yahoo-format CSV files (the bundled sample by default), refined locally."""
+    return run_scraper(lake, "--source", "csv", "--csv-dir", str(csv_dir), "--tickers", ",".join(tickers),
+                       "--start", start, "--end", end)
+
+
+def copy_lake(lake: Path, tmp_path: Path) -> Path:
+    """A copy of a session's lake for one test to change (file times kept)."""
+    copy = tmp_path / "lake"
+    shutil.copytree(lake, copy)
+    return copy
+
+
+def read_table(lake: Path, folder: str) -> pd.DataFrame:
+    """A refined table's rows, partition columns as strings, read with DuckDB (not the job's reader)."""
+    with duckdb.connect() as con:
+        return con.execute(
+            f"SELECT * FROM read_parquet('{lake}/refined/{folder}/*/*/*.parquet', hive_partitioning=true, "
+            "hive_types_autocast=false)"
+        ).df()
+
+
+def sorted_table(lake: Path, name: str) -> pd.DataFrame:
+    """A refined table without the scrape time, in key order: what two lakes must agree on."""
+    frame = read_table(lake, name).drop(columns=["ingested_at"], errors="ignore")
+    return frame.sort_values(KEYS[name]).reset_index(drop=True)
+
+
+def compact_table(lake: Path, name: str) -> pd.DataFrame:
+    """The yearly compact companion of a refined table, without its year and the scrape time."""
+    with duckdb.connect() as con:
+        frame = con.execute(f"SELECT * EXCLUDE (year) FROM read_parquet('{lake}/refined/{name}_compact/*/*.parquet', "
+                            "hive_partitioning = true)").df()
+    return frame.drop(columns=["ingested_at"], errors="ignore").sort_values(KEYS[name]).reset_index(drop=True)
+
+
+def assert_same_tables(lake: Path, reference: Path) -> None:
+    """Both refined tables and their compact companions hold exactly the reference's rows."""
+    for name in KEYS:
+        expected = sorted_table(reference, name)
+        pd.testing.assert_frame_equal(sorted_table(lake, name), expected, check_exact=False, rtol=1e-12)
+        pd.testing.assert_frame_equal(compact_table(lake, name)[expected.columns], expected, check_exact=False,
+                                      rtol=1e-12, check_dtype=False)
+
+
+def expected_daily(start: str, end: str, tickers: Sequence[str] = TICKERS, csv_dir: Path = SAMPLE_DIR) -> pd.DataFrame:
+    """The refined daily definitions computed straight from the CSV files with pandas, by ticker and day."""
+    frames = []
+    for ticker in tickers:
+        csv = pd.read_csv(csv_dir / f"{ticker}.SA.csv", na_values=["null"], parse_dates=["Date"])
+        csv = csv[(csv["Date"] >= start) & (csv["Date"] <= end)].dropna(subset=["Open", "High", "Low", "Close"])
+        csv = csv.sort_values("Date")
+        out = pd.DataFrame({
+            "ticker": ticker,
+            "dt": csv["Date"].dt.strftime("%Y-%m-%d"),
+            "close_price": csv["Close"],
+            "volume": csv["Volume"].astype("int64"),
+        })
+        out["daily_return"] = csv["Close"] / csv["Close"].shift(1) - 1
+        out["ma_5"] = csv["Close"].rolling(5, min_periods=5).mean()
+        out["ma_20"] = csv["Close"].rolling(20, min_periods=20).mean()
+        out["days_since_prev_session"] = csv["Date"].diff().dt.days
+        frames.append(out)
+    return pd.concat(frames, ignore_index=True).sort_values(["ticker", "dt"]).reset_index(drop=True)
+
+
+def expected_monthly(daily: pd.DataFrame) -> pd.DataFrame:
+    """The refined monthly definitions from `expected_daily`'s rows, with pandas."""
+    daily = daily.assign(month=daily["dt"].str[:7]).sort_values(["ticker", "dt"])
+    grouped = daily.groupby(["ticker", "month"])
+    monthly = pd.DataFrame({
+        "sessions": grouped.size(),
+        "close_price": grouped["close_price"].last(),
+        "total_volume": grouped["volume"].sum(),
+        "avg_close_price": grouped["close_price"].mean(),
+    }).reset_index()
+    monthly["monthly_return"] = monthly.groupby("ticker")["close_price"].transform(lambda s: s / s.shift(1) - 1)
+    return monthly.sort_values(["ticker", "month"]).reset_index(drop=True)
