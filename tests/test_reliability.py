@@ -20,7 +20,7 @@ import pandas as pd
 import pytest
 
 from pipeline.lake import LOCK_FILE, LakeBusy, LocalStorage, lake_lock
-from scraper import calendar_b3, scraper_upload
+from scraper import calendar_b3
 from scraper.run import scrape
 from scraper.sources.b3_cotahist import B3Source
 from scraper.sources.base import SourceDataError
