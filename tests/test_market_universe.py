@@ -8,7 +8,6 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from scraper import scraper_upload
 from scraper.sources.b3_cotahist import B3Source
 from tests.conftest import REPO, SAMPLE_DIR
 from tests.helpers import run_scraper as run
@@ -78,7 +77,7 @@ def test_universe_all_from_env_file_is_the_same_universe(tmp_path, monkeypatch, 
     env_file.write_text("SOURCE=b3\nUNIVERSE=all\nTICKERS=PETR4\n")
     monkeypatch.setenv("ENV_FILE", str(env_file))
     refined = []
-    monkeypatch.setattr(scraper_upload, "refine_locally", lambda settings, key: refined.append(key))
+    monkeypatch.setattr("runtime.LocalRuntime.after_commit", lambda runtime, key, log=print: refined.append(key))
     lake = tmp_path / "lake"
 
     code = run(lake, "--cotahist-file", str(DAILY_ZIP))
