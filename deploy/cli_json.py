@@ -112,6 +112,11 @@ def table_states(tables: str, lake_root: str) -> dict[str, str]:
             for name in TABLES}
 
 
+def drop_keys(document: str, *keys: str) -> dict:
+    """A JSON object without the given top-level keys (parameters an older AWS CLI does not know)."""
+    return {k: v for k, v in json.loads(document).items() if k not in keys}
+
+
 def main(argv: list[str]) -> int:
     command, args = argv[0], argv[1:]
     if command == "table-names":
@@ -135,7 +140,7 @@ def main(argv: list[str]) -> int:
         print(json.dumps(queue_attributes(stdin)))
         return 0
     handlers = {"merge-tags": merge_tags, "drop-tags": drop_tags, "merge-notification": merge_notification,
-                "drop-notification": drop_notification}
+                "drop-notification": drop_notification, "drop-keys": drop_keys}
     print(json.dumps(handlers[command](stdin, *args)))
     return 0
 

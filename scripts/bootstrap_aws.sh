@@ -204,6 +204,12 @@ ensure_database() {
 ensure_glue_job() {
   local definition="${WORK_DIR}/glue-job.json"
   render "${REPO_ROOT}/infra/glue-job.json" > "${definition}"
+  if [[ "${CLI_KNOWS_QUEUING:-yes}" == no ]]; then
+    cli_json drop-keys JobRunQueuingEnabled < "${definition}" > "${definition}.tmp" || die "cannot prepare ${definition}"
+    mv "${definition}.tmp" "${definition}"
+    log "! this AWS CLI does not know JobRunQueuingEnabled: the job is set up without run queuing (a trigger"
+    log "  during a long run is then retried by the Lambda and caught up by the next run); upgrade the CLI to get it"
+  fi
   if aws glue get-job --job-name "${GLUE_JOB_NAME}" >/dev/null 2>&1; then
     with_role_retry "UpdateJob ${GLUE_JOB_NAME}" \
       aws glue update-job --job-name "${GLUE_JOB_NAME}" --job-update "file://${definition}" >/dev/null

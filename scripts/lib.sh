@@ -81,6 +81,8 @@ check_aws_cli() {
     version="$(aws --version 2>&1 | head -n 1)"
     bad_input "the AWS CLI (${version:-unknown version}) does not know glue create-job --job-mode / --code-gen-configuration-nodes: install AWS CLI v2, or pip install 'awscli>=1.32.115'"
   fi
+  # Job run queuing (JobRunQueuingEnabled) came later: an older CLI refuses the whole definition.
+  if [[ "${skeleton}" == *'"JobRunQueuingEnabled"'* ]]; then CLI_KNOWS_QUEUING=yes; else CLI_KNOWS_QUEUING=no; fi
 }
 
 # AWS CLI v1's sqs commands ignore AWS_ENDPOINT_URL (an emulator's endpoint): pass it as a flag.

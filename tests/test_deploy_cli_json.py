@@ -109,3 +109,13 @@ def test_queue_attributes_hold_the_policy_as_compact_text():
     policy = '{\n  "Version": "2012-10-17",\n  "Statement": []\n}'
     assert queue_attributes(policy) == {"Policy": '{"Version":"2012-10-17","Statement":[]}',
                                         "MessageRetentionPeriod": "1209600"}
+
+
+def test_drop_keys_leaves_a_definition_an_older_cli_accepts():
+    import json
+
+    from deploy.cli_json import drop_keys
+
+    definition = json.dumps({"JobMode": "VISUAL", "JobRunQueuingEnabled": True, "Timeout": 30})
+    assert drop_keys(definition, "JobRunQueuingEnabled") == {"JobMode": "VISUAL", "Timeout": 30}
+    assert drop_keys(definition, "Absent") == json.loads(definition)
