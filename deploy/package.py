@@ -34,16 +34,16 @@ def members(name: str, source: Path) -> list[tuple[str, Path]]:
 
 def build(kind: str, out: Path) -> list[str]:
     """Write the `kind` zip to `out`; return its member names."""
-    from storage import Lake, write_file_atomically  # imported here: pyarrow is needed only once a zip is written
+    from storage.atomic import replace_atomically  # standard library only, as this module
 
     entries = [entry for name, source in PACKAGES[kind].items() for entry in members(name, source)]
 
-    def zip_entries(_filesystem: object, temp: str) -> None:
+    def zip_entries(temp: str) -> None:
         with zipfile.ZipFile(temp, "w", compression=zipfile.ZIP_DEFLATED) as archive:
             for name, path in entries:
                 archive.write(path, name)
 
-    write_file_atomically(Lake.local(out.parent), out.name, zip_entries)  # never half a zip uploaded
+    replace_atomically(str(out.resolve()), zip_entries)  # never half a zip uploaded
     return [name for name, _ in entries]
 
 

@@ -7,6 +7,18 @@ and deletes are batched where S3 allows. Ships in the Glue job's zip: standard l
 pyarrow, boto3 only for credentials and batched deletes.
 """
 
-from storage.lake import TEMP_PREFIX, TEMP_SUFFIX, Lake, LakeDataMissing, release_filesystems, write_file_atomically
+from __future__ import annotations
+
+from typing import Any
 
 __all__ = ["TEMP_PREFIX", "TEMP_SUFFIX", "Lake", "LakeDataMissing", "release_filesystems", "write_file_atomically"]
+
+
+def __getattr__(name: str) -> Any:
+    """The names above, imported on first use: storage.atomic and storage.progress need no pyarrow
+    (the Lambda's packaging and the progress lines import them where pyarrow may be absent)."""
+    if name in __all__:
+        from storage import lake
+
+        return getattr(lake, name)
+    raise AttributeError(f"module 'storage' has no attribute {name!r}")

@@ -4,10 +4,8 @@ from __future__ import annotations
 
 import atexit
 import contextlib
-import errno as errno_codes
 import os
 import threading
-import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -18,10 +16,8 @@ import pyarrow as pa
 import pyarrow.fs as pafs
 import pyarrow.parquet as pq
 
-# Temporary names are hidden (Spark, pyarrow, DuckDB's hive reader and crawlers skip names
-# starting with `.`) and do not end in .parquet (DuckDB's `*.parquet` glob matches hidden
-# names too). A run killed mid-write leaves at most such a file; the next run sweeps them.
-TEMP_PREFIX, TEMP_SUFFIX = ".tmp-", ".partial"
+from storage.atomic import TEMP_PREFIX, replace_atomically
+
 S3_DELETE_BATCH = 1000  # DeleteObjects' limit
 
 
@@ -167,28 +163,14 @@ class Lake:
 def write_file_atomically(lake: Lake, key: str, write: Any) -> None:
     """Run `write(filesystem, path)` so that the file at `key` appears whole or not at all.
 
-    Locally it writes a hidden temporary file beside the target, then renames it (atomic within
-    a folder), so the file gets the mode a new file gets under the user's umask. On S3 an object
-    appears when its upload completes: it is written in place, one PUT for a small file. An error
-    names the file (a full disk says nothing of which one otherwise).
+    Locally through a hidden temporary file renamed over the target (storage.atomic). On S3 an
+    object appears when its upload completes: it is written in place, one PUT for a small file.
     """
     filesystem, path = lake.filesystem, lake.path(key)
     if lake.is_s3:
         write(filesystem, path)
         return
-    folder, name = path.rsplit("/", 1)
-    temp = f"{folder}/{TEMP_PREFIX}{uuid.uuid4().hex[:12]}-{name}{TEMP_SUFFIX}"
-    try:
-        os.makedirs(folder, exist_ok=True)
-        write(filesystem, temp)
-        os.replace(temp, path)
-    except BaseException as exc:
-        with contextlib.suppress(OSError):
-            os.unlink(temp)
-        if isinstance(exc, OSError) and not getattr(exc, "filename", None):
-            code = exc.errno or _errno_in(str(exc))
-            raise OSError(code, os.strerror(code) if code else str(exc), path) from exc
-        raise
+    replace_atomically(path, lambda temp: write(filesystem, temp))
 
 
 def _write_stream(filesystem: pafs.FileSystem, path: str, data: bytes) -> None:
@@ -198,14 +180,6 @@ def _write_stream(filesystem: pafs.FileSystem, path: str, data: bytes) -> None:
         return
     with filesystem.open_output_stream(path) as stream:
         stream.write(data)
-
-
-def _errno_in(message: str) -> int:
-    """pyarrow's I/O errors carry the errno in their text only (`[errno 28] No space left`)."""
-    for code in (errno_codes.ENOSPC, errno_codes.EACCES, errno_codes.EROFS, errno_codes.EDQUOT):
-        if f"errno {code}]" in message.lower() or os.strerror(code) in message:
-            return code
-    return 0
 
 
 # --- S3 file systems: one per process and set of credentials ------------------------------------
