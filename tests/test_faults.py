@@ -12,6 +12,7 @@ import contextlib
 import errno
 import json
 import os
+import re
 import subprocess
 import sys
 import time
@@ -80,7 +81,16 @@ def assert_every_visible_file_readable(lake: Path, folders: tuple[str, ...] = ("
                 json.loads(path.read_text())
 
 
+# When a run stops on a failed Spark task, the JVM's exit can close an idle reused Python worker's
+# socket while it waits for its next task, and PySpark's daemon prints that worker's EOFError.
+# Known, rare (about one run in three of this test on 2 cores), and not the pipeline's message:
+# it is set aside here, and only it; the one error line is still required.
+_IDLE_WORKER_EOF = re.compile(r"Traceback \(most recent call last\):\n(?:  .*\n)*?.*pyspark/daemon\.py.*\n"
+                              r"(?:  .*\n)*?EOFError\n?")
+
+
 def assert_one_error_line(stderr: str) -> str:
+    stderr = _IDLE_WORKER_EOF.sub("", stderr)
     assert "Traceback" not in stderr, stderr
     lines = [ln for ln in stderr.splitlines() if ln.startswith("error:")]
     assert len(lines) == 1, stderr
