@@ -33,6 +33,8 @@ DATA_FILE = "part-0.snappy.parquet"
 COMPACT_ROW_GROUP_ROWS = 2048
 # Threads per task: local writes are CPU-bound, S3 PUTs latency-bound.
 LOCAL_THREADS, S3_THREADS = 4, 32
+# What a write task tells the driver, one row per top-level folder (Arrow, and as Spark DDL).
+WRITTEN_SCHEMA = pa.schema([("folder", pa.string()), ("partitions", pa.string()), ("rows", pa.int64())])
 WRITTEN_DDL = "folder string, partitions string, rows bigint"
 TASKS_PER_CORE = 4
 
@@ -54,9 +56,6 @@ class Written:
 
     def __len__(self) -> int:
         return sum(len(subs) or 1 for subs in self.by_folder.values())
-
-    def __bool__(self) -> bool:
-        return bool(self.by_folder)
 
 
 def partition_runs(rows: pa.Table, partition_by: list[str]) -> tuple[pa.Table, list[tuple[str, int, int]]]:
@@ -112,8 +111,7 @@ def _write_task(lake: Lake, folder: str, partition_by: list[str],
                        counts["count_all"].to_pylist()))
     yield pa.RecordBatch.from_pydict({"folder": list(by_top), "partitions": ["\n".join(s) for s in by_top.values()],
                                       "rows": [per_top[top] for top in by_top]},
-                                     schema=pa.schema([("folder", pa.string()), ("partitions", pa.string()),
-                                                       ("rows", pa.int64())]))
+                                     schema=WRITTEN_SCHEMA)
 
 
 def _tasks(frame: DataFrame, at_most: int | None) -> int:
@@ -196,8 +194,7 @@ def _merge_task(lake: Lake, table: Table, key: list[str], replace: bool,
         with writes_named():
             total = merge_year(lake, table, year, year_rows, key, replace)
         yield pa.RecordBatch.from_pydict({"folder": [f"year={year}"], "partitions": [""], "rows": [total]},
-                                         schema=pa.schema([("folder", pa.string()), ("partitions", pa.string()),
-                                                           ("rows", pa.int64())]))
+                                         schema=WRITTEN_SCHEMA)
 
 
 def merge_compact(frame: DataFrame, lake_root: str, table: Table, key: list[str], replace: bool = False,
