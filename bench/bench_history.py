@@ -59,8 +59,8 @@ def synthetic_quotes(years: int, seed: int, tickers: list[str]):
         close = 20 * np.exp(np.cumsum(rng.normal(0, 0.02, len(sessions))))
         spread = np.abs(rng.normal(0, 0.01, len(sessions))) * close
         frame = pd.DataFrame({
-            "ticker": ticker, "trade_date": sessions, "Open": close + spread / 2, "High": close + spread,
-            "Low": close - spread, "Close": close, "Adj Close": close, "Volume": rng.integers(1e5, 1e7, len(sessions)),
+            "ticker": ticker, "trade_date": sessions, "open": close + spread / 2, "high": close + spread,
+            "low": close - spread, "close": close, "adj_close": close, "volume": rng.integers(1e5, 1e7, len(sessions)),
         })
         if i < SUSPENDED:  # suspended from mid-year for three months
             gap = (frame["trade_date"] > dt.date(LAST_SESSION.year - 1, 6, 1)) & (

@@ -78,10 +78,10 @@ def cotahist_record(row) -> str:
     def price(value: float) -> str:
         return f"{round(value * 100):013d}"
 
-    volume = int(row.Volume)
+    volume = int(row.volume)
     record = (f"01{row.trade_date:%Y%m%d}02{row.ticker:<12}010{'BENCH':<12}{'ON':<10}{'':3}{'R$':<4}"
-              f"{price(row.Open)}{price(row.High)}{price(row.Low)}{price(row.Close)}{price(row.Close)}"
-              f"{'0' * 26}{1000:05d}{volume:018d}{volume * round(row.Close * 100):018d}{'0' * 13}0{'99991231'}"
+              f"{price(row.open)}{price(row.high)}{price(row.low)}{price(row.close)}{price(row.close)}"
+              f"{'0' * 26}{1000:05d}{volume:018d}{volume * round(row.close * 100):018d}{'0' * 13}0{'99991231'}"
               f"{1:07d}{'0' * 13}{'BRBENCACNOR0':<12}{'000'}")
     assert len(record) == 245, len(record)
     return record

@@ -65,12 +65,6 @@ def _cols(spec: str) -> tuple[Column, ...]:
     return tuple(Column(*line.split(None, 2)) for line in spec.strip().splitlines())
 
 
-# A quote's numbers as the sources give them (Yahoo's names) -> as raw stores them, stated once.
-# The job renames the prices once more for the refined tables (etl/transforms.py PRICE_RENAMES).
-SOURCE_TO_RAW = {"Open": "open", "High": "high", "Low": "low", "Close": "close", "Adj Close": "adj_close",
-                 "Volume": "volume"}
-SOURCE_PRICES = ("Open", "High", "Low", "Close", "Adj Close")  # SOURCE_TO_RAW's prices, volume aside
-
 DAY = (Column("dt", "string", "the day, YYYY-MM-DD (a raw file's scrape day for rows the calendar cannot place)"),)
 TICKER = Column("ticker", "string", "B3 code, e.g. PETR4")
 
@@ -132,6 +126,10 @@ QUOTE_ISSUES = Table(
     "Data-quality report: every quote with an issue, its reason, whether it was kept or rejected, "
     "and its values as the source gave them",
 )
+# A quote's numbers, with raw's names: what every source returns, validation checks, raw and
+# quote_issues store (tests/test_tables.py holds them to both tables). The job renames the prices
+# for the refined tables (etl/transforms.py PRICE_RENAMES).
+QUOTE_NUMBERS: tuple[str, ...] = ("open", "high", "low", "close", "adj_close", "volume")
 QUOTES_DAILY = Table(
     "quotes_daily", "refined/quotes_daily", (*DAY, TICKER),
     _cols("""

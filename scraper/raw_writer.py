@@ -15,7 +15,7 @@ import pyarrow.parquet as pq
 
 from contract.arrow import arrow_schema
 from contract.layout import RunManifest, manifest_key, partition_key
-from contract.tables import IBOV_PORTFOLIO, QUOTE_ISSUES, RAW_QUOTES, SOURCE_PRICES, SOURCE_TO_RAW
+from contract.tables import IBOV_PORTFOLIO, QUOTE_ISSUES, QUOTE_NUMBERS, RAW_QUOTES
 from scraper.validation import ACTION_KEPT, ACTION_REJECTED, REASON_FUTURE, REASON_OUTSIDE_CALENDAR
 from storage.progress import tracked
 
@@ -76,12 +76,12 @@ def source_symbols(frame: pd.DataFrame, symbols: dict[str, str]) -> list[str]:
 def to_raw_table(day_quotes: pd.DataFrame, source: str, symbols: dict[str, str],
                  ingested_at: dt.datetime, run_id: str) -> pa.Table:
     frame = day_quotes.sort_values("ticker")
-    volume = frame["Volume"].round().astype("Int64")
+    volume = frame["volume"].round().astype("Int64")
     columns = {
         "trade_date": pa.array(list(frame["trade_date"]), pa.date32()),
         "ticker": pa.array(list(frame["ticker"]), pa.string()),
-        **{SOURCE_TO_RAW[c]: pa.array(frame[c].to_numpy(dtype="float64"), pa.float64(), from_pandas=True)
-           for c in SOURCE_PRICES},
+        **{c: pa.array(frame[c].to_numpy(dtype="float64"), pa.float64(), from_pandas=True)
+           for c in QUOTE_NUMBERS if c != "volume"},
         "volume": pa.array(volume, pa.int64(), from_pandas=True),
         "traded_value": pa.array(_optional(frame, "traded_value", "float64"), pa.float64(), from_pandas=True),
         "trades": pa.array(_optional(frame, "trades", "Int64"), pa.int64(), from_pandas=True),
@@ -135,8 +135,8 @@ def to_issues_table(rows: pd.DataFrame, source: str, symbols: dict[str, str], in
         "reason": pa.array(list(frame["reason"]), pa.string()),
         "action": pa.array(list(frame["action"].fillna(ACTION_REJECTED)), pa.string()),
         "detail": pa.array(list(frame["detail"]), pa.string()),
-        **{raw: pa.array(pd.Series(frame[col], dtype="float64").to_numpy(), pa.float64(), from_pandas=True)
-           for col, raw in SOURCE_TO_RAW.items()},
+        **{c: pa.array(pd.Series(frame[c], dtype="float64").to_numpy(), pa.float64(), from_pandas=True)
+           for c in QUOTE_NUMBERS},
         "source": pa.array([source] * len(frame), pa.string()),
         "source_symbol": pa.array(source_symbols(frame, symbols), pa.string()),
         "ingested_at": pa.array([ingested_at] * len(frame), pa.timestamp("us", tz="UTC")),

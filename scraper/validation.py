@@ -8,18 +8,19 @@ from collections.abc import Callable
 import numpy as np
 import pandas as pd
 
+from contract.tables import QUOTE_NUMBERS
 from scraper.calendar_b3 import SessionRules
-from scraper.sources.base import PRICE_COLUMNS, SourceDataError
+from scraper.sources.base import SourceDataError
 
-NUMBERS = PRICE_COLUMNS  # a quote's numbers, with the sources' names
-PRICES = [c for c in NUMBERS if c not in ("Adj Close", "Volume")]  # the bar: Open, High, Low, Close
+NUMBERS = list(QUOTE_NUMBERS)  # a quote's numbers, with raw's names (what every source returns)
+PRICES = [c for c in NUMBERS if c not in ("adj_close", "volume")]  # the bar: open, high, low, close
 # Above these no B3 quote has ever been (prices per share, after COTAHIST's quote factor;
 # the bundled files top out at R$ 79,500 and 1.8e10 shares): a bigger value is corrupt data.
 MAX_PRICE_BRL = 1e9
 MAX_VOLUME_SHARES = 1e15
 INT64_MAX = float(np.iinfo(np.int64).max)
 # Prices compared with each other are floats: a download's 15-16 digit values (PETR4's
-# adjusted history) sit one rounding step (~1e-16 relative) off their own High or Low. A
+# adjusted history) sit one rounding step (~1e-16 relative) off their own high or low. A
 # relative gap up to this is the same price.
 PRICE_REL_TOL = 1e-9
 
@@ -63,13 +64,13 @@ def _list(values: dict[str, np.ndarray], columns: list[str], bad: Callable[[floa
 
 
 def _outside_range(v: dict[str, np.ndarray], i: int) -> str:
-    low, high, parts = v["Low"][i], v["High"][i], []
-    for c in ("Open", "Close"):
+    low, high, parts = v["low"][i], v["high"][i], []
+    for c in ("open", "close"):
         x = v[c][i]
         if x < low:
-            parts.append(f"{c} {_fmt(x)} is {low - x:.4g} below Low {_fmt(low)}")
+            parts.append(f"{c} {_fmt(x)} is {low - x:.4g} below low {_fmt(low)}")
         elif x > high:
-            parts.append(f"{c} {_fmt(x)} is {x - high:.4g} above High {_fmt(high)}")
+            parts.append(f"{c} {_fmt(x)} is {x - high:.4g} above high {_fmt(high)}")
     return "; ".join(parts) + ": kept as the source gave it"
 
 
@@ -86,14 +87,14 @@ def describe(rows: pd.DataFrame, reason: str, rules: SessionRules | None = None)
     if reason == REASON_ABSURD:
         limits = f" (limits: price {MAX_PRICE_BRL:g}, volume {MAX_VOLUME_SHARES:g})"
         prices = _list(v, PRICES, lambda x: abs(x) > MAX_PRICE_BRL, n)
-        volume = _list(v, ["Volume"], lambda x: abs(x) > MAX_VOLUME_SHARES, n)
+        volume = _list(v, ["volume"], lambda x: abs(x) > MAX_VOLUME_SHARES, n)
         return [", ".join(p for p in pair if p) + limits for pair in zip(prices, volume)]
     if reason == REASON_HIGH_BELOW_LOW:
-        return [f"High {_fmt(h)} is {lo - h:.4g} below Low {_fmt(lo)}" for h, lo in zip(v["High"], v["Low"])]
+        return [f"high {_fmt(h)} is {lo - h:.4g} below low {_fmt(lo)}" for h, lo in zip(v["high"], v["low"])]
     if reason == REASON_OUTSIDE_RANGE:
         return [_outside_range(v, i) for i in range(n)]
     if reason == REASON_NEGATIVE_VOLUME:
-        return [f"Volume {_fmt(x)}" for x in v["Volume"]]
+        return [f"volume {_fmt(x)}" for x in v["volume"]]
     if reason == REASON_FUTURE and rules is not None:
         return [f"{d} is after {rules.latest_closed}, the last closed B3 session (São Paulo time)" for d in days]
     if reason == REASON_OUTSIDE_CALENDAR and rules is not None:
@@ -138,23 +139,23 @@ def validate_quotes(quotes: pd.DataFrame, rules: SessionRules | None = None) -> 
     """Split quotes into the rows to load and the data-quality issues (reason, action, detail).
 
     Rejected (not loaded), under a row's first failing check: a number that is not finite, a
-    missing, zero or negative close (any price <= 0), an absurd magnitude, High below Low
+    missing, zero or negative close (any price <= 0), an absurd magnitude, high below low
     beyond rounding, a negative volume, a date after the last closed session or outside the
     calendar, a day that is not a B3 session (Yahoo repeats the previous close with zero
     volume on some holidays), and all but the last of a repeated instrument and day.
-    Kept as they came, and recorded: an Open or Close outside [Low, High] beyond rounding
-    (Yahoo's own bars do that), a missing Open, High or Low next to a usable Close.
+    Kept as they came, and recorded: an open or close outside [low, high] beyond rounding
+    (Yahoo's own bars do that), a missing open, high or low next to a usable close.
     Every check is on whole columns: a million rows take seconds.
     """
     frame = quotes.reset_index(drop=True)
     numbers = pd.DataFrame(frame[NUMBERS], dtype="float64")
     prices = pd.DataFrame(numbers[PRICES])
-    volume = pd.Series(numbers["Volume"])
-    low, high = prices["Low"], prices["High"]
+    volume = pd.Series(numbers["volume"])
+    low, high = prices["low"], prices["high"]
     tol = PRICE_REL_TOL * prices.abs().max(axis=1)
     checks: list[tuple[str, object]] = [
         (REASON_NON_FINITE, np.isinf(numbers).any(axis=1)),
-        (REASON_MISSING, prices["Close"].isna()),
+        (REASON_MISSING, prices["close"].isna()),
         (REASON_NON_POSITIVE, (prices <= 0).any(axis=1)),
         (REASON_ABSURD, (prices > MAX_PRICE_BRL).any(axis=1) | (volume.abs() > MAX_VOLUME_SHARES)),
         (REASON_HIGH_BELOW_LOW, high < low - tol),
@@ -172,9 +173,9 @@ def validate_quotes(quotes: pd.DataFrame, rules: SessionRules | None = None) -> 
     if dup.any():
         issues.append(_issues(frame, dup, REASON_DUPLICATE, ACTION_REJECTED, rules))
     keep &= ~dup
-    open_close = pd.DataFrame(prices[["Open", "Close"]])
+    open_close = pd.DataFrame(prices[["open", "close"]])
     kept_checks = [
-        (REASON_MISSING, prices[["Open", "High", "Low"]].isna().any(axis=1)),
+        (REASON_MISSING, prices[["open", "high", "low"]].isna().any(axis=1)),
         (REASON_OUTSIDE_RANGE, (open_close.lt(low - tol, axis=0) | open_close.gt(high + tol, axis=0)).any(axis=1)),
     ]
     flagged = ~keep
@@ -196,9 +197,9 @@ def count_reasons(issues: pd.DataFrame, action: str = ACTION_REJECTED) -> Counte
 
 def check_storable(quotes: pd.DataFrame, where: Callable[[pd.Series], str]) -> None:
     """Raise UnstorableValue for a finite volume beyond int64, the raw column's type."""
-    volume = pd.Series(quotes["Volume"], dtype="float64")
+    volume = pd.Series(quotes["volume"], dtype="float64")
     bad = np.isfinite(volume) & (volume.abs() >= INT64_MAX)
     if bad.any():
         row = quotes.loc[bad].iloc[0]
-        raise UnstorableValue(f"{where(row)}: Volume {row['Volume']:g} cannot be stored "
+        raise UnstorableValue(f"{where(row)}: volume {row['volume']:g} cannot be stored "
                               f"(the volume column is a 64-bit integer, at most {INT64_MAX:.4g})")

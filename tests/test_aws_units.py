@@ -25,8 +25,8 @@ def test_write_raw_quotes_to_s3_marker_last(aws_credentials):
         frame = pd.DataFrame({
             "ticker": ["PETR4", "VALE3", "PETR4"],
             "trade_date": [dt.date(2021, 6, 24), dt.date(2021, 6, 25), dt.date(2021, 6, 25)],
-            "Open": [29.0, 111.0, 29.69], "High": [29.5, 113.0, 29.79], "Low": [28.8, 110.5, 28.95],
-            "Close": [29.2, 112.4, 29.10], "Adj Close": [29.2, 112.4, 29.10], "Volume": [1e6, 2e6, 84950900.0],
+            "open": [29.0, 111.0, 29.69], "high": [29.5, 113.0, 29.79], "low": [28.8, 110.5, 28.95],
+            "close": [29.2, 112.4, 29.10], "adj_close": [29.2, 112.4, 29.10], "volume": [1e6, 2e6, 84950900.0],
         })
         now = dt.datetime(2021, 6, 26, 1, 2, 3, tzinfo=dt.UTC)
         lake = Lake.at("s3://lake", "us-east-1", session=boto3.Session(region_name="us-east-1"))

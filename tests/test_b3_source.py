@@ -30,11 +30,12 @@ def quotes_of(path: Path):
 
 def test_daily_file_2021_06_25_matches_the_published_quotes():
     q = quotes_of(DAILY_ZIP)
+    assert {"trade_date", "open", "high", "low", "close", "adj_close", "volume"} <= set(q.columns)
     petr = q.loc["PETR4"]
-    assert (petr["Open"], petr["High"], petr["Low"], petr["Close"]) == (29.69, 29.79, 28.95, 29.10)
-    assert petr["Volume"] == 84_950_900 and petr["trade_date"] == dt.date(2021, 6, 25)
-    assert q.loc["VALE3", "Close"] == 112.40
-    assert q["Adj Close"].isna().all()  # B3 publishes no adjusted price
+    assert (petr["open"], petr["high"], petr["low"], petr["close"]) == (29.69, 29.79, 28.95, 29.10)
+    assert petr["volume"] == 84_950_900 and petr["trade_date"] == dt.date(2021, 6, 25)
+    assert q.loc["VALE3", "close"] == 112.40
+    assert q["adj_close"].isna().all()  # B3 publishes no adjusted price
 
 
 def test_daily_file_all_instruments_keeps_options_and_odd_lots():
@@ -48,10 +49,10 @@ def test_fatcot_1000_records_come_out_per_share():
     # TNLP4 on 2003-02-12 is quoted per 1,000 shares: PREABE 25.40, PREMAX 25.55, PREMIN 25.10, PREULT 25.31.
     tnlp = quotes_of(B3_DATA / "DemoCotacoesHistoricas12022003.txt").loc["TNLP4"]
     assert tnlp["fatcot"] == 1000
-    assert (tnlp["Open"], tnlp["High"], tnlp["Low"], tnlp["Close"]) == pytest.approx((0.0254, 0.02555, 0.0251, 0.02531))
-    assert tnlp["Volume"] == 2_739_300_000
+    assert (tnlp["open"], tnlp["high"], tnlp["low"], tnlp["close"]) == pytest.approx((0.0254, 0.02555, 0.0251, 0.02531))
+    assert tnlp["volume"] == 2_739_300_000
     # Independent check: traded value / shares is an average price inside the day's range.
-    assert tnlp["Low"] <= tnlp["traded_value"] / tnlp["Volume"] <= tnlp["High"]
+    assert tnlp["low"] <= tnlp["traded_value"] / tnlp["volume"] <= tnlp["high"]
 
 
 def test_truncated_file_is_rejected_naming_it():

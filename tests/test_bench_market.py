@@ -18,8 +18,8 @@ def test_written_cotahist_reads_back_through_the_b3_parser(tmp_path):
     quotes = pd.DataFrame({
         "ticker": ["PETR4", "TAEE11", "PETR4"],
         "trade_date": [dt.date(2024, 12, 27), dt.date(2024, 12, 27), dt.date(2024, 12, 30)],
-        "Open": [36.504, 35.0, 37.0], "High": [37.2, 35.5, 37.456], "Low": [36.1, 34.9, 36.8],
-        "Close": [36.996, 35.1, 37.3], "Adj Close": [0.0] * 3, "Volume": [1_000_000, 25_000, 900],
+        "open": [36.504, 35.0, 37.0], "high": [37.2, 35.5, 37.456], "low": [36.1, 34.9, 36.8],
+        "close": [36.996, 35.1, 37.3], "adj_close": [0.0] * 3, "volume": [1_000_000, 25_000, 900],
     })
 
     parsed = standard_lot(parse_cotahist(bench_market.write_cotahist(tmp_path / "COTAHIST_A2024.TXT", quotes)
@@ -28,8 +28,8 @@ def test_written_cotahist_reads_back_through_the_b3_parser(tmp_path):
     assert len(parsed) == 3  # every row a round-lot cash-market record (CODBDI 02, TPMERC 010)
     petr = parsed[parsed["trade_date"] == dt.date(2024, 12, 27)].set_index("ticker").loc["PETR4"]
     # Prices to two decimals, as B3 publishes them: 36.504 -> 36.50, 36.996 -> 37.00.
-    assert (petr["Open"], petr["High"], petr["Low"], petr["Close"]) == (36.50, 37.20, 36.10, 37.00)
-    assert petr["Volume"] == 1_000_000 and petr["traded_value"] == 37_000_000.00
+    assert (petr["open"], petr["high"], petr["low"], petr["close"]) == (36.50, 37.20, 36.10, 37.00)
+    assert petr["volume"] == 1_000_000 and petr["traded_value"] == 37_000_000.00
 
 
 def test_phases_are_the_time_between_the_lines_that_close_them():

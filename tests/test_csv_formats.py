@@ -25,24 +25,24 @@ def test_multiindex_download_three_line_header():
     first = frame.iloc[0]
     # The file's line 4: 2015-01-02,2.745659244726361,2.745659244726361,2.569761318693598,2.572509527206421,49559500
     assert first["trade_date"] == dt.date(2015, 1, 2)
-    assert (first["Open"], first["Low"], first["Close"], first["Volume"]) == (
+    assert (first["open"], first["low"], first["close"], first["volume"]) == (
         2.745659244726361, 2.569761318693598, 2.572509527206421, 49559500)
-    assert frame["Adj Close"].isna().all()  # auto_adjust=True writes no Adj Close
+    assert frame["adj_close"].isna().all()  # auto_adjust=True writes no Adj Close
     assert len(frame) == 2487 and frame["trade_date"].iloc[-1] == dt.date(2024, 12, 30)
 
 
 def test_no_adj_close_with_float_volume():
     frame = read_yahoo_csv_checked(FORMATS / "PETR4.SA.no_adj_close.csv")[0]
     row = frame[frame["trade_date"] == dt.date(2018, 1, 2)].iloc[0]
-    assert (row["Open"], row["High"], row["Close"], row["Volume"]) == (16.19, 16.55, 16.55, 33461800)
-    assert math.isnan(row["Adj Close"])
+    assert (row["open"], row["high"], row["close"], row["volume"]) == (16.19, 16.55, 16.55, 33461800)
+    assert math.isnan(row["adj_close"])
 
 
 def test_ticker_history_tz_aware_dates_are_sao_paulo_days():
     frame = read_yahoo_csv_checked(FORMATS / "VALE3.SA.ticker_history.csv")[0]
     # `2010-01-04 00:00:00-02:00` (summer time) is 2010-01-04 in São Paulo.
     assert list(frame["trade_date"].iloc[:3]) == [dt.date(2010, 1, 4), dt.date(2010, 1, 5), dt.date(2010, 1, 6)]
-    assert frame.iloc[0]["Close"] == 26.09892463684082
+    assert frame.iloc[0]["close"] == 26.09892463684082
 
 
 def test_a_utc_timestamp_is_read_as_the_sao_paulo_day(tmp_path):
@@ -56,8 +56,8 @@ def test_columns_in_any_order(tmp_path):
     path = tmp_path / "PETR4.SA.csv"
     path.write_text("Volume,Close,Date,Low,Adj Close,High,Open\n1000,22.1,2020-06-01,21.5,21.9,22.5,22.0\n")
     row = read_yahoo_csv_checked(path)[0].iloc[0]
-    assert (row["trade_date"], row["Open"], row["High"], row["Low"], row["Close"], row["Adj Close"],
-            row["Volume"]) == (dt.date(2020, 6, 1), 22.0, 22.5, 21.5, 22.1, 21.9, 1000)
+    assert (row["trade_date"], row["open"], row["high"], row["low"], row["close"], row["adj_close"],
+            row["volume"]) == (dt.date(2020, 6, 1), 22.0, 22.5, 21.5, 22.1, 21.9, 1000)
 
 
 @pytest.mark.parametrize("symbol", ["^BVSP", "BVSP", "bvsp.sa", "IBOV"])

@@ -51,8 +51,8 @@ def issue_file() -> bytes:
 
     from scraper.raw_writer import to_issues_table
 
-    rows = pd.DataFrame([{"ticker": "PETR4", "trade_date": dt.date(2024, 1, 2), "Open": 30.0, "High": 31.0,
-                          "Low": 29.0, "Close": 31.5, "Adj Close": 31.5, "Volume": 1.0,
+    rows = pd.DataFrame([{"ticker": "PETR4", "trade_date": dt.date(2024, 1, 2), "open": 30.0, "high": 31.0,
+                          "low": 29.0, "close": 31.5, "adj_close": 31.5, "volume": 1.0,
                           "reason": "open_close_outside_range", "action": "kept", "detail": "x"}])
     buffer = io.BytesIO()
     pq.write_table(to_issues_table(rows, "csv", {}, dt.datetime(2024, 1, 3, tzinfo=dt.UTC), "r"), buffer)

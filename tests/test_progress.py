@@ -91,8 +91,8 @@ def test_raw_writer_reports_a_backfill(tmp_path, capsys):
     from scraper.raw_writer import write_raw_quotes
 
     days = [d.date() for d in pd.bdate_range("2024-01-01", periods=25)]  # 20 days or more: a backfill
-    quotes = pd.DataFrame({"trade_date": days, "ticker": "PETR4", "Open": 1.0, "High": 1.0, "Low": 1.0,
-                           "Close": 1.0, "Adj Close": 1.0, "Volume": 10})
+    quotes = pd.DataFrame({"trade_date": days, "ticker": "PETR4", "open": 1.0, "high": 1.0, "low": 1.0,
+                           "close": 1.0, "adj_close": 1.0, "volume": 10})
     write_raw_quotes(LocalStorage(tmp_path), quotes, source="sample", symbols={},
                      now=dt.datetime(2024, 3, 1, tzinfo=dt.UTC), run_id="r1")
     out = capsys.readouterr().out.splitlines()

@@ -44,21 +44,21 @@ def test_yahoo_close_below_its_low_is_kept_and_recorded():
     frame = with_ticker(read_yahoo_csv_checked(TEST_DATA / "yahoo_inconsistent" / "ABEV3.SA.csv")[0], "ABEV3")
     valid, issues = validate_quotes(frame, RULES)
     day = dt.date(2014, 7, 28)
-    assert valid.loc[valid["trade_date"] == day, "Close"].item() == 16.309999
+    assert valid.loc[valid["trade_date"] == day, "close"].item() == 16.309999
     assert len(valid) == len(frame)  # every session loaded: the moving averages of the next days hold
     (issue,) = issues.to_dict("records")
     assert (issue["trade_date"], issue["reason"], issue["action"]) == (day, "open_close_outside_range", "kept")
-    assert issue["detail"] == "Close 16.309999 is 0.14 below Low 16.450001: kept as the source gave it"
+    assert issue["detail"] == "close 16.309999 is 0.14 below low 16.450001: kept as the source gave it"
 
 
 def test_high_below_low_within_rounding_is_no_issue():
     day = dt.date(2024, 1, 2)
     frame = pd.DataFrame([("PETR4", day, 30.0, 30.0 - 1e-12, 30.0, 30.0, 30.0, 1.0),
                           ("VALE3", day, 30.0, 29.99, 30.0, 30.0, 30.0, 1.0)],
-                         columns=["ticker", "trade_date", "Open", "High", "Low", "Close", "Adj Close", "Volume"])
+                         columns=["ticker", "trade_date", "open", "high", "low", "close", "adj_close", "volume"])
     valid, issues = validate_quotes(frame, RULES)
     assert list(valid["ticker"]) == ["PETR4"]
-    assert list(issues["detail"]) == ["High 29.99 is 0.01 below Low 30"]
+    assert list(issues["detail"]) == ["high 29.99 is 0.01 below low 30"]
 
 
 @pytest.mark.parametrize(
@@ -76,8 +76,8 @@ def test_latest_closed_session_follows_the_closing_bell(now, latest):
 def test_future_and_uncalendared_dates_are_rejected_with_their_reason():
     rules = calendar_b3.session_rules(dt.datetime(2024, 1, 5, 12, tzinfo=dt.UTC))
     days = [dt.date(2024, 1, 4), dt.date(2024, 1, 5), dt.date(1999, 12, 30), dt.date(2031, 1, 2)]
-    frame = pd.DataFrame({"ticker": "PETR4", "trade_date": days, "Open": 30.0, "High": 31.0, "Low": 29.0,
-                          "Close": 30.0, "Adj Close": 30.0, "Volume": 1.0})
+    frame = pd.DataFrame({"ticker": "PETR4", "trade_date": days, "open": 30.0, "high": 31.0, "low": 29.0,
+                          "close": 30.0, "adj_close": 30.0, "volume": 1.0})
     valid, issues = validate_quotes(frame, rules)
     assert list(valid["trade_date"]) == [dt.date(2024, 1, 4)]
     by_day = dict(zip(issues["trade_date"], zip(issues["reason"], issues["detail"])))
@@ -92,8 +92,8 @@ def test_future_and_uncalendared_dates_are_rejected_with_their_reason():
 def test_a_file_of_made_up_dates_is_checked_fast_and_filed_in_one_partition(tmp_path):
     # 200,000 rows, one per calendar day from 1700-01-01 (to 2247-07-26).
     days = pd.date_range("1700-01-01", periods=200_000, freq="D")
-    frame = pd.DataFrame({"ticker": "PETR4", "trade_date": days.date, "Open": 30.0, "High": 31.0, "Low": 29.0,
-                          "Close": 30.0, "Adj Close": 30.0, "Volume": 1.0})
+    frame = pd.DataFrame({"ticker": "PETR4", "trade_date": days.date, "open": 30.0, "high": 31.0, "low": 29.0,
+                          "close": 30.0, "adj_close": 30.0, "volume": 1.0})
     rules = calendar_b3.session_rules(dt.datetime(2025, 12, 1, 12, tzinfo=dt.UTC))
     began = time.perf_counter()
     valid, issues = validate_quotes(frame, rules)

@@ -120,7 +120,7 @@ def test_volume_too_large_to_store_exits_5_naming_file_and_line(tmp_path, capsys
     path = write_csv(tmp_path / "csv", "PETR4", "2020-06-01,1,2,1,2,2,10\n2020-06-02,1,2,1,2,2,1e19\n")
     assert run(tmp_path / "lake", "--source", "csv", "--csv-dir", str(path.parent), "--tickers", "PETR4") == 5
     line = one_error_line(capsys)
-    assert f"{path}:3: Volume 1e+19 cannot be stored" in line and "re-run" not in line
+    assert f"{path}:3: volume 1e+19 cannot be stored" in line and "re-run" not in line
     assert not (tmp_path / "lake").exists()
 
 
@@ -243,7 +243,7 @@ def test_all_instruments_keeps_every_forward_term(tmp_path):
     terms = raw.groupby("ticker")["source_symbol"].apply(sorted).to_dict()
     assert terms["ABEV3T"] == ["ABEV3T 030/62/060d", "ABEV3T 030/62/090d"]
     assert len(terms["AERI3T"]) == 5 and terms["PETR4"] == ["PETR4"]
-    close = raw.set_index("source_symbol")["Close" if "Close" in raw else "close"]
+    close = raw.set_index("source_symbol")["close"]
     assert (close["ABEV3T 030/62/060d"], close["ABEV3T 030/62/090d"]) == (17.28, 17.24)
 
 
@@ -361,7 +361,7 @@ def test_data_quality_report_lists_every_rejected_row(tmp_path):
     write_csv(csv_dir, "PETR4", BAD_ROWS)
     storage = RecordingStorage(tmp_path / "lake")
     report = scrape(CsvSource(csv_dir), storage, ["PETR4"], None, None, NOW)
-    # 06-01, 06-04 (its close above High is kept as it came), 06-09, 06-10, 06-12 (its valid repeat)
+    # 06-01, 06-04 (its close above high is kept as it came), 06-09, 06-10, 06-12 (its valid repeat)
     assert report.written is not None and report.written.rows == 5
     assert report.rejected == {"non_finite_value": 1, "absurd_magnitude": 1, "negative_volume": 1,
                                "missing_price": 1, "high_below_low": 1, "truncated_line": 1}
@@ -381,14 +381,14 @@ def test_data_quality_report_lists_every_rejected_row(tmp_path):
     run_id = report.written.run_id
     inf, nan = float("inf"), None
     expected = [
-        ("2020-06-02", "PETR4", "2020-06-02", "non_finite_value", 22.0, 22.5, 21.5, inf, 1000.0, "Close inf"),
-        ("2020-06-03", "PETR4", "2020-06-03", "absurd_magnitude", 22.0, 1e308, 21.5, 22.1, 1000.0, "High 1e+308"),
+        ("2020-06-02", "PETR4", "2020-06-02", "non_finite_value", 22.0, 22.5, 21.5, inf, 1000.0, "close inf"),
+        ("2020-06-03", "PETR4", "2020-06-03", "absurd_magnitude", 22.0, 1e308, 21.5, 22.1, 1000.0, "high 1e+308"),
         ("2020-06-04", "PETR4", "2020-06-04", "open_close_outside_range", 22.0, 22.5, 21.5, 23.0, 1000.0,
-         "Close 23 is 0.5 above High 22.5: kept"),
-        ("2020-06-05", "PETR4", "2020-06-05", "negative_volume", 22.0, 22.5, 21.5, 22.1, -5.0, "Volume -5"),
-        ("2020-06-08", "PETR4", "2020-06-08", "missing_price", nan, nan, nan, nan, nan, "no Open, High, Low, Close"),
+         "close 23 is 0.5 above high 22.5: kept"),
+        ("2020-06-05", "PETR4", "2020-06-05", "negative_volume", 22.0, 22.5, 21.5, 22.1, -5.0, "volume -5"),
+        ("2020-06-08", "PETR4", "2020-06-08", "missing_price", nan, nan, nan, nan, nan, "no open, high, low, close"),
         ("2020-06-12", "PETR4", "2020-06-12", "high_below_low", 22.0, 21.0, 21.5, 21.2, 1000.0,
-         "High 21 is 0.5 below Low 21.5"),
+         "high 21 is 0.5 below low 21.5"),
         ("2020-06-15", "PETR4", "2020-06-15", "truncated_line", 22.0, 22.5, nan, nan, nan,
          "PETR4.SA.csv:12: 3 of 7 fields"),
     ]
@@ -413,7 +413,7 @@ def test_rejected_report_sql_runs_on_the_local_catalog(tmp_path):
     by_reason = {r["reason"]: r for r in (dict(zip(columns, row)) for row in rows)}
     outside = by_reason["open_close_outside_range"]
     assert (outside["action"], outside["issue_rows"], outside["tickers"]) == ("kept", 2, 2)  # PETR4 06-04, VALE3 06-02
-    assert outside["example"] == "PETR4 2020-06-04: Close 23 is 0.5 above High 22.5: kept as the source gave it"
+    assert outside["example"] == "PETR4 2020-06-04: close 23 is 0.5 above high 22.5: kept as the source gave it"
     assert sum(r["issue_rows"] for r in by_reason.values() if r["action"] == "rejected") == 6
     assert {r["run_id"] for r in by_reason.values()} == {report.written.run_id}
     assert {r["run_id"] for r in by_reason.values()} == {report.written.run_id}

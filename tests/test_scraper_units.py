@@ -64,7 +64,7 @@ RULES = calendar_b3.session_rules(dt.datetime(2025, 1, 10, 12, tzinfo=dt.UTC))
 
 
 def quotes(*rows):
-    return pd.DataFrame(rows, columns=["ticker", "trade_date", "Open", "High", "Low", "Close", "Adj Close", "Volume"])
+    return pd.DataFrame(rows, columns=["ticker", "trade_date", "open", "high", "low", "close", "adj_close", "volume"])
 
 
 def test_validate_quotes_counts_every_rejected_row():
@@ -81,7 +81,7 @@ def test_validate_quotes_counts_every_rejected_row():
     valid, rejected = validate_quotes(frame, RULES)
     # VALE3's missing Open leaves a usable close: kept, and recorded.
     assert sorted(valid["ticker"]) == ["ABEV3", "PETR4", "VALE3"]
-    assert valid.loc[valid["ticker"] == "ABEV3", "Close"].item() == 13.2
+    assert valid.loc[valid["ticker"] == "ABEV3", "close"].item() == 13.2
     assert count_reasons(rejected) == {"non_positive_price": 1, "high_below_low": 1,
                                        "duplicate_session": 1, "not_a_b3_session": 1}
     assert count_reasons(rejected, "kept") == {"missing_price": 1}
@@ -93,12 +93,12 @@ INF = float("inf")
 @pytest.mark.parametrize(
     ("row", "reason", "detail"),
     [
-        ((30.0, 31.0, 29.0, INF, 30.5, 1e6), "non_finite_value", "Close inf"),
-        ((30.0, 31.0, 29.0, 30.5, 30.5, -INF), "non_finite_value", "Volume -inf"),
-        ((30.0, 1e308, 29.0, 30.5, 30.5, 1e6), "absurd_magnitude", "High 1e+308"),
-        ((30.0, 31.0, 29.0, 30.5, 30.5, 2e15), "absurd_magnitude", "Volume 2e+15"),
-        ((30.0, 31.0, 29.0, 30.5, 30.5, -5), "negative_volume", "Volume -5"),
-        ((-1.0, 31.0, 29.0, 30.5, 30.5, 1e6), "non_positive_price", "Open -1"),
+        ((30.0, 31.0, 29.0, INF, 30.5, 1e6), "non_finite_value", "close inf"),
+        ((30.0, 31.0, 29.0, 30.5, 30.5, -INF), "non_finite_value", "volume -inf"),
+        ((30.0, 1e308, 29.0, 30.5, 30.5, 1e6), "absurd_magnitude", "high 1e+308"),
+        ((30.0, 31.0, 29.0, 30.5, 30.5, 2e15), "absurd_magnitude", "volume 2e+15"),
+        ((30.0, 31.0, 29.0, 30.5, 30.5, -5), "negative_volume", "volume -5"),
+        ((-1.0, 31.0, 29.0, 30.5, 30.5, 1e6), "non_positive_price", "open -1"),
     ],
 )
 def test_validate_quotes_rejects_values_no_quote_can_have(row, reason, detail):
@@ -113,14 +113,14 @@ def test_validate_quotes_rejects_values_no_quote_can_have(row, reason, detail):
 def test_validate_quotes_keeps_a_valid_row_when_its_repeat_is_bad():
     day = dt.date(2024, 1, 2)
     frame = quotes(("PETR4", day, 30.0, 31.0, 29.0, 30.5, 30.5, 1e6), ("PETR4", day, 30.0, 31.0, 29.0, 35.0, 35.0, 1e6))
-    frame.loc[1, "Volume"] = -1
+    frame.loc[1, "volume"] = -1
     valid, rejected = validate_quotes(frame)
-    assert list(valid["Close"]) == [30.5] and list(rejected["reason"]) == ["negative_volume"]
+    assert list(valid["close"]) == [30.5] and list(rejected["reason"]) == ["negative_volume"]
 
 
 def test_check_storable_names_the_place_of_a_volume_beyond_int64():
     frame = quotes(("PETR4", dt.date(2024, 1, 2), 30.0, 31.0, 29.0, 30.5, 30.5, 1e19))
-    with pytest.raises(UnstorableValue, match=r"here: Volume 1e\+19 cannot be stored"):
+    with pytest.raises(UnstorableValue, match=r"here: volume 1e\+19 cannot be stored"):
         check_storable(frame, lambda row: "here")
     check_storable(quotes(("PETR4", dt.date(2024, 1, 2), 30.0, 31.0, 29.0, 30.5, 30.5, 9.2e18)), str)
 
@@ -130,9 +130,9 @@ def test_read_yahoo_csv_real_file_with_nulls_and_no_trailing_newline():
     assert not path.read_bytes().endswith(b"\n")
     frame = read_yahoo_csv_checked(path)[0]
     row = frame[frame["trade_date"] == dt.date(2020, 6, 9)].iloc[0]
-    assert (row["Open"], row["Close"], row["Volume"]) == (22.030001, 21.719999, 96488300)
+    assert (row["open"], row["close"], row["volume"]) == (22.030001, 21.719999, 96488300)
     ash_wednesday = frame[frame["trade_date"] == dt.date(2019, 3, 6)].iloc[0]
-    assert ash_wednesday[["Open", "Close", "Volume"]].isna().all()  # Yahoo's `null` row
+    assert ash_wednesday[["open", "close", "volume"]].isna().all()  # Yahoo's `null` row
 
 
 def test_holiday_rows_from_yahoo_are_rejected_not_loaded():
@@ -165,6 +165,8 @@ def test_read_yahoo_csv_malformed_names_file_and_line(tmp_path: Path, content, m
 def test_csv_source_reports_tickers_without_file(tmp_path):
     result = CsvSource(SAMPLE_DIR).fetch(["PETR4", "XPTO3"], dt.date(2020, 6, 1), dt.date(2020, 6, 9))
     assert result.missing == ["XPTO3"]
+    # Yahoo's header names are the CSV reader's: the source returns raw's.
+    assert list(result.quotes.columns) == ["ticker", "trade_date", "open", "high", "low", "close", "adj_close", "volume"]
     assert sorted(set(result.quotes["trade_date"])) == [dt.date(2020, 6, d) for d in (1, 2, 3, 4, 5, 8, 9)]
 
 

@@ -105,8 +105,8 @@ def test_raw_files_and_manifests_get_the_umask_mode(tmp_path):
     from scraper.raw_writer import write_raw_quotes
     from storage import Lake
 
-    frame = pd.DataFrame({"ticker": ["PETR4"], "trade_date": [dt.date(2021, 6, 25)], "Open": [29.0], "High": [29.5],
-                          "Low": [28.8], "Close": [29.2], "Adj Close": [29.2], "Volume": [1e6]})
+    frame = pd.DataFrame({"ticker": ["PETR4"], "trade_date": [dt.date(2021, 6, 25)], "open": [29.0], "high": [29.5],
+                          "low": [28.8], "close": [29.2], "adj_close": [29.2], "volume": [1e6]})
     old = os.umask(0o022)
     try:
         run = write_raw_quotes(Lake.local(tmp_path), frame, source="csv", symbols={},

@@ -35,6 +35,15 @@ def test_no_column_name_needs_quoting_in_athena():
             assert column.name.isidentifier() and column.name == column.name.lower(), (table.name, column.name)
 
 
+def test_a_quotes_numbers_are_raw_quotes_and_quote_issues_columns_in_that_order():
+    from contract.tables import QUOTE_ISSUES, QUOTE_NUMBERS, RAW_QUOTES
+
+    assert QUOTE_NUMBERS == ("open", "high", "low", "close", "adj_close", "volume")
+    for table in (RAW_QUOTES, QUOTE_ISSUES):
+        names = [c.name for c in table.columns]
+        assert [n for n in names if n in QUOTE_NUMBERS] == list(QUOTE_NUMBERS), table.name
+
+
 def test_compact_tables_hold_the_partitioned_tables_columns_and_keys():
     daily = TABLES["quotes_daily"]
     assert [c.name for c in TABLES["quotes_daily_compact"].columns] == [

@@ -10,7 +10,6 @@ import pytest
 
 from scraper.http_client import run_with_deadline
 from scraper.sources.base import SourceUnavailable
-from scraper.sources.csv_files import read_yahoo_csv_checked
 from scraper.sources.yfinance_source import YFinanceSource
 from tests.conftest import SAMPLE_DIR
 
@@ -18,12 +17,15 @@ START, END = dt.date(2020, 6, 1), dt.date(2020, 6, 9)
 
 
 def recorded_download(symbols: list[str]) -> pd.DataFrame:
-    """What yfinance 1.7 returns with auto_adjust=False: ('Price','Ticker') columns, naive dates."""
+    """What yfinance 1.7 returns with auto_adjust=False: ('Price','Ticker') columns, naive dates, Yahoo's names.
+
+    The bundled files are Yahoo's own CSVs: their header is the download frame's price level.
+    """
     frames = {}
     for symbol in symbols:
-        csv = read_yahoo_csv_checked(SAMPLE_DIR / f"{symbol}.csv")[0]
-        csv = csv[(csv["trade_date"] >= START) & (csv["trade_date"] <= END)]
-        frames[symbol] = csv.set_index(pd.DatetimeIndex(pd.to_datetime(csv["trade_date"]), name="Date")).drop(columns="trade_date")
+        csv = pd.read_csv(SAMPLE_DIR / f"{symbol}.csv", na_values=["null"], index_col="Date", parse_dates=["Date"],
+                          float_precision="round_trip")
+        frames[symbol] = csv.loc[pd.Timestamp(START):pd.Timestamp(END)]
     wide = pd.concat(frames, axis=1, names=["Ticker", "Price"]).swaplevel(0, 1, axis=1).sort_index(axis=1)
     return wide
 
@@ -50,8 +52,9 @@ def test_yfinance_source_long_quotes_from_batch(fake_download):
     assert call["auto_adjust"] is False and call["end"] == "2020-06-10"  # end is exclusive there
     q = result.quotes.set_index(["ticker", "trade_date"])
     assert len(q) == 14 and result.missing == []
-    assert q.loc[("PETR4", dt.date(2020, 6, 9)), "Close"] == 21.719999
-    assert q.loc[("VALE3", dt.date(2020, 6, 8)), "Adj Close"] == 54.779999
+    assert list(result.quotes.columns) == ["ticker", "trade_date", "open", "high", "low", "close", "adj_close", "volume"]
+    assert q.loc[("PETR4", dt.date(2020, 6, 9)), "close"] == 21.719999
+    assert q.loc[("VALE3", dt.date(2020, 6, 8)), "adj_close"] == 54.779999
     assert result.symbols == {"PETR4": "PETR4.SA", "VALE3": "VALE3.SA"}
 
 

@@ -125,9 +125,9 @@ def parse_cotahist(data: bytes, name: str = "COTAHIST") -> pd.DataFrame:
         frame = pd.DataFrame({
             "ticker": _text(quotes, *QUOTE_FIELDS["CODNEG"]),
             "trade_date": _dates(quotes, *QUOTE_FIELDS["DATA"]),
-            "Open": price["PREABE"], "High": price["PREMAX"], "Low": price["PREMIN"], "Close": price["PREULT"],
-            "Adj Close": np.nan,  # B3 publishes no adjusted price
-            "Volume": _digits(quotes, *QUOTE_FIELDS["QUATOT"]).astype("float64"),
+            "open": price["PREABE"], "high": price["PREMAX"], "low": price["PREMIN"], "close": price["PREULT"],
+            "adj_close": np.nan,  # B3 publishes no adjusted price
+            "volume": _digits(quotes, *QUOTE_FIELDS["QUATOT"]).astype("float64"),
             "traded_value": _digits(quotes, *QUOTE_FIELDS["VOLTOT"]) / 100.0,
             "trades": _digits(quotes, *QUOTE_FIELDS["TOTNEG"]),
             "codbdi": _text(quotes, *QUOTE_FIELDS["CODBDI"]),

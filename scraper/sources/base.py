@@ -8,12 +8,11 @@ from typing import Protocol
 
 import pandas as pd
 
-from contract.tables import SOURCE_TO_RAW
+from contract.tables import QUOTE_NUMBERS
 from pipeline.settings import INDEX_TICKER, INDEX_YAHOO_SYMBOLS
 
-# The columns every source returns, with Yahoo's names for the prices (contract.tables).
-PRICE_COLUMNS = list(SOURCE_TO_RAW)
-QUOTE_COLUMNS = ["ticker", "trade_date", *PRICE_COLUMNS]
+# The columns every source returns: a quote's numbers under raw's names (contract.tables).
+QUOTE_COLUMNS = ["ticker", "trade_date", *QUOTE_NUMBERS]
 
 
 class SourceError(Exception):
@@ -55,10 +54,17 @@ class MarketSource(PriceSource, Protocol):
 
 
 def empty_quotes() -> pd.DataFrame:
-    frame = pd.DataFrame({c: pd.Series(dtype="float64") for c in PRICE_COLUMNS})
+    frame = pd.DataFrame({c: pd.Series(dtype="float64") for c in QUOTE_NUMBERS})
     frame.insert(0, "trade_date", pd.Series(dtype="object"))
     frame.insert(0, "ticker", pd.Series(dtype="object"))
     return frame
+
+
+# Yahoo's names for a quote's numbers -> raw's, stated once for the two readers of Yahoo's data:
+# the header of its CSV files (csv_files) and the columns of yfinance's download frame
+# (yfinance_source), mapped right where they are read. No other code uses Yahoo's names.
+YAHOO_TO_RAW = {"Open": "open", "High": "high", "Low": "low", "Close": "close", "Adj Close": "adj_close",
+                "Volume": "volume"}
 
 
 def yahoo_symbol(ticker: str) -> str:

@@ -11,8 +11,8 @@ import pandas as pd
 
 from pipeline.settings import INDEX_TICKER, INDEX_YAHOO_SYMBOLS, REPO_ROOT
 from scraper.sources.base import (
-    PRICE_COLUMNS,
     QUOTE_COLUMNS,
+    YAHOO_TO_RAW,
     FetchResult,
     SourceDataError,
     empty_quotes,
@@ -23,9 +23,8 @@ SAMPLE_DIR = REPO_ROOT / "data" / "sample" / "yahoo"
 
 # What yfinance and Yahoo write: `Adj Close` only with auto_adjust=False (yfinance's default
 # since 0.2.51 is True), `Dividends`/`Stock Splits` from Ticker.history() (ignored).
-REQUIRED_COLUMNS = ["Date", "Open", "High", "Low", "Close", "Volume"]
 OPTIONAL_COLUMNS = ["Adj Close"]
-YAHOO_CSV_HEADER = ["Date", "Open", "High", "Low", "Close", "Adj Close", "Volume"]
+REQUIRED_COLUMNS = ["Date", *(c for c in YAHOO_TO_RAW if c not in OPTIONAL_COLUMNS)]
 
 
 def _read_text(path: Path) -> str:
@@ -128,7 +127,7 @@ def read_yahoo_csv_checked(path: Path) -> tuple[pd.DataFrame, pd.DataFrame]:
     missing = [c for c in REQUIRED_COLUMNS if c not in frame.columns]
     if missing:
         raise SourceDataError(f"{path}: missing column(s) {', '.join(missing)}; expected "
-                              f"{','.join(REQUIRED_COLUMNS)} (Adj Close optional), in any order")
+                              f"{','.join(REQUIRED_COLUMNS)} ({', '.join(OPTIONAL_COLUMNS)} optional), in any order")
     dates = parse_days(pd.Series(frame["Date"]).fillna(""))
     bad = dates.isna()
     if bad.any():
@@ -136,16 +135,16 @@ def read_yahoo_csv_checked(path: Path) -> tuple[pd.DataFrame, pd.DataFrame]:
         raise SourceDataError(f"{path}:{line + first_row_line}: bad date {frame['Date'].iloc[line]!r} "
                               "(expected YYYY-MM-DD)")
     out = pd.DataFrame({"trade_date": dates.dt.date})
-    for col in PRICE_COLUMNS:
+    for col, raw in YAHOO_TO_RAW.items():
         if col not in frame:  # no Adj Close (auto_adjust=True): null, as for B3 rows
-            out[col] = float("nan")
+            out[raw] = float("nan")
             continue
         values = pd.Series(pd.to_numeric(frame[col], errors="coerce"), index=frame.index)
         bad = pd.Series(values.isna() & frame[col].notna())
         if bool(bad.any()):
             line = int(bad.to_numpy().argmax())
             raise SourceDataError(f"{path}:{line + first_row_line}: bad {col} value {frame[col].iloc[line]!r}")
-        out[col] = values.astype("float64")
+        out[raw] = values.astype("float64")
     from scraper.validation import check_storable
 
     check_storable(out, lambda row: f"{path}:{int(row.name) + first_row_line}")  # pyright: ignore[reportArgumentType]
@@ -160,8 +159,8 @@ def _truncated_row(fields: dict[str, str] | None, path: Path) -> pd.DataFrame:
         return empty_issues().drop(columns="ticker")
     day = parse_days(pd.Series([fields.get("Date", "")])).iloc[0]
     row: dict[str, object] = {"trade_date": None if pd.isna(day) else day.date()}
-    for col in PRICE_COLUMNS:
-        row[col] = pd.to_numeric(fields.get(col, ""), errors="coerce")
+    for col, raw in YAHOO_TO_RAW.items():
+        row[raw] = pd.to_numeric(fields.get(col, ""), errors="coerce")
     row["reason"] = REASON_TRUNCATED
     row["action"] = ACTION_REJECTED
     row["detail"] = f"{path.name}:{fields['line']}: {fields['fields']} fields (cut-off last line)"

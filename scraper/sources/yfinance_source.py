@@ -10,10 +10,11 @@ from dataclasses import dataclass
 
 import pandas as pd
 
+from contract.tables import QUOTE_NUMBERS
 from scraper.http_client import run_with_deadline
 from scraper.sources.base import (
-    PRICE_COLUMNS,
     QUOTE_COLUMNS,
+    YAHOO_TO_RAW,
     FetchResult,
     SourceDataError,
     SourceUnavailable,
@@ -25,7 +26,7 @@ YF_BATCH_SIZE = 25
 
 
 def yfinance_frame_to_quotes(frame: pd.DataFrame | None, symbol_to_ticker: dict[str, str]) -> pd.DataFrame:
-    """yfinance's wide frame (columns ('Price','Ticker'), date index) to long quotes."""
+    """yfinance's wide frame (columns ('Price','Ticker'), date index) to long quotes, with raw's names."""
     if frame is None or frame.empty:
         return empty_quotes()
     if not isinstance(frame.columns, pd.MultiIndex):
@@ -35,12 +36,12 @@ def yfinance_frame_to_quotes(frame: pd.DataFrame | None, symbol_to_ticker: dict[
     price_level = 0 if "Close" in frame.columns.get_level_values(0) else 1
     long = frame.stack(level=1 - price_level, future_stack=True)
     long.index = long.index.set_names(["Date", "Symbol"])
-    long = long.reset_index()
+    long = long.reset_index().rename(columns=YAHOO_TO_RAW)
     # A batch download aligns tickers on one index: all-empty rows are not sessions of that ticker.
-    long = long.dropna(subset=[c for c in PRICE_COLUMNS if c in long.columns], how="all")
+    long = long.dropna(subset=[c for c in QUOTE_NUMBERS if c in long.columns], how="all")
     long["ticker"] = long["Symbol"].map(symbol_to_ticker)
     long["trade_date"] = pd.to_datetime(long["Date"]).dt.date
-    for col in PRICE_COLUMNS:
+    for col in QUOTE_NUMBERS:
         long[col] = long[col].astype("float64") if col in long.columns else float("nan")
     return long.loc[:, QUOTE_COLUMNS].reset_index(drop=True)
 
