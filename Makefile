@@ -34,8 +34,9 @@ chart: $(VENV)/.runtime
 notebook-package: $(VENV)/.runtime
 	$(PY) -m charts.package dist/charts.zip
 
+# One test process per core, a test file to each (a file's module fixtures are built once).
 test: $(VENV)/.dev
-	$(PY) -m pytest
+	$(PY) -m pytest -n auto --dist loadfile
 
 lint: $(VENV)/.dev
 	$(VENV)/bin/ruff check .

@@ -135,7 +135,7 @@ def repair(lake_root: str) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m catalog.verify", description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(prog="python -m catalog.verify", description=(__doc__ or "").split("\n\n")[0])
     parser.add_argument("--lake-dir", type=Path, help="local lake (default: LAKE_DIR)")
     parser.add_argument("--bucket", help="S3 lake (default: BUCKET)")
     parser.add_argument("--repair", action="store_true", help="rebuild refined/ from raw, then check again")

@@ -121,6 +121,16 @@ def moto_endpoint(moto_session_server) -> str:
     return moto_session_server
 
 
+@pytest.fixture(scope="session")
+def aws_cli(tmp_path_factory) -> Iterator[Path]:
+    """A folder holding the real AWS CLI as `aws`, imported once for the session (tests/aws_cli_server.py):
+    put it first on the PATH of the bash scripts under test."""
+    from tests.aws_cli_server import aws_cli_folder
+
+    with aws_cli_folder(tmp_path_factory.mktemp("aws_cli")) as folder:
+        yield folder
+
+
 @pytest.fixture
 def s3_endpoint(moto_endpoint, monkeypatch):
     """A moto server as the S3 endpoint of every client (boto3 and pyarrow), fake credentials."""

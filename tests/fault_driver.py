@@ -82,14 +82,25 @@ def _fill_disk_before_refine() -> None:
     local_run.trigger_locally = fill_then_refine  # type: ignore[assignment]
 
 
+def _no_spark_warm_up() -> None:
+    """A run killed before its refine never uses Spark: its warm-up (the JVM started in the
+    background while the scrape runs) would only cost the test a JVM's start. What the kill leaves
+    in the lake is the scraper's alone."""
+    from runtime import LocalRuntime
+
+    LocalRuntime.warm_up = lambda self: None  # type: ignore[method-assign]
+
+
 def install(point: str) -> None:
     import etl.glue_job as glue_job
     import etl.refine as refine
     import local_mode.trigger as local_run
 
     if point.startswith("raw-put:"):
+        _no_spark_warm_up()
         _kill_during_raw_put(int(point.split(":")[1]))
     elif point == "before-refine":
+        _no_spark_warm_up()
         _wrap(local_run, "trigger_locally", before=True)
     elif point == "refine-daily":
         _wrap(refine, "write_partitions", before=False, on_call=1)

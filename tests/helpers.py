@@ -7,6 +7,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 import duckdb
+import numpy as np
 import pandas as pd
 
 from tests.conftest import SAMPLE_DIR
@@ -104,3 +105,24 @@ def expected_monthly(daily: pd.DataFrame) -> pd.DataFrame:
     }).reset_index()
     monthly["monthly_return"] = monthly.groupby("ticker")["close_price"].transform(lambda s: s / s.shift(1) - 1)
     return monthly.sort_values(["ticker", "month"]).reset_index(drop=True)
+
+
+def assert_close(actual: pd.Series, expected: pd.Series) -> None:
+    np.testing.assert_allclose(actual.astype("float64").to_numpy(), expected.astype("float64").to_numpy(),
+                               rtol=1e-12, equal_nan=True)
+
+
+DAILY_NUMBERS = ("close_price", "daily_return", "ma_5", "ma_20", "days_since_prev_session", "volume")
+MONTHLY_NUMBERS = ("sessions", "close_price", "total_volume", "avg_close_price", "monthly_return")
+
+
+def assert_equals_reference(lake: Path, expected: pd.DataFrame) -> None:
+    """Both refined tables hold exactly `expected_daily`'s rows and the months `expected_monthly` makes of them."""
+    expected = expected.sort_values(KEYS["quotes_daily"]).reset_index(drop=True)
+    months = expected_monthly(expected)
+    for name, reference, numbers in (("quotes_daily", expected, DAILY_NUMBERS), ("quotes_monthly", months, MONTHLY_NUMBERS)):
+        actual = sorted_table(lake, name)
+        keys = KEYS[name]
+        assert list(zip(*(actual[k] for k in keys))) == list(zip(*(reference[k] for k in keys))), name
+        for column in numbers:
+            assert_close(actual[column], reference[column])

@@ -27,8 +27,9 @@ SCRAPE = ["--source", "csv", "--csv-dir", str(SAMPLE_DIR), "--tickers", "PETR4,V
           "--start", "2020-02-03", "--end", "2020-03-31"]
 
 
-def bootstrap_on(endpoint: str, home: Path) -> None:
-    env = {"PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}", "HOME": str(home),
+def bootstrap_on(endpoint: str, home: Path, aws_cli: Path) -> None:
+    env = {"PATH": f"{aws_cli}{os.pathsep}{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}",
+           "HOME": str(home),
            "AWS_ENDPOINT_URL": endpoint, "AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
            "AWS_REGION": REGION, "AWS_DEFAULT_REGION": REGION, "ENV_FILE": str(home / "no.env"),
            "BUCKET": BUCKET, "SKIP_TLS_BUCKET_POLICY": "true"}  # moto ignores the Deny's TLS condition
@@ -45,13 +46,13 @@ def refined_rows(filesystem: pafs.FileSystem, root: str, table: str, keys: list[
     return sorted(rows, key=lambda r: tuple(str(r[k]) for k in keys))
 
 
-def test_aws_path_end_to_end_on_moto_equals_a_local_run(spark, moto_endpoint, tmp_path, monkeypatch):
+def test_aws_path_end_to_end_on_moto_equals_a_local_run(spark, moto_endpoint, aws_cli, tmp_path, monkeypatch):
     monkeypatch.delenv("AWS_PROFILE", raising=False)
     local_lake = tmp_path / "local-lake"
     assert scraper_upload.main(["--lake-dir", str(local_lake), *SCRAPE]) == 0
 
     endpoint = moto_endpoint
-    bootstrap_on(endpoint, tmp_path)
+    bootstrap_on(endpoint, tmp_path, aws_cli)
     for name, value in {"AWS_ENDPOINT_URL": endpoint, "AWS_ACCESS_KEY_ID": "testing",
                         "AWS_SECRET_ACCESS_KEY": "testing", "AWS_SESSION_TOKEN": "testing",
                         "AWS_REGION": REGION, "AWS_DEFAULT_REGION": REGION}.items():

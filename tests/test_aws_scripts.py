@@ -74,9 +74,9 @@ def moto_update_calls():
 
 
 @pytest.fixture
-def aws_env(moto_endpoint, tmp_path):
+def aws_env(moto_endpoint, aws_cli, tmp_path):
     env = {
-        "PATH": f"{BIN}{os.pathsep}{os.environ['PATH']}",
+        "PATH": f"{aws_cli}{os.pathsep}{BIN}{os.pathsep}{os.environ['PATH']}",
         "PYTHON": sys.executable,
         "HOME": str(tmp_path),
         "AWS_ENDPOINT_URL": moto_endpoint,
@@ -123,18 +123,20 @@ def fake_aws(tmp_path: Path, failures: dict[str, tuple[int, str]]) -> Path:
         f'  "{command}") limit={count}; message={json.dumps(message)} ;;'
         for command, (count, message) in failures.items())
     script = folder / "aws"
+    # It is first on PATH: the real CLI is the `aws` the rest of PATH finds.
     script.write_text(f"""#!/usr/bin/env bash
+real_aws() {{ PATH="${{PATH#*{os.pathsep}}}" exec aws "$@"; }}
 # The CLI's offline skeleton (bootstrap's check of the CLI) is not a call of the command.
-if [[ " $* " == *" --generate-cli-skeleton "* ]]; then exec "{BIN / 'aws'}" "$@"; fi
+if [[ " $* " == *" --generate-cli-skeleton "* ]]; then real_aws "$@"; fi
 case "$1 $2" in
 {cases}
-  *) exec "{BIN / 'aws'}" "$@" ;;
+  *) real_aws "$@" ;;
 esac
 counter="{folder}/calls/$1-$2"
 calls=$(( $(cat "$counter" 2>/dev/null || echo 0) + 1 ))
 echo "$calls" > "$counter"
 if (( calls <= limit )); then printf '\\n%s\\n' "$message" >&2; exit 254; fi
-exec "{BIN / 'aws'}" "$@"
+real_aws "$@"
 """)
     script.chmod(0o755)
     return folder
@@ -390,26 +392,26 @@ def _foreign_bucket(aws):
         {"Id": "theirs", "TopicArn": "arn:aws:sns:us-east-1:123456789012:their-topic", "Events": ["s3:ObjectRemoved:*"]}]})
 
 
-def _bucket_of_another_account(aws, tmp_path):
+def _bucket_of_another_account(aws, tmp_path, path):
     fake = fake_aws(tmp_path, {"s3api head-bucket": (99, "An error occurred (403) when calling the HeadBucket operation: Forbidden")})
-    return {"PATH": f"{fake}{os.pathsep}{BIN}{os.pathsep}{os.environ['PATH']}"}
+    return {"PATH": f"{fake}{os.pathsep}{path}"}
 
 
-def _bucket_in_other_region(aws, tmp_path):
+def _bucket_in_other_region(aws, tmp_path, path):
     eu = boto3.client("s3", endpoint_url=aws["s3"].meta.endpoint_url, region_name="eu-west-1",
                       aws_access_key_id="testing", aws_secret_access_key="testing")
     eu.create_bucket(Bucket=BUCKET, CreateBucketConfiguration={"LocationConstraint": "eu-west-1"})
     return {}
 
 
-def _foreign_quotes_table(aws, tmp_path):
+def _foreign_quotes_table(aws, tmp_path, path):
     aws["glue"].create_database(DatabaseInput={"Name": "default"})
     aws["glue"].create_table(DatabaseName="default", TableInput={
         "Name": "quotes", "StorageDescriptor": {"Location": "s3://another-team/quotes/"}})
     return {}
 
 
-def _no_credentials(aws, tmp_path):
+def _no_credentials(aws, tmp_path, path):
     return {"AWS_ACCESS_KEY_ID": "", "AWS_SECRET_ACCESS_KEY": "",
             "AWS_SHARED_CREDENTIALS_FILE": str(tmp_path / "none"), "AWS_CONFIG_FILE": str(tmp_path / "none")}
 
@@ -419,11 +421,11 @@ BAD_INPUT = {
     "bucket of another account": (_bucket_of_another_account, f"error: bucket name {BUCKET} is taken by another AWS account"),
     "bucket in another region": (_bucket_in_other_region,
                                  f"error: bucket {BUCKET} is in eu-west-1, AWS_REGION is us-east-1: set AWS_REGION=eu-west-1"),
-    "foreign bucket": (lambda aws, tmp: (_foreign_bucket(aws), {"BUCKET": FOREIGN})[1],
+    "foreign bucket": (lambda aws, tmp, path: (_foreign_bucket(aws), {"BUCKET": FOREIGN})[1],
                        f"error: bucket {FOREIGN} exists but has no project=b3-quotes-pipeline tag: bootstrap did not create it."),
-    "missing Glue role": (lambda aws, tmp: {"GLUE_ROLE_ARN": "arn:aws:iam::123456789012:role/LabRoel"},
+    "missing Glue role": (lambda aws, tmp, path: {"GLUE_ROLE_ARN": "arn:aws:iam::123456789012:role/LabRoel"},
                           "error: GLUE_ROLE_ARN: role LabRoel does not exist in account 123456789012"),
-    "not a role ARN": (lambda aws, tmp: {"LAMBDA_ROLE_ARN": "LabRole"}, "error: LAMBDA_ROLE_ARN=LabRole is not a role ARN"),
+    "not a role ARN": (lambda aws, tmp, path: {"LAMBDA_ROLE_ARN": "LabRole"}, "error: LAMBDA_ROLE_ARN=LabRole is not a role ARN"),
     "foreign table": (_foreign_quotes_table, f"error: table default.quotes exists with a location outside s3://{BUCKET}/: not ours"),
 }
 
@@ -432,7 +434,7 @@ BAD_INPUT = {
 def test_bootstrap_refuses_bad_input_with_one_line_before_changing_anything(case, aws_env, moto_endpoint, tmp_path):
     aws = clients(moto_endpoint)
     arrange, message = BAD_INPUT[case]
-    extra = arrange(aws, tmp_path)
+    extra = arrange(aws, tmp_path, aws_env["PATH"])  # PATH: for a fake `aws` put before it
     buckets_before = sorted(b["Name"] for b in aws["s3"].list_buckets()["Buckets"])
     result = run_script("bootstrap_aws.sh", aws_env, extra)
     assert result.returncode == 2, result.stderr

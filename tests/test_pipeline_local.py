@@ -5,21 +5,25 @@ from __future__ import annotations
 import shutil
 import time
 
-import numpy as np
 import pandas as pd
 import pytest
 
 from local_mode.duckdb_views import CATALOG_FILE
 from tests.conftest import REPO, SAMPLE_DIR
-from tests.helpers import END, SPLIT, START, TICKERS, csv_run, expected_daily, expected_monthly, read_table
+from tests.helpers import (
+    END,
+    SPLIT,
+    START,
+    TICKERS,
+    assert_close,
+    csv_run,
+    expected_daily,
+    expected_monthly,
+    read_table,
+)
 from tests.helpers import run_scraper as run
 
 pytestmark = pytest.mark.integration
-
-
-def assert_close(actual: pd.Series, expected: pd.Series) -> None:
-    np.testing.assert_allclose(actual.astype("float64").to_numpy(), expected.astype("float64").to_numpy(),
-                               rtol=1e-12, equal_nan=True)
 
 
 def test_full_run_lays_out_raw_and_refined_tables(full_lake):

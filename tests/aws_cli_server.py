@@ -1,0 +1,126 @@
+"""The real AWS CLI, started once: a server that imports it and forks a child per `aws` call.
+
+The bash scripts call `aws` some 40 times a run, and each call of the CLI (v1, from PyPI) is a
+Python start that imports botocore and the CLI's plugins: about 0.5 s of CPU each, most of what
+the scripts' tests cost. Here one process imports the CLI once; the `aws` on the tests' PATH is a
+small stdlib-only client that hands the server its argument list, environment, working folder
+and its stdin, stdout and stderr (over a Unix socket), and exits with the call's exit code. The
+server forks, the child takes those as its own and runs the CLI's own `main()`: the same code,
+reading the same environment, as `aws` would.
+
+    python tests/aws_cli_server.py SOCKET   # serves until killed
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import signal
+import socket
+import struct
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+# The client, run for every `aws` call: `-S -E` keep its own start to the standard library.
+CLIENT = """#!{python} -SE
+import json, os, socket, struct, sys
+with socket.socket(socket.AF_UNIX) as server:
+    server.connect({socket_path!r})
+    request = json.dumps({{"argv": sys.argv[1:], "env": dict(os.environ), "cwd": os.getcwd()}}).encode()
+    socket.send_fds(server, [struct.pack("!I", len(request)) + request], [0, 1, 2])
+    answer = b""
+    while len(answer) < 4 and (part := server.recv(4 - len(answer))):
+        answer += part
+sys.exit(struct.unpack("!i", answer)[0] if len(answer) == 4 else 255)
+"""
+
+
+def _receive(connection: socket.socket) -> tuple[dict, list[int]]:
+    data, fds, _, _ = socket.recv_fds(connection, 1 << 20, 3)
+    (size,) = struct.unpack("!I", data[:4])
+    data = data[4:]
+    while len(data) < size:
+        data += connection.recv(size - len(data))
+    return json.loads(data), fds
+
+
+def _run_call(connection: socket.socket, request: dict, fds: list[int]) -> None:
+    """In the forked child: become the caller's `aws` process, run the CLI, answer its exit code."""
+    for target, fd in enumerate(fds):
+        os.dup2(fd, target)
+        os.close(fd)
+    os.chdir(request["cwd"])
+    os.environ.clear()
+    os.environ.update(request["env"])
+    # What importing awscli and its `aws` script do to the environment, done again for the caller's.
+    import awscli
+    from awscli.clidriver import main
+
+    own_data = [os.path.expanduser(os.path.expandvars(p)) for p in os.environ.get("AWS_DATA_PATH", "").split(os.pathsep) if p]
+    os.environ["AWS_DATA_PATH"] = os.pathsep.join([*own_data, str(Path(awscli.__file__).parent / "data")])
+    if os.environ.get("LC_CTYPE", "") == "UTF-8":
+        os.environ["LC_CTYPE"] = "en_US.UTF-8"
+    sys.argv = ["aws", *request["argv"]]
+    signal.signal(signal.SIGCHLD, signal.SIG_DFL)
+
+    try:
+        code = main()
+    except SystemExit as stop:
+        code = stop.code if isinstance(stop.code, int) else (0 if stop.code is None else 1)
+        if isinstance(stop.code, str):
+            print(stop.code, file=sys.stderr)
+    for stream in (sys.stdout, sys.stderr):
+        with contextlib.suppress(Exception):
+            stream.flush()
+    connection.sendall(struct.pack("!i", code or 0))
+    os._exit(code or 0)
+
+
+def serve(socket_path: str) -> None:
+    import awscli.clidriver
+
+    awscli.clidriver.create_clidriver()  # imports every plugin the CLI loads, once
+    signal.signal(signal.SIGCHLD, signal.SIG_IGN)  # children are reaped by the kernel
+    with socket.socket(socket.AF_UNIX) as listener:
+        listener.bind(f"{socket_path}.new")
+        listener.listen(16)
+        os.replace(f"{socket_path}.new", socket_path)  # visible once it listens
+        while True:
+            connection, _ = listener.accept()
+            request, fds = _receive(connection)
+            if os.fork() == 0:
+                listener.close()
+                _run_call(connection, request, fds)
+            connection.close()
+            for fd in fds:
+                os.close(fd)
+
+
+@contextlib.contextmanager
+def aws_cli_folder(folder: Path) -> Iterator[Path]:
+    """`folder` holding an `aws` served by a CLI server started here (put it first on PATH)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    socket_path = folder / "cli.sock"
+    socket_path.unlink(missing_ok=True)
+    server = subprocess.Popen([sys.executable, __file__, str(socket_path)], stdin=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 60
+        while not socket_path.exists():
+            if server.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError(f"the AWS CLI server did not start (exit {server.poll()})")
+            time.sleep(0.05)
+        client = folder / "aws"
+        client.write_text(CLIENT.format(python=sys.executable, socket_path=str(socket_path)))
+        client.chmod(0o755)
+        yield folder
+    finally:
+        server.kill()
+        server.wait()
+
+
+if __name__ == "__main__":
+    serve(sys.argv[1])
