@@ -39,8 +39,8 @@ def lake_root(bucket: str = "", lake_dir: str | Path = "lake") -> str:
     return str(Path(lake_dir).expanduser().resolve())
 
 
-def partition_key(folder: str, day: str, file_name: str) -> str:
-    """`raw/quotes/dt=2024-01-02/<file_name>`: a file of a table partitioned by day."""
+def day_file_key(folder: str, day: str, file_name: str) -> str:
+    """`raw/quotes/dt=2024-01-02/<file_name>`: the object key of one day's file of a table partitioned by day."""
     return f"{folder}/dt={day}/{file_name}"
 
 

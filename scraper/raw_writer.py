@@ -14,7 +14,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from contract.arrow import arrow_schema
-from contract.layout import RunManifest, manifest_key, partition_key
+from contract.layout import RunManifest, day_file_key, manifest_key
 from contract.tables import IBOV_PORTFOLIO, QUOTE_ISSUES, QUOTE_NUMBERS, RAW_QUOTES
 from scraper.validation import ACTION_KEPT, ACTION_REJECTED, REASON_FUTURE, REASON_OUTSIDE_CALENDAR
 from storage.progress import tracked
@@ -108,7 +108,7 @@ def write_raw_quotes(lake: LakeFiles, quotes: pd.DataFrame, *, source: str,
     for day, day_quotes in tracked(by_day, by_day.ngroups, "writing raw days", unit="day", min_total=20):
         dt_value = str(day)  # a datetime.date: YYYY-MM-DD
         table = to_raw_table(day_quotes, source, symbols, now, run_id)
-        key = partition_key(RAW_QUOTES.folder, dt_value, raw_file_name(source, list(day_quotes["ticker"])))
+        key = day_file_key(RAW_QUOTES.folder, dt_value, raw_file_name(source, list(day_quotes["ticker"])))
         lake.write_bytes(key, parquet_bytes(table))
         keys.append(key)
         partitions.append(dt_value)
@@ -162,7 +162,7 @@ def write_quote_issues(lake: LakeFiles, issues: pd.DataFrame | None, *, source: 
     keys = []
     for day, rows in issues.groupby(days, sort=True):
         table = to_issues_table(rows, source, symbols, now, run_id)
-        key = partition_key(QUOTE_ISSUES.folder, str(day), raw_file_name(source, list(rows["ticker"])))
+        key = day_file_key(QUOTE_ISSUES.folder, str(day), raw_file_name(source, list(rows["ticker"])))
         lake.write_bytes(key, parquet_bytes(table))
         keys.append(key)
     return keys
@@ -180,6 +180,6 @@ def write_portfolio_snapshot(lake: LakeFiles, portfolio: pd.DataFrame, now: dt.d
            for c in ("ticker", "name", "type", "segment", "weight_pct", "theoretical_qty")},
         "ingested_at": pa.array([now] * len(portfolio), pa.timestamp("us", tz="UTC")),
     }, schema=PORTFOLIO_SCHEMA)
-    key = partition_key(IBOV_PORTFOLIO.folder, day.isoformat(), "ibov.parquet")
+    key = day_file_key(IBOV_PORTFOLIO.folder, day.isoformat(), "ibov.parquet")
     lake.write_bytes(key, parquet_bytes(table))
     return key
