@@ -40,20 +40,6 @@ def isolated_settings(monkeypatch, tmp_path_factory):
     isolate_settings(monkeypatch, tmp_path_factory.mktemp("no_env"))
 
 
-# Test JVMs live for seconds on two shared cores: the quick compiler alone and one GC thread start
-# and finish them sooner than the server defaults (C2 compiling, parallel GC threads). Through the
-# environment, the scraper in a child process (tests/fault_driver.py, the documented commands)
-# starts its JVM the same way.
-TEST_JVM_OPTIONS = "-XX:TieredStopAtLevel=1 -XX:+UseSerialGC"
-
-
-@pytest.fixture(scope="session", autouse=True)
-def quick_test_jvms():
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setenv("PYSPARK_SUBMIT_ARGS", f'--driver-java-options "{TEST_JVM_OPTIONS}" pyspark-shell')
-        yield
-
-
 # Spark's Python workers take the environment of the JVM, started once: fake credentials from the
 # start, so that tasks reaching a moto S3 (its endpoint travels with storage.Lake) sign their
 # requests with them, and nothing can reach a real account.

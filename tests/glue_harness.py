@@ -11,11 +11,10 @@ import subprocess
 import sys
 from pathlib import Path
 
-from tests.conftest import REPO, SAMPLE_DIR, TEST_JVM_OPTIONS
+from tests.conftest import REPO, SAMPLE_DIR
 
 GLUE_STANDIN = Path(__file__).resolve().parent / "glue_standin"
 JOB_DEFINITION = REPO / "infra" / "glue-job.json"
-SPARK_CONF_DIR = REPO / "local_mode" / "spark-conf"  # errors-only logging
 JOB = "b3-quotes-refine"
 # The values bootstrap renders into the job definition, for the tests.
 JOB_VALUES = {"BUCKET": "b3-test-lake", "CRAWLER_NAME": "b3-quotes-crawler", "REGION": "sa-east-1",
@@ -126,12 +125,14 @@ _BOOT = ("import runpy, sys\n"
 def run_glue_script(script: Path, argv: list[str], extra_py_files: Path, env: dict[str, str],
                     cwd: Path) -> subprocess.CompletedProcess:
     """`script` in a child Python with `argv[1:]` as its arguments; returns the finished process."""
+    from local_mode.spark import JVM_OPTIONS, SPARK_CONF_DIR  # errors-only logging, the JVM's options
+
     child_env = {k: v for k, v in os.environ.items() if not k.startswith(("PYTHON", "PYSPARK", "AWS_"))}
     child_env.update({"PYSPARK_PYTHON": sys.executable, "SPARK_LOCAL_IP": "127.0.0.1",
                       "SPARK_CONF_DIR": str(SPARK_CONF_DIR),
                       # Glue hands --extra-py-files to its executors too: their tasks import the job from it.
                       "PYSPARK_SUBMIT_ARGS": f"--master local[1] --py-files {extra_py_files} "
-                                             f'--driver-java-options "{TEST_JVM_OPTIONS}" '
+                                             f'--driver-java-options "{JVM_OPTIONS}" '
                                              "--conf spark.ui.enabled=false "
                                              "--conf spark.sql.shuffle.partitions=1 pyspark-shell",
                       **env})
