@@ -7,6 +7,7 @@ import datetime as dt
 import json
 import os
 import re
+import shlex
 import subprocess
 import sys
 from pathlib import Path
@@ -125,14 +126,13 @@ _BOOT = ("import runpy, sys\n"
 def run_glue_script(script: Path, argv: list[str], extra_py_files: Path, env: dict[str, str],
                     cwd: Path) -> subprocess.CompletedProcess:
     """`script` in a child Python with `argv[1:]` as its arguments; returns the finished process."""
-    from local_mode.spark import JVM_OPTIONS, SPARK_CONF_DIR  # errors-only logging, the JVM's options
+    from local_mode.spark import jvm_options  # errors-only logging, the class archive: as a local run's JVM
 
     child_env = {k: v for k, v in os.environ.items() if not k.startswith(("PYTHON", "PYSPARK", "AWS_"))}
     child_env.update({"PYSPARK_PYTHON": sys.executable, "SPARK_LOCAL_IP": "127.0.0.1",
-                      "SPARK_CONF_DIR": str(SPARK_CONF_DIR),
                       # Glue hands --extra-py-files to its executors too: their tasks import the job from it.
-                      "PYSPARK_SUBMIT_ARGS": f"--master local[1] --py-files {extra_py_files} "
-                                             f'--driver-java-options "{JVM_OPTIONS}" '
+                      "PYSPARK_SUBMIT_ARGS": f"--master local[1] --py-files {shlex.quote(str(extra_py_files))} "
+                                             f"--driver-java-options {shlex.quote(jvm_options())} "
                                              "--conf spark.ui.enabled=false "
                                              "--conf spark.sql.shuffle.partitions=1 pyspark-shell",
                       **env})
