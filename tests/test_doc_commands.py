@@ -1,24 +1,31 @@
 """Every command in the ```bash blocks of README.md and docs/*.md works as written.
 
-Each local command runs from the repository with LAKE_DIR (and any --lake-dir) and CHART_DIR
-pointing at a temporary folder, so nothing is written into the repository. A rule sets aside
+Each local command runs as Python runs it, in this process (run_as_written), from the repository,
+with LAKE_DIR (and any --lake-dir) and CHART_DIR pointing at a temporary folder, so nothing is
+written into the repository; each entry point also starts in a fresh process. A rule sets aside
 what cannot run here: AWS calls, make targets (they install the venv first), commands that
 need the network, and commands on files of the reader's own.
 """
 
 from __future__ import annotations
 
+import contextlib
+import dataclasses
 import functools
+import io
+import itertools
 import os
 import re
+import runpy
 import shlex
 import subprocess
 import sys
+import traceback
 from pathlib import Path
 
 import pytest
 
-from tests.conftest import REPO
+from tests.conftest import REPO, SETTINGS_VARIABLES
 
 DOCS = [REPO / "README.md", *sorted((REPO / "docs").glob("*.md"))]
 # Commands a reader runs as written that exit with a documented code other than 0: the part of
@@ -150,17 +157,77 @@ def lake(tmp_path_factory) -> Path:
     return tmp_path_factory.mktemp("doc_lake") / "lake"
 
 
+@dataclasses.dataclass
+class Ran:
+    returncode: int
+    stdout: str
+    stderr: str
+
+
+def plain_words(command: str) -> list[str]:
+    """The command's words; it must need no shell (no pipe, redirection, list or expansion)."""
+    lexer = shlex.shlex(command, posix=True, punctuation_chars=True)
+    lexer.whitespace_split = True
+    tokens = list(lexer)
+    assert not any(set(t) <= set("|&;<>()") for t in tokens) and not any(c in t for t in tokens for c in "$`"), command
+    return shlex.split(command)
+
+
+def run_as_written(command: str, env: dict[str, str]) -> Ran:
+    """`command` (`[NAME=value ...] python script.py ...` or `python -m module ...`) run as Python runs
+    it, in this process: the variables set, the repository as the current folder, argv as given, the
+    script's folder first on sys.path, its exit code from SystemExit (an uncaught exception: its
+    traceback and 1). The JVM is this session's: a run costs no JVM start (a fresh process's start is
+    test_every_entry_point_starts_in_a_fresh_process's)."""
+    words = plain_words(command)
+    assignments = dict(w.split("=", 1) for w in itertools.takewhile(lambda w: "=" in w, words))
+    python_args = words[len(assignments) + 1:]
+    out, err = io.StringIO(), io.StringIO()
+    with pytest.MonkeyPatch.context() as patch, contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+        for name in SETTINGS_VARIABLES:
+            patch.delenv(name, raising=False)
+        for name, value in {**env, **assignments}.items():
+            patch.setenv(name, value)
+        patch.chdir(REPO)
+        try:
+            if python_args[0] == "-m":
+                patch.setattr(sys, "argv", [python_args[1], *python_args[2:]])
+                runpy.run_module(python_args[1], run_name="__main__", alter_sys=True)
+            else:
+                patch.setattr(sys, "argv", python_args)
+                patch.syspath_prepend(str((REPO / python_args[0]).parent))
+                runpy.run_path(python_args[0], run_name="__main__")
+            code = 0
+        except SystemExit as exited:
+            code = exited.code if isinstance(exited.code, int) else 0 if exited.code is None else 1
+            if isinstance(exited.code, str):
+                print(exited.code, file=sys.stderr)
+        except Exception:  # noqa: BLE001 - what Python prints and exits with
+            traceback.print_exc()
+            code = 1
+    return Ran(code, out.getvalue(), err.getvalue())
+
+
 @pytest.fixture(scope="module")
-def results(lake) -> dict[str, subprocess.CompletedProcess]:
-    """Every local command run once, in order, into one temporary lake."""
+def doc_env(lake) -> dict[str, str]:
+    return {"LAKE_DIR": str(lake), "CHART_DIR": str(lake.parent / "out"), "ENV_FILE": str(lake.parent / "no.env"),
+            "BUCKET": ""}
+
+
+# A command that lands every instrument of a COTAHIST day (7,074) runs into a lake of its own: the
+# commands after it would read thousands of partitions more and show nothing the others do not.
+OWN_LAKE = "--all-instruments"
+
+
+@pytest.fixture(scope="module")
+def results(spark, lake, doc_env) -> dict[str, Ran]:
+    """Every local command run once, in order, into one temporary lake (OWN_LAKE's into another)."""
     before = repo_state()
-    env = {**os.environ, "LAKE_DIR": str(lake), "CHART_DIR": str(lake.parent / "out"),
-           "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}",
-           "ENV_FILE": str(lake.parent / "no.env"), "BUCKET": ""}
     done = {}
     for command in local_commands():
-        done[command] = subprocess.run(["bash", "-c", in_temp_lake(command, lake)], cwd=REPO, env=env,
-                                       capture_output=True, text=True, timeout=300)
+        own = lake.with_name("own_lake") if OWN_LAKE in command else None
+        env = {**doc_env, "LAKE_DIR": str(own)} if own else doc_env
+        done[command] = run_as_written(in_temp_lake(command, own or lake), env)
     assert repo_state() == before, "a documented command wrote into the repository"
     return done
 
@@ -172,4 +239,20 @@ def test_documented_command_works_as_written(results, command):
     assert out.returncode == code, f"{command}\nexit {out.returncode}\n{out.stderr[-2000:]}"
     assert "Traceback" not in out.stderr
     assert says in out.stderr
-    assert "Setting default log level" not in out.stderr + out.stdout
+
+
+def entry_points() -> list[list[str]]:
+    """How the local commands start Python: `script.py` or `-m module`, each once."""
+    starts = (shlex.split(c)[1:3] if shlex.split(c)[1] == "-m" else shlex.split(c)[1:2] for c in local_commands())
+    return [list(start) for start in dict.fromkeys(tuple(s) for s in starts)]
+
+
+def test_every_entry_point_starts_in_a_fresh_process(doc_env):
+    """What running in this process cannot show: each entry point imports in a new `python` from the
+    repository, with the documented environment, and answers --help."""
+    assert len(entry_points()) >= 4, entry_points()
+    env = {**{k: v for k, v in os.environ.items() if k not in SETTINGS_VARIABLES and not k.startswith("PYTHON")},
+           **doc_env, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"}
+    for start in entry_points():
+        ran = subprocess.run(["python", *start, "--help"], cwd=REPO, env=env, capture_output=True, text=True, timeout=120)
+        assert ran.returncode == 0 and ran.stdout.startswith("usage:"), (start, ran.stderr[-2000:])

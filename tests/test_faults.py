@@ -151,7 +151,9 @@ def test_two_concurrent_runs_give_exactly_the_rows_of_the_two_scrapes(tmp_path):
             time.sleep(0.2)
     codes = [child.wait(300) for child in children]
     assert codes == [0, 0], [out.read_text() for out in outputs]
-    assert "Traceback" not in "".join(out.read_text() for out in outputs)
+    said = "".join(out.read_text() for out in outputs)
+    assert "Traceback" not in said
+    assert "Setting default log level" not in said and " WARN " not in said  # a fresh JVM's start, quiet
 
     # What the two scrapes hold together, computed from the CSV files: VALE3 from both.
     assert_equals_reference(lake, pd.concat([expected_daily("2020-03-02", "2020-03-13", ["PETR4"]),
