@@ -17,10 +17,10 @@ $(VENV)/.runtime: requirements.txt pyproject.toml
 	touch $@
 
 # The local JVM's class archive, built once into the venv: every local Spark start takes a third
-# less (local_mode/class_archive.py). When it cannot be built it says why; Spark runs without it.
+# less (deploy/class_archive.py). When it cannot be built it says why; Spark runs without it.
 ARCHIVE := $(VENV)/share/b3-quotes/spark-classes.jsa
 $(ARCHIVE): $(VENV)/.runtime
-	$(PY) -m local_mode.class_archive
+	$(PY) -m deploy.class_archive
 
 $(VENV)/.dev: $(VENV)/.runtime requirements-dev.txt
 	$(PY) -m pip install --quiet -r requirements-dev.txt

@@ -13,7 +13,7 @@ from pyspark.sql import SparkSession
 # JVM is pointed at it by an option (not SPARK_CONF_DIR: a folder that is not empty on the JVM's
 # class path keeps the class archive from being used).
 LOG_CONFIG = Path(__file__).with_name("spark-conf") / "log4j2.properties"
-# The JVM's class-data archive, built once at install (local_mode/class_archive.py): the classes a
+# The JVM's class-data archive, built once at install (deploy/class_archive.py): the classes a
 # run loads, already parsed and verified. A JVM's start and first jobs take a third less with it.
 CLASS_ARCHIVE = Path(sys.prefix) / "share" / "b3-quotes" / "spark-classes.jsa"
 

@@ -23,7 +23,9 @@ ALLOWED = {
     "runtime": {"contract", "storage", "pipeline", "local_mode"},
     "catalog": {"contract", "storage", "pipeline"},
     "charts": {"contract", "storage", "pipeline", "catalog"},
-    "deploy": {"contract", "storage", "pipeline", "catalog", "runtime", "local_mode"},
+    # deploy builds what runs: the zips for AWS, and the local JVM's class archive, trained on the
+    # demo's scrape (its command line).
+    "deploy": {"contract", "storage", "pipeline", "catalog", "runtime", "local_mode", "scraper.scraper_upload"},
 }
 # Command lines: the only modules outside local_mode and runtime that may import them.
 COMMAND_LINES = {"scraper.scraper_upload", "catalog.query", "catalog.verify", "charts.command", "deploy.aws_check"}

@@ -21,6 +21,7 @@ import shlex
 import subprocess
 import sys
 import traceback
+import warnings
 from pathlib import Path
 
 import pytest
@@ -183,7 +184,10 @@ def run_as_written(command: str, env: dict[str, str]) -> Ran:
     assignments = dict(w.split("=", 1) for w in itertools.takewhile(lambda w: "=" in w, words))
     python_args = words[len(assignments) + 1:]
     out, err = io.StringIO(), io.StringIO()
-    with pytest.MonkeyPatch.context() as patch, contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+    with (pytest.MonkeyPatch.context() as patch, contextlib.redirect_stdout(out), contextlib.redirect_stderr(err),
+          warnings.catch_warnings()):
+        # runpy's note that an earlier test imported the module: python -m runs its code afresh all the same.
+        warnings.filterwarnings("ignore", r".* found in sys\.modules after import of package", RuntimeWarning)
         for name in SETTINGS_VARIABLES:
             patch.delenv(name, raising=False)
         for name, value in {**env, **assignments}.items():

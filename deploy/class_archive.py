@@ -1,4 +1,4 @@
-"""Build the local JVM's class-data archive: python -m local_mode.class_archive
+"""Build the local JVM's class-data archive: python -m deploy.class_archive
 
 A JVM that starts with a class-data archive (Java's AppCDS) maps the classes a run loads, parsed
 and verified once, instead of reading them from Spark's jars again: on this project's 2-core
@@ -33,14 +33,14 @@ def train(archive_at_exit: Path, workdir: Path) -> int:
     exit; returns once that JVM has exited, with its exit code."""
     from pyspark import SparkContext
 
-    from scraper import scraper_upload
+    from scraper.scraper_upload import main as scrape
 
     # Only this folder: no .env, no bucket, no lake of the user's.
     os.environ.update({"ENV_FILE": str(workdir / "no.env"), "BUCKET": "", "LAKE_DIR": str(workdir / "lake")})
     spark = local_spark("b3-quotes-class-archive", java_options=jvm_options(archive_at_exit=archive_at_exit))
     said = io.StringIO()
     with contextlib.redirect_stdout(said), contextlib.redirect_stderr(said):
-        code = scraper_upload.main(["--source", "sample", "--lake-dir", str(workdir / "lake")])
+        code = scrape(["--source", "sample", "--lake-dir", str(workdir / "lake")])
     if code != 0:
         last = said.getvalue().strip().splitlines()[-1:] or [""]
         raise RuntimeError(f"the sample scrape exited {code}: {last[0]}")
