@@ -80,10 +80,35 @@ def _run_call(connection: socket.socket, request: dict, fds: list[int]) -> None:
     os._exit(code or 0)
 
 
-def serve(socket_path: str) -> None:
-    import awscli.clidriver
+# The services the scripts call: their models are read once, by the server.
+SERVICES = ("athena", "glue", "iam", "lambda", "logs", "s3", "sqs", "sts")
 
-    awscli.clidriver.create_clidriver()  # imports every plugin the CLI loads, once
+
+def _load_data_once() -> None:
+    """Every botocore Loader of the server and of its children shares one cache of what it read
+    (per search path), and the scripts' service models, endpoints and rules are read into it now:
+    a child finds them parsed, as a CLI would after reading the same files. A child's changes to
+    its copy stay in the child (fork)."""
+    import awscli.clidriver
+    from botocore import loaders
+
+    shared: dict[tuple[str, ...], dict] = {}
+    real_init = loaders.Loader.__init__
+
+    def init(self: loaders.Loader, *args: object, **kwargs: object) -> None:
+        real_init(self, *args, **kwargs)  # type: ignore[arg-type]
+        self._cache = shared.setdefault(tuple(self.search_paths), {})
+
+    loaders.Loader.__init__ = init  # type: ignore[method-assign]
+    driver = awscli.clidriver.create_clidriver()  # imports every plugin the CLI loads, once
+    driver._get_command_table()  # pyright: ignore[reportPrivateUsage]
+    for service in SERVICES:
+        driver.session.create_client(service, region_name="us-east-1", aws_access_key_id="x",
+                                     aws_secret_access_key="x")
+
+
+def serve(socket_path: str) -> None:
+    _load_data_once()
     signal.signal(signal.SIGCHLD, signal.SIG_IGN)  # children are reaped by the kernel
     with socket.socket(socket.AF_UNIX) as listener:
         listener.bind(f"{socket_path}.new")
