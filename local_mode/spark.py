@@ -94,6 +94,9 @@ def local_spark(app_name: str = "b3-quotes-local", cores: int | None = None,
         .config("spark.hadoop.fs.file.impl", "org.apache.hadoop.fs.RawLocalFileSystem")
         .config("spark.hadoop.fs.file.impl.disable.cache", "true")
         .config("spark.ui.showConsoleProgress", "false")
+        # A local run's data is small and its shuffles sized by the job: adaptive execution only
+        # adds a Spark job per shuffle stage (17 jobs a 6-month run instead of 6: 6.5 s -> 5.6 s).
+        .config("spark.sql.adaptive.enabled", "false")
         .config("spark.driver.extraJavaOptions", java_options or jvm_options())
         # List partition folders in the driver: a Spark job per listing costs more locally.
         .config("spark.sql.sources.parallelPartitionDiscovery.threshold", "100000")
