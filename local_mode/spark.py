@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import shutil
 import sys
+import tempfile
 from pathlib import Path
 
 from pyspark.sql import SparkSession
@@ -97,6 +98,9 @@ def local_spark(app_name: str = "b3-quotes-local", cores: int | None = None,
         # A local run's data is small and its shuffles sized by the job: adaptive execution only
         # adds a Spark job per shuffle stage (17 jobs a 6-month run instead of 6: 6.5 s -> 5.6 s).
         .config("spark.sql.adaptive.enabled", "false")
+        # No table is saved in Spark's catalog; its default database's folder (made when a query
+        # names a view) is kept out of the current folder.
+        .config("spark.sql.warehouse.dir", str(Path(tempfile.gettempdir()) / "b3-quotes-spark-warehouse"))
         .config("spark.driver.extraJavaOptions", java_options or jvm_options())
         # List partition folders in the driver: a Spark job per listing costs more locally.
         .config("spark.sql.sources.parallelPartitionDiscovery.threshold", "100000")

@@ -445,6 +445,7 @@ def test_notebook_draws_the_same_charts_from_spark_tables(spark, ibov_lake, tmp_
     assert len(shown) == 2
     assert_quotes_figure(shown[0])
     assert_ibov_figure(shown[1])
+    assert not Path("spark-warehouse").exists()  # Spark's default database folder: never in the current one
 
 
 def test_charts_zip_imports_without_the_repository(tmp_path):
