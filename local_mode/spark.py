@@ -54,12 +54,15 @@ def jvm_options(archive: Path = CLASS_ARCHIVE, archive_at_exit: Path | None = No
     place); a JVM finding it made for another Java or other jars runs without it, silently.
     `archive_at_exit` makes the JVM write a new archive there when it exits instead.
     """
-    options = [BASE_JVM_OPTIONS, _quoted(f"-Dlog4j2.configurationFile={LOG_CONFIG}")]
+    # As a URI: log4j would read a comma in a path as a list, a `${` as a variable.
+    options = [BASE_JVM_OPTIONS, _quoted(f"-Dlog4j2.configurationFile={LOG_CONFIG.as_uri()}")]
     if archive_at_exit is not None:
         options.append(_quoted(f"-XX:ArchiveClassesAtExit={archive_at_exit}"))
     elif archive.is_file():
         options.append(_quoted(f"-XX:SharedArchiveFile={archive}"))
-    options.append("-Xlog:cds=off -Xlog:cds+dynamic=off")  # a mismatch is no error: no warning either
+    else:
+        return " ".join(options)
+    options.append("-Xlog:cds*=off")  # an archive that does not match is no error: no warning either
     return " ".join(options)
 
 

@@ -34,12 +34,13 @@ def test_options_with_spaces_and_quotes_reach_the_jvm_whole(tmp_path):
     archive.write_bytes(b"archive")
     command = launched_java_options(jvm_options(archive))
     assert f"-XX:SharedArchiveFile={archive}" in command
-    assert f"-Dlog4j2.configurationFile={LOG_CONFIG}" in command
-    assert {"-XX:TieredStopAtLevel=1", "-XX:+UseSerialGC", "-Xlog:cds=off", "-Xlog:cds+dynamic=off"} <= set(command)
+    assert f"-Dlog4j2.configurationFile={LOG_CONFIG.as_uri()}" in command
+    assert {"-XX:TieredStopAtLevel=1", "-XX:+UseSerialGC", "-Xlog:cds*=off"} <= set(command)
 
 
 def test_no_archive_file_no_archive_option_and_a_build_writes_one_at_exit(tmp_path):
     assert "SharedArchiveFile" not in jvm_options(tmp_path / "absent.jsa")
+    assert "-Xlog" not in jvm_options(tmp_path / "absent.jsa")  # nothing of the archive's without one
     command = launched_java_options(jvm_options(tmp_path / "absent.jsa", archive_at_exit=tmp_path / "new.jsa"))
     assert f"-XX:ArchiveClassesAtExit={tmp_path / 'new.jsa'}" in command
     assert not any("SharedArchiveFile" in word for word in command)
@@ -66,7 +67,8 @@ def test_the_makefile_builds_the_archive_where_the_jvm_looks():
 
 def fake_training(archive_bytes: bytes | None, exit_code: int):
     def train(archive_at_exit: Path, workdir: Path) -> int:
-        assert archive_at_exit.name.startswith(".") and workdir.is_dir()  # hidden, never the final name
+        # Hidden, never the final name, and beside it: the rename into place is atomic.
+        assert archive_at_exit.name.startswith(".") and archive_at_exit.parent.name == "share" and workdir.is_dir()
         if archive_bytes is not None:
             archive_at_exit.write_bytes(archive_bytes)
         return exit_code
@@ -75,6 +77,8 @@ def fake_training(archive_bytes: bytes | None, exit_code: int):
 
 def test_a_clean_training_exit_renames_the_archive_into_place(tmp_path, monkeypatch):
     archive = tmp_path / "share" / "spark-classes.jsa"
+    archive.parent.mkdir()
+    (archive.parent / ".spark-classes.jsa.4242.tmp").write_bytes(b"half")  # a build killed mid-way
     monkeypatch.setattr(class_archive, "train", fake_training(b"\x01" * 4096, 0))
     said = class_archive.build(archive)
     assert archive.read_bytes() == b"\x01" * 4096
@@ -92,9 +96,22 @@ def test_a_failed_training_leaves_no_archive_and_no_partial_file(tmp_path, monke
 
 
 def test_no_java_says_so_and_builds_nothing(tmp_path, monkeypatch, capsys):
-    monkeypatch.setattr(class_archive, "CLASS_ARCHIVE", tmp_path / "spark-classes.jsa")
+    monkeypatch.setattr(class_archive, "CLASS_ARCHIVE", tmp_path / "share" / "spark-classes.jsa")
     monkeypatch.setattr(class_archive, "find_java", lambda: None)
     monkeypatch.setattr(class_archive, "train", fake_training(b"x", 0))
     assert class_archive.main() == 0
     assert capsys.readouterr().out == "no Java: the local JVM will run without a class archive\n"
     assert os.listdir(tmp_path) == []
+
+
+def test_a_training_that_raises_says_why_in_one_line_and_exits_0(tmp_path, monkeypatch, capsys):
+    monkeypatch.setattr(class_archive, "CLASS_ARCHIVE", tmp_path / "share" / "spark-classes.jsa")
+
+    def timed_out(archive_at_exit: Path, workdir: Path) -> int:
+        raise subprocess.TimeoutExpired(["java"], 120)
+
+    monkeypatch.setattr(class_archive, "train", timed_out)
+    assert class_archive.main() == 0
+    said = capsys.readouterr().out
+    assert said.startswith("class archive not built (Command '['java']' timed out after 120 seconds)")
+    assert said.count("\n") == 1 and os.listdir(tmp_path / "share") == []

@@ -226,12 +226,13 @@ OWN_LAKE = "--all-instruments"
 @pytest.fixture(scope="module")
 def results(spark, lake, doc_env) -> dict[str, Ran]:
     """Every local command run once, in order, into one temporary lake (OWN_LAKE's into another)."""
-    before = repo_state()
+    before, partitions = repo_state(), spark.conf.get("spark.sql.shuffle.partitions")
     done = {}
     for command in local_commands():
         own = lake.with_name("own_lake") if OWN_LAKE in command else None
         env = {**doc_env, "LAKE_DIR": str(own)} if own else doc_env
         done[command] = run_as_written(in_temp_lake(command, own or lake), env)
+    spark.conf.set("spark.sql.shuffle.partitions", partitions)  # the commands' session settings stay theirs
     assert repo_state() == before, "a documented command wrote into the repository"
     return done
 
@@ -247,7 +248,8 @@ def test_documented_command_works_as_written(results, command):
 
 def entry_points() -> list[list[str]]:
     """How the local commands start Python: `script.py` or `-m module`, each once."""
-    starts = (shlex.split(c)[1:3] if shlex.split(c)[1] == "-m" else shlex.split(c)[1:2] for c in local_commands())
+    commands = [list(itertools.dropwhile(lambda w: "=" in w, shlex.split(c))) for c in local_commands()]  # NAME=value
+    starts = (words[1:3] if words[1] == "-m" else words[1:2] for words in commands)
     return [list(start) for start in dict.fromkeys(tuple(s) for s in starts)]
 
 
