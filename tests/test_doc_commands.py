@@ -232,7 +232,7 @@ def results(spark, lake, doc_env) -> dict[str, Ran]:
         own = lake.with_name("own_lake") if OWN_LAKE in command else None
         env = {**doc_env, "LAKE_DIR": str(own)} if own else doc_env
         done[command] = run_as_written(in_temp_lake(command, own or lake), env)
-    spark.conf.set("spark.sql.shuffle.partitions", partitions)  # the commands' session settings stay theirs
+    spark.conf.set("spark.sql.shuffle.partitions", partitions)  # a scrape set it to its own: the tests get theirs back
     assert repo_state() == before, "a documented command wrote into the repository"
     return done
 
