@@ -76,6 +76,15 @@ def spark_cores(environ: dict[str, str] | os._Environ = os.environ) -> int:
     return int(text)
 
 
+PYTHON_DAEMON = "local_mode.python_daemon"
+
+
+def python_daemon(environ: dict[str, str] | os._Environ = os.environ) -> str:
+    """LOCAL_SPARK_PYTHON_DAEMON (default PYTHON_DAEMON): the module Spark starts its Python workers'
+    daemon from; `pyspark.daemon` is Spark's own (bench/bench_local_runs.py compares the two)."""
+    return environ.get("LOCAL_SPARK_PYTHON_DAEMON", "").strip() or PYTHON_DAEMON
+
+
 def local_spark(app_name: str = "b3-quotes-local", cores: int | None = None,
                 java_options: str | None = None) -> SparkSession:
     """A small local session: UTC, few shuffle partitions, no UI, no .crc side files.
@@ -104,7 +113,7 @@ def local_spark(app_name: str = "b3-quotes-local", cores: int | None = None,
         # The workers' daemon (local_mode/python_daemon.py): pyspark's own, without Spark's zips on
         # its path and with the job's modules imported and frozen out of the collector before it
         # forks; a task's Python worker costs 95 ms + a full gc.collect() of CPU less.
-        .config("spark.python.daemon.module", "local_mode.python_daemon")
+        .config("spark.python.daemon.module", python_daemon())
         # No table is saved in Spark's catalog; its default database's folder (made when a query
         # names a view) is kept out of the current folder.
         .config("spark.sql.warehouse.dir", str(Path(tempfile.gettempdir()) / "b3-quotes-spark-warehouse"))

@@ -74,3 +74,11 @@ def test_local_workers_import_pyspark_from_the_venv_with_the_jobs_modules_frozen
     assert state["writer_loaded"]  # imported by the daemon, before the fork
     assert os.environ.get("SPARK_HOME") is None or not Path(state["pyspark_file"]).is_relative_to(
         Path(os.environ["SPARK_HOME"]) / "python" / "lib")
+
+
+def test_the_daemon_is_the_projects_unless_the_variable_names_another():
+    from local_mode.spark import python_daemon
+
+    assert python_daemon({}) == "local_mode.python_daemon"
+    assert python_daemon({"LOCAL_SPARK_PYTHON_DAEMON": " "}) == "local_mode.python_daemon"
+    assert python_daemon({"LOCAL_SPARK_PYTHON_DAEMON": "pyspark.daemon"}) == "pyspark.daemon"
