@@ -53,7 +53,9 @@ def test_local_workers_import_pyspark_from_the_venv_with_the_jobs_modules_frozen
 
         for _ in batches:
             importlib.invalidate_caches()  # what pyspark's worker did before this task, once more
-            zip_importers = [k for k, v in sys.path_importer_cache.items() if isinstance(v, zipimport.zipimporter)]
+            # Spark's archives only: a test's sc.addPyFile zip (the notebook's) is the session's to keep.
+            zip_importers = [k for k, v in sys.path_importer_cache.items() if isinstance(v, zipimport.zipimporter)
+                             and ("pyspark.zip" in k or "py4j" in k or ".jar" in k)]
             yield pa.RecordBatch.from_pydict({
                 "zip_importers": ["\n".join(zip_importers)],
                 "archives_on_path": [sum(p.endswith((".zip", ".jar")) and "pyspark" in p for p in sys.path)],
@@ -65,7 +67,7 @@ def test_local_workers_import_pyspark_from_the_venv_with_the_jobs_modules_frozen
     (state,) = spark.range(1, numPartitions=1).mapInArrow(
         _worker_state, "zip_importers string, archives_on_path long, pyspark_file string, frozen long, "
                        "writer_loaded boolean").collect()
-    assert state["zip_importers"] == ""  # Python's own zip is never there to import from
+    assert state["zip_importers"] == ""
     assert state["archives_on_path"] == 0
     import pyspark
 
