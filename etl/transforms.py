@@ -48,9 +48,7 @@ def latest_ingestion_per_session(raw: DataFrame) -> DataFrame:
 
 
 def rename_price_columns(quotes: DataFrame) -> DataFrame:
-    for old, new in PRICE_RENAMES.items():
-        quotes = quotes.withColumnRenamed(old, new)
-    return quotes
+    return quotes.withColumnsRenamed(PRICE_RENAMES)
 
 
 def _moving_average(sessions: int) -> Column:
@@ -64,15 +62,12 @@ def _moving_average(sessions: int) -> Column:
 def add_session_metrics(daily: DataFrame) -> DataFrame:
     """The date-based metrics: return, moving averages and calendar days since the previous session."""
     by_session = Window.partitionBy("ticker").orderBy("trade_date")
-    out = daily.withColumn(
-        "daily_return", F.col("close_price") / F.lag("close_price").over(by_session) - 1
-    )
-    for sessions in MOVING_AVERAGE_SESSIONS:
-        out = out.withColumn(f"ma_{sessions}", _moving_average(sessions))
-    return out.withColumn(
-        "days_since_prev_session",
-        F.datediff(F.col("trade_date"), F.lag("trade_date").over(by_session)),
-    ).withColumn("dt", F.date_format("trade_date", "yyyy-MM-dd"))
+    return daily.withColumns({
+        "daily_return": F.col("close_price") / F.lag("close_price").over(by_session) - 1,
+        **{f"ma_{sessions}": _moving_average(sessions) for sessions in MOVING_AVERAGE_SESSIONS},
+        "days_since_prev_session": F.datediff(F.col("trade_date"), F.lag("trade_date").over(by_session)),
+        "dt": F.date_format("trade_date", "yyyy-MM-dd"),
+    })
 
 
 def refine_daily(raw: DataFrame) -> DataFrame:
