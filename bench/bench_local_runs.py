@@ -30,7 +30,8 @@ SAMPLE = REPO / "data" / "sample" / "yahoo"
 SCRAPER = str(REPO / "scraper" / "scraper_upload.py")
 DAILY = ["--source", "csv", "--csv-dir", str(SAMPLE), "--tickers", "PETR4,VALE3,ITUB4,BBDC4,ABEV3",
          "--start", "2020-06-09", "--end", "2020-06-09"]
-DAEMONS = {"project daemon": None, "pyspark.daemon (baseline)": "pyspark.daemon"}
+BASELINE = "pyspark.daemon (baseline)"
+DAEMONS = {"project daemon": None, BASELINE: "pyspark.daemon"}
 
 
 def busy_cpu_seconds() -> float:
@@ -64,7 +65,7 @@ def main() -> None:
         shutil.rmtree(work, ignore_errors=True)
     print(f"mean of {args.rounds} round(s); CPU is the whole machine's busy time while the command ran")
     for command in ("demo scrape", "daily run"):
-        base_wall, base_cpu, _ = (statistics.mean(v) for v in zip(*results[(command, "pyspark.daemon (baseline)")]))
+        base_wall, base_cpu, _ = (statistics.mean(v) for v in zip(*results[(command, BASELINE)]))
         for label in DAEMONS:
             wall, cpu, peak = (statistics.mean(v) for v in zip(*results[(command, label)]))
             print(f"  {command:12} {label:26} {wall:6.2f} s ({wall / base_wall:4.2f}x)  "

@@ -13,7 +13,7 @@ Two things pyspark's worker does around every task cost a small run more than it
   before it forks, then freezes those objects out of the collector (`gc.freeze()`, as Python's
   documentation advises before a fork): the collection then walks only a task's own objects.
 
-A warm 10-session run: its workers' CPU 3.3 s -> 0.35 s, the whole run's 6.5 s -> 3.1 s.
+A warm 10-session run: its workers' CPU 3.3 s -> 0.35 s, the whole run's 6.5 -> 3.3 CPU-seconds.
 
     python -m local_mode.python_daemon    # started by Spark, as it starts pyspark.daemon
 """
