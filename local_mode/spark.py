@@ -8,6 +8,8 @@ import sys
 import tempfile
 from pathlib import Path
 
+from py4j.java_gateway import java_import
+from pyspark import SparkContext
 from pyspark.sql import SparkSession
 
 # Spark's default logging prints start-up warnings on every run; this file keeps errors only. The
@@ -77,6 +79,12 @@ def spark_cores(environ: dict[str, str] | os._Environ = os.environ) -> int:
 
 
 PYTHON_DAEMON = "local_mode.python_daemon"
+CODEGEN_CACHE_ENTRIES = 2000
+# The JVM classes pyspark names by their short name on every call: `functions` for each F.col,
+# F.lit, F.when, ..., `PythonUtils`. py4j finds a short name by trying it bare, then in each of
+# pyspark's eight star imports in turn, every miss a search of the whole class path; imported by
+# their full names, a lookup misses once.
+SHORT_NAMES = ("org.apache.spark.sql.functions", "org.apache.spark.api.python.PythonUtils")
 
 
 def python_daemon(environ: dict[str, str] | os._Environ = os.environ) -> str:
@@ -97,7 +105,7 @@ def local_spark(app_name: str = "b3-quotes-local", cores: int | None = None,
         raise JavaMissing(JAVA_MISSING)
     os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
     os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")
-    return (
+    session = (
         SparkSession.builder.master(f"local[{cores}]")  # pyright: ignore[reportAttributeAccessIssue]
         .appName(app_name)
         .config("spark.sql.session.timeZone", "UTC")
@@ -114,6 +122,10 @@ def local_spark(app_name: str = "b3-quotes-local", cores: int | None = None,
         # its path and with the job's modules imported and frozen out of the collector before it
         # forks; a task's Python worker costs 95 ms + a full gc.collect() of CPU less.
         .config("spark.python.daemon.module", python_daemon())
+        # Spark keeps the classes it compiles for a query's code in a cache of 100, split in four
+        # parts of 25: one refine compiles about 80, so a session running several (a notebook,
+        # the tests) compiled the same code again on every run (30 to 45 compiles a warm run).
+        .config("spark.sql.codegen.cache.maxEntries", str(CODEGEN_CACHE_ENTRIES))
         # No table is saved in Spark's catalog; its default database's folder (made when a query
         # names a view) is kept out of the current folder.
         .config("spark.sql.warehouse.dir", str(Path(tempfile.gettempdir()) / "b3-quotes-spark-warehouse"))
@@ -122,6 +134,9 @@ def local_spark(app_name: str = "b3-quotes-local", cores: int | None = None,
         .config("spark.sql.sources.parallelPartitionDiscovery.threshold", "100000")
         .getOrCreate()
     )
+    for name in SHORT_NAMES:
+        java_import(session.sparkContext._jvm, name)  # pyright: ignore[reportPrivateUsage]
+    return session
 
 
 def warm_spark() -> None:
@@ -129,7 +144,10 @@ def warm_spark() -> None:
 
     Afterwards the refine's first Spark job finds the JVM up, its SQL classes loaded and a Python
     worker with pyarrow and the job's modules imported. Errors are left for the refine to raise.
+    A process whose session is already up (a notebook, the tests, a second run) has nothing to warm.
     """
+    if SparkContext._active_spark_context is not None:  # pyright: ignore[reportPrivateUsage]
+        return
     try:
         from etl.raw_reader import warm_task
 
