@@ -9,6 +9,7 @@ import secrets
 from dataclasses import dataclass, field
 from typing import Protocol
 
+import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
@@ -73,9 +74,10 @@ def source_symbols(frame: pd.DataFrame, symbols: dict[str, str]) -> list[str]:
     return [symbols.get(str(t), str(t)) for t in frame["ticker"]]
 
 
-def to_raw_table(day_quotes: pd.DataFrame, source: str, symbols: dict[str, str],
+def to_raw_table(quotes: pd.DataFrame, source: str, symbols: dict[str, str],
                  ingested_at: dt.datetime, run_id: str) -> pa.Table:
-    frame = day_quotes.sort_values("ticker")
+    """The rows in raw's schema, by day then ticker: one conversion for a run of any number of days."""
+    frame = quotes.sort_values(["trade_date", "ticker"], kind="stable")
     volume = frame["volume"].round().astype("Int64")
     columns = {
         "trade_date": pa.array(list(frame["trade_date"]), pa.date32()),
@@ -93,6 +95,14 @@ def to_raw_table(day_quotes: pd.DataFrame, source: str, symbols: dict[str, str],
     return pa.Table.from_pydict(columns, schema=RAW_QUOTES_SCHEMA)
 
 
+def days_of(table: pa.Table) -> list[tuple[dt.date, pa.Table]]:
+    """Each day of a table sorted by trade_date, and that day's rows (slices: no copy)."""
+    days = table["trade_date"].to_numpy()
+    starts = np.flatnonzero(np.r_[True, days[1:] != days[:-1]]) if len(days) else np.array([], dtype=int)
+    ends = [*starts[1:], len(days)]
+    return [(days[start].item(), table.slice(start, end - start)) for start, end in zip(starts, ends)]
+
+
 def write_raw_quotes(lake: LakeFiles, quotes: pd.DataFrame, *, source: str,
                      symbols: dict[str, str], now: dt.datetime, run_id: str,
                      issues: pd.DataFrame | None = None) -> WrittenRun:
@@ -103,12 +113,11 @@ def write_raw_quotes(lake: LakeFiles, quotes: pd.DataFrame, *, source: str,
     """
     issue_keys = write_quote_issues(lake, issues, source=source, symbols=symbols, now=now, run_id=run_id)
     keys, partitions = [], []
-    by_day = quotes.groupby("trade_date", sort=True)
+    by_day = days_of(to_raw_table(quotes, source, symbols, now, run_id))
     # A backfill writes one file per day: show its progress (a few days need none).
-    for day, day_quotes in tracked(by_day, by_day.ngroups, "writing raw days", unit="day", min_total=20):
-        dt_value = str(day)  # a datetime.date: YYYY-MM-DD
-        table = to_raw_table(day_quotes, source, symbols, now, run_id)
-        key = day_file_key(RAW_QUOTES.folder, dt_value, raw_file_name(source, list(day_quotes["ticker"])))
+    for day, table in tracked(by_day, len(by_day), "writing raw days", unit="day", min_total=20):
+        dt_value = day.isoformat()
+        key = day_file_key(RAW_QUOTES.folder, dt_value, raw_file_name(source, table["ticker"].to_pylist()))
         lake.write_bytes(key, parquet_bytes(table))
         keys.append(key)
         partitions.append(dt_value)

@@ -241,3 +241,32 @@ def test_each_error_type_maps_to_its_exit_code_and_line(error, code, line, monke
     monkeypatch.setattr(scraper_upload, "run", failing)
     assert scraper_upload.main([]) == code
     assert capsys.readouterr().err.strip() == line
+
+
+def test_raw_writer_writes_each_day_its_own_rows_by_ticker_then_the_manifest(tmp_path):
+    import hashlib
+    import json
+
+    import pyarrow.parquet as pq
+
+    from scraper.raw_writer import write_raw_quotes
+    from storage import Lake
+
+    day_1, day_2 = dt.date(2021, 6, 24), dt.date(2021, 6, 25)
+    frame = pd.DataFrame({"ticker": ["VALE3", "PETR4", "VALE3"], "trade_date": [day_2, day_2, day_1],
+                          "open": [1.0, 2.0, 3.0], "high": [1.5, 2.5, 3.5], "low": [0.5, 1.5, 2.5],
+                          "close": [1.2, 2.2, 3.2], "adj_close": [1.2, 2.2, 3.2], "volume": [10.0, 20.0, 30.4]})
+    run = write_raw_quotes(Lake.local(tmp_path), frame, source="csv", symbols={"PETR4": "PETR4.SA"},
+                           now=dt.datetime(2021, 6, 26, tzinfo=dt.UTC), run_id="r1")
+
+    def named(*tickers: str) -> str:
+        return f"csv-{hashlib.sha1(','.join(tickers).encode()).hexdigest()[:12]}.parquet"
+
+    assert run.keys == [f"raw/quotes/dt=2021-06-24/{named('VALE3')}", f"raw/quotes/dt=2021-06-25/{named('PETR4', 'VALE3')}"]
+    first, second = (pq.read_table(tmp_path / key, partitioning=None).to_pylist() for key in run.keys)
+    assert [(r["trade_date"], r["ticker"], r["close"], r["volume"]) for r in first] == [(day_1, "VALE3", 3.2, 30)]
+    assert [(r["trade_date"], r["ticker"], r["open"], r["source_symbol"]) for r in second] == [
+        (day_2, "PETR4", 2.0, "PETR4.SA"), (day_2, "VALE3", 1.0, "VALE3")]
+    manifest = json.loads((tmp_path / run.manifest_key).read_text())
+    assert manifest["partitions"] == ["2021-06-24", "2021-06-25"] and manifest["files"] == run.keys
+    assert manifest["rows"] == 3
