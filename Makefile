@@ -42,7 +42,7 @@ notebook-package: $(VENV)/.runtime
 
 # One test process per core, a test file to each (a file's module fixtures are built once).
 test: $(VENV)/.dev $(ARCHIVE)
-	$(PY) -m pytest -n auto --dist loadfile
+	$(PY) -m pytest -n auto --dist loadfile --no-loadscope-reorder
 
 lint: $(VENV)/.dev
 	$(VENV)/bin/ruff check .

@@ -117,12 +117,13 @@ MONTHLY_NUMBERS = ("sessions", "close_price", "total_volume", "avg_close_price",
 
 
 def assert_equals_reference(lake: Path, expected: pd.DataFrame) -> None:
-    """Both refined tables hold exactly `expected_daily`'s rows and the months `expected_monthly` makes of them."""
+    """Both refined tables and their compact companions hold exactly `expected_daily`'s rows and the
+    months `expected_monthly` makes of them."""
     expected = expected.sort_values(KEYS["quotes_daily"]).reset_index(drop=True)
     months = expected_monthly(expected)
     for name, reference, numbers in (("quotes_daily", expected, DAILY_NUMBERS), ("quotes_monthly", months, MONTHLY_NUMBERS)):
-        actual = sorted_table(lake, name)
         keys = KEYS[name]
-        assert list(zip(*(actual[k] for k in keys))) == list(zip(*(reference[k] for k in keys))), name
-        for column in numbers:
-            assert_close(actual[column], reference[column])
+        for actual in (sorted_table(lake, name), compact_table(lake, name)):
+            assert list(zip(*(actual[k] for k in keys))) == list(zip(*(reference[k] for k in keys))), name
+            for column in numbers:
+                assert_close(actual[column], reference[column])

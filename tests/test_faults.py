@@ -193,15 +193,19 @@ def injected_error(monkeypatch, err: int) -> None:
     monkeypatch.setattr(LocalStorage, "put_bytes", refuse)
 
 
-def run_meeting_the_fault(mounted: bool, point: str, lake: Path, inject: Callable[[pytest.MonkeyPatch], None],
-                          capsys, *args: str) -> tuple[int, str]:
-    """The run that meets the fault, its exit code and stderr: a child process on the real small file
-    system when one is mounted, else this process with the error injected by `inject`."""
-    if mounted:
-        failed = drive(point, lake, *args)
+def run_meeting_the_fault(mounted: bool, lake: Path, inject: Callable[[pytest.MonkeyPatch], None], capsys,
+                          *args: str, child_point: str | None = None) -> tuple[int, str]:
+    """The run that meets the fault, its exit code and stderr. On the real small file system when
+    one is mounted: in this process, or in a child process with the fault at `child_point` when the
+    fault is met in Spark's tasks (the child's stderr is all a user sees, the JVM's included).
+    Without a mount: this process with the error injected by `inject`."""
+    if mounted and child_point:
+        failed = drive(child_point, lake, *args)
         return failed.returncode, failed.stderr
+    capsys.readouterr()  # what earlier runs of the test said is not this run's
     with pytest.MonkeyPatch.context() as patch:
-        inject(patch)
+        if not mounted:
+            inject(patch)
         return run_in_process(lake, *args), capsys.readouterr().err
 
 
@@ -209,8 +213,7 @@ def test_full_disk_while_writing_raw_exits_6_and_a_rerun_converges(tmp_path, mon
     mount = tmp_path / "disk"
     with small_filesystem(mount, "24k") as mounted:
         lake = mount / "lake"
-        code, stderr = run_meeting_the_fault(mounted, "none", lake, lambda patch: injected_error(patch, errno.ENOSPC),
-                                             capsys)
+        code, stderr = run_meeting_the_fault(mounted, lake, lambda patch: injected_error(patch, errno.ENOSPC), capsys)
         assert code == 6
         line = assert_one_error_line(stderr)
         assert "No space left on device" in line and str(lake / "raw") in line and "run not committed" in line
@@ -231,7 +234,8 @@ def test_full_disk_while_refining_exits_6_naming_the_path_and_a_rerun_converges(
             raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), str(lake / "refined/quotes_daily"))
 
         code, stderr = run_meeting_the_fault(
-            mounted, "fill-disk", lake, lambda patch: patch.setattr("local_mode.trigger.trigger_locally", full), capsys)
+            mounted, lake, lambda patch: patch.setattr("local_mode.trigger.trigger_locally", full), capsys,
+            child_point="fill-disk")
         assert code == 6
         line = assert_one_error_line(stderr)
         assert "refining failed writing" in line and str(lake) in line and "No space left on device" in line
@@ -260,7 +264,7 @@ def test_read_only_lake_exits_6_naming_it_and_changes_nothing(tmp_path, monkeypa
             return real_open(file, mode, *a, **k)
 
         code, stderr = run_meeting_the_fault(
-            mounted, "none", lake, lambda patch: patch.setattr("builtins.open", read_only_open), capsys, *args)
+            mounted, lake, lambda patch: patch.setattr("builtins.open", read_only_open), capsys, *args)
         assert code == 6
         line = assert_one_error_line(stderr)
         assert f"cannot lock the lake: {lake / LOCK_FILE}: Read-only file system" in line
