@@ -5,8 +5,6 @@ from __future__ import annotations
 
 from tests.helpers import csv_run
 
-_KEPT: list[object] = []
-
 
 def classes_compiled(spark) -> int:
     """How many times this JVM has compiled generated code (Spark's codegen metric; a cache hit is none)."""
@@ -33,18 +31,17 @@ def test_a_warm_up_in_a_process_whose_session_is_up_runs_no_spark_job(spark):
     assert set(tracker.getJobIdsForGroup(None)) == jobs
 
 
-def test_the_classes_pyspark_names_on_every_call_are_imported_by_their_full_names(spark):
-    from py4j.java_gateway import JavaObject
-    from py4j.protocol import DEFAULT_JVM_ID
+def test_a_column_function_looks_up_no_class_in_the_jvm(spark, monkeypatch):
+    """pyspark reads `functions` off the JVM view for every F.col, F.lit, ...: the local session's
+    view holds it, so the call sends the JVM the call alone, no lookup of the class's name."""
+    from pyspark.sql import functions as F
 
     from local_mode.spark import local_spark
 
-    context = local_spark().sparkContext
-    view = JavaObject(DEFAULT_JVM_ID[1:], context._gateway._gateway_client)  # pyright: ignore[reportOptionalMemberAccess]
-    # A JavaObject collected in Python deletes its object in the JVM: this one is py4j's default view,
-    # which every later call of the session needs. Kept for the process's life.
-    _KEPT.append(view)
-    imports = dict(view.getSingleImportsMap())
-    # A short name found by a single import misses once (the bare name), not once per star import.
-    assert imports["functions"] == "org.apache.spark.sql.functions"
-    assert imports["PythonUtils"] == "org.apache.spark.api.python.PythonUtils"
+    client = local_spark().sparkContext._gateway._gateway_client  # pyright: ignore[reportOptionalMemberAccess]
+    real, sent = client.send_command, []
+    monkeypatch.setattr(client, "send_command", lambda command, *args, **kwargs: (
+        sent.append(command), real(command, *args, **kwargs))[1])
+    F.col("ticker")
+    assert sent  # the call reached the JVM through this client
+    assert not [command for command in sent if command.startswith("r\nu\n")]  # py4j's "unknown name" lookup
