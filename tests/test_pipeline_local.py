@@ -68,15 +68,6 @@ def test_two_incremental_runs_equal_one_full_run(full_lake, tmp_path):
                                       full.sort_values(keys).reset_index(drop=True), check_exact=False, rtol=1e-12)
 
 
-def test_backfill_of_an_earlier_range_recomputes_later_rows(full_lake, tmp_path):
-    lake = tmp_path / "lake"
-    assert csv_run(lake, SPLIT, END) == 0
-    assert csv_run(lake, START, "2020-01-14") == 0  # history arrives after the recent days
-    daily = read_table(lake, "quotes_daily").sort_values(["ticker", "dt"]).reset_index(drop=True)
-    full = read_table(full_lake, "quotes_daily").sort_values(["ticker", "dt"]).reset_index(drop=True)
-    assert_close(daily["ma_20"], full["ma_20"])
-
-
 def test_same_run_twice_leaves_no_duplicates(tmp_path):
     lake = tmp_path / "lake"
     assert csv_run(lake, "2020-03-02", END) == 0
