@@ -100,11 +100,42 @@ def _load_data_once() -> None:
         self._cache = shared.setdefault(tuple(self.search_paths), {})
 
     loaders.Loader.__init__ = init  # type: ignore[method-assign]
+    _keep_handler_checks()
     driver = awscli.clidriver.create_clidriver()  # imports every plugin the CLI loads, once
     driver._get_command_table()  # pyright: ignore[reportPrivateUsage]
     for service in SERVICES:
         driver.session.create_client(service, region_name="us-east-1", aws_access_key_id="x",
                                      aws_secret_access_key="x")
+
+
+def _keep_handler_checks() -> None:
+    """A call's CLI registers some 3,800 event handlers, and botocore checks each: whether it takes
+    **kwargs (inspect's signature of the function) and the event name's aliased form (string work
+    on the name, with botocore's fixed aliases). Both answers depend on their argument alone: the
+    server's are kept for its children, which register the same handlers for the same names."""
+    from botocore import hooks
+
+    real_accepts_kwargs, answers = hooks.accepts_kwargs, {}
+
+    def accepts_kwargs(func: object) -> bool:
+        try:
+            return answers[func]
+        except KeyError:
+            answers[func] = real_accepts_kwargs(func)
+            return answers[func]
+        except TypeError:  # not hashable: asked each time
+            return real_accepts_kwargs(func)
+
+    hooks.accepts_kwargs = accepts_kwargs  # type: ignore[assignment]
+    aliased: dict[str, str] = {}
+    real_aliaser_init = hooks.EventAliaser.__init__
+
+    def aliaser_init(self: hooks.EventAliaser, event_emitter: object, event_aliases: object = None) -> None:
+        real_aliaser_init(self, event_emitter, event_aliases)  # type: ignore[arg-type]
+        if event_aliases is None:  # botocore's own aliases: a name aliases the same in every call
+            self._alias_name_cache = aliased  # pyright: ignore[reportAttributeAccessIssue]
+
+    hooks.EventAliaser.__init__ = aliaser_init  # type: ignore[method-assign]
 
 
 def serve(socket_path: str) -> None:
