@@ -1,9 +1,11 @@
 """Fault injection on the whole local pipeline: kills, concurrent runs, a full disk, a read-only lake.
 
-Each fault runs the real scraper in a child process (tests/fault_driver.py injects the fault
-at a named point); the test then checks what is visible in the lake, and that the next run
-converges to what a clean run gives. A full disk and a read-only lake are real file systems
-(a small tmpfs) when the test may mount one, else the same errors are injected.
+A kill, a race and a fault met in Spark's tasks run the real scraper in a child process
+(tests/fault_driver.py injects the fault at a named point); the test then checks what is visible
+in the lake, and that the next run converges to what a clean run gives. A full disk and a
+read-only lake are real file systems (a small tmpfs) when the test may mount one, else the same
+errors are injected; a fault met before Spark (a full disk while writing raw, a read-only lake)
+runs in the test's process.
 """
 
 from __future__ import annotations
