@@ -1,5 +1,6 @@
 """The local session in a process that runs the pipeline more than once (a notebook, the tests): a
-later run of the same shape compiles none of the refine's code again, and warms nothing up."""
+later run of the same shape compiles none of the refine's code again, it warms nothing up, and
+pyspark's column functions find their JVM class in Python."""
 
 from __future__ import annotations
 
