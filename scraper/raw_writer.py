@@ -97,8 +97,10 @@ def to_raw_table(quotes: pd.DataFrame, source: str, symbols: dict[str, str],
 
 def days_of(table: pa.Table) -> list[tuple[dt.date, pa.Table]]:
     """Each day of a table sorted by trade_date, and that day's rows (slices: no copy)."""
+    if not table.num_rows:
+        return []
     days = table["trade_date"].to_numpy()
-    starts = np.flatnonzero(np.r_[True, days[1:] != days[:-1]]) if len(days) else np.array([], dtype=int)
+    starts = np.flatnonzero(np.r_[True, days[1:] != days[:-1]])
     ends = [*starts[1:], len(days)]
     return [(days[start].item(), table.slice(start, end - start)) for start, end in zip(starts, ends)]
 

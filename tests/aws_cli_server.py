@@ -121,8 +121,8 @@ def _keep_handler_checks() -> None:
         try:
             return answers[func]
         except KeyError:
-            answers[func] = real_accepts_kwargs(func)
-            return answers[func]
+            answer = answers[func] = real_accepts_kwargs(func)
+            return answer
         except TypeError:  # not hashable: asked each time
             return real_accepts_kwargs(func)
 
