@@ -14,7 +14,7 @@ reading the same environment, as `aws` would.
 from __future__ import annotations
 
 import contextlib
-import json
+import gc
 import os
 import signal
 import socket
@@ -25,27 +25,33 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
-# The client, run for every `aws` call: `-S -E` keep its own start to the standard library.
+# The client, run for every `aws` call: `-S -E` keep its own start to the standard library, and it
+# imports no module a Python start has not loaded already (`_socket` is the C half of `socket`;
+# json and socket would double its cost). Its request: NUL-separated fields (no field holds a NUL).
 CLIENT = """#!{python} -SE
-import json, os, socket, struct, sys
-with socket.socket(socket.AF_UNIX) as server:
-    server.connect({socket_path!r})
-    request = json.dumps({{"argv": sys.argv[1:], "env": dict(os.environ), "cwd": os.getcwd()}}).encode()
-    socket.send_fds(server, [struct.pack("!I", len(request)) + request], [0, 1, 2])
-    answer = b""
-    while len(answer) < 4 and (part := server.recv(4 - len(answer))):
-        answer += part
-sys.exit(struct.unpack("!i", answer)[0] if len(answer) == 4 else 255)
+import _socket, os, sys
+fields = [os.getcwd(), str(len(sys.argv) - 1), *sys.argv[1:], *(f"{{k}}={{v}}" for k, v in os.environ.items())]
+request = b"\\0".join(map(os.fsencode, fields))
+fds = b"".join(fd.to_bytes(4, sys.byteorder) for fd in (0, 1, 2))  # three C ints
+server = _socket.socket(_socket.AF_UNIX, _socket.SOCK_STREAM)
+server.connect({socket_path!r})
+server.sendmsg([len(request).to_bytes(4, "big") + request], [(_socket.SOL_SOCKET, _socket.SCM_RIGHTS, fds)])
+answer = b""
+while len(answer) < 4 and (part := server.recv(4 - len(answer))):
+    answer += part
+sys.exit(int.from_bytes(answer, "big", signed=True) if len(answer) == 4 else 255)
 """
 
 
 def _receive(connection: socket.socket) -> tuple[dict, list[int]]:
     data, fds, _, _ = socket.recv_fds(connection, 1 << 20, 3)
-    (size,) = struct.unpack("!I", data[:4])
+    size = int.from_bytes(data[:4], "big")
     data = data[4:]
     while len(data) < size:
         data += connection.recv(size - len(data))
-    return json.loads(data), fds
+    cwd, count, *rest = map(os.fsdecode, data.split(b"\0"))
+    argv, env = rest[:int(count)], rest[int(count):]
+    return {"cwd": cwd, "argv": argv, "env": dict(item.split("=", 1) for item in env)}, fds
 
 
 def _run_call(connection: socket.socket, request: dict, fds: list[int]) -> None:
@@ -140,6 +146,10 @@ def _keep_handler_checks() -> None:
 
 def serve(socket_path: str) -> None:
     _load_data_once()
+    # A child's collections would walk (and so copy, page by page) every object the server holds:
+    # 0.25 CPU-s of a call's 0.33. Frozen, the collector leaves them alone (see gc.freeze's docs).
+    gc.collect()
+    gc.freeze()
     signal.signal(signal.SIGCHLD, signal.SIG_IGN)  # children are reaped by the kernel
     with socket.socket(socket.AF_UNIX) as listener:
         listener.bind(f"{socket_path}.new")

@@ -12,11 +12,13 @@ from __future__ import annotations
 
 import contextlib
 import errno
+import io
 import json
 import os
 import re
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -135,25 +137,37 @@ def test_kill_at_any_point_then_rerun_converges(tmp_path, point, committed):
 
 
 def test_two_concurrent_runs_give_exactly_the_rows_of_the_two_scrapes(tmp_path):
+    """Run A in a child process, run B in this one (a thread): the lock is an flock, which two opens
+    of the file contend for whether they are in two processes or one; a fresh process's JVM is
+    this test's only because B's JVM is the session's."""
     lake = tmp_path / "lake"
     run_a = ["--source", "csv", "--csv-dir", str(SAMPLE_DIR), "--tickers", "PETR4,VALE3",
              "--start", "2020-03-02", "--end", "2020-03-13"]
     run_b = ["--source", "csv", "--csv-dir", str(SAMPLE_DIR), "--tickers", "VALE3,ITUB4",
              "--start", "2020-03-09", "--end", "2020-03-20"]
-    outputs = [tmp_path / "a.out", tmp_path / "b.out"]
-    # Hold the lake until both runs are waiting for it: they then race for the same lock.
-    with lake_lock(lake, 0, what="the test"):
-        children = [subprocess.Popen([sys.executable, str(DRIVER), "none", "--lake-dir", str(lake), *args],
-                                     cwd=tmp_path, env=child_env(), stdout=out.open("w"), stderr=subprocess.STDOUT)
-                    for args, out in zip((run_a, run_b), outputs)]
-        deadline = time.monotonic() + 120
-        while not all("waiting for another run" in out.read_text() for out in outputs):
-            assert time.monotonic() < deadline, [out.read_text() for out in outputs]
-            assert all(child.poll() is None for child in children), [out.read_text() for out in outputs]
-            time.sleep(0.2)
-    codes = [child.wait(300) for child in children]
-    assert codes == [0, 0], [out.read_text() for out in outputs]
-    said = "".join(out.read_text() for out in outputs)
+    output_a, said_b = tmp_path / "a.out", io.StringIO()
+    codes: dict[str, int] = {}
+
+    def in_this_process() -> None:
+        codes["b"] = run_in_process(lake, *run_b)
+
+    # Hold the lake until both runs are waiting for it: they then race for the same lock. Only
+    # run B writes to this process's stdout and stderr meanwhile.
+    with contextlib.redirect_stdout(said_b), contextlib.redirect_stderr(said_b):
+        with lake_lock(lake, 0, what="the test", log=lambda line: None):
+            child = subprocess.Popen([sys.executable, str(DRIVER), "none", "--lake-dir", str(lake), *run_a],
+                                     cwd=tmp_path, env=child_env(), stdout=output_a.open("w"), stderr=subprocess.STDOUT)
+            thread = threading.Thread(target=in_this_process)
+            thread.start()
+            deadline = time.monotonic() + 120
+            while not all("waiting for another run" in text for text in (output_a.read_text(), said_b.getvalue())):
+                assert time.monotonic() < deadline, [output_a.read_text(), said_b.getvalue()]
+                assert child.poll() is None and thread.is_alive(), [output_a.read_text(), said_b.getvalue()]
+                time.sleep(0.2)
+        codes["a"] = child.wait(300)
+        thread.join(300)
+    assert codes == {"a": 0, "b": 0}, [output_a.read_text(), said_b.getvalue()]
+    said = output_a.read_text() + said_b.getvalue()
     assert "Traceback" not in said
     assert "Setting default log level" not in said and " WARN " not in said  # a fresh JVM's start, quiet
 
