@@ -112,6 +112,10 @@ def _load_data_once() -> None:
     for service in SERVICES:
         driver.session.create_client(service, region_name="us-east-1", aws_access_key_id="x",
                                      aws_secret_access_key="x")
+        # Every call's command table reads the service's waiters and paginators (and lists them first).
+        for read in (driver.session.get_waiter_model, driver.session.get_paginator_model):
+            with contextlib.suppress(Exception):  # a service without waiters (botocore raises)
+                read(service)
 
 
 def _keep_handler_checks() -> None:
