@@ -1,6 +1,6 @@
 """Fault injection on the whole local pipeline: kills, concurrent runs, a full disk, a read-only lake.
 
-A kill, a race and a fault met in Spark's tasks run the real scraper in a child process
+A kill and a fault met in Spark's tasks run the real scraper in a child process, a race one of its two runs
 (tests/fault_driver.py injects the fault at a named point); the test then checks what is visible
 in the lake, and that the next run converges to what a clean run gives. A full disk and a
 read-only lake are real file systems (a small tmpfs) when the test may mount one, else the same
@@ -138,8 +138,8 @@ def test_kill_at_any_point_then_rerun_converges(tmp_path, point, committed):
 
 def test_two_concurrent_runs_give_exactly_the_rows_of_the_two_scrapes(tmp_path):
     """Run A in a child process, run B in this one (a thread): the lock is an flock, which two opens
-    of the file contend for whether they are in two processes or one; a fresh process's JVM is
-    this test's only because B's JVM is the session's."""
+    of the file contend for whether they are in two processes or one. The quiet-start check
+    covers A only: B runs on the session's JVM."""
     lake = tmp_path / "lake"
     run_a = ["--source", "csv", "--csv-dir", str(SAMPLE_DIR), "--tickers", "PETR4,VALE3",
              "--start", "2020-03-02", "--end", "2020-03-13"]
@@ -153,19 +153,25 @@ def test_two_concurrent_runs_give_exactly_the_rows_of_the_two_scrapes(tmp_path):
 
     # Hold the lake until both runs are waiting for it: they then race for the same lock. Only
     # run B writes to this process's stdout and stderr meanwhile.
-    with contextlib.redirect_stdout(said_b), contextlib.redirect_stderr(said_b):
-        with lake_lock(lake, 0, what="the test", log=lambda line: None):
-            child = subprocess.Popen([sys.executable, str(DRIVER), "none", "--lake-dir", str(lake), *run_a],
-                                     cwd=tmp_path, env=child_env(), stdout=output_a.open("w"), stderr=subprocess.STDOUT)
-            thread = threading.Thread(target=in_this_process)
-            thread.start()
-            deadline = time.monotonic() + 120
-            while not all("waiting for another run" in text for text in (output_a.read_text(), said_b.getvalue())):
-                assert time.monotonic() < deadline, [output_a.read_text(), said_b.getvalue()]
-                assert child.poll() is None and thread.is_alive(), [output_a.read_text(), said_b.getvalue()]
-                time.sleep(0.2)
-        codes["a"] = child.wait(300)
-        thread.join(300)
+    thread = threading.Thread(target=in_this_process)
+    with (output_a.open("w") as out_a, contextlib.redirect_stdout(said_b), contextlib.redirect_stderr(said_b)):
+        child = None
+        try:
+            with lake_lock(lake, 0, what="the test"):
+                child = subprocess.Popen([sys.executable, str(DRIVER), "none", "--lake-dir", str(lake), *run_a],
+                                         cwd=tmp_path, env=child_env(), stdout=out_a, stderr=subprocess.STDOUT)
+                thread.start()
+                deadline = time.monotonic() + 120
+                while not all("waiting for another run" in text for text in (output_a.read_text(), said_b.getvalue())):
+                    assert time.monotonic() < deadline, [output_a.read_text(), said_b.getvalue()]
+                    assert child.poll() is None and thread.is_alive(), [output_a.read_text(), said_b.getvalue()]
+                    time.sleep(0.2)
+            codes["a"] = child.wait(300)
+        finally:  # a failed wait leaves neither run going into the next tests
+            if child is not None and child.poll() is None:
+                child.kill()
+            if thread.ident is not None:
+                thread.join(300)
     assert codes == {"a": 0, "b": 0}, [output_a.read_text(), said_b.getvalue()]
     said = output_a.read_text() + said_b.getvalue()
     assert "Traceback" not in said
