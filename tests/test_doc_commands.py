@@ -148,9 +148,14 @@ def in_temp_lake(command: str, lake: Path) -> str:
     return re.sub(r"--lake-dir\s+\S+", f"--lake-dir {shlex.quote(str(lake))}", command)
 
 
+# What the interpreter writes for itself is left out: bytecode caches (another xdist worker importing a module
+# for the first time writes one mid-run) and the virtual environments.
+NOT_THE_COMMANDS = [":(exclude).venv", ":(glob,exclude).ci/venv-*/**", ":(glob,exclude)**/__pycache__/**"]
+
+
 def repo_state() -> str:
-    return subprocess.run(["git", "status", "--porcelain", "--ignored", "--untracked-files=all"], cwd=REPO,
-                          capture_output=True, text=True, check=True).stdout
+    return subprocess.run(["git", "status", "--porcelain", "--ignored", "--untracked-files=all", "--", ".",
+                           *NOT_THE_COMMANDS], cwd=REPO, capture_output=True, text=True, check=True).stdout
 
 
 @pytest.fixture(scope="module")
