@@ -43,14 +43,25 @@ sys.exit(int.from_bytes(answer, "big", signed=True) if len(answer) == 4 else 255
 
 
 def _receive(connection: socket.socket) -> tuple[dict, list[int]]:
+    """One client's request and its three descriptors. A client that died before its request was
+    whole (a recv of nothing) raises ConnectionError, with the descriptors it sent closed."""
     data, fds, _, _ = socket.recv_fds(connection, 1 << 20, 3)
-    size = int.from_bytes(data[:4], "big")
-    data = data[4:]
-    while len(data) < size:
-        data += connection.recv(size - len(data))
-    cwd, count, *rest = map(os.fsdecode, data.split(b"\0"))
-    argv, env = rest[:int(count)], rest[int(count):]
-    return {"cwd": cwd, "argv": argv, "env": dict(item.split("=", 1) for item in env)}, fds
+    try:
+        if len(data) < 4 or len(fds) != 3:
+            raise ConnectionError("the client left before its request")
+        size = int.from_bytes(data[:4], "big")
+        data = data[4:]
+        while len(data) < size:
+            if not (part := connection.recv(size - len(data))):
+                raise ConnectionError("the client left in the middle of its request")
+            data += part
+        cwd, count, *rest = map(os.fsdecode, data.split(b"\0"))
+        argv, env = rest[:int(count)], rest[int(count):]
+        return {"cwd": cwd, "argv": argv, "env": dict(item.split("=", 1) for item in env)}, fds
+    except BaseException:
+        for fd in fds:
+            os.close(fd)
+        raise
 
 
 def _run_call(connection: socket.socket, request: dict, fds: list[int]) -> None:
@@ -161,7 +172,11 @@ def serve(socket_path: str) -> None:
         os.replace(f"{socket_path}.new", socket_path)  # visible once it listens
         while True:
             connection, _ = listener.accept()
-            request, fds = _receive(connection)
+            try:
+                request, fds = _receive(connection)
+            except ConnectionError:  # that call's client is gone; the server serves the next
+                connection.close()
+                continue
             if os.fork() == 0:
                 listener.close()
                 _run_call(connection, request, fds)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import shlex
+import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -601,3 +602,16 @@ def test_create_tagged_retries_untagged_only_when_tagging_is_what_was_refused():
              'source scripts/bootstrap_aws.sh; create_tagged "crawler c" --tags k=v g --name c')
     failed = subprocess.run(["bash", "-c", other], cwd=REPO, capture_output=True, text=True, timeout=60)
     assert failed.returncode == 254 and "AlreadyExistsException" in failed.stderr and "refuses tagging" not in failed.stderr
+
+
+def test_the_cli_server_serves_the_next_call_after_a_client_died_mid_request(aws_cli):
+    # An `aws` killed while it sends its request (a timeout, a ^C) must not take the server, and
+    # with it every later call of the session, down: once before sending anything, once half-way.
+    for sent in (b"", (100).to_bytes(4, "big") + b"/tmp"):
+        with socket.socket(socket.AF_UNIX) as client:
+            client.connect(str(aws_cli / "cli.sock"))
+            if sent:
+                socket.send_fds(client, [sent], [0, 1, 2])
+    version = subprocess.run([str(aws_cli / "aws"), "--version"], capture_output=True, text=True, timeout=30)
+    assert version.returncode == 0, version.stderr
+    assert (version.stdout + version.stderr).startswith("aws-cli/")

@@ -216,6 +216,9 @@ def test_main_started_by_hand_refines_every_pending_manifest(spark, defaults, tm
     assert len(daily) == 10
     assert daily[0] == "dt=2020-03-02/ticker=VALE3" and daily[-1] == "dt=2020-03-13/ticker=PETR4"
     assert sorted(p.name for p in (lake / PROCESSED_RUNS).iterdir()) == ["run-a.json", "run-b.json"]
+    from awsglue.job import Job  # the stand-in main() used: one init, then one commit, around the refine
+
+    assert [(run["name"], run["committed"]) for run in Job.runs] == [(JOB, True)]
 
 
 # The job as Glue runs it: a child process with only the job's zip (--extra-py-files) and the
