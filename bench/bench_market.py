@@ -166,8 +166,7 @@ def measure_lake(work: Path, label: str, quotes, universe_args: list[str]) -> La
                                  dt.datetime(2025, 4, 7, tzinfo=dt.UTC))
     query = [sys.executable, "-m", "catalog.query", "--lake-dir", str(lake)]
     run_command([*query, "--sql", "SELECT 1"])  # the catalog's views are (re)defined once, here
-    cases = {p.name: [*query, "--file", str(p)] for p in sorted((REPO / "sql").glob("*.sql"))
-             if p.stem != "rejected_by_reason"}  # the bench lake has no rejected rows
+    cases = {p.name: [*query, "--file", str(p)] for p in sorted((REPO / "sql").glob("*.sql"))}
     cases["whole history of PETR4 (quotes_daily)"] = [*query, "--sql", WHOLE_HISTORY_SQL]
     queries = {name: run_command(argv) for name, argv in cases.items()}
     return LakeFigures(label, backfill, duckdb, daily, queries, daily_rows=len(quotes))

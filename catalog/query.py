@@ -10,13 +10,8 @@ import argparse
 import sys
 from pathlib import Path
 
-from pipeline.settings import ConfigError, Settings, load_settings
+from pipeline.settings import ConfigError, load_settings
 from runtime import build_runtime
-
-
-def run_local(lake_dir: Path, sql: str) -> tuple[list[str], list[tuple]]:
-    """SQL on the DuckDB views of the lake in `lake_dir`."""
-    return build_runtime(Settings(lake_dir=lake_dir)).query(sql)
 
 
 def format_table(columns: list[str], rows: list[tuple], float_digits: int = 4) -> str:

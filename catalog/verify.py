@@ -146,7 +146,7 @@ def main(argv: list[str] | None = None) -> int:
     except ConfigError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    lake = Lake.at(runtime.settings.lake_root, runtime.settings.aws_region)
+    lake = runtime.lake  # the runtime's: on S3, with its boto3 session
     if verify(lake):
         return 0
     if not args.repair:
@@ -156,7 +156,7 @@ def main(argv: list[str] | None = None) -> int:
               file=sys.stderr)
         return 1
     with runtime.holding_lake("repair"):  # no scrape may write while the refined tables are rebuilt
-        repair(lake.root)
+        repair(runtime.settings.lake_root)
     return 0 if verify(lake) else 1
 
 if __name__ == "__main__":

@@ -20,8 +20,7 @@ MANIFESTS = "raw/_manifests"
 MANIFEST_SUFFIX = ".json"
 # One empty object per manifest the job has refined: the others are still pending.
 PROCESSED_RUNS = "refined/_processed_runs"
-# One small JSON record per manifest set aside as unreadable or foreign (with the reason); the
-# folder keeps its first name, which lakes already hold.
+# One small JSON record per manifest set aside as unreadable or foreign (with the reason).
 SET_ASIDE_MANIFESTS = "refined/_set_aside_manifests"
 # Where lakes refined before that name kept the same records: still read, never written.
 OLD_SET_ASIDE_MANIFESTS = "refined/_rejected_manifests"

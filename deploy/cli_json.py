@@ -9,7 +9,7 @@ repository root, reading the CLI's JSON output on stdin and printing the documen
     merge-notification ID ARN QUEUE_ARN
                                    get-bucket-notification-configuration output -> configuration
                                    with our entries (by Id) replaced, every other entry kept: the
-                                   Lambda's on the run markers, the crawler queue's on each table
+                                   Lambda's on the run manifests, the crawler queue's on each table
     drop-notification ID           same, with our entries removed
     queue-attributes               rendered queue policy -> create-queue/set-queue-attributes map
 

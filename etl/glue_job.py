@@ -115,13 +115,11 @@ def register_and_crawl(totals: dict, lake_root: str, database: str, crawler_name
     start_crawler(crawler_name, glue)
 
 
-def run_in_glue(glue_context, argv: list[str] | None = None,
-                after_write: Callable[[dict, dict], None] | None = None) -> dict:
+def run_in_glue(glue_context, argv: list[str] | None = None) -> dict:
     """The job's work inside Glue, given the GlueContext of whoever inits and commits the Job.
 
     Reads the job's arguments from `argv` (sys.argv by default), refines the requested and
-    pending manifests, then registers what it wrote and starts the crawler (`after_write(args,
-    totals)` replaces that step in tests). Never touches awsglue.job.Job: Glue's Job wraps one
+    pending manifests, then registers what it wrote and starts the crawler. Never touches awsglue.job.Job: Glue's Job wraps one
     JVM object per process, and the visual job's generated script inits and commits it already.
     """
     from awsglue.utils import getResolvedOptions
@@ -134,15 +132,12 @@ def run_in_glue(glue_context, argv: list[str] | None = None,
           f"{totals['daily_rows']} daily and {totals['monthly_rows']} monthly rows, "
           f"{totals['set_aside']} manifest(s) set aside")
     if totals["runs"]:
-        if after_write is not None:
-            after_write(args, totals)
-        else:
-            register_and_crawl(totals, args["lake_root"], args["glue_database"], args["crawler_name"])
+        register_and_crawl(totals, args["lake_root"], args["glue_database"], args["crawler_name"])
     release_filesystems()  # S3 clients dropped now; pyarrow's S3 is shut down at exit (storage.lake)
     return totals
 
 
-def main(argv: list[str], after_write: Callable[[dict, dict], None] | None = None) -> dict:
+def main(argv: list[str]) -> dict:
     """The script job's entry point: Job.init, run_in_glue, Job.commit, as a generated script does."""
     from awsglue.context import GlueContext
     from awsglue.job import Job
@@ -153,7 +148,7 @@ def main(argv: list[str], after_write: Callable[[dict, dict], None] | None = Non
     glue_context = GlueContext(SparkContext.getOrCreate())
     job = Job(glue_context)
     job.init(args["JOB_NAME"], args)
-    totals = run_in_glue(glue_context, argv, after_write)
+    totals = run_in_glue(glue_context, argv)
     job.commit()
     return totals
 

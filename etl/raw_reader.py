@@ -17,13 +17,12 @@ import pyarrow.parquet as pq
 from pyspark.sql import DataFrame, SparkSession
 
 from contract.arrow import arrow_schema
-from contract.tables import RAW_QUOTES
+from contract.tables import QUOTE_NUMBERS, RAW_QUOTES
 from etl.task_errors import LakeFileError
 from storage import Lake
 
 # What the job reads of raw quotes.
-RAW_READ_COLUMNS = ["trade_date", "ticker", "open", "high", "low", "close", "adj_close", "volume", "source",
-                    "ingested_at", "run_id"]
+RAW_READ_COLUMNS = ["trade_date", "ticker", *QUOTE_NUMBERS, "source", "ingested_at", "run_id"]
 RAW_READ_SCHEMA = arrow_schema(RAW_QUOTES, RAW_READ_COLUMNS)
 # The same as Spark DDL: the contract's types are Hive's, which Spark's DDL reads as they are.
 RAW_READ_DDL = ", ".join(f"{c.name} {c.type}" for c in RAW_QUOTES.columns if c.name in RAW_READ_COLUMNS)

@@ -68,13 +68,10 @@ def sessions_needed(sessions: dict[str, list[dt.date]], tickers: list[str],
     return needed
 
 
-def raw_days_needed(sessions: dict[str, list[dt.date]], tickers: list[str], changed_days: list[str]) -> list[str]:
-    """The raw days a run over `tickers` and `changed_days` must read: the changed days and each
-    ticker's sessions_needed."""
-    days = set(changed_days)
-    for known in sessions_needed(sessions, tickers, changed_days).values():
-        days.update(d.isoformat() for d in known)
-    return sorted(days)
+def raw_days_needed(needed: dict[str, list[dt.date]], changed_days: list[str]) -> list[str]:
+    """The raw days a run must read: the changed days and every ticker's `needed` sessions
+    (sessions_needed's answer)."""
+    return sorted({*changed_days, *(d.isoformat() for known in needed.values() for d in known)})
 
 
 def known_sessions(lake_root: str, tickers: list[str], first: dt.date, last: dt.date) -> dict[str, list[dt.date]] | None:
@@ -153,8 +150,8 @@ def refine_changes(spark: SparkSession, lake_root: str, tickers: list[str], chan
         if sessions is None:  # nothing says which sessions exist: every ticker from all of raw, once
             return rebuild(spark, lake_root, expected_files)
         needed = sessions_needed(sessions, sorted(tickers), changed_days)
-        days = sorted({*changed_days, *(d.isoformat() for known in needed.values() for d in known)})
-        return _refine(spark, lake_root, days, sorted(tickers), changed_days, expected_files, needed)
+        return _refine(spark, lake_root, raw_days_needed(needed, changed_days), sorted(tickers), changed_days,
+                       expected_files, needed)
     except LakeFileError as exc:
         if exc.key.startswith(RAW_QUOTES.prefix):
             raise _raw_missing(lake_root, exc) from None

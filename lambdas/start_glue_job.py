@@ -1,4 +1,4 @@
-"""Lambda: on a raw run's commit marker, start the Glue job that refines exactly that run."""
+"""Lambda: on a raw run's manifest (its commit record, written last), start the Glue job that refines exactly that run."""
 
 from __future__ import annotations
 
@@ -32,7 +32,7 @@ def queuing_arguments(glue: Any) -> dict[str, bool]:
 
 
 def manifest_keys(event: dict[str, Any]) -> list[tuple[str, str]]:
-    """(bucket, key) of every commit marker in an S3 event; other keys are ignored."""
+    """(bucket, key) of every run manifest in an S3 event; other keys are ignored."""
     found = []
     for record in event.get("Records", []):
         s3 = record.get("s3", {})
@@ -42,13 +42,13 @@ def manifest_keys(event: dict[str, Any]) -> list[tuple[str, str]]:
         if is_manifest_key(key):
             found.append((bucket, key))
         else:
-            LOG.info("ignoring s3://%s/%s: not a raw run marker", bucket, key)
+            LOG.info("ignoring s3://%s/%s: not a raw run manifest", bucket, key)
     return list(dict.fromkeys(found))  # a record repeated in one event starts one run
 
 
 def start_job_runs(glue: Any, job_name: str, event: dict[str, Any],
                   sleep=time.sleep, retry_delays_s=CONCURRENCY_RETRY_DELAYS_S) -> list[dict[str, str]]:
-    """Start one job run per marker, passing the marker (which lists the run's partitions).
+    """Start one job run per manifest, passing its key (the manifest lists the run's days and files).
 
     The job allows one run at a time. With job run queuing (the job's setting, and the run's
     when this SDK knows it) a second scrape landing while a run is under way queues its run.

@@ -304,14 +304,18 @@ ensure_lambda() {
     log "+ Lambda ${LAMBDA_NAME} created"
   fi
   aws lambda wait function-active --function-name "${LAMBDA_NAME}"
-  # Re-adding the same statement id fails: drop it first (absent on a first run).
-  aws lambda remove-permission --function-name "${LAMBDA_NAME}" --statement-id s3-raw-run-marker >/dev/null 2>&1 || true
-  aws lambda add-permission --function-name "${LAMBDA_NAME}" --statement-id s3-raw-run-marker \
+  # Re-adding the same statement id fails: drop it first (absent on a first run), and the id an
+  # earlier bootstrap gave the same permission (s3-raw-run-marker), so that one statement is left.
+  local sid
+  for sid in s3-raw-run-marker s3-raw-run-manifest; do
+    aws lambda remove-permission --function-name "${LAMBDA_NAME}" --statement-id "${sid}" >/dev/null 2>&1 || true
+  done
+  aws lambda add-permission --function-name "${LAMBDA_NAME}" --statement-id s3-raw-run-manifest \
     --action lambda:InvokeFunction --principal s3.amazonaws.com \
     --source-arn "arn:aws:s3:::${BUCKET}" --source-account "${ACCOUNT_ID}" >/dev/null
 }
 
-# Only the run markers trigger the Lambda: data files and refined/ never do (no recursive
+# Only the run manifests trigger the Lambda: data files and refined/ never do (no recursive
 # triggers). The tables' object events go to the crawler's queue, one entry per table folder.
 # The bucket's other notification entries are kept; ours are replaced by their Ids.
 ensure_notification() {
@@ -363,7 +367,7 @@ main() {
 
 Done. Next steps:
   1. Scrape:  BUCKET=${BUCKET} python scraper/scraper_upload.py --tickers PETR4,VALE3
-     (the run's marker starts ${LAMBDA_NAME} -> Glue job ${GLUE_JOB_NAME} -> crawler ${CRAWLER_NAME})
+     (the run's manifest starts ${LAMBDA_NAME} -> Glue job ${GLUE_JOB_NAME} -> crawler ${CRAWLER_NAME})
   2. Query:   Athena console, workgroup ${ATHENA_WORKGROUP}, database ${GLUE_DATABASE}, tables ${tables}
               or: python -m catalog.query --file sql/latest_sessions.sql
   3. Remove everything: ./scripts/reset_aws.sh

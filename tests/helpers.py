@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import datetime as dt
+import io
 import shutil
 from collections.abc import Sequence
 from pathlib import Path
@@ -9,6 +11,8 @@ from pathlib import Path
 import duckdb
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
 
 from tests.conftest import SAMPLE_DIR
 
@@ -127,3 +131,43 @@ def assert_equals_reference(lake: Path, expected: pd.DataFrame) -> None:
             assert list(zip(*(actual[k] for k in keys))) == list(zip(*(reference[k] for k in keys))), name
             for column in numbers:
                 assert_close(actual[column], reference[column])
+
+
+# When raw_file says its rows were fetched.
+T0 = dt.datetime(2024, 3, 1, 12, 0, tzinfo=dt.UTC)
+
+
+def raw_file(day: str, closes: dict[str, float]) -> bytes:
+    """One raw day file as the writer lays it out."""
+    n = len(closes)
+    columns = {
+        "trade_date": pa.array([dt.date.fromisoformat(day)] * n, pa.date32()),
+        "ticker": pa.array(list(closes)),
+        "open": pa.array([c - 0.5 for c in closes.values()]),
+        "high": pa.array([c + 1 for c in closes.values()]),
+        "low": pa.array([c - 1 for c in closes.values()]),
+        "close": pa.array(list(closes.values())),
+        "adj_close": pa.array([c * 0.9 for c in closes.values()]),
+        "volume": pa.array([100] * n, pa.int64()),
+        "source": pa.array(["csv"] * n),
+        "ingested_at": pa.array([T0] * n, pa.timestamp("us", tz="UTC")),
+        "run_id": pa.array(["r0"] * n),
+    }
+    buffer = io.BytesIO()
+    pq.write_table(pa.table(columns), buffer)
+    return buffer.getvalue()
+
+
+def put_local(root: Path, key: str, data: bytes) -> None:
+    """`data` at `key` of a local lake folder."""
+    path = root / key
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(data)
+
+
+def run_local(lake_dir: Path, sql: str) -> tuple[list[str], list[tuple]]:
+    """SQL on the DuckDB views of the lake in `lake_dir`, through the runtime the query command builds."""
+    from pipeline.settings import Settings
+    from runtime import build_runtime
+
+    return build_runtime(Settings(lake_dir=lake_dir)).query(sql)

@@ -1,4 +1,4 @@
-"""The import rules README's architecture section states, checked on the source (no import is run)."""
+"""The import rules docs/design.md's Architecture section states, checked on the source (no import is run)."""
 
 from __future__ import annotations
 

@@ -18,7 +18,7 @@ from scraper.raw_writer import write_raw_quotes
 from storage import Lake
 
 
-def test_write_raw_quotes_to_s3_marker_last(aws_credentials):
+def test_write_raw_quotes_to_s3_manifest_last(aws_credentials):
     with mock_aws():
         s3 = boto3.client("s3", region_name="us-east-1")
         s3.create_bucket(Bucket="lake")

@@ -10,8 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from contract.layout import MANIFESTS, PROCESSED_RUNS
-from contract.layout import SET_ASIDE_MANIFESTS as REJECTED_MANIFESTS  # noqa: N811
+from contract.layout import MANIFESTS, PROCESSED_RUNS, SET_ASIDE_MANIFESTS
 from etl import glue_job
 from etl.glue_job import JOB_ARGUMENTS, PENDING, refine_run
 from etl.manifests import pending_manifest_keys
@@ -172,7 +171,7 @@ def test_malformed_and_foreign_manifests_are_set_aside_and_the_others_refined(tm
     for name in BAD_MANIFESTS:
         (warning,) = [s for s in said if f"{MANIFESTS}/{name} set aside" in s]
         assert warning.startswith("warning: ")
-        record = json.loads((tmp_path / REJECTED_MANIFESTS / name).read_text())
+        record = json.loads((tmp_path / SET_ASIDE_MANIFESTS / name).read_text())
         assert record["manifest_key"] == f"{MANIFESTS}/{name}" and record["reason"]
     assert (tmp_path / MANIFESTS / "truncated.json").is_file()  # set aside, not deleted
     # Never retried: the next run finds nothing pending.
@@ -185,7 +184,7 @@ def test_set_aside_reasons_name_the_problem(tmp_path):
     for name, body in BAD_MANIFESTS.items():
         write_manifest(tmp_path, name, body)
     refine_run(None, str(tmp_path), "", refine=RecordingRefine(tmp_path), log=lambda m: None)
-    reasons = {p.name: json.loads(p.read_text())["reason"] for p in (tmp_path / REJECTED_MANIFESTS).iterdir()}
+    reasons = {p.name: json.loads(p.read_text())["reason"] for p in (tmp_path / SET_ASIDE_MANIFESTS).iterdir()}
     assert reasons["truncated.json"].startswith("not UTF-8 JSON")
     assert reasons["binary.json"].startswith("not UTF-8 JSON")
     assert reasons["a-list.json"] == "expected a JSON object, found list"
@@ -193,23 +192,28 @@ def test_set_aside_reasons_name_the_problem(tmp_path):
     assert reasons["no-tickers.json"] == "`tickers` must be a non-empty list of ticker codes"
 
 
-def test_main_started_by_hand_on_an_empty_lake_succeeds_doing_nothing(spark, defaults, tmp_path):
+@pytest.fixture
+def crawled(monkeypatch) -> list[str]:
+    """The crawlers a run started, its catalog step replaced (no Glue here)."""
+    started: list[str] = []
+    monkeypatch.setattr(glue_job, "register_and_crawl",
+                        lambda totals, lake_root, database, crawler_name: started.append(crawler_name))
+    return started
+
+
+def test_main_started_by_hand_on_an_empty_lake_succeeds_doing_nothing(spark, defaults, crawled, tmp_path):
     from awsglue.job import Job
 
-    crawled = []
-    glue_job.main(glue_argv(JOB, {**defaults, "--lake_root": str(tmp_path)}, {}),
-                  after_write=lambda args, totals: crawled.append(args["crawler_name"]))
+    glue_job.main(glue_argv(JOB, {**defaults, "--lake_root": str(tmp_path)}, {}))
     assert crawled == [] and len(Job.runs) == 1 and Job.runs[-1]["committed"]
     assert list(tmp_path.iterdir()) == []
 
 
-def test_main_started_by_hand_refines_every_pending_manifest(spark, defaults, tmp_path):
+def test_main_started_by_hand_refines_every_pending_manifest(spark, defaults, crawled, tmp_path):
     lake = tmp_path / "lake"
     scrape_without_trigger(lake, "VALE3", "2020-03-02", "2020-03-06", "run-a")  # 5 sessions
     scrape_without_trigger(lake, "PETR4", "2020-03-09", "2020-03-13", "run-b")  # 5 sessions
-    crawled = []
-    glue_job.main(glue_argv(JOB, {**defaults, "--lake_root": str(lake)}, {}),
-                  after_write=lambda args, totals: crawled.append(args["crawler_name"]))
+    glue_job.main(glue_argv(JOB, {**defaults, "--lake_root": str(lake)}, {}))
     assert crawled == ["b3-quotes-crawler"]
     daily = sorted(p.relative_to(lake / "refined/quotes_daily").parent.as_posix()
                    for p in (lake / "refined/quotes_daily").rglob("*.parquet"))

@@ -9,7 +9,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from etl.refine import raw_days_needed
+from etl.refine import raw_days_needed, sessions_needed
 from tests.conftest import SAMPLE_DIR
 from tests.helpers import END, START, assert_equals_reference, assert_same_tables, copy_lake, csv_run, expected_daily
 from tests.helpers import run_scraper as run
@@ -82,7 +82,8 @@ def days(first: str, count: int, step: int = 1) -> list[dt.date]:
 def test_raw_days_needed_widens_per_ticker_only_as_far_as_it_must():
     daily = days("2024-01-01", 60)  # AAAA3: a session every day of January and February
     gapped = days("2023-06-01", 25) + days("2024-02-20", 5)  # BBBB4: 25 sessions in June 2023, then late February
-    needed = raw_days_needed({"AAAA3": daily, "BBBB4": gapped}, ["AAAA3", "BBBB4"], ["2024-02-26"])
+    sessions = sessions_needed({"AAAA3": daily, "BBBB4": gapped}, ["AAAA3", "BBBB4"], ["2024-02-26"])
+    needed = raw_days_needed(sessions, ["2024-02-26"])
     # The 20-session moving average reaches 19 sessions back (stated here, not read from etl.refine).
     # AAAA3: February from its start, January 31 (last session of the month before), and the 19
     # sessions before the 26th all lie in February. BBBB4 reaches back into June 2023: its 19

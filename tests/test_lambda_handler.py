@@ -48,13 +48,13 @@ def test_handler_starts_one_run_with_the_manifest(glue, monkeypatch):
     assert len(glue.get_job_runs(JobName=JOB)["JobRuns"]) == 1
 
 
-def test_handler_same_marker_twice_in_one_event_starts_one_run(glue):
+def test_handler_same_manifest_twice_in_one_event_starts_one_run(glue):
     event = load_event("s3_put.json")
     event["Records"].append(event["Records"][0])
     assert len(start_job_runs(glue, JOB, event)) == 1
 
 
-def test_handler_without_marker_starts_nothing(glue):
+def test_handler_without_a_manifest_starts_nothing(glue):
     event = load_event("s3_put.json")
     event["Records"] = event["Records"][1:]
     assert start_job_runs(glue, JOB, event) == []

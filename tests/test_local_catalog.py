@@ -8,7 +8,7 @@ import duckdb
 
 from local_mode.duckdb_views import connect, refresh_catalog
 from tests.conftest import REPO
-from tests.test_raw_reader import put_local, raw_file
+from tests.helpers import put_local, raw_file, run_local
 
 
 def test_quotes_view_merges_files_of_several_scraper_versions_by_name(tmp_path):
@@ -21,7 +21,6 @@ def test_quotes_view_merges_files_of_several_scraper_versions_by_name(tmp_path):
 
 
 def test_every_table_of_the_contract_is_queryable_before_it_has_files(tmp_path):
-    from catalog.query import run_local
     from contract.tables import TABLES
 
     put_local(tmp_path, "raw/quotes/dt=2024-01-02/f.parquet", raw_file("2024-01-02", {"PETR4": 30.0}))
@@ -60,7 +59,6 @@ def issue_file() -> bytes:
 
 
 def test_a_lake_this_user_may_only_read_is_queried_in_memory(tmp_path, monkeypatch):
-    from catalog.query import run_local
 
     put_local(tmp_path, "raw/quotes/dt=2024-01-02/f.parquet", raw_file("2024-01-02", {"PETR4": 30.0}))
     real_connect = duckdb.connect

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from catalog.query import main
-from tests.test_raw_reader import put_local, raw_file
+from tests.helpers import put_local, raw_file
 
 
 @pytest.fixture

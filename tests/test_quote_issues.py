@@ -126,8 +126,8 @@ def test_csv_run_loads_the_kept_bar_and_reports_it(tmp_path):
 
 
 def test_the_kept_bar_counts_in_the_moving_averages_of_the_next_sessions(tmp_path, capsys):
-    from catalog.query import run_local
     from scraper import scraper_upload
+    from tests.helpers import run_local
 
     csv_dir = TEST_DATA / "yahoo_inconsistent"
     lake = tmp_path / "lake"

@@ -3,50 +3,13 @@
 from __future__ import annotations
 
 import datetime as dt
-import io
 
 import boto3
-import pyarrow as pa
-import pyarrow.parquet as pq
 import pytest
 
-from etl.raw_reader import RAW_READ_SCHEMA, list_raw_days, raw_files, read_raw
+from etl.raw_reader import list_raw_days, raw_files, read_raw
 from etl.task_errors import LakeFileError, lake_file_errors
-from scraper.raw_writer import RAW_QUOTES_SCHEMA
-
-T0 = dt.datetime(2024, 3, 1, 12, 0, tzinfo=dt.UTC)
-
-
-def raw_file(day: str, closes: dict[str, float]) -> bytes:
-    """One raw day file as the writer lays it out."""
-    n = len(closes)
-    columns = {
-        "trade_date": pa.array([dt.date.fromisoformat(day)] * n, pa.date32()),
-        "ticker": pa.array(list(closes)),
-        "open": pa.array([c - 0.5 for c in closes.values()]),
-        "high": pa.array([c + 1 for c in closes.values()]),
-        "low": pa.array([c - 1 for c in closes.values()]),
-        "close": pa.array(list(closes.values())),
-        "adj_close": pa.array([c * 0.9 for c in closes.values()]),
-        "volume": pa.array([100] * n, pa.int64()),
-        "source": pa.array(["csv"] * n),
-        "ingested_at": pa.array([T0] * n, pa.timestamp("us", tz="UTC")),
-        "run_id": pa.array(["r0"] * n),
-    }
-    buffer = io.BytesIO()
-    pq.write_table(pa.table(columns), buffer)
-    return buffer.getvalue()
-
-
-def put_local(root, key: str, data: bytes) -> None:
-    path = root / key
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_bytes(data)
-
-
-def test_read_schema_is_what_the_raw_writer_writes():
-    for field in RAW_READ_SCHEMA:
-        assert RAW_QUOTES_SCHEMA.field(field.name).type == field.type
+from tests.helpers import T0, put_local, raw_file
 
 
 def rows_of(frame) -> list[tuple]:

@@ -366,7 +366,7 @@ def test_data_quality_report_lists_every_rejected_row(tmp_path):
     assert report.rejected == {"non_finite_value": 1, "absurd_magnitude": 1, "negative_volume": 1,
                                "missing_price": 1, "high_below_low": 1, "truncated_line": 1}
     assert report.kept_with_issue == {"open_close_outside_range": 1}
-    # The report lands before the manifest, the commit marker.
+    # The report lands before the manifest, which commits the run.
     assert storage.keys[-1] == report.written.manifest_key
     assert all(k.startswith(("raw/quote_issues/", "raw/quotes/")) for k in storage.keys[:-1])
     manifest = json.loads((tmp_path / "lake" / report.written.manifest_key).read_text())
@@ -401,7 +401,7 @@ def test_data_quality_report_lists_every_rejected_row(tmp_path):
 
 
 def test_rejected_report_sql_runs_on_the_local_catalog(tmp_path):
-    from catalog.query import run_local
+    from tests.helpers import run_local
 
     csv_dir = tmp_path / "csv"
     write_csv(csv_dir, "PETR4", BAD_ROWS)

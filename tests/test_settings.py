@@ -75,7 +75,7 @@ def test_a_bad_value_stops_the_scripts_with_one_line_and_exit_2(tmp_path):
 
 def test_a_bad_value_names_the_file_and_key_and_stops_only_what_uses_it(tmp_path, capsys, monkeypatch):
     from catalog.query import main as query_main
-    from tests.test_raw_reader import put_local, raw_file
+    from tests.helpers import put_local, raw_file
 
     env_file = tmp_path / ".env"
     env_file.write_text("DOWNLOAD_TIMEOUT_S=two minutes\nTICKERS=PETR-4\n")
