@@ -119,8 +119,9 @@ def run_in_glue(glue_context, argv: list[str] | None = None) -> dict:
     """The job's work inside Glue, given the GlueContext of whoever inits and commits the Job.
 
     Reads the job's arguments from `argv` (sys.argv by default), refines the requested and
-    pending manifests, then registers what it wrote and starts the crawler. Never touches awsglue.job.Job: Glue's Job wraps one
-    JVM object per process, and the visual job's generated script inits and commits it already.
+    pending manifests, then registers what it wrote and starts the crawler. Never touches
+    awsglue.job.Job: Glue's Job wraps one JVM object per process, and the visual job's generated
+    script inits and commits it already.
     """
     from awsglue.utils import getResolvedOptions
 

@@ -59,7 +59,6 @@ def issue_file() -> bytes:
 
 
 def test_a_lake_this_user_may_only_read_is_queried_in_memory(tmp_path, monkeypatch):
-
     put_local(tmp_path, "raw/quotes/dt=2024-01-02/f.parquet", raw_file("2024-01-02", {"PETR4": 30.0}))
     real_connect = duckdb.connect
 

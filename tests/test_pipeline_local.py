@@ -20,6 +20,7 @@ from tests.helpers import (
     expected_daily,
     expected_monthly,
     read_table,
+    run_local,
 )
 from tests.helpers import run_scraper as run
 
@@ -125,8 +126,6 @@ def test_unreachable_network_times_out_and_exits_4(tmp_path, capsys, monkeypatch
 
 
 def test_sql_examples_run_on_the_local_catalog(full_lake):
-    from tests.helpers import run_local
-
     # ibov_weighted_returns.sql needs the IBOV snapshot: run in the b3 test below.
     results = {p.stem: run_local(full_lake, p.read_text()) for p in sorted((REPO / "sql").glob("*.sql"))
                if not p.stem.startswith("ibov")}
@@ -149,8 +148,6 @@ B3_DATA = REPO / "data" / "b3"
 
 
 def test_b3_source_with_ibov_universe_through_the_pipeline(tmp_path, capsys):
-    from tests.helpers import run_local
-
     lake = tmp_path / "lake"
     code = run(lake, "--source", "b3", "--cotahist-file", str(B3_DATA / "COTAHIST_D25062021.ZIP"),
                "--universe", "ibov", "--ibov-file", str(B3_DATA / "GetPortfolioDay_IBOV_2025-04-07.body.json"))
@@ -225,8 +222,6 @@ def test_any_lake_path_works_through_the_pipeline(tmp_path, folder):
     assert csv_run(lake, "2020-03-02", "2020-03-06") == 0
     daily = read_table(lake, "quotes_daily")
     assert len(daily) == 2 * 5 and set(daily["ticker"]) == {"PETR4", "VALE3"}
-    from tests.helpers import run_local
-
     columns, rows = run_local(lake, "SELECT count(*) FROM quotes_daily")
     assert rows == [(10,)]
 
