@@ -2,18 +2,22 @@
 PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
+UV := $(VENV)/bin/uv
+# Installs take the locks (requirements*.lock: exact versions, hash-checked), never the ranges.
+UV_INSTALL := $(UV) pip install --quiet --python $(PY) --require-hashes
 LAKE_DIR ?= lake
 CHART_DIR ?= out
 
-.PHONY: demo test lint clean-lake chart notebook-package
+.PHONY: demo test test-latest lock lint clean-lake chart notebook-package
 
-# The project itself is installed editable: its packages import from anywhere, and the
-# commands b3-scrape, b3-query and b3-chart are on the venv's PATH.
-$(VENV)/.runtime: requirements.txt pyproject.toml
+# The installer first (pip, hash-checked), then the runtime's lock. The project itself is installed
+# editable: its packages import from anywhere, and the commands b3-scrape, b3-query and b3-chart
+# are on the venv's PATH.
+$(VENV)/.runtime: requirements.lock requirements-uv.lock pyproject.toml
 	$(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -r requirements.txt
-	$(PY) -m pip install --quiet --no-deps -e .
+	$(PY) -m pip install --quiet --no-deps --require-hashes -r requirements-uv.lock
+	$(UV_INSTALL) -r requirements.lock
+	$(UV) pip install --quiet --python $(PY) --no-deps -e .
 	touch $@
 
 # The local JVM's class archive, built once into the venv: every local Spark start takes a third
@@ -22,8 +26,8 @@ ARCHIVE := $(VENV)/share/b3-quotes/spark-classes.jsa
 $(ARCHIVE): $(VENV)/.runtime
 	$(PY) -m deploy.class_archive
 
-$(VENV)/.dev: $(VENV)/.runtime requirements-dev.txt
-	$(PY) -m pip install --quiet -r requirements-dev.txt
+$(VENV)/.dev: $(VENV)/.runtime requirements-dev.lock
+	$(UV_INSTALL) -r requirements-dev.lock
 	touch $@
 
 demo: $(VENV)/.runtime $(ARCHIVE)
@@ -43,6 +47,22 @@ notebook-package: $(VENV)/.runtime
 # One test process per core, a test file to each (a file's module fixtures are built once).
 test: $(VENV)/.dev $(ARCHIVE)
 	$(PY) -m pytest -n auto --dist loadfile --no-loadscope-reorder
+
+# Regenerate every lock from its requirements file (deploy/locks.py); commit both together.
+lock: $(VENV)/.runtime
+	$(PY) -m deploy.locks
+
+# Not part of CI: the suite in a throwaway venv with the newest versions the requirement files
+# allow, so drift shows here before a lock moves (docs/testing.md).
+LATEST_VENV ?= $(or $(TMPDIR),/tmp)/b3-quotes-test-latest
+test-latest: $(VENV)/.runtime
+	rm -rf $(LATEST_VENV)
+	$(UV) venv --quiet --python $(PYTHON) $(LATEST_VENV)
+	$(UV) pip install --quiet --python $(LATEST_VENV)/bin/python --upgrade -r requirements-dev.txt
+	$(UV) pip install --quiet --python $(LATEST_VENV)/bin/python --no-deps -e .
+	$(LATEST_VENV)/bin/python -m deploy.class_archive
+	$(UV) pip list --quiet --python $(LATEST_VENV)/bin/python | grep -iE '^(boto3|botocore|moto|pandas|pyarrow|pyspark|duckdb|numpy) '
+	$(LATEST_VENV)/bin/python -m pytest -n auto --dist loadfile --no-loadscope-reorder
 
 lint: $(VENV)/.dev
 	$(VENV)/bin/ruff check .
