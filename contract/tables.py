@@ -185,6 +185,12 @@ TABLES: dict[str, Table] = {t.name: t for t in (RAW_QUOTES, QUOTES_DAILY, QUOTES
                                                       QUOTE_ISSUES, QUOTES_DAILY_COMPACT,
                                                       QUOTES_MONTHLY_COMPACT)}
 
+# The tables whose partitions the Glue job registers itself, exactly those a run wrote
+# (etl/catalog_partitions.py): one per ticker and session or month, millions after a backfill.
+# The crawler crawls the other tables only, so S3 sends its queue no event of these.
+REGISTERED_BY_JOB = (QUOTES_DAILY.name, QUOTES_MONTHLY.name)
+CRAWLED_TABLES: dict[str, Table] = {name: t for name, t in TABLES.items() if name not in REGISTERED_BY_JOB}
+
 
 def markdown() -> str:
     """docs/tables.md: every table, where it lives, and what each column holds (`python -m contract.tables`)."""

@@ -166,8 +166,9 @@ def script_is_generated(glue: Any, s3: Any, job_name: str, uploaded: bytes) -> s
     return f"{location} is Glue Studio's script ({len(stored)} bytes), graph of {len(job['CodeGenConfigurationNodes'])} nodes"
 
 
-def leftover_logs(logs: Any, run_ids: Sequence[str], lambda_name: str) -> str:
-    """Raise if a run's log stream or the Lambda's log group outlived the reset."""
+def leftover_logs(logs: Any, run_ids: Sequence[str], lambda_name: str, job_name: str) -> str:
+    """Raise if a run's log stream in the shared groups, or a log group of the deployment's own
+    (the Lambda's, the job's continuous logs'), outlived the reset."""
     left = []
     for group in GLUE_LOG_GROUPS:
         for run_id in run_ids:
@@ -176,12 +177,12 @@ def leftover_logs(logs: Any, run_ids: Sequence[str], lambda_name: str) -> str:
             except logs.exceptions.ResourceNotFoundException:
                 break
             left += [f"{group}:{s['logStreamName']}" for s in streams]
-    lambda_group = f"/aws/lambda/{lambda_name}"
-    if logs.describe_log_groups(logGroupNamePrefix=lambda_group)["logGroups"]:
-        left.append(lambda_group)
+    own = [f"/aws/lambda/{lambda_name}", f"/aws-glue/jobs/{job_name}"]  # scripts/lib.sh's two groups
+    left += [group for group in own
+             if any(g["logGroupName"] == group for g in logs.describe_log_groups(logGroupNamePrefix=group)["logGroups"])]
     if left:
         raise CheckFailed(f"left behind: {', '.join(left)}")
-    return f"no log stream of {len(run_ids)} run(s), no {lambda_group}"
+    return f"no log stream of {len(run_ids)} run(s), no {' nor '.join(own)}"
 
 
 def wait_for_crawler(glue: Any, crawler_name: str, started_after: datetime, *, sleep: Callable[[float], None],
@@ -336,7 +337,8 @@ class AwsCheck:
             reset = self.step("reset", lambda: self.script(["bash", "scripts/reset_aws.sh"],
                                                            {**env, "CONFIRM_AWS_RESET": "YES"}))
             if reset:
-                self.step("no logs left behind", lambda: leftover_logs(self.clients["logs"], run_ids, env["LAMBDA_NAME"]))
+                self.step("no logs left behind", lambda: leftover_logs(self.clients["logs"], run_ids, env["LAMBDA_NAME"],
+                                                                          env["GLUE_JOB_NAME"]))
 
     def _local_run(self, env: Mapping[str, str], into: list[LocalQuery]) -> str:
         """The same sample through the local pipeline (Spark on a laptop: Java needed)."""

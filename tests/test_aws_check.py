@@ -97,7 +97,8 @@ class ScriptRunner:
             self.s3.create_bucket(Bucket=env["BUCKET"])
             script = GENERATED if self.generated_script else (REPO / "etl" / "glue_job.py").read_bytes()
             self.s3.put_object(Bucket=env["BUCKET"], Key="scripts/glue_job.py", Body=script)
-            for group in ("/aws-glue/jobs/output", "/aws-glue/jobs/error", f"/aws/lambda/{env['LAMBDA_NAME']}"):
+            for group in ("/aws-glue/jobs/output", "/aws-glue/jobs/error", f"/aws/lambda/{env['LAMBDA_NAME']}",
+                          f"/aws-glue/jobs/{env['GLUE_JOB_NAME']}"):
                 self.logs.create_log_group(logGroupName=group)
             self.glue.create_crawler(Name=env["CRAWLER_NAME"], Role="arn:aws:iam::123456789012:role/glue",
                                      DatabaseName=env["GLUE_DATABASE"], Targets={"CatalogTargets": []})
@@ -119,6 +120,7 @@ class ScriptRunner:
                     if stream["logStreamName"] in runs:
                         self.logs.delete_log_stream(logGroupName=group, logStreamName=stream["logStreamName"])
             self.logs.delete_log_group(logGroupName=f"/aws/lambda/{env['LAMBDA_NAME']}")
+            self.logs.delete_log_group(logGroupName=f"/aws-glue/jobs/{env['GLUE_JOB_NAME']}")
         return subprocess.CompletedProcess(args, 0, f"{name} done\n")
 
 
@@ -194,7 +196,8 @@ def test_every_step_passes_and_the_deployment_is_reset(aws_credentials, sql_dir)
     assert by_step["crawler, last crawl"] == "crawl of 15:03:00 SUCCEEDED"
     assert by_step["ScriptLocation holds Glue Studio's script"] == (
         f"s3://b3-check-11241500abc123-lake/scripts/glue_job.py is Glue Studio's script ({len(GENERATED)} bytes), graph of 1 nodes")
-    assert by_step["no logs left behind"] == "no log stream of 2 run(s), no /aws/lambda/b3-check-11241500abc123-trigger"
+    assert by_step["no logs left behind"] == ("no log stream of 2 run(s), no /aws/lambda/b3-check-11241500abc123-trigger "
+                                              "nor /aws-glue/jobs/b3-check-11241500abc123-refine")
     # The bare run: the job's name and nothing else; the partitions asked for before the crawler ran.
     assert check.clients["glue"].bare_runs == [{"JobName": "b3-check-11241500abc123-refine"}]
     assert "SHOW PARTITIONS quotes_daily" in queries
@@ -314,5 +317,6 @@ def test_what_only_a_real_account_shows_fails_its_own_line(aws_credentials, sql_
     assert not any(r.step.startswith("Athena = local") for r in check.results)
     left = by_step["no logs left behind"].detail
     assert left.startswith("left behind: /aws-glue/jobs/output:jr_") and "/aws/lambda/b3-check-11241500abc123-trigger" in left
+    assert left.endswith(", /aws-glue/jobs/b3-check-11241500abc123-refine")
     assert "jr_another_jobs_run" not in left
     assert by_step["reset"].passed

@@ -94,3 +94,35 @@ def test_a_bad_value_names_the_file_and_key_and_stops_only_what_uses_it(tmp_path
     monkeypatch.setenv("ENV_FILE", str(env_file))
     assert query_main(["--lake-dir", str(lake), "--sql", "SELECT count(*) AS n FROM quotes"]) == 0
     assert capsys.readouterr().out.splitlines()[-1].strip() == "1"
+
+
+AWS_CONFIG = """\
+[default]
+region = eu-west-1
+[profile work]
+region = sa-east-1
+"""
+
+
+def test_the_region_comes_from_the_aws_cli_profile_before_the_default_and_is_said_once(tmp_path):
+    config = tmp_path / "aws-config"
+    config.write_text(AWS_CONFIG)
+    env_file = tmp_path / ".env"
+    env_file.write_text("BUCKET=my-lake\n")
+    profile = bash_config(env_file, "AWS_REGION", "AWS_DEFAULT_REGION", AWS_CONFIG_FILE=str(config), AWS_PROFILE="work")
+    assert profile.returncode == 0, profile.stderr
+    assert profile.stdout.splitlines() == ["sa-east-1", "sa-east-1"]
+    assert profile.stderr == "region sa-east-1 (from the AWS CLI profile work; set AWS_REGION to change it)\n"
+    default_profile = load_settings(env={"AWS_CONFIG_FILE": str(config)}, env_file=env_file)
+    assert (default_profile.aws_region, default_profile.aws_region_source) == ("eu-west-1", "AWS CLI profile default")
+    # A project setting wins and is not announced.
+    chosen = bash_config(env_file, "AWS_REGION", AWS_CONFIG_FILE=str(config), AWS_PROFILE="work", AWS_REGION="ap-south-1")
+    assert (chosen.stdout, chosen.stderr) == ("ap-south-1\n", "")
+    env_file.write_text("BUCKET=my-lake\nAWS_REGION=us-west-2\n")
+    assert load_settings(env={"AWS_CONFIG_FILE": str(config)}, env_file=env_file).aws_region == "us-west-2"
+    # No region anywhere (a profile that does not exist either): the default, said.
+    nowhere = bash_config(env_file.with_name("none.env"), "AWS_REGION", AWS_CONFIG_FILE=str(config), AWS_PROFILE="gone")
+    assert nowhere.returncode == 0, nowhere.stderr
+    assert nowhere.stdout == "us-east-1\n"
+    assert nowhere.stderr == ("region us-east-1 (the default: neither AWS_REGION, .env nor the AWS CLI profile "
+                              "names one)\n")
