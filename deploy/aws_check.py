@@ -43,6 +43,8 @@ CRAWLER_DEADLINE_S = 15 * 60.0
 POLL_S = 15.0
 CLOCK_SKEW = timedelta(minutes=1)
 RUN_FAILED = {"FAILED", "ERROR", "TIMEOUT", "STOPPED", "EXPIRED"}
+# The sample's PETR4 through quotes_daily's partition projection (the ticker injected by the query).
+PROJECTED_ROWS_SQL = "SELECT count(*) AS sessions, max(dt) AS last FROM quotes_daily WHERE ticker = 'PETR4'"
 GLUE_LOG_GROUPS = ("/aws-glue/jobs/output", "/aws-glue/jobs/error", "/aws-glue/jobs/logs-v2")
 # Columns that name the run or its time, and so differ between the AWS run and the local one.
 RUN_SPECIFIC_COLUMNS = {"run_id", "ingested_at"}
@@ -315,7 +317,7 @@ class AwsCheck:
 
             if not self.step("Lambda -> Glue run, final state", lambda_run):
                 return False
-            self.step("partitions in Athena before the crawl", lambda: self._partitions(database, env["ATHENA_WORKGROUP"]))
+            self.step("rows in Athena before the crawl", lambda: self._projected_rows(database, env["ATHENA_WORKGROUP"]))
             self.step("crawler, last crawl", lambda: wait_for_crawler(
                 glue, env["CRAWLER_NAME"], marks["scrape"], sleep=self.sleep, clock=self.clock))
             self.step("ScriptLocation holds Glue Studio's script", lambda: script_is_generated(
@@ -352,20 +354,21 @@ class AwsCheck:
         into.append(local_queries(lake))
         return detail
 
-    def _partitions(self, database: str, workgroup: str) -> str:
-        """The job registers its partitions itself: Athena sees them before any crawl."""
+    def _projected_rows(self, database: str, workgroup: str) -> str:
+        """quotes_daily's partitions are projected (no catalog partition, no crawl): Athena reads
+        a run's rows as soon as the run ends, given the ticker the projection injects."""
         from runtime.athena import AthenaQueryError, run_athena_query
 
         try:
-            shown = run_athena_query(self.clients["athena"], "SHOW PARTITIONS quotes_daily", database=database,
+            shown = run_athena_query(self.clients["athena"], PROJECTED_ROWS_SQL, database=database,
                                      workgroup=workgroup, sleep=self.sleep)
         except AthenaQueryError as exc:
             raise CheckFailed(str(exc)) from exc
-        # One column, `dt=.../ticker=...` per row (a DDL result has no header row to drop).
-        partitions = sorted(row[0] for row in shown.rows if row and row[0] and "=" in row[0])
-        if not partitions:
-            raise CheckFailed(f"no partition of quotes_daily in the catalog (query {shown.query_execution_id})")
-        return f"{len(partitions)} partitions of quotes_daily, e.g. {partitions[0]}"
+        sessions, last = (shown.rows[0] if shown.rows else (None, None))
+        if not sessions or int(sessions) == 0:
+            raise CheckFailed(f"no row of PETR4 in quotes_daily through partition projection "
+                              f"(query {shown.query_execution_id})")
+        return f"{int(sessions)} sessions of PETR4 in quotes_daily, the last dt={last}"
 
     def _compare(self, sql_file: Path, local: LocalQuery, database: str, workgroup: str) -> str:
         from runtime.athena import AthenaQueryError, run_athena_query

@@ -20,7 +20,10 @@ repository root, reading the CLI's JSON output on stdin and printing the documen
 Catalog documents, all from contract/tables.py (the one statement of every table):
 
     table-names                    one table name a line
-    table-input NAME LAKE_ROOT     Glue TableInput of that table under LAKE_ROOT (s3://bucket)
+    table-input NAME LAKE_ROOT HISTORY_START
+                                   Glue TableInput of that table under LAKE_ROOT (s3://bucket),
+                                   partitions projected from HISTORY_START (YYYY-MM-DD) when the
+                                   table's keys are days, months or tickers
     crawler-targets DATABASE QUEUE_ARN
                                    crawler Targets: every table the job does not register itself
                                    as a catalog target, S3 events from that queue (CRAWL_EVENT_MODE)
@@ -196,7 +199,7 @@ def main(argv: list[str]) -> int:
         print("\n".join(TABLES))
         return 0
     if command == "table-input":
-        print(json.dumps(TABLES[args[0]].glue_table_input(args[1])))
+        print(json.dumps(TABLES[args[0]].glue_table_input(*args[1:3])))
         return 0
     if command in ("schema-change-policy", "recrawl-policy"):
         print(json.dumps(SCHEMA_CHANGE_POLICY if command == "schema-change-policy" else RECRAWL_POLICY))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import os
 import shlex
 import sys
@@ -66,6 +67,9 @@ class Settings:
     log_retention_days: int = 30
     athena_results_days: int = 7
     athena_scan_limit_gb: int = 10
+    # The first day Athena's partition projection covers in the day- and month-partitioned tables
+    # (contract/tables.py PROJECTIONS): set it to the first day of the lake's history.
+    athena_history_start: str = "2000-01-01"
     # Field -> why its configured value is unusable. Reading that field raises ConfigError, so a
     # bad value stops exactly the commands that use it (a bad DOWNLOAD_TIMEOUT_S does not stop a query).
     invalid: Mapping[str, str] = field(default_factory=dict, repr=False, compare=False)
@@ -200,6 +204,12 @@ def settings_from(values: Mapping[str, str], from_file: set[str] | None = None,
             read[name] = int(text)
         else:
             invalid[name] = f"{where(ENV_NAMES[name])}: must be {expected}, got {text!r}"
+    if "athena_history_start" in read:
+        try:
+            read["athena_history_start"] = dt.date.fromisoformat(str(read["athena_history_start"])).isoformat()
+        except ValueError:
+            invalid["athena_history_start"] = (f"{where('ATHENA_HISTORY_START')}: must be a day, YYYY-MM-DD, "
+                                               f"got {read.pop('athena_history_start')!r}")
     if "lake_dir" in read:
         # A relative LAKE_DIR in .env is relative to that file's folder, not to where a command runs.
         lake_dir = Path(str(read["lake_dir"])).expanduser()

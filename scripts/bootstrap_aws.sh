@@ -234,7 +234,8 @@ ensure_glue_job() {
   fi
 }
 
-# The tables, from contract/tables.py: columns, types, partition keys, Parquet SerDe, location.
+# The tables, from contract/tables.py: columns, types, partition keys, Parquet SerDe, location, and
+# Athena's partition projection for the day/month/ticker tables (no catalog partitions for those).
 # A table of that name outside our bucket is someone else's: refuse before changing anything.
 # One get-tables call says which exist (table_states: NAME ours|foreign|absent lines).
 TABLE_STATES=""
@@ -253,10 +254,10 @@ ensure_tables() {
   local table state
   while read -r table state; do
     if [[ "${state}" == ours ]]; then
-      aws glue update-table --database-name "${GLUE_DATABASE}" --table-input "$(cli_json table-input "${table}" "s3://${BUCKET}")"
+      aws glue update-table --database-name "${GLUE_DATABASE}" --table-input "$(cli_json table-input "${table}" "s3://${BUCKET}" "${ATHENA_HISTORY_START}")"
       log "~ table ${GLUE_DATABASE}.${table} updated from contract/tables.py"
     else
-      aws glue create-table --database-name "${GLUE_DATABASE}" --table-input "$(cli_json table-input "${table}" "s3://${BUCKET}")"
+      aws glue create-table --database-name "${GLUE_DATABASE}" --table-input "$(cli_json table-input "${table}" "s3://${BUCKET}" "${ATHENA_HISTORY_START}")"
       log "+ table ${GLUE_DATABASE}.${table} created from contract/tables.py"
     fi
   done <<<"${TABLE_STATES}"

@@ -126,7 +126,7 @@ class ScriptRunner:
 
 VISUAL_NODES = {"raw_quotes": {"S3ParquetSource": {"Name": "raw", "Paths": ["s3://lake/scripts/visual-source/raw_quotes.parquet"]}}}
 GENERATED = b"import sys\nfrom awsglue.transforms import *\n# Script generated for node Refine\n"
-PARTITIONS = (["partition"], [("dt=2020-06-08/ticker=PETR4",), ("dt=2020-06-09/ticker=PETR4",)])
+PROJECTED = (["sessions", "last"], [("2", "2020-06-09")])
 
 
 def athena_answers(*answers):
@@ -173,7 +173,7 @@ def test_every_step_passes_and_the_deployment_is_reset(aws_credentials, sql_dir)
     with mock_aws():
         check, runner, sleeps = make_check(aws_credentials, ["RUNNING", "RUNNING", "SUCCEEDED"], (2, "SUCCEEDED"), sql_dir,
                                            bare_run_states=["RUNNING", "SUCCEEDED"])
-        athena_answers(PARTITIONS,
+        athena_answers(PROJECTED,
                        (["ticker", "month", "monthly_return"], [("VALE3", "2020-05", None), ("PETR4", "2020-05", "0.0123456789")]),
                        (["run_id", "n"], [("aws-run", "3")]))
         assert check.run_all() is True, format_results(check.results)
@@ -186,13 +186,13 @@ def test_every_step_passes_and_the_deployment_is_reset(aws_credentials, sql_dir)
                    for q in athena.list_query_executions()["QueryExecutionIds"]]
     assert [(r.step, r.passed) for r in check.results] == [
         ("bootstrap", True), ("scrape sample to s3://b3-check-11241500abc123-lake", True),
-        ("Lambda -> Glue run, final state", True), ("partitions in Athena before the crawl", True),
+        ("Lambda -> Glue run, final state", True), ("rows in Athena before the crawl", True),
         ("crawler, last crawl", True), ("ScriptLocation holds Glue Studio's script", True), ("run with no arguments", True),
         ("local run of the sample (DuckDB)", True), ("Athena = local: a_monthly.sql", True),
         ("Athena = local: b_runs.sql", True), ("reset", True), ("no logs left behind", True)]
     by_step = {r.step: r.detail for r in check.results}
     assert re.fullmatch(r"jr_\w+ SUCCEEDED in \d+ s", by_step["Lambda -> Glue run, final state"])
-    assert by_step["partitions in Athena before the crawl"] == "2 partitions of quotes_daily, e.g. dt=2020-06-08/ticker=PETR4"
+    assert by_step["rows in Athena before the crawl"] == "2 sessions of PETR4 in quotes_daily, the last dt=2020-06-09"
     assert by_step["crawler, last crawl"] == "crawl of 15:03:00 SUCCEEDED"
     assert by_step["ScriptLocation holds Glue Studio's script"] == (
         f"s3://b3-check-11241500abc123-lake/scripts/glue_job.py is Glue Studio's script ({len(GENERATED)} bytes), graph of 1 nodes")
@@ -200,7 +200,7 @@ def test_every_step_passes_and_the_deployment_is_reset(aws_credentials, sql_dir)
                                               "nor /aws-glue/jobs/b3-check-11241500abc123-refine")
     # The bare run: the job's name and nothing else; the partitions asked for before the crawler ran.
     assert check.clients["glue"].bare_runs == [{"JobName": "b3-check-11241500abc123-refine"}]
-    assert "SHOW PARTITIONS quotes_daily" in queries
+    assert "SELECT count(*) AS sessions, max(dt) AS last FROM quotes_daily WHERE ticker = 'PETR4'" in queries
     assert [name for name, _ in runner.calls] == ["bootstrap_aws.sh", "scraper_upload.py", "reset_aws.sh"]
     # Everything under the check's own names, the scrape with BUCKET set, the reset confirmed.
     assert runner.calls[1][1]["BUCKET"] == "b3-check-11241500abc123-lake"
@@ -248,7 +248,7 @@ def test_failed_crawl_and_different_rows_fail_their_steps(aws_credentials, sql_d
 
     with mock_aws():
         check, _, _ = make_check(aws_credentials, ["SUCCEEDED"], (0, "SUCCEEDED"), sql_dir)
-        athena_answers(PARTITIONS,
+        athena_answers(PROJECTED,
                        (["ticker", "month", "monthly_return"], [("PETR4", "2020-05", "0.0124"), ("VALE3", "2020-05", None)]),
                        (["run_id", "n"], [("aws-run", "3")]))
         assert check.run_all() is False
@@ -301,13 +301,14 @@ def test_what_only_a_real_account_shows_fails_its_own_line(aws_credentials, sql_
         check, _, _ = make_check(aws_credentials, ["SUCCEEDED"], (0, "SUCCEEDED"), sql_dir,
                                  bare_run_states=["RUNNING", "FAILED"], local=False, generated_script=False,
                                  reset_keeps_logs=True, local_exit=1)
-        athena_answers((["partition"], []))
+        athena_answers((["sessions", "last"], [("0", None)]))
         assert check.run_all() is False
     by_step = {r.step: r for r in check.results}
     failed = {r.step for r in check.results if not r.passed}
-    assert failed == {"partitions in Athena before the crawl", "ScriptLocation holds Glue Studio's script",
+    assert failed == {"rows in Athena before the crawl", "ScriptLocation holds Glue Studio's script",
                       "run with no arguments", "local run of the sample (DuckDB)", "no logs left behind"}
-    assert by_step["partitions in Athena before the crawl"].detail.startswith("no partition of quotes_daily in the catalog")
+    assert by_step["rows in Athena before the crawl"].detail.startswith(
+        "no row of PETR4 in quotes_daily through partition projection")
     assert by_step["ScriptLocation holds Glue Studio's script"].detail == (
         "s3://b3-check-11241500abc123-lake/scripts/glue_job.py is etl/glue_job.py as uploaded: "
         "Glue did not store a generated script")

@@ -243,6 +243,9 @@ def test_bootstrap_waits_creates_everything_converges_then_reset_removes_only_ou
     assert [(k["Name"], k["Type"]) for k in quotes["PartitionKeys"]] == [("dt", "string")]
     daily = aws["glue"].get_table(DatabaseName="default", Name="quotes_daily")["Table"]
     assert [k["Name"] for k in daily["PartitionKeys"]] == ["dt", "ticker"]
+    # Athena projects its partitions from ATHENA_HISTORY_START (default 2000-01-01), the ticker injected.
+    assert (daily["Parameters"]["projection.enabled"], daily["Parameters"]["projection.dt.range"],
+            daily["Parameters"]["projection.ticker.type"]) == ("true", "2000-01-01,NOW", "injected")
     assert daily["StorageDescriptor"]["Location"] == f"s3://{BUCKET}/refined/quotes_daily/"
     catalogued = sorted(t["Name"] for t in aws["glue"].get_tables(DatabaseName="default")["TableList"])
     assert catalogued == sorted(TABLES)
@@ -252,8 +255,8 @@ def test_bootstrap_waits_creates_everything_converges_then_reset_removes_only_ou
     crawler = aws["glue"].get_crawler(Name="b3-quotes-crawler")["Crawler"]
     assert crawler["DatabaseName"] == "default"
     queue_arn = "arn:aws:sqs:us-east-1:123456789012:b3-quotes-crawler-events"
-    # Not quotes_daily nor quotes_monthly: the job registers their partitions itself.
-    crawled = ["quotes", "ibov_portfolio", "quote_issues", "quotes_daily_compact", "quotes_monthly_compact"]
+    # Only the tables Athena does not project: the compact ones, a partition a year.
+    crawled = ["quotes_daily_compact", "quotes_monthly_compact"]
     assert crawler["Targets"] == {"CatalogTargets": [{"DatabaseName": "default", "Tables": crawled,
                                                       "EventQueueArn": queue_arn}]}
     assert crawler["RecrawlPolicy"] == {"RecrawlBehavior": "CRAWL_EVENT_MODE"}
@@ -287,8 +290,7 @@ def test_bootstrap_waits_creates_everything_converges_then_reset_removes_only_ou
     # Each crawled table's folder sends its object events to the crawler's queue; the ticker-session
     # folders (millions of objects after a backfill) send none.
     queued = {q["Filter"]["Key"]["FilterRules"][0]["Value"]: q for q in notification["QueueConfigurations"]}
-    assert sorted(queued) == ["raw/ibov_portfolio/", "raw/quote_issues/", "raw/quotes/",
-                              "refined/quotes_daily_compact/", "refined/quotes_monthly_compact/"]
+    assert sorted(queued) == ["refined/quotes_daily_compact/", "refined/quotes_monthly_compact/"]
     assert all(q["QueueArn"] == queue_arn and sorted(q["Events"]) == ["s3:ObjectCreated:*", "s3:ObjectRemoved:*"]
                for q in queued.values())
 

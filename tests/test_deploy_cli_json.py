@@ -50,12 +50,12 @@ def test_merge_notification_replaces_only_our_entry_by_id():
     queues = merged["QueueConfigurations"]
     assert queues[0] == theirs["QueueConfigurations"][0]
     by_id = {q["Id"]: q for q in queues[1:]}
-    assert by_id["crawl-events-quotes"] == {
-        "Id": "crawl-events-quotes", "QueueArn": QUEUE, "Events": ["s3:ObjectCreated:*", "s3:ObjectRemoved:*"],
-        "Filter": {"Key": {"FilterRules": [{"Name": "prefix", "Value": "raw/quotes/"}]}}}
+    assert by_id["crawl-events-quotes_monthly_compact"] == {
+        "Id": "crawl-events-quotes_monthly_compact", "QueueArn": QUEUE,
+        "Events": ["s3:ObjectCreated:*", "s3:ObjectRemoved:*"],
+        "Filter": {"Key": {"FilterRules": [{"Name": "prefix", "Value": "refined/quotes_monthly_compact/"}]}}}
     # The crawled tables only: not the ticker-session folders, whose partitions the job registers.
-    assert sorted(by_id) == ["crawl-events-ibov_portfolio", "crawl-events-quote_issues", "crawl-events-quotes",
-                             "crawl-events-quotes_daily_compact", "crawl-events-quotes_monthly_compact"]
+    assert sorted(by_id) == ["crawl-events-quotes_daily_compact", "crawl-events-quotes_monthly_compact"]
     assert by_id["crawl-events-quotes_daily_compact"]["Filter"]["Key"]["FilterRules"] == [
         {"Name": "prefix", "Value": "refined/quotes_daily_compact/"}]
     # No queue prefix overlaps the Lambda's (S3 refuses overlapping filters for the same event).
@@ -98,8 +98,7 @@ def test_location_in_the_bucket_only():
 def test_crawler_targets_are_the_catalog_tables():
     (target,) = crawler_targets("default", QUEUE)["CatalogTargets"]
     assert target["DatabaseName"] == "default" and target["EventQueueArn"] == QUEUE
-    assert target["Tables"] == ["quotes", "ibov_portfolio", "quote_issues", "quotes_daily_compact",
-                                "quotes_monthly_compact"]
+    assert target["Tables"] == ["quotes_daily_compact", "quotes_monthly_compact"]
 
 
 def _crawler(**changes) -> str:
@@ -107,8 +106,7 @@ def _crawler(**changes) -> str:
     crawler = {"Name": "c", "Role": "arn:aws:iam::1:role/glue", "DatabaseName": "default", "State": "READY",
                "Targets": {"S3Targets": [], "JdbcTargets": [], "CatalogTargets": [{
                    "DatabaseName": "default", "EventQueueArn": QUEUE,
-                   "Tables": ["quotes_monthly_compact", "quotes", "ibov_portfolio", "quote_issues",
-                              "quotes_daily_compact"]}]},
+                   "Tables": ["quotes_monthly_compact", "quotes_daily_compact"]}]},
                "Configuration": '{"Version":1.0,"CreatePartitionIndex":false}',
                "SchemaChangePolicy": {"UpdateBehavior": "LOG", "DeleteBehavior": "LOG"},
                "RecrawlPolicy": {"RecrawlBehavior": "CRAWL_EVENT_MODE"}, "Version": 3}
@@ -124,13 +122,13 @@ def test_the_crawler_differs_only_when_a_setting_bootstrap_makes_differs():
         "database": {"DatabaseName": "other"},
         "queue": {"Targets": {"CatalogTargets": [{"DatabaseName": "default", "EventQueueArn": "arn:x",
                                                   "Tables": ["quotes"]}]}},
-        "tables (the daily table crawled, as before)": {"Targets": {"CatalogTargets": [{
+        "tables (every table crawled, as before)": {"Targets": {"CatalogTargets": [{
             "DatabaseName": "default", "EventQueueArn": QUEUE,
-            "Tables": ["quotes", "quotes_daily", "ibov_portfolio", "quote_issues", "quotes_daily_compact",
-                       "quotes_monthly_compact"]}]}},
+            "Tables": ["quotes", "quotes_daily", "quotes_monthly", "ibov_portfolio", "quote_issues",
+                       "quotes_daily_compact", "quotes_monthly_compact"]}]}},
         "an S3 target": {"Targets": {"S3Targets": [{"Path": "s3://x/"}], "CatalogTargets": [{
             "DatabaseName": "default", "EventQueueArn": QUEUE,
-            "Tables": ["quotes", "ibov_portfolio", "quote_issues", "quotes_daily_compact", "quotes_monthly_compact"]}]}},
+            "Tables": ["quotes_daily_compact", "quotes_monthly_compact"]}]}},
         "configuration": {"Configuration": '{"Version":1.0,"CreatePartitionIndex":true}'},
         "schema policy": {"SchemaChangePolicy": {"UpdateBehavior": "UPDATE_IN_DATABASE", "DeleteBehavior": "LOG"}},
         "recrawl policy": {"RecrawlPolicy": {"RecrawlBehavior": "CRAWL_EVERYTHING"}},

@@ -126,3 +126,25 @@ def test_the_region_comes_from_the_aws_cli_profile_before_the_default_and_is_sai
     assert nowhere.stdout == "us-east-1\n"
     assert nowhere.stderr == ("region us-east-1 (the default: neither AWS_REGION, .env nor the AWS CLI profile "
                               "names one)\n")
+
+
+def test_the_deployments_cost_settings_are_checked_and_a_bad_one_stops_the_scripts(tmp_path):
+    env_file = tmp_path / ".env"
+    env_file.write_text("BUCKET=my-lake\nLOG_RETENTION_DAYS=14\nATHENA_RESULTS_DAYS=3\nATHENA_SCAN_LIMIT_GB=1\n"
+                        "ATHENA_HISTORY_START=2015-01-02\n")
+    good = bash_config(env_file, "LOG_RETENTION_DAYS", "ATHENA_RESULTS_DAYS", "ATHENA_SCAN_LIMIT_GB",
+                       "ATHENA_HISTORY_START", AWS_REGION="us-east-1")
+    assert good.returncode == 0, good.stderr
+    assert good.stdout.splitlines() == ["14", "3", "1", "2015-01-02"]
+    defaults = load_settings(env={}, env_file=tmp_path / "none")
+    assert (defaults.log_retention_days, defaults.athena_results_days, defaults.athena_scan_limit_gb,
+            defaults.athena_history_start) == (30, 7, 10, "2000-01-01")
+    for line, message in (
+            ("LOG_RETENTION_DAYS=10", "LOG_RETENTION_DAYS: must be one of CloudWatch's retentions (1, 3, 5, 7, 14, 30,"),
+            ("ATHENA_RESULTS_DAYS=0", "ATHENA_RESULTS_DAYS: must be a whole number of days, 1 or more, got '0'"),
+            ("ATHENA_SCAN_LIMIT_GB=0.5", "ATHENA_SCAN_LIMIT_GB: must be a whole number of gigabytes, 1 or more, got '0.5'"),
+            ("ATHENA_HISTORY_START=2015-13-01", "ATHENA_HISTORY_START: must be a day, YYYY-MM-DD, got '2015-13-01'")):
+        env_file.write_text(f"BUCKET=my-lake\n{line}\n")
+        bad = bash_config(env_file, "BUCKET", AWS_REGION="us-east-1")
+        assert bad.returncode == 2 and bad.stdout == "", line
+        assert bad.stderr.startswith(f"error: {env_file}: {message}"), bad.stderr
