@@ -61,7 +61,7 @@ class Table:
         """The table parameters that turn on Athena's partition projection (none when not projected).
 
         Dates from `history_start` (YYYY-MM-DD) to the day of the query; tickers injected: a query
-        of a table with a ticker key names its ticker(s) (`WHERE ticker = 'PETR4'`, `IN (...)`).
+        of a table with a ticker key names its ticker with an equality (`WHERE ticker = 'PETR4'`).
         """
         if not self.projected:
             return {}
