@@ -9,7 +9,7 @@ repository root, reading the CLI's JSON output on stdin and printing the documen
     merge-notification ID ARN QUEUE_ARN
                                    get-bucket-notification-configuration output -> configuration
                                    with our entries (by Id) replaced, every other entry kept: the
-                                   Lambda's on the run manifests, the crawler queue's on each table
+                                   Lambda's on the run manifests, the crawler queue's on each crawled table
     drop-notification ID           same, with our entries removed
     queue-attributes               rendered queue policy -> create-queue/set-queue-attributes map
     merge-lifecycle DAYS           get-bucket-lifecycle-configuration output -> rules with ours (by
@@ -25,7 +25,7 @@ Catalog documents, all from contract/tables.py (the one statement of every table
                                    partitions projected from HISTORY_START (YYYY-MM-DD) when the
                                    table's keys are days, months or tickers
     crawler-targets DATABASE QUEUE_ARN
-                                   crawler Targets: every table the job does not register itself
+                                   crawler Targets: every table Athena does not project
                                    as a catalog target, S3 events from that queue (CRAWL_EVENT_MODE)
     schema-change-policy, recrawl-policy
                                    the crawler's SchemaChangePolicy and RecrawlPolicy

@@ -67,6 +67,10 @@ class Settings:
     log_retention_days: int = 30
     athena_results_days: int = 7
     athena_scan_limit_gb: int = 10
+    # The most workers (G.1X) and minutes one Glue run may get: the Lambda sizes each run from its
+    # manifest within these (lambdas/start_glue_job.py run_resources).
+    glue_max_workers: int = 10
+    glue_max_timeout_min: int = 120
     # The first day Athena's partition projection covers in the day- and month-partitioned tables
     # (contract/tables.py PROJECTIONS): set it to the first day of the lake's history.
     athena_history_start: str = "2000-01-01"
@@ -130,6 +134,9 @@ WHOLE_NUMBERS = {
     "athena_results_days": (lambda n: n >= 1, "a whole number of days, 1 or more"),
     # Athena's smallest cutoff is 10 MB: 1 GB is ours.
     "athena_scan_limit_gb": (lambda n: n >= 1, "a whole number of gigabytes, 1 or more"),
+    # A run has a driver and at least one executor; Glue's longest timeout is 2,880 minutes.
+    "glue_max_workers": (lambda n: n >= 2, "a whole number of workers, 2 or more"),
+    "glue_max_timeout_min": (lambda n: 30 <= n <= 2880, "a whole number of minutes from 30 to 2880"),
 }
 
 

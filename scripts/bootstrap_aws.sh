@@ -278,8 +278,8 @@ ensure_crawl_queue() {
   fi
 }
 
-# The crawler crawls the tables the job does not register itself (raw and compact: contract/tables.py
-# CRAWLED_TABLES): it adds the partitions it finds and, with UpdateBehavior LOG, only logs a schema
+# The crawler crawls the tables Athena does not project (the compact ones, a partition a year:
+# contract/tables.py CRAWLED_TABLES): it adds the partitions it finds and, with UpdateBehavior LOG, only logs a schema
 # difference, so it can neither re-type, rename nor split a table, nor create one. DeleteBehavior
 # LOG is the one AWS accepts for catalog targets. CRAWL_EVENT_MODE: after its first crawl it lists
 # only the folders of the queue's S3 events, not every folder of the tables' history.
@@ -319,7 +319,8 @@ ensure_crawler() {
 }
 
 ensure_lambda() {
-  local environment="Variables={GLUE_JOB_NAME=${GLUE_JOB_NAME}}"
+  # The limits within which the Lambda sizes each run (workers, timeout) from its manifest.
+  local environment="Variables={GLUE_JOB_NAME=${GLUE_JOB_NAME},GLUE_MAX_WORKERS=${GLUE_MAX_WORKERS},GLUE_MAX_TIMEOUT_MIN=${GLUE_MAX_TIMEOUT_MIN}}"
   if aws lambda get-function --function-name "${LAMBDA_NAME}" >/dev/null 2>&1; then
     aws lambda update-function-code --function-name "${LAMBDA_NAME}" --zip-file "fileb://${WORK_DIR}/lambda.zip" >/dev/null
     aws lambda wait function-updated --function-name "${LAMBDA_NAME}"
@@ -357,7 +358,7 @@ ensure_notification() {
   current="$(aws s3api get-bucket-notification-configuration --bucket "${BUCKET}" --output json)"
   aws s3api put-bucket-notification-configuration --bucket "${BUCKET}" --notification-configuration \
     "$(cli_json merge-notification "${NOTIFICATION_ID}" "${lambda_arn}" "${CRAWL_QUEUE_ARN}" <<<"${current}")"
-  log "~ bucket notification ${NOTIFICATION_ID}: raw/_manifests/*.json -> ${LAMBDA_NAME}; table folders -> ${CRAWL_QUEUE_NAME}"
+  log "~ bucket notification ${NOTIFICATION_ID}: raw/_manifests/*.json -> ${LAMBDA_NAME}; compact table folders -> ${CRAWL_QUEUE_NAME}"
 }
 
 # Enforced on every query of the workgroup: results under athena-results/ (expired by the bucket's

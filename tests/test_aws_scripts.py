@@ -276,7 +276,8 @@ def test_bootstrap_waits_creates_everything_converges_then_reset_removes_only_ou
     assert send["Condition"]["ArnEquals"] == {"aws:SourceArn": f"arn:aws:s3:::{BUCKET}"}
 
     function = aws["lambda"].get_function(FunctionName="b3-quotes-trigger")["Configuration"]
-    assert function["Environment"]["Variables"] == {"GLUE_JOB_NAME": "b3-quotes-refine"}
+    assert function["Environment"]["Variables"] == {"GLUE_JOB_NAME": "b3-quotes-refine", "GLUE_MAX_WORKERS": "10",
+                                                    "GLUE_MAX_TIMEOUT_MIN": "120"}
     assert function["Handler"] == "start_glue_job.lambda_handler" and function["Runtime"].startswith("python3.")
     policy = json.loads(aws["lambda"].get_policy(FunctionName="b3-quotes-trigger")["Policy"])
     (statement,) = policy["Statement"]

@@ -138,12 +138,16 @@ def test_the_deployments_cost_settings_are_checked_and_a_bad_one_stops_the_scrip
     assert good.stdout.splitlines() == ["14", "3", "1", "2015-01-02"]
     defaults = load_settings(env={}, env_file=tmp_path / "none")
     assert (defaults.log_retention_days, defaults.athena_results_days, defaults.athena_scan_limit_gb,
-            defaults.athena_history_start) == (30, 7, 10, "2000-01-01")
+            defaults.athena_history_start, defaults.glue_max_workers, defaults.glue_max_timeout_min) == (
+        30, 7, 10, "2000-01-01", 10, 120)
     for line, message in (
             ("LOG_RETENTION_DAYS=10", "LOG_RETENTION_DAYS: must be one of CloudWatch's retentions (1, 3, 5, 7, 14, 30,"),
             ("ATHENA_RESULTS_DAYS=0", "ATHENA_RESULTS_DAYS: must be a whole number of days, 1 or more, got '0'"),
             ("ATHENA_SCAN_LIMIT_GB=0.5", "ATHENA_SCAN_LIMIT_GB: must be a whole number of gigabytes, 1 or more, got '0.5'"),
-            ("ATHENA_HISTORY_START=2015-13-01", "ATHENA_HISTORY_START: must be a day, YYYY-MM-DD, got '2015-13-01'")):
+            ("ATHENA_HISTORY_START=2015-13-01", "ATHENA_HISTORY_START: must be a day, YYYY-MM-DD, got '2015-13-01'"),
+            ("GLUE_MAX_WORKERS=1", "GLUE_MAX_WORKERS: must be a whole number of workers, 2 or more, got '1'"),
+            ("GLUE_MAX_TIMEOUT_MIN=3000", "GLUE_MAX_TIMEOUT_MIN: must be a whole number of minutes from 30 to 2880, "
+                                          "got '3000'")):
         env_file.write_text(f"BUCKET=my-lake\n{line}\n")
         bad = bash_config(env_file, "BUCKET", AWS_REGION="us-east-1")
         assert bad.returncode == 2 and bad.stdout == "", line
