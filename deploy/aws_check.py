@@ -8,7 +8,8 @@ the account is touched (bucket, job, crawler, Lambda, workgroup, roles and datab
  1. bootstraps with scripts/bootstrap_aws.sh,
  2. scrapes the bundled sample to S3 (scraper/scraper_upload.py --source sample, BUCKET set),
  3. waits for the Glue run the Lambda starts (its final state; its error and logs if it fails),
- 4. asks Athena for the partitions the run registered, before the crawler has finished,
+    and looks for its continuous logs in the job's own log group, which must have a retention,
+ 4. asks Athena for the run's PETR4 rows through partition projection, before the crawler has finished,
  5. waits for the crawler the job starts (its last crawl's status),
  6. checks that the script Glue keeps at ScriptLocation is the one Glue Studio generated from
     the visual job's graph,
@@ -16,7 +17,7 @@ the account is touched (bucket, job, crawler, Lambda, workgroup, roles and datab
  8. runs every sql/*.sql in Athena and the same query on DuckDB over a local run of the same
     data, and compares the rows,
  9. resets with scripts/reset_aws.sh, also when a step failed, checks that the runs' log streams
-    and the Lambda's log group are gone, and prints a pass/fail table.
+    and the deployment's two log groups are gone, and prints a pass/fail table.
 
 Exit codes: 0 every check passed; 1 a check failed; 2 refused (not opted in, no credentials).
 """
@@ -168,6 +169,23 @@ def script_is_generated(glue: Any, s3: Any, job_name: str, uploaded: bytes) -> s
     return f"{location} is Glue Studio's script ({len(stored)} bytes), graph of {len(job['CodeGenConfigurationNodes'])} nodes"
 
 
+def own_log_group(logs: Any, job_name: str, run_ids: Sequence[str]) -> str:
+    """The runs' continuous logs landed in the job's own log group (--continuous-log-logGroup),
+    which bootstrap made with a retention: only a real Glue shows that it honours the argument."""
+    group = f"/aws-glue/jobs/{job_name}"  # scripts/lib.sh GLUE_LOG_GROUP
+    found = [g for g in logs.describe_log_groups(logGroupNamePrefix=group)["logGroups"] if g["logGroupName"] == group]
+    if not found:
+        raise CheckFailed(f"no log group {group}: bootstrap did not make it")
+    streams = [s["logStreamName"] for run_id in run_ids
+               for s in logs.describe_log_streams(logGroupName=group, logStreamNamePrefix=run_id)["logStreams"]]
+    if not streams:
+        raise CheckFailed(f"no log stream of run(s) {', '.join(run_ids) or '(none)'} in {group}: Glue wrote the "
+                          "job's continuous logs elsewhere (look in /aws-glue/jobs/logs-v2)")
+    if not found[0].get("retentionInDays"):
+        raise CheckFailed(f"{group} has no retention: its events are kept, and billed, forever")
+    return f"{len(streams)} stream(s) of the run in {group}, kept {found[0]['retentionInDays']} days"
+
+
 def leftover_logs(logs: Any, run_ids: Sequence[str], lambda_name: str, job_name: str) -> str:
     """Raise if a run's log stream in the shared groups, or a log group of the deployment's own
     (the Lambda's, the job's continuous logs'), outlived the reset."""
@@ -317,6 +335,8 @@ class AwsCheck:
 
             if not self.step("Lambda -> Glue run, final state", lambda_run):
                 return False
+            self.step("job's logs in its own group, with a retention",
+                      lambda: own_log_group(self.clients["logs"], job, run_ids))
             self.step("rows in Athena before the crawl", lambda: self._projected_rows(database, env["ATHENA_WORKGROUP"]))
             self.step("crawler, last crawl", lambda: wait_for_crawler(
                 glue, env["CRAWLER_NAME"], marks["scrape"], sleep=self.sleep, clock=self.clock))
