@@ -60,4 +60,3 @@ def test_docs_tables_page_is_the_contracts_and_every_column_says_what_it_holds()
             assert column.comment, f"{table.name}.{column.name} has no comment"
             assert len(column.comment) <= 255, f"{table.name}.{column.name}: Glue takes 255 characters"
     assert "| `ma_20` | double | mean close of the ticker's last 20 sessions" in markdown()
-
