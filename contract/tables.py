@@ -19,6 +19,20 @@ class Column:
     comment: str = ""
 
 
+# Athena's partition projection per partition key (AWS: "Partition projection with Amazon Athena";
+# no custom storage.location.template: the folders are Hive's key=value). Days and months are
+# dates from the deployment's history start to NOW; a ticker is injected: the query gives it, and
+# Athena reads exactly that ticker's folders. The catalog then holds no partition of these
+# tables, however many ticker-sessions the lake has; a year (the compact tables) is not projected:
+# the crawler registers one partition a year.
+PROJECTIONS: dict[str, dict[str, str]] = {
+    "dt": {"type": "date", "format": "yyyy-MM-dd", "range": "{day},NOW", "interval": "1", "interval.unit": "DAYS"},
+    "month": {"type": "date", "format": "yyyy-MM", "range": "{month},NOW", "interval": "1",
+              "interval.unit": "MONTHS"},
+    "ticker": {"type": "injected"},
+}
+
+
 @dataclass(frozen=True)
 class Table:
     name: str
@@ -38,8 +52,29 @@ class Table:
     def location(self, lake_root: str) -> str:
         return f"{lake_root.rstrip('/')}/{self.folder}/"
 
-    def glue_table_input(self, lake_root: str) -> dict:
-        """The `TableInput` of Glue's CreateTable/UpdateTable for this table under `lake_root`."""
+    @property
+    def projected(self) -> bool:
+        """Athena computes this table's partitions (partition projection): the catalog holds none."""
+        return all(c.name in PROJECTIONS for c in self.partition_keys)
+
+    def projection_parameters(self, history_start: str) -> dict[str, str]:
+        """The table parameters that turn on Athena's partition projection (none when not projected).
+
+        Dates from `history_start` (YYYY-MM-DD) to the day of the query; tickers injected: a query
+        of a table with a ticker key names its ticker with an equality (`WHERE ticker = 'PETR4'`).
+        """
+        if not self.projected:
+            return {}
+        parameters = {"projection.enabled": "true"}
+        for column in self.partition_keys:
+            for key, value in PROJECTIONS[column.name].items():
+                parameters[f"projection.{column.name}.{key}"] = value.format(
+                    day=history_start, month=history_start[:7])
+        return parameters
+
+    def glue_table_input(self, lake_root: str, history_start: str = "") -> dict:
+        """The `TableInput` of Glue's CreateTable/UpdateTable for this table under `lake_root`, with
+        its partition projection from `history_start` (YYYY-MM-DD) when given."""
 
         def columns(cols: tuple[Column, ...]) -> list[dict[str, str]]:
             return [{"Name": c.name, "Type": c.type, **({"Comment": c.comment} if c.comment else {})} for c in cols]
@@ -48,7 +83,8 @@ class Table:
             "Name": self.name,
             "Description": self.description,
             "TableType": "EXTERNAL_TABLE",
-            "Parameters": {"classification": "parquet", "EXTERNAL": "TRUE"},
+            "Parameters": {"classification": "parquet", "EXTERNAL": "TRUE",
+                           **(self.projection_parameters(history_start) if history_start else {})},
             "PartitionKeys": columns(self.partition_keys),
             "StorageDescriptor": {
                 "Columns": columns(self.columns),
@@ -184,6 +220,10 @@ QUOTES_MONTHLY_COMPACT = Table(
 TABLES: dict[str, Table] = {t.name: t for t in (RAW_QUOTES, QUOTES_DAILY, QUOTES_MONTHLY, IBOV_PORTFOLIO,
                                                       QUOTE_ISSUES, QUOTES_DAILY_COMPACT,
                                                       QUOTES_MONTHLY_COMPACT)}
+
+# The crawler crawls the tables Athena does not project (the compact ones: a partition a year),
+# so S3 sends its queue no event of the others (millions of ticker-session files after a backfill).
+CRAWLED_TABLES: dict[str, Table] = {name: t for name, t in TABLES.items() if not t.projected}
 
 
 def markdown() -> str:

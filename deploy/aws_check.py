@@ -8,7 +8,8 @@ the account is touched (bucket, job, crawler, Lambda, workgroup, roles and datab
  1. bootstraps with scripts/bootstrap_aws.sh,
  2. scrapes the bundled sample to S3 (scraper/scraper_upload.py --source sample, BUCKET set),
  3. waits for the Glue run the Lambda starts (its final state; its error and logs if it fails),
- 4. asks Athena for the partitions the run registered, before the crawler has finished,
+    and looks for its continuous logs in the job's own log group, which must have a retention,
+ 4. asks Athena for the run's PETR4 rows through partition projection, before the crawler has finished,
  5. waits for the crawler the job starts (its last crawl's status),
  6. checks that the script Glue keeps at ScriptLocation is the one Glue Studio generated from
     the visual job's graph,
@@ -16,7 +17,7 @@ the account is touched (bucket, job, crawler, Lambda, workgroup, roles and datab
  8. runs every sql/*.sql in Athena and the same query on DuckDB over a local run of the same
     data, and compares the rows,
  9. resets with scripts/reset_aws.sh, also when a step failed, checks that the runs' log streams
-    and the Lambda's log group are gone, and prints a pass/fail table.
+    and the deployment's two log groups are gone, and prints a pass/fail table.
 
 Exit codes: 0 every check passed; 1 a check failed; 2 refused (not opted in, no credentials).
 """
@@ -43,6 +44,8 @@ CRAWLER_DEADLINE_S = 15 * 60.0
 POLL_S = 15.0
 CLOCK_SKEW = timedelta(minutes=1)
 RUN_FAILED = {"FAILED", "ERROR", "TIMEOUT", "STOPPED", "EXPIRED"}
+# The sample's PETR4 through quotes_daily's partition projection (the ticker injected by the query).
+PROJECTED_ROWS_SQL = "SELECT count(*) AS sessions, max(dt) AS last FROM quotes_daily WHERE ticker = 'PETR4'"
 GLUE_LOG_GROUPS = ("/aws-glue/jobs/output", "/aws-glue/jobs/error", "/aws-glue/jobs/logs-v2")
 # Columns that name the run or its time, and so differ between the AWS run and the local one.
 RUN_SPECIFIC_COLUMNS = {"run_id", "ingested_at"}
@@ -166,8 +169,26 @@ def script_is_generated(glue: Any, s3: Any, job_name: str, uploaded: bytes) -> s
     return f"{location} is Glue Studio's script ({len(stored)} bytes), graph of {len(job['CodeGenConfigurationNodes'])} nodes"
 
 
-def leftover_logs(logs: Any, run_ids: Sequence[str], lambda_name: str) -> str:
-    """Raise if a run's log stream or the Lambda's log group outlived the reset."""
+def own_log_group(logs: Any, job_name: str, run_ids: Sequence[str]) -> str:
+    """The runs' continuous logs landed in the job's own log group (--continuous-log-logGroup),
+    which bootstrap made with a retention: only a real Glue shows that it honours the argument."""
+    group = f"/aws-glue/jobs/{job_name}"  # scripts/lib.sh GLUE_LOG_GROUP
+    found = [g for g in logs.describe_log_groups(logGroupNamePrefix=group)["logGroups"] if g["logGroupName"] == group]
+    if not found:
+        raise CheckFailed(f"no log group {group}: bootstrap did not make it")
+    streams = [s["logStreamName"] for run_id in run_ids
+               for s in logs.describe_log_streams(logGroupName=group, logStreamNamePrefix=run_id)["logStreams"]]
+    if not streams:
+        raise CheckFailed(f"no log stream of run(s) {', '.join(run_ids) or '(none)'} in {group}: Glue wrote the "
+                          "job's continuous logs elsewhere (look in /aws-glue/jobs/logs-v2)")
+    if not found[0].get("retentionInDays"):
+        raise CheckFailed(f"{group} has no retention: its events are kept, and billed, forever")
+    return f"{len(streams)} stream(s) of the run in {group}, kept {found[0]['retentionInDays']} days"
+
+
+def leftover_logs(logs: Any, run_ids: Sequence[str], lambda_name: str, job_name: str) -> str:
+    """Raise if a run's log stream in the shared groups, or a log group of the deployment's own
+    (the Lambda's, the job's continuous logs'), outlived the reset."""
     left = []
     for group in GLUE_LOG_GROUPS:
         for run_id in run_ids:
@@ -176,12 +197,12 @@ def leftover_logs(logs: Any, run_ids: Sequence[str], lambda_name: str) -> str:
             except logs.exceptions.ResourceNotFoundException:
                 break
             left += [f"{group}:{s['logStreamName']}" for s in streams]
-    lambda_group = f"/aws/lambda/{lambda_name}"
-    if logs.describe_log_groups(logGroupNamePrefix=lambda_group)["logGroups"]:
-        left.append(lambda_group)
+    own = [f"/aws/lambda/{lambda_name}", f"/aws-glue/jobs/{job_name}"]  # scripts/lib.sh's two groups
+    left += [group for group in own
+             if any(g["logGroupName"] == group for g in logs.describe_log_groups(logGroupNamePrefix=group)["logGroups"])]
     if left:
         raise CheckFailed(f"left behind: {', '.join(left)}")
-    return f"no log stream of {len(run_ids)} run(s), no {lambda_group}"
+    return f"no log stream of {len(run_ids)} run(s), no {' nor '.join(own)}"
 
 
 def wait_for_crawler(glue: Any, crawler_name: str, started_after: datetime, *, sleep: Callable[[float], None],
@@ -314,7 +335,9 @@ class AwsCheck:
 
             if not self.step("Lambda -> Glue run, final state", lambda_run):
                 return False
-            self.step("partitions in Athena before the crawl", lambda: self._partitions(database, env["ATHENA_WORKGROUP"]))
+            self.step("job's logs in its own group, with a retention",
+                      lambda: own_log_group(self.clients["logs"], job, run_ids))
+            self.step("rows in Athena before the crawl", lambda: self._projected_rows(database, env["ATHENA_WORKGROUP"]))
             self.step("crawler, last crawl", lambda: wait_for_crawler(
                 glue, env["CRAWLER_NAME"], marks["scrape"], sleep=self.sleep, clock=self.clock))
             self.step("ScriptLocation holds Glue Studio's script", lambda: script_is_generated(
@@ -336,7 +359,8 @@ class AwsCheck:
             reset = self.step("reset", lambda: self.script(["bash", "scripts/reset_aws.sh"],
                                                            {**env, "CONFIRM_AWS_RESET": "YES"}))
             if reset:
-                self.step("no logs left behind", lambda: leftover_logs(self.clients["logs"], run_ids, env["LAMBDA_NAME"]))
+                self.step("no logs left behind", lambda: leftover_logs(self.clients["logs"], run_ids, env["LAMBDA_NAME"],
+                                                                          env["GLUE_JOB_NAME"]))
 
     def _local_run(self, env: Mapping[str, str], into: list[LocalQuery]) -> str:
         """The same sample through the local pipeline (Spark on a laptop: Java needed)."""
@@ -350,20 +374,21 @@ class AwsCheck:
         into.append(local_queries(lake))
         return detail
 
-    def _partitions(self, database: str, workgroup: str) -> str:
-        """The job registers its partitions itself: Athena sees them before any crawl."""
+    def _projected_rows(self, database: str, workgroup: str) -> str:
+        """quotes_daily's partitions are projected (no catalog partition, no crawl): Athena reads
+        a run's rows as soon as the run ends, given the ticker the projection injects."""
         from runtime.athena import AthenaQueryError, run_athena_query
 
         try:
-            shown = run_athena_query(self.clients["athena"], "SHOW PARTITIONS quotes_daily", database=database,
+            shown = run_athena_query(self.clients["athena"], PROJECTED_ROWS_SQL, database=database,
                                      workgroup=workgroup, sleep=self.sleep)
         except AthenaQueryError as exc:
             raise CheckFailed(str(exc)) from exc
-        # One column, `dt=.../ticker=...` per row (a DDL result has no header row to drop).
-        partitions = sorted(row[0] for row in shown.rows if row and row[0] and "=" in row[0])
-        if not partitions:
-            raise CheckFailed(f"no partition of quotes_daily in the catalog (query {shown.query_execution_id})")
-        return f"{len(partitions)} partitions of quotes_daily, e.g. {partitions[0]}"
+        sessions, last = (shown.rows[0] if shown.rows else (None, None))
+        if not sessions or int(sessions) == 0:
+            raise CheckFailed(f"no row of PETR4 in quotes_daily through partition projection "
+                              f"(query {shown.query_execution_id})")
+        return f"{int(sessions)} sessions of PETR4 in quotes_daily, the last dt={last}"
 
     def _compare(self, sql_file: Path, local: LocalQuery, database: str, workgroup: str) -> str:
         from runtime.athena import AthenaQueryError, run_athena_query

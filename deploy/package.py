@@ -32,6 +32,21 @@ def members(name: str, source: Path) -> list[tuple[str, Path]]:
             if path.is_file() and "__pycache__" not in path.parts and path.suffix != ".pyc"]
 
 
+# Every entry is a regular file, 0644: Lambda runs the code as another user than the one who
+# unzipped it, and an entry copied from a checkout made under umask 077 (0600) fails there with
+# "Unable to import module". The checkout's modes and times never reach the zip.
+ENTRY_MODE = 0o100644  # S_IFREG | rw-r--r--
+ENTRY_TIME = (1980, 1, 1, 0, 0, 0)  # the earliest a zip holds: the same sources give the same zip
+
+
+def zip_entry(name: str, path: Path) -> zipfile.ZipInfo:
+    """The archive entry of one source file: its name, mode 0644 and a fixed time."""
+    info = zipfile.ZipInfo(name, date_time=ENTRY_TIME)
+    info.external_attr = ENTRY_MODE << 16
+    info.compress_type = zipfile.ZIP_DEFLATED
+    return info
+
+
 def build(kind: str, out: Path) -> list[str]:
     """Write the `kind` zip to `out`; return its member names."""
     from storage.atomic import replace_atomically  # standard library only, as this module
@@ -41,7 +56,7 @@ def build(kind: str, out: Path) -> list[str]:
     def zip_entries(temp: str) -> None:
         with zipfile.ZipFile(temp, "w", compression=zipfile.ZIP_DEFLATED) as archive:
             for name, path in entries:
-                archive.write(path, name)
+                archive.writestr(zip_entry(name, path), path.read_bytes())
 
     replace_atomically(str(out.resolve()), zip_entries)  # never half a zip uploaded
     return [name for name, _ in entries]

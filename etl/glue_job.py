@@ -8,7 +8,6 @@ generated script inits and commits the Job itself and calls `run_in_glue` from i
 
 from __future__ import annotations
 
-import itertools
 import os
 import sys
 from collections.abc import Callable
@@ -22,7 +21,7 @@ from storage import release_filesystems
 
 # getResolvedOptions makes every one of these required: each has a non-empty default in the
 # job definition (infra/glue-job.json), except JOB_NAME, which Glue passes on every run.
-JOB_ARGUMENTS = ["JOB_NAME", "lake_root", "manifest_key", "crawler_name", "aws_region", "glue_database"]
+JOB_ARGUMENTS = ["JOB_NAME", "lake_root", "manifest_key", "crawler_name", "aws_region"]
 # --manifest_key's default: no particular manifest, refine whatever is pending. Glue passes a
 # key whose value is empty as a bare flag, which getResolvedOptions refuses ("expected one
 # argument"), so "none" needs a word. The Lambda always sends a real manifest key.
@@ -68,8 +67,7 @@ def refine_run(spark: SparkSession, lake_root: str, manifest_key: str = "",
     busy, or lost. Before ending, the run looks again (at most `extra_rounds` times) and
     refines what arrived meanwhile, so nothing waits for the next scrape.
     """
-    totals: dict = {"runs": 0, "daily_rows": 0, "monthly_rows": 0, "set_aside": 0, "raw_days_read": 0,
-                    "written": {}}
+    totals: dict = {"runs": 0, "daily_rows": 0, "monthly_rows": 0, "set_aside": 0, "raw_days_read": 0}
     requested = [] if manifest_key.strip() in ("", PENDING) else [manifest_key.strip()]
     for _ in range(1 + extra_rounds):
         keys = sorted({*requested, *pending_manifest_keys(lake_root)})
@@ -85,8 +83,6 @@ def refine_run(spark: SparkSession, lake_root: str, manifest_key: str = "",
             totals["daily_rows"] += counts["daily_rows"]
             totals["monthly_rows"] += counts["monthly_rows"]
             totals["raw_days_read"] += counts.get("raw_days_read", 0)
-            for table, folders in counts.get("written", {}).items():  # iterables: a backfill's are large
-                totals["written"][table] = itertools.chain(totals["written"].get(table, ()), folders)
     else:
         if left := pending_manifest_keys(lake_root):
             log(f"{len(left)} manifest(s) still arriving after {1 + extra_rounds} rounds: the next run refines them")
@@ -104,22 +100,12 @@ def start_crawler(crawler_name: str, glue_client=None) -> None:
         pass
 
 
-def register_and_crawl(totals: dict, lake_root: str, database: str, crawler_name: str, glue_client=None) -> None:
-    """Make the run's partitions visible: register exactly those in the catalog, then start the crawler."""
-    import boto3
-
-    from etl.catalog_partitions import register_written_partitions
-
-    glue = glue_client or boto3.client("glue")
-    register_written_partitions(glue, database, lake_root, totals["written"])
-    start_crawler(crawler_name, glue)
-
-
 def run_in_glue(glue_context, argv: list[str] | None = None) -> dict:
     """The job's work inside Glue, given the GlueContext of whoever inits and commits the Job.
 
     Reads the job's arguments from `argv` (sys.argv by default), refines the requested and
-    pending manifests, then registers what it wrote and starts the crawler. Never touches
+    pending manifests, then starts the crawler (for the compact tables' years: the other tables'
+    partitions are projected by Athena, contract/tables.py, and need no catalog entry). Never touches
     awsglue.job.Job: Glue's Job wraps one JVM object per process, and the visual job's generated
     script inits and commits it already.
     """
@@ -133,7 +119,7 @@ def run_in_glue(glue_context, argv: list[str] | None = None) -> dict:
           f"{totals['daily_rows']} daily and {totals['monthly_rows']} monthly rows, "
           f"{totals['set_aside']} manifest(s) set aside")
     if totals["runs"]:
-        register_and_crawl(totals, args["lake_root"], args["glue_database"], args["crawler_name"])
+        start_crawler(args["crawler_name"])
     release_filesystems()  # S3 clients dropped now; pyarrow's S3 is shut down at exit (storage.lake)
     return totals
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import os
 import shlex
 import sys
@@ -18,6 +19,8 @@ DEFAULT_TICKERS = ("PETR4", "VALE3", "ITUB4", "BBDC4", "ABEV3")
 # The Ibovespa itself is stored under one name; Yahoo calls it ^BVSP (files: ^BVSP.csv, BVSP.csv).
 INDEX_TICKER = "IBOV"
 INDEX_YAHOO_SYMBOLS = ("^BVSP", "BVSP")
+# The region when neither the environment, .env nor the AWS CLI profile names one.
+DEFAULT_REGION = "us-east-1"
 # Accepted names for the ticker list, first match wins.
 TICKER_VARIABLES = ("TICKERS", "ATIVO", "TICKER")
 
@@ -41,7 +44,9 @@ class Settings:
     bucket: str = ""
     # The default lake is the repository's, wherever a command runs from (b3-query from ~ finds it).
     lake_dir: Path = field(default_factory=lambda: REPO_ROOT / "lake")
-    aws_region: str = "us-east-1"
+    aws_region: str = DEFAULT_REGION
+    # Where aws_region came from: a variable's name, `.env`, `AWS CLI profile NAME`, or `default`.
+    aws_region_source: str = field(default="default", compare=False)
     glue_job_name: str = "b3-quotes-refine"
     crawler_name: str = "b3-quotes-crawler"
     glue_database: str = "default"
@@ -56,6 +61,19 @@ class Settings:
     glue_role_arn: str = ""  # an existing role to use instead of creating one (e.g. a lab's LabRole)
     lambda_role_arn: str = ""
     lambda_runtime: str = "python3.12"
+    # What the deployment may cost while nobody looks (bootstrap applies them on every run):
+    # days CloudWatch keeps the log groups it creates, days S3 keeps Athena's query results, and
+    # the most data one Athena query of the workgroup may scan before Athena cancels it ($5/TB).
+    log_retention_days: int = 30
+    athena_results_days: int = 7
+    athena_scan_limit_gb: int = 10
+    # The most workers (G.1X) and minutes one Glue run may get: the Lambda sizes each run from its
+    # manifest within these (lambdas/start_glue_job.py run_resources).
+    glue_max_workers: int = 10
+    glue_max_timeout_min: int = 120
+    # The first day Athena's partition projection covers in the day- and month-partitioned tables
+    # (contract/tables.py PROJECTIONS): set it to the first day of the lake's history.
+    athena_history_start: str = "2000-01-01"
     # Field -> why its configured value is unusable. Reading that field raises ConfigError, so a
     # bad value stops exactly the commands that use it (a bad DOWNLOAD_TIMEOUT_S does not stop a query).
     invalid: Mapping[str, str] = field(default_factory=dict, repr=False, compare=False)
@@ -104,8 +122,22 @@ def parse_tickers(text: str) -> tuple[str, ...]:
 
 
 # Field -> variable. TICKERS also answers to ATIVO and TICKER (TICKER_VARIABLES).
-ENV_NAMES = {f.name: f.name.upper() for f in fields(Settings) if f.name != "invalid"}
+ENV_NAMES = {f.name: f.name.upper() for f in fields(Settings) if f.name not in ("invalid", "aws_region_source")}
 NUMBERS = {"download_timeout_s", "lake_lock_wait_s"}
+# CloudWatch Logs accepts only these retentions (PutRetentionPolicy's retentionInDays).
+LOG_RETENTION_DAYS = (1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557, 2922,
+                      3288, 3653)
+# Whole numbers, each with the check its value must pass: (test, what the value must be).
+WHOLE_NUMBERS = {
+    "log_retention_days": (lambda n: n in LOG_RETENTION_DAYS,
+                           f"one of CloudWatch's retentions ({', '.join(map(str, LOG_RETENTION_DAYS))})"),
+    "athena_results_days": (lambda n: n >= 1, "a whole number of days, 1 or more"),
+    # Athena's smallest cutoff is 10 MB: 1 GB is ours.
+    "athena_scan_limit_gb": (lambda n: n >= 1, "a whole number of gigabytes, 1 or more"),
+    # A run has a driver and at least one executor; Glue's longest timeout is 2,880 minutes.
+    "glue_max_workers": (lambda n: n >= 2, "a whole number of workers, 2 or more"),
+    "glue_max_timeout_min": (lambda n: 30 <= n <= 2880, "a whole number of minutes from 30 to 2880"),
+}
 
 
 def read_values(env: Mapping[str, str] | None = None, env_file: Path | None = None) -> tuple[dict[str, str], set[str]]:
@@ -158,14 +190,33 @@ def settings_from(values: Mapping[str, str], from_file: set[str] | None = None,
             read["tickers"] = parse_tickers(values[variable])
         except ConfigError as exc:
             invalid["tickers"] = f"{where(variable)}: {exc}"
-    if "aws_region" not in read and values.get("AWS_DEFAULT_REGION", "").strip():
+    if "aws_region" in read:
+        read["aws_region_source"] = ".env" if from_file is not None and "AWS_REGION" in from_file else "AWS_REGION"
+    elif values.get("AWS_DEFAULT_REGION", "").strip():
         read["aws_region"] = values["AWS_DEFAULT_REGION"].strip()
+        read["aws_region_source"] = ".env" if from_file is not None and "AWS_DEFAULT_REGION" in from_file \
+            else "AWS_DEFAULT_REGION"
+    elif profile_region := _profile_region(values):
+        read["aws_region"], read["aws_region_source"] = profile_region
     for name in NUMBERS & read.keys():
         try:
             read[name] = _seconds(str(read[name]))
         except ConfigError as exc:
             invalid[name] = f"{where(ENV_NAMES[name])}: {exc}"
             del read[name]
+    for name in WHOLE_NUMBERS.keys() & read.keys():
+        test, expected = WHOLE_NUMBERS[name]
+        text = str(read.pop(name))
+        if text.isdigit() and test(int(text)):
+            read[name] = int(text)
+        else:
+            invalid[name] = f"{where(ENV_NAMES[name])}: must be {expected}, got {text!r}"
+    if "athena_history_start" in read:
+        try:
+            read["athena_history_start"] = dt.date.fromisoformat(str(read["athena_history_start"])).isoformat()
+        except ValueError:
+            invalid["athena_history_start"] = (f"{where('ATHENA_HISTORY_START')}: must be a day, YYYY-MM-DD, "
+                                               f"got {read.pop('athena_history_start')!r}")
     if "lake_dir" in read:
         # A relative LAKE_DIR in .env is relative to that file's folder, not to where a command runs.
         lake_dir = Path(str(read["lake_dir"])).expanduser()
@@ -173,6 +224,36 @@ def settings_from(values: Mapping[str, str], from_file: set[str] | None = None,
             lake_dir = (dotenv_path or REPO_ROOT / ".env").resolve().parent / lake_dir
         read["lake_dir"] = lake_dir
     return replace(defaults, **read, invalid=invalid)  # type: ignore[arg-type]
+
+
+def _profile_region(values: Mapping[str, str]) -> tuple[str, str] | None:
+    """(region, "AWS CLI profile NAME") when the AWS CLI's profile names a region, as the CLI and
+    boto3 would find it (AWS_PROFILE, AWS_CONFIG_FILE, ~/.aws/config); else None.
+
+    Read with botocore's own config loader, imported only here: most commands never need it.
+    """
+    import botocore.exceptions
+    import botocore.session
+
+    session = botocore.session.Session()
+    profile = (values.get("AWS_PROFILE") or values.get("AWS_DEFAULT_PROFILE") or "").strip() or "default"
+    session.set_config_variable("profile", profile)
+    session.set_config_variable("config_file", (values.get("AWS_CONFIG_FILE") or "").strip() or "~/.aws/config")
+    try:
+        region = session.get_scoped_config().get("region", "")
+    except botocore.exceptions.ProfileNotFound:
+        return None
+    return (region.strip(), f"AWS CLI profile {profile}") if region and region.strip() else None
+
+
+def region_line(settings: Settings) -> str:
+    """The one line that says where the region came from, when no setting of this project chose it."""
+    if settings.aws_region_source.startswith("AWS CLI profile"):
+        return f"region {settings.aws_region} (from the {settings.aws_region_source}; set AWS_REGION to change it)"
+    if settings.aws_region_source == "default":
+        return (f"region {settings.aws_region} (the default: neither AWS_REGION, .env nor the AWS CLI profile "
+                "names one)")
+    return ""
 
 
 def shell_exports(env: Mapping[str, str] | None = None, env_file: Path | None = None) -> list[str]:
@@ -188,6 +269,7 @@ def shell_exports(env: Mapping[str, str] | None = None, env_file: Path | None = 
         value = getattr(settings, name)
         exports[variable] = ",".join(value) if name == "tickers" else f"{value:g}" if name in NUMBERS else str(value)
     exports["AWS_DEFAULT_REGION"] = settings.aws_region
+    exports["AWS_REGION_CHOSEN"] = region_line(settings)
     for variable in sorted(from_file - exports.keys()):
         if variable.isidentifier():
             exports[variable] = values[variable]

@@ -12,13 +12,14 @@
 from __future__ import annotations
 
 import contextlib
+import sys
 import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
 from pipeline.lake import LocalStorage, lake_lock
-from pipeline.settings import ConfigError, Settings
+from pipeline.settings import ConfigError, Settings, region_line
 from storage import Lake
 
 Rows = tuple[list[str], list[tuple]]
@@ -132,5 +133,7 @@ def build_runtime(settings: Settings, session: Any = None) -> Runtime:
     if session is None:
         import boto3
 
+        if line := region_line(settings):  # the profile's region or the default: said once
+            print(line, file=sys.stderr)
         session = boto3.Session(region_name=settings.aws_region)
     return AwsRuntime(settings, Lake.at(settings.lake_root, settings.aws_region, session), session)

@@ -152,8 +152,20 @@ ensure_role() {
     aws iam update-assume-role-policy --role-name "${name}" --policy-document "file://${trust}"
     log "= role ${name} exists"
   else
+    local errors status=0
+    errors="$(mktemp)"
     arn="$(create_tagged "role ${name}" --tags "Key=${PROJECT_TAG_KEY},Value=${PROJECT_TAG_VALUE}" \
-      aws iam create-role --role-name "${name}" --assume-role-policy-document "file://${trust}" --query Role.Arn --output text)"
+      aws iam create-role --role-name "${name}" --assume-role-policy-document "file://${trust}" --query Role.Arn \
+      --output text 2>"${errors}")" || status=$?
+    cat "${errors}" >&2  # the CLI's error, or create_tagged's notice
+    if ((status != 0)); then
+      # Restricted accounts (AWS Academy, many company accounts) may not create roles but give one to use.
+      grep -Eq 'AccessDenied.*iam:CreateRole|iam:CreateRole.*AccessDenied' "${errors}" \
+        && log "error: this account may not create IAM roles (iam:CreateRole denied): set GLUE_ROLE_ARN and LAMBDA_ROLE_ARN in .env to a role you may use (AWS Academy: LabRole's ARN, arn:aws:iam::${ACCOUNT_ID}:role/LabRole) and re-run"
+      rm -f "${errors}"
+      return 1  # an AWS call failed (docs/aws-deploy.md's exit codes), whatever the CLI's own code
+    fi
+    rm -f "${errors}"
     log "+ role ${name} created"
   fi
   aws iam put-role-policy --role-name "${name}" --policy-name "${name}-access" \
@@ -176,7 +188,8 @@ check_given_role() {
 }
 
 ensure_roles() {
-  export BUCKET REGION="${AWS_REGION}" ACCOUNT_ID GLUE_JOB_NAME CRAWLER_NAME GLUE_DATABASE LAMBDA_NAME CRAWL_QUEUE_NAME
+  export BUCKET REGION="${AWS_REGION}" ACCOUNT_ID GLUE_JOB_NAME CRAWLER_NAME GLUE_DATABASE LAMBDA_NAME CRAWL_QUEUE_NAME \
+    GLUE_LOG_GROUP
   if [[ -n "${GLUE_ROLE_ARN}" ]]; then
     log "= Glue role given: ${GLUE_ROLE_ARN} (not created or changed)"
   else
@@ -221,7 +234,8 @@ ensure_glue_job() {
   fi
 }
 
-# The tables, from contract/tables.py: columns, types, partition keys, Parquet SerDe, location.
+# The tables, from contract/tables.py: columns, types, partition keys, Parquet SerDe, location, and
+# Athena's partition projection for the day/month/ticker tables (no catalog partitions for those).
 # A table of that name outside our bucket is someone else's: refuse before changing anything.
 # One get-tables call says which exist (table_states: NAME ours|foreign|absent lines).
 TABLE_STATES=""
@@ -240,10 +254,10 @@ ensure_tables() {
   local table state
   while read -r table state; do
     if [[ "${state}" == ours ]]; then
-      aws glue update-table --database-name "${GLUE_DATABASE}" --table-input "$(cli_json table-input "${table}" "s3://${BUCKET}")"
+      aws glue update-table --database-name "${GLUE_DATABASE}" --table-input "$(cli_json table-input "${table}" "s3://${BUCKET}" "${ATHENA_HISTORY_START}")"
       log "~ table ${GLUE_DATABASE}.${table} updated from contract/tables.py"
     else
-      aws glue create-table --database-name "${GLUE_DATABASE}" --table-input "$(cli_json table-input "${table}" "s3://${BUCKET}")"
+      aws glue create-table --database-name "${GLUE_DATABASE}" --table-input "$(cli_json table-input "${table}" "s3://${BUCKET}" "${ATHENA_HISTORY_START}")"
       log "+ table ${GLUE_DATABASE}.${table} created from contract/tables.py"
     fi
   done <<<"${TABLE_STATES}"
@@ -264,20 +278,39 @@ ensure_crawl_queue() {
   fi
 }
 
-# The crawler crawls the tables above (catalog targets): it adds the partitions it finds and,
-# with UpdateBehavior LOG, only logs a schema difference, so it can neither re-type, rename nor
-# split a table, nor create one. DeleteBehavior LOG is the one AWS accepts for catalog targets.
-# CRAWL_EVENT_MODE: after its first crawl it lists only the folders of the queue's S3 events
-# (the partitions a run wrote), not every dt=/ticker= folder of the tables' history.
+# The crawler crawls the tables Athena does not project (the compact ones, a partition a year:
+# contract/tables.py CRAWLED_TABLES): it adds the partitions it finds and, with UpdateBehavior LOG, only logs a schema
+# difference, so it can neither re-type, rename nor split a table, nor create one. DeleteBehavior
+# LOG is the one AWS accepts for catalog targets. CRAWL_EVENT_MODE: after its first crawl it lists
+# only the folders of the queue's S3 events, not every folder of the tables' history.
+# UpdateCrawler only when something differs: the crawl after an update lists everything again.
+# A running crawl refuses the update (CrawlerRunningException): the next bootstrap applies it.
 ensure_crawler() {
+  local configuration current errors status=0
+  configuration="$(cat "${REPO_ROOT}/infra/crawler-configuration.json")"
   local args=(--role "${GLUE_ROLE_ARN}" --database-name "${GLUE_DATABASE}"
     --targets "$(cli_json crawler-targets "${GLUE_DATABASE}" "${CRAWL_QUEUE_ARN}")"
-    --configuration "$(cat "${REPO_ROOT}/infra/crawler-configuration.json")"
-    --schema-change-policy "UpdateBehavior=LOG,DeleteBehavior=LOG"
-    --recrawl-policy "RecrawlBehavior=CRAWL_EVENT_MODE")
-  if aws glue get-crawler --name "${CRAWLER_NAME}" >/dev/null 2>&1; then
-    with_role_retry "UpdateCrawler ${CRAWLER_NAME}" aws glue update-crawler --name "${CRAWLER_NAME}" ${args[@]+"${args[@]}"}
-    log "~ crawler ${CRAWLER_NAME} updated"
+    --configuration "${configuration}"
+    --schema-change-policy "$(cli_json schema-change-policy)"
+    --recrawl-policy "$(cli_json recrawl-policy)")
+  if current="$(aws glue get-crawler --name "${CRAWLER_NAME}" --output json 2>/dev/null)"; then
+    if ! cli_json crawler-differs "${GLUE_ROLE_ARN}" "${GLUE_DATABASE}" "${CRAWL_QUEUE_ARN}" "${configuration}" \
+      <<<"${current}"; then
+      log "= crawler ${CRAWLER_NAME} unchanged (not updated: its next crawl stays incremental)"
+      return
+    fi
+    errors="$(mktemp)"
+    with_role_retry "UpdateCrawler ${CRAWLER_NAME}" aws glue update-crawler --name "${CRAWLER_NAME}" \
+      ${args[@]+"${args[@]}"} 2>"${errors}" || status=$?
+    if ((status != 0)) && grep -q CrawlerRunningException "${errors}"; then
+      rm -f "${errors}"
+      notice "crawler ${CRAWLER_NAME} is crawling: its new settings are not applied; re-run bootstrap once the crawl has ended"
+      return
+    fi
+    cat "${errors}" >&2
+    rm -f "${errors}"
+    ((status == 0)) || return "${status}"
+    log "~ crawler ${CRAWLER_NAME} updated (its next crawl lists every folder once)"
   else
     with_role_retry "CreateCrawler ${CRAWLER_NAME}" create_tagged "crawler ${CRAWLER_NAME}" --tags "$(tags_json)" \
       aws glue create-crawler --name "${CRAWLER_NAME}" ${args[@]+"${args[@]}"}
@@ -286,7 +319,8 @@ ensure_crawler() {
 }
 
 ensure_lambda() {
-  local environment="Variables={GLUE_JOB_NAME=${GLUE_JOB_NAME}}"
+  # The limits within which the Lambda sizes each run (workers, timeout) from its manifest.
+  local environment="Variables={GLUE_JOB_NAME=${GLUE_JOB_NAME},GLUE_MAX_WORKERS=${GLUE_MAX_WORKERS},GLUE_MAX_TIMEOUT_MIN=${GLUE_MAX_TIMEOUT_MIN}}"
   if aws lambda get-function --function-name "${LAMBDA_NAME}" >/dev/null 2>&1; then
     aws lambda update-function-code --function-name "${LAMBDA_NAME}" --zip-file "fileb://${WORK_DIR}/lambda.zip" >/dev/null
     aws lambda wait function-updated --function-name "${LAMBDA_NAME}"
@@ -324,20 +358,48 @@ ensure_notification() {
   current="$(aws s3api get-bucket-notification-configuration --bucket "${BUCKET}" --output json)"
   aws s3api put-bucket-notification-configuration --bucket "${BUCKET}" --notification-configuration \
     "$(cli_json merge-notification "${NOTIFICATION_ID}" "${lambda_arn}" "${CRAWL_QUEUE_ARN}" <<<"${current}")"
-  log "~ bucket notification ${NOTIFICATION_ID}: raw/_manifests/*.json -> ${LAMBDA_NAME}; table folders -> ${CRAWL_QUEUE_NAME}"
+  log "~ bucket notification ${NOTIFICATION_ID}: raw/_manifests/*.json -> ${LAMBDA_NAME}; compact table folders -> ${CRAWL_QUEUE_NAME}"
 }
 
+# Enforced on every query of the workgroup: results under athena-results/ (expired by the bucket's
+# lifecycle) and a cutoff, ATHENA_SCAN_LIMIT_GB, past which Athena cancels a query ($5 per TB scanned).
 ensure_workgroup() {
-  local config="ResultConfiguration={OutputLocation=s3://${BUCKET}/athena-results/},EnforceWorkGroupConfiguration=true,PublishCloudWatchMetricsEnabled=false"
+  local cutoff=$((ATHENA_SCAN_LIMIT_GB * 1024 * 1024 * 1024))
+  local config="ResultConfiguration={OutputLocation=s3://${BUCKET}/athena-results/},EnforceWorkGroupConfiguration=true,PublishCloudWatchMetricsEnabled=false,BytesScannedCutoffPerQuery=${cutoff}"
   if workgroup_exists; then
     aws athena update-work-group --work-group "${ATHENA_WORKGROUP}" --configuration-updates \
-      "ResultConfigurationUpdates={OutputLocation=s3://${BUCKET}/athena-results/},EnforceWorkGroupConfiguration=true"
-    log "~ Athena workgroup ${ATHENA_WORKGROUP} updated"
+      "ResultConfigurationUpdates={OutputLocation=s3://${BUCKET}/athena-results/},EnforceWorkGroupConfiguration=true,BytesScannedCutoffPerQuery=${cutoff}"
+    log "~ Athena workgroup ${ATHENA_WORKGROUP} updated (a query may scan ${ATHENA_SCAN_LIMIT_GB} GB at most)"
   else
     create_tagged "Athena workgroup ${ATHENA_WORKGROUP}" --tags "Key=${PROJECT_TAG_KEY},Value=${PROJECT_TAG_VALUE}" \
       aws athena create-work-group --name "${ATHENA_WORKGROUP}" --configuration "${config}"
-    log "+ Athena workgroup ${ATHENA_WORKGROUP} created"
+    log "+ Athena workgroup ${ATHENA_WORKGROUP} created (a query may scan ${ATHENA_SCAN_LIMIT_GB} GB at most)"
   fi
+}
+
+# Rules of ours, by ID (the bucket's other rules are kept, as an adopted bucket's): Athena's results
+# expire after ATHENA_RESULTS_DAYS, and a multipart upload left incomplete (a killed job, an Athena
+# query cancelled mid-result) is aborted after a day: its parts are billed until then, unseen.
+ensure_lifecycle() {
+  local current
+  current="$(aws s3api get-bucket-lifecycle-configuration --bucket "${BUCKET}" --output json 2>/dev/null || true)"
+  aws s3api put-bucket-lifecycle-configuration --bucket "${BUCKET}" --lifecycle-configuration \
+    "$(cli_json merge-lifecycle "${ATHENA_RESULTS_DAYS}" <<<"${current}")"
+  log "~ bucket lifecycle: athena-results/ expire after ${ATHENA_RESULTS_DAYS} day(s); incomplete uploads aborted after 1 day"
+}
+
+# ensure_log_group NAME: created (tagged) when absent, its retention set to LOG_RETENTION_DAYS
+# either way: a log group without one keeps (and bills) every event forever.
+ensure_log_group() {
+  local name="$1" found
+  found="$(aws logs describe-log-groups --log-group-name-prefix "${name}" --output text \
+    --query "logGroups[?logGroupName=='${name}'].logGroupName")"
+  if [[ "${found}" != "${name}" ]]; then
+    create_tagged "log group ${name}" --tags "${PROJECT_TAG_KEY}=${PROJECT_TAG_VALUE}" \
+      aws logs create-log-group --log-group-name "${name}"
+  fi
+  aws logs put-retention-policy --log-group-name "${name}" --retention-in-days "${LOG_RETENTION_DAYS}"
+  log "~ log group ${name}: events kept ${LOG_RETENTION_DAYS} days"
 }
 
 main() {
@@ -349,9 +411,10 @@ main() {
   check_given_role GLUE_ROLE_ARN
   check_given_role LAMBDA_ROLE_ARN
   check_tables
+  # Roles first: an account that may not create them stops here, before anything else exists.
+  ensure_roles
   ensure_bucket
   upload_code
-  ensure_roles
   ensure_database
   ensure_tables
   ensure_crawl_queue
@@ -360,6 +423,9 @@ main() {
   ensure_lambda
   ensure_notification
   ensure_workgroup
+  ensure_lifecycle
+  ensure_log_group "${LAMBDA_LOG_GROUP}"
+  ensure_log_group "${GLUE_LOG_GROUP}"
   ensure_bucket_policy
   local tables
   tables="$(printf '%s ' ${TABLES[@]+"${TABLES[@]}"})"

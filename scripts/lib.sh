@@ -37,6 +37,8 @@ load_config() {
   exports="$(cd "${REPO_ROOT}" && "${PYTHON}" -m pipeline.settings --export)" \
     || bad_input "cannot read the settings with ${PYTHON} (see above; 'make demo' or 'pip install -e .' installs what it needs)"
   eval "${exports}"
+  # The region came from the AWS CLI's profile or the default, not from this project's settings: say so.
+  if [[ -n "${AWS_REGION_CHOSEN:-}" ]]; then log "${AWS_REGION_CHOSEN}"; fi
   # Every table contract/tables.py states, and only those (a read loop: mapfile is bash 4).
   local table
   TABLES=()
@@ -62,6 +64,11 @@ check_prerequisites() {
   # The crawler's S3 event queue (CRAWL_EVENT_MODE), named after the crawler.
   CRAWL_QUEUE_NAME="${CRAWLER_NAME}-events"
   CRAWL_QUEUE_ARN="arn:aws:sqs:${AWS_REGION}:${ACCOUNT_ID}:${CRAWL_QUEUE_NAME}"
+  # The log groups this deployment owns: the Lambda's (Lambda's own name for it), and the one the
+  # job's continuous logs go to (--continuous-log-logGroup), instead of the account's shared
+  # /aws-glue/jobs/logs-v2. Bootstrap creates both with a retention; reset deletes both.
+  LAMBDA_LOG_GROUP="/aws/lambda/${LAMBDA_NAME}"
+  GLUE_LOG_GROUP="/aws-glue/jobs/${GLUE_JOB_NAME}"
 }
 
 # By name (GetWorkGroup), not by listing: ListWorkGroups pages at 50 groups. AWS refuses a

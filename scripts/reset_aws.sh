@@ -76,7 +76,17 @@ reset_bucket() {
       else
         aws s3api put-bucket-tagging --bucket "${BUCKET}" --tagging "${kept}"
       fi
-      removed "our notification entry and tags on adopted bucket ${BUCKET} (bucket and objects kept)"
+      local rules
+      rules="$(aws s3api get-bucket-lifecycle-configuration --bucket "${BUCKET}" --output json 2>/dev/null || true)"
+      if [[ -n "${rules}" ]]; then
+        rules="$(cli_json drop-lifecycle <<<"${rules}")"
+        if [[ "${rules}" == '{"Rules": []}' ]]; then
+          aws s3api delete-bucket-lifecycle --bucket "${BUCKET}"
+        else
+          aws s3api put-bucket-lifecycle-configuration --bucket "${BUCKET}" --lifecycle-configuration "${rules}"
+        fi
+      fi
+      removed "our notification entry, lifecycle rules and tags on adopted bucket ${BUCKET} (bucket and objects kept)"
       return ;;
   esac
   # The TLS-only policy stays valid on AWS; removing it first lets emulators without Condition support in.
@@ -97,10 +107,12 @@ reset_lambda() {
   else
     log "= Lambda ${LAMBDA_NAME} already gone"
   fi
-  # Its log group outlives it: Lambda creates /aws/lambda/<name> on the first invocation.
-  if aws logs delete-log-group --log-group-name "/aws/lambda/${LAMBDA_NAME}" >/dev/null 2>&1; then
-    removed "log group /aws/lambda/${LAMBDA_NAME}"
-  fi
+  # Its log group outlives it (bootstrap creates it with a retention; Lambda would on its first call).
+  delete_log_group "${LAMBDA_LOG_GROUP}"
+}
+
+delete_log_group() {
+  if aws logs delete-log-group --log-group-name "$1" >/dev/null 2>&1; then removed "log group $1"; fi
 }
 
 # The job's run logs are streams named by run id in log groups every Glue job of the account
@@ -122,6 +134,29 @@ reset_job_logs() {
   if ((count)); then removed "${count} log stream(s) of job ${GLUE_JOB_NAME}'s runs in ${GLUE_LOG_GROUPS// /, }"; fi
 }
 
+# The crawler logs to the account's shared /aws-glue/crawlers, one stream named after it.
+reset_crawler_logs() {
+  if aws logs delete-log-stream --log-group-name /aws-glue/crawlers --log-stream-name "${CRAWLER_NAME}" >/dev/null 2>&1; then
+    removed "log stream ${CRAWLER_NAME} in /aws-glue/crawlers"
+  fi
+}
+
+# DeleteCrawler refuses a crawler that is running or stopping: stop it, then wait until it is READY.
+# CRAWLER_POLL_S apart, at most CRAWLER_STOP_POLLS times (10 s x 90: a crawl stops within minutes).
+stop_crawler_and_wait() {
+  local polls=0 state
+  aws glue stop-crawler --name "${CRAWLER_NAME}" >/dev/null 2>&1 || true  # refused when not running
+  while state="$(aws glue get-crawler --name "${CRAWLER_NAME}" --query Crawler.State --output text)" \
+    && [[ "${state}" != READY ]]; do
+    if ((polls >= ${CRAWLER_STOP_POLLS:-90})); then
+      die "crawler ${CRAWLER_NAME} is still ${state}: re-run reset_aws.sh once its crawl has stopped: it finishes what is left"
+    fi
+    log "... crawler ${CRAWLER_NAME} is ${state}: waiting for it to stop"
+    sleep "${CRAWLER_POLL_S:-10}"
+    polls=$((polls + 1))
+  done
+}
+
 reset_crawl_queue() {
   local url
   url="$(sqs get-queue-url --queue-name "${CRAWL_QUEUE_NAME}" --query QueueUrl --output text 2>/dev/null)" || return 0
@@ -140,15 +175,19 @@ reset_glue() {
       reset_job_logs
       aws glue delete-job --job-name "${GLUE_JOB_NAME}" >/dev/null
       removed "Glue job ${GLUE_JOB_NAME}"
+      delete_log_group "${GLUE_LOG_GROUP}"
     else
       log "! Glue job ${GLUE_JOB_NAME} not tagged by bootstrap or runs from another bucket, left alone"
     fi
+  elif has_project_tag "$(aws logs list-tags-log-group --log-group-name "${GLUE_LOG_GROUP}" --output text 2>/dev/null || true)"; then
+    delete_log_group "${GLUE_LOG_GROUP}"  # the job went in an earlier, interrupted reset
   fi
   if aws glue get-crawler --name "${CRAWLER_NAME}" >/dev/null 2>&1; then
     if glue_owned "${prefix}:crawler/${CRAWLER_NAME}"; then
-      aws glue stop-crawler --name "${CRAWLER_NAME}" >/dev/null 2>&1 || true
+      stop_crawler_and_wait
       aws glue delete-crawler --name "${CRAWLER_NAME}"
       removed "crawler ${CRAWLER_NAME}"
+      reset_crawler_logs
     else
       log "! crawler ${CRAWLER_NAME} not tagged by bootstrap, left alone"
     fi

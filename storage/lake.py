@@ -78,9 +78,20 @@ class Lake:
         return self.path(key).partition("/")[2]
 
     def s3_client(self) -> Any:
-        """A boto3 S3 client for this lake's region and endpoint: the one place S3 clients are made."""
-        return (self.session or _boto3_session()).client(
-            "s3", region_name=self.region or None, endpoint_url=self.endpoint or None)
+        """A boto3 S3 client for this lake's region and endpoint: the one place S3 clients are made.
+
+        One per session, region and endpoint in a process (boto3's clients are thread-safe, and
+        refresh temporary credentials themselves): making one costs milliseconds of CPU.
+        """
+        session = self.session or _boto3_session()
+        with _LOCK:
+            # By id, the session kept alongside so that its id is not reused while it is here.
+            clients = _CLIENTS.setdefault(id(session), (session, {}))[1]
+            client = clients.get((self.region, self.endpoint))
+            if client is None:
+                client = clients[(self.region, self.endpoint)] = session.client(
+                    "s3", region_name=self.region or None, endpoint_url=self.endpoint or None)
+        return client
 
     def path(self, key: str = "") -> str:
         """The file system's path of a key (`bucket/key` on S3, an absolute path locally)."""
@@ -183,16 +194,33 @@ def _write_stream(filesystem: pafs.FileSystem, path: str, data: bytes) -> None:
 
 
 # --- S3 file systems: one per process and set of credentials ------------------------------------
+# Per-file costs are paid once per process: one boto3 session (its credential chain resolved once),
+# one S3 client per session, one pyarrow S3 file system per set of credentials. A new boto3
+# Session and its credential lookup on every file cost ~9 ms of CPU (bench/bench_s3_per_file.py).
 
-_LOCK = threading.Lock()
+_LOCK = threading.RLock()
 _S3: dict[tuple, pafs.S3FileSystem] = {}
 _EXIT_HOOK: list[bool] = []
+_SESSION: dict[tuple, Any] = {}  # the process's own boto3 session, for lakes given none (a Spark task's)
+# What boto3's credential and region chain reads from the environment: a process that changes
+# these (a test, a notebook switching profiles) gets a new session, as a new boto3.Session would.
+_SESSION_VARIABLES = ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "AWS_PROFILE",
+                      "AWS_DEFAULT_PROFILE", "AWS_CONFIG_FILE", "AWS_SHARED_CREDENTIALS_FILE", "AWS_REGION",
+                      "AWS_DEFAULT_REGION")
+_CLIENTS: dict[int, tuple[Any, dict[tuple[str, str], Any]]] = {}  # id(session) -> (session, {(region, endpoint): client})
 
 
 def _boto3_session():
-    import boto3
+    """This process's boto3 session, made on first use (a Lake given none, as in every Spark task)."""
+    environment = tuple(os.environ.get(name) for name in _SESSION_VARIABLES)
+    with _LOCK:
+        session = _SESSION.get(environment)
+        if session is None:
+            import boto3
 
-    return boto3.Session()
+            _SESSION.clear()  # one at a time: the environment changed
+            session = _SESSION[environment] = boto3.Session()
+        return session
 
 
 def _default_region(session: Any = None) -> str:
@@ -207,12 +235,14 @@ def _s3_filesystem(region: str, endpoint: str, session: Any = None) -> pafs.S3Fi
     """pyarrow's S3 client for the region, with boto3's current credentials.
 
     boto3 resolves the Glue job role's (and AWS_PROFILE, environment variables, SSO locally)
-    and refreshes temporary ones before they expire: each use asks it again, and new
-    credentials get a new file system (the old one is dropped), so a run longer than its
-    first credentials' life keeps working. With none from boto3, pyarrow's own chain is used.
+    once per session, and its refreshable credentials renew themselves when they near expiry
+    (botocore's RefreshableCredentials, on get_frozen_credentials: a clock comparison
+    otherwise). New credentials get a new file system (the old one is dropped), so a run
+    longer than its first credentials' life keeps working. With none from boto3, pyarrow's own
+    chain is used.
     """
     options: dict[str, Any] = {"region": region}
-    credentials = (session or _boto3_session()).get_credentials()
+    credentials = (session or _boto3_session()).get_credentials()  # the session's, resolved once
     if credentials is not None:
         frozen = credentials.get_frozen_credentials()
         options.update(access_key=frozen.access_key, secret_key=frozen.secret_key, session_token=frozen.token)
@@ -235,7 +265,7 @@ def _s3_filesystem(region: str, endpoint: str, session: Any = None) -> pafs.S3Fi
 
 
 def release_filesystems(finalize: bool = False) -> None:
-    """Drop this process's S3 file systems; with `finalize`, also shut pyarrow's S3 down.
+    """Drop this process's S3 file systems, clients and session; with `finalize`, also shut pyarrow's S3 down.
 
     An S3 file system still alive when the interpreter exits can abort the process
     (apache/arrow#41087): the first S3 file system registers this at exit, with `finalize`.
@@ -245,6 +275,8 @@ def release_filesystems(finalize: bool = False) -> None:
     with _LOCK:
         had = bool(_S3)
         _S3.clear()
+        _CLIENTS.clear()
+        _SESSION.clear()  # a later run in this process resolves its credentials afresh
     gc.collect()
     if finalize and had:
         pafs.finalize_s3()

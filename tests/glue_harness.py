@@ -19,7 +19,8 @@ JOB_DEFINITION = REPO / "infra" / "glue-job.json"
 JOB = "b3-quotes-refine"
 # The values bootstrap renders into the job definition, for the tests.
 JOB_VALUES = {"BUCKET": "b3-test-lake", "CRAWLER_NAME": "b3-quotes-crawler", "REGION": "sa-east-1",
-              "GLUE_ROLE_ARN": "arn:aws:iam::123456789012:role/b3-quotes-glue", "GLUE_DATABASE": "b3_quotes"}
+              "GLUE_ROLE_ARN": "arn:aws:iam::123456789012:role/b3-quotes-glue", "GLUE_DATABASE": "b3_quotes",
+              "GLUE_LOG_GROUP": "/aws-glue/jobs/b3-quotes-refine"}
 
 
 def render_job_definition(values: dict[str, str]) -> dict:

@@ -76,13 +76,14 @@ class ScriptRunner:
     """bootstrap / scrape / reset, applied to moto as far as the orchestration needs them."""
 
     def __init__(self, glue, athena, s3, logs, scrape_starts_run=True, bootstrap_exit=0, generated_script=True,
-                 reset_keeps_logs=False, local_exit=0):
+                 reset_keeps_logs=False, local_exit=0, continuous_logs=True):
         self.glue, self.athena, self.s3, self.logs = glue, athena, s3, logs
         self.scrape_starts_run = scrape_starts_run
         self.bootstrap_exit = bootstrap_exit
         self.generated_script = generated_script  # what Glue stores at ScriptLocation
         self.reset_keeps_logs = reset_keeps_logs
         self.local_exit = local_exit
+        self.continuous_logs = continuous_logs  # whether Glue honours --continuous-log-logGroup
         self.calls: list[tuple[str, dict]] = []
 
     def __call__(self, args, env):
@@ -97,8 +98,10 @@ class ScriptRunner:
             self.s3.create_bucket(Bucket=env["BUCKET"])
             script = GENERATED if self.generated_script else (REPO / "etl" / "glue_job.py").read_bytes()
             self.s3.put_object(Bucket=env["BUCKET"], Key="scripts/glue_job.py", Body=script)
-            for group in ("/aws-glue/jobs/output", "/aws-glue/jobs/error", f"/aws/lambda/{env['LAMBDA_NAME']}"):
+            for group in ("/aws-glue/jobs/output", "/aws-glue/jobs/error", f"/aws/lambda/{env['LAMBDA_NAME']}",
+                          f"/aws-glue/jobs/{env['GLUE_JOB_NAME']}"):
                 self.logs.create_log_group(logGroupName=group)
+            self.logs.put_retention_policy(logGroupName=f"/aws-glue/jobs/{env['GLUE_JOB_NAME']}", retentionInDays=30)
             self.glue.create_crawler(Name=env["CRAWLER_NAME"], Role="arn:aws:iam::123456789012:role/glue",
                                      DatabaseName=env["GLUE_DATABASE"], Targets={"CatalogTargets": []})
             self.athena.create_work_group(Name=env["ATHENA_WORKGROUP"], Configuration={
@@ -112,6 +115,9 @@ class ScriptRunner:
             for group in ("/aws-glue/jobs/output", "/aws-glue/jobs/error"):
                 self.logs.create_log_stream(logGroupName=group, logStreamName=run_id)
             self.logs.create_log_stream(logGroupName="/aws-glue/jobs/output", logStreamName="jr_another_jobs_run")
+            if self.continuous_logs:
+                self.logs.create_log_stream(logGroupName=f"/aws-glue/jobs/{env['GLUE_JOB_NAME']}",
+                                            logStreamName=f"{run_id}-driver")
         elif name == "reset_aws.sh" and not self.reset_keeps_logs and self.glue.get_jobs()["Jobs"]:  # reset's logs part
             runs = {r["Id"] for r in self.glue.get_job_runs(JobName=env["GLUE_JOB_NAME"])["JobRuns"]}
             for group in ("/aws-glue/jobs/output", "/aws-glue/jobs/error"):
@@ -119,12 +125,13 @@ class ScriptRunner:
                     if stream["logStreamName"] in runs:
                         self.logs.delete_log_stream(logGroupName=group, logStreamName=stream["logStreamName"])
             self.logs.delete_log_group(logGroupName=f"/aws/lambda/{env['LAMBDA_NAME']}")
+            self.logs.delete_log_group(logGroupName=f"/aws-glue/jobs/{env['GLUE_JOB_NAME']}")
         return subprocess.CompletedProcess(args, 0, f"{name} done\n")
 
 
 VISUAL_NODES = {"raw_quotes": {"S3ParquetSource": {"Name": "raw", "Paths": ["s3://lake/scripts/visual-source/raw_quotes.parquet"]}}}
 GENERATED = b"import sys\nfrom awsglue.transforms import *\n# Script generated for node Refine\n"
-PARTITIONS = (["partition"], [("dt=2020-06-08/ticker=PETR4",), ("dt=2020-06-09/ticker=PETR4",)])
+PROJECTED = (["sessions", "last"], [("2", "2020-06-09")])
 
 
 def athena_answers(*answers):
@@ -171,7 +178,7 @@ def test_every_step_passes_and_the_deployment_is_reset(aws_credentials, sql_dir)
     with mock_aws():
         check, runner, sleeps = make_check(aws_credentials, ["RUNNING", "RUNNING", "SUCCEEDED"], (2, "SUCCEEDED"), sql_dir,
                                            bare_run_states=["RUNNING", "SUCCEEDED"])
-        athena_answers(PARTITIONS,
+        athena_answers(PROJECTED,
                        (["ticker", "month", "monthly_return"], [("VALE3", "2020-05", None), ("PETR4", "2020-05", "0.0123456789")]),
                        (["run_id", "n"], [("aws-run", "3")]))
         assert check.run_all() is True, format_results(check.results)
@@ -184,20 +191,23 @@ def test_every_step_passes_and_the_deployment_is_reset(aws_credentials, sql_dir)
                    for q in athena.list_query_executions()["QueryExecutionIds"]]
     assert [(r.step, r.passed) for r in check.results] == [
         ("bootstrap", True), ("scrape sample to s3://b3-check-11241500abc123-lake", True),
-        ("Lambda -> Glue run, final state", True), ("partitions in Athena before the crawl", True),
-        ("crawler, last crawl", True), ("ScriptLocation holds Glue Studio's script", True), ("run with no arguments", True),
+        ("Lambda -> Glue run, final state", True), ("job's logs in its own group, with a retention", True),
+        ("rows in Athena before the crawl", True), ("crawler, last crawl", True), ("ScriptLocation holds Glue Studio's script", True), ("run with no arguments", True),
         ("local run of the sample (DuckDB)", True), ("Athena = local: a_monthly.sql", True),
         ("Athena = local: b_runs.sql", True), ("reset", True), ("no logs left behind", True)]
     by_step = {r.step: r.detail for r in check.results}
     assert re.fullmatch(r"jr_\w+ SUCCEEDED in \d+ s", by_step["Lambda -> Glue run, final state"])
-    assert by_step["partitions in Athena before the crawl"] == "2 partitions of quotes_daily, e.g. dt=2020-06-08/ticker=PETR4"
+    assert by_step["rows in Athena before the crawl"] == "2 sessions of PETR4 in quotes_daily, the last dt=2020-06-09"
     assert by_step["crawler, last crawl"] == "crawl of 15:03:00 SUCCEEDED"
+    assert by_step["job's logs in its own group, with a retention"] == (
+        "1 stream(s) of the run in /aws-glue/jobs/b3-check-11241500abc123-refine, kept 30 days")
     assert by_step["ScriptLocation holds Glue Studio's script"] == (
         f"s3://b3-check-11241500abc123-lake/scripts/glue_job.py is Glue Studio's script ({len(GENERATED)} bytes), graph of 1 nodes")
-    assert by_step["no logs left behind"] == "no log stream of 2 run(s), no /aws/lambda/b3-check-11241500abc123-trigger"
+    assert by_step["no logs left behind"] == ("no log stream of 2 run(s), no /aws/lambda/b3-check-11241500abc123-trigger "
+                                              "nor /aws-glue/jobs/b3-check-11241500abc123-refine")
     # The bare run: the job's name and nothing else; the partitions asked for before the crawler ran.
     assert check.clients["glue"].bare_runs == [{"JobName": "b3-check-11241500abc123-refine"}]
-    assert "SHOW PARTITIONS quotes_daily" in queries
+    assert "SELECT count(*) AS sessions, max(dt) AS last FROM quotes_daily WHERE ticker = 'PETR4'" in queries
     assert [name for name, _ in runner.calls] == ["bootstrap_aws.sh", "scraper_upload.py", "reset_aws.sh"]
     # Everything under the check's own names, the scrape with BUCKET set, the reset confirmed.
     assert runner.calls[1][1]["BUCKET"] == "b3-check-11241500abc123-lake"
@@ -245,7 +255,7 @@ def test_failed_crawl_and_different_rows_fail_their_steps(aws_credentials, sql_d
 
     with mock_aws():
         check, _, _ = make_check(aws_credentials, ["SUCCEEDED"], (0, "SUCCEEDED"), sql_dir)
-        athena_answers(PARTITIONS,
+        athena_answers(PROJECTED,
                        (["ticker", "month", "monthly_return"], [("PETR4", "2020-05", "0.0124"), ("VALE3", "2020-05", None)]),
                        (["run_id", "n"], [("aws-run", "3")]))
         assert check.run_all() is False
@@ -297,14 +307,19 @@ def test_what_only_a_real_account_shows_fails_its_own_line(aws_credentials, sql_
     with mock_aws():
         check, _, _ = make_check(aws_credentials, ["SUCCEEDED"], (0, "SUCCEEDED"), sql_dir,
                                  bare_run_states=["RUNNING", "FAILED"], local=False, generated_script=False,
-                                 reset_keeps_logs=True, local_exit=1)
-        athena_answers((["partition"], []))
+                                 reset_keeps_logs=True, local_exit=1, continuous_logs=False)
+        athena_answers((["sessions", "last"], [("0", None)]))
         assert check.run_all() is False
     by_step = {r.step: r for r in check.results}
     failed = {r.step for r in check.results if not r.passed}
-    assert failed == {"partitions in Athena before the crawl", "ScriptLocation holds Glue Studio's script",
+    assert failed == {"job's logs in its own group, with a retention", "rows in Athena before the crawl",
+                      "ScriptLocation holds Glue Studio's script",
                       "run with no arguments", "local run of the sample (DuckDB)", "no logs left behind"}
-    assert by_step["partitions in Athena before the crawl"].detail.startswith("no partition of quotes_daily in the catalog")
+    assert by_step["rows in Athena before the crawl"].detail.startswith(
+        "no row of PETR4 in quotes_daily through partition projection")
+    assert by_step["job's logs in its own group, with a retention"].detail.startswith(
+        "no log stream of run(s) jr_") and "Glue wrote the job's continuous logs elsewhere" in by_step[
+        "job's logs in its own group, with a retention"].detail
     assert by_step["ScriptLocation holds Glue Studio's script"].detail == (
         "s3://b3-check-11241500abc123-lake/scripts/glue_job.py is etl/glue_job.py as uploaded: "
         "Glue did not store a generated script")
@@ -314,5 +329,6 @@ def test_what_only_a_real_account_shows_fails_its_own_line(aws_credentials, sql_
     assert not any(r.step.startswith("Athena = local") for r in check.results)
     left = by_step["no logs left behind"].detail
     assert left.startswith("left behind: /aws-glue/jobs/output:jr_") and "/aws/lambda/b3-check-11241500abc123-trigger" in left
+    assert left.endswith(", /aws-glue/jobs/b3-check-11241500abc123-refine")
     assert "jr_another_jobs_run" not in left
     assert by_step["reset"].passed

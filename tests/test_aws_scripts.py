@@ -13,6 +13,8 @@ from pathlib import Path
 import boto3
 import pytest
 from moto.athena.responses import AthenaResponse
+from moto.core.responses import ActionResult, EmptyResult
+from moto.glue.exceptions import CrawlerRunningException
 from moto.glue.responses import GlueResponse
 
 from contract.tables import TABLES
@@ -43,6 +45,8 @@ def _update_job(self):
 
 def _update_crawler(self):
     crawler = self.glue_backend.get_crawler(self.parameters["Name"])
+    if crawler.status != "READY":  # as AWS: UpdateCrawler refuses a running crawler
+        raise CrawlerRunningException(f"Crawler with name {crawler.name} has already started")
     fields = {"Role": "role", "DatabaseName": "database_name", "Targets": "targets",
               "Configuration": "configuration", "SchemaChangePolicy": "schema_change_policy",
               "RecrawlPolicy": "recrawl_policy"}
@@ -53,14 +57,37 @@ def _update_crawler(self):
     return "{}"
 
 
+# moto's crawls never end, and it deletes a running crawler. As on AWS here: a crawl stopped
+# (STOPPING) has stopped after two more GetCrawler calls, and DeleteCrawler refuses it until then.
+STOPPING_READS = 2
+
+
+def _get_crawler(self):
+    crawler = self.glue_backend.get_crawler(self.parameters["Name"])
+    if crawler.status == "STOPPING":
+        crawler.stopping_reads = getattr(crawler, "stopping_reads", 0) + 1
+        if crawler.stopping_reads > STOPPING_READS:
+            crawler.crawls[-1].status = "STOPPED"
+    return ActionResult({"Crawler": crawler.as_dict()})
+
+
+def _delete_crawler(self):
+    crawler = self.glue_backend.get_crawler(self.parameters["Name"])
+    if crawler.status != "READY":
+        raise CrawlerRunningException(f"{crawler.name} is {crawler.status}")
+    self.glue_backend.delete_crawler(crawler.name)
+    return EmptyResult()
+
+
 def _update_work_group(self):
     group = self.athena_backend.work_groups[self._get_param("WorkGroup")]
     updates = self._get_param("ConfigurationUpdates") or {}
     result = updates.get("ResultConfigurationUpdates", {})
     if "OutputLocation" in result:
         group.configuration.setdefault("ResultConfiguration", {})["OutputLocation"] = result["OutputLocation"]
-    if "EnforceWorkGroupConfiguration" in updates:
-        group.configuration["EnforceWorkGroupConfiguration"] = updates["EnforceWorkGroupConfiguration"]
+    for key in ("EnforceWorkGroupConfiguration", "BytesScannedCutoffPerQuery"):
+        if key in updates:
+            group.configuration[key] = updates[key]
     return "{}"
 
 
@@ -71,6 +98,8 @@ def moto_update_calls():
         patch.setattr(AthenaResponse, "update_work_group", _update_work_group, raising=False)
         patch.setattr(GlueResponse, "update_job", _update_job, raising=False)
         patch.setattr(GlueResponse, "update_crawler", _update_crawler, raising=False)
+        for name, call in (("get_crawler", _get_crawler), ("delete_crawler", _delete_crawler)):
+            patch.setattr(GlueResponse, name, call)
         yield
 
 
@@ -192,6 +221,7 @@ def test_bootstrap_waits_creates_everything_converges_then_reset_removes_only_ou
     assert job["DefaultArguments"]["--crawler_name"] == "b3-quotes-crawler"
     assert job["ExecutionProperty"]["MaxConcurrentRuns"] == 1
     assert (job["WorkerType"], job["NumberOfWorkers"], job["Timeout"]) == ("G.1X", 2, 30)
+    assert job["DefaultArguments"]["--continuous-log-logGroup"] == "/aws-glue/jobs/b3-quotes-refine"
     assert job["Role"].endswith(":role/b3-quotes-glue")
     # Visual mode: a source node reading raw, then the custom-code node running the job's code.
     nodes = job["CodeGenConfigurationNodes"]
@@ -213,6 +243,9 @@ def test_bootstrap_waits_creates_everything_converges_then_reset_removes_only_ou
     assert [(k["Name"], k["Type"]) for k in quotes["PartitionKeys"]] == [("dt", "string")]
     daily = aws["glue"].get_table(DatabaseName="default", Name="quotes_daily")["Table"]
     assert [k["Name"] for k in daily["PartitionKeys"]] == ["dt", "ticker"]
+    # Athena projects its partitions from ATHENA_HISTORY_START (default 2000-01-01), the ticker injected.
+    assert (daily["Parameters"]["projection.enabled"], daily["Parameters"]["projection.dt.range"],
+            daily["Parameters"]["projection.ticker.type"]) == ("true", "2000-01-01,NOW", "injected")
     assert daily["StorageDescriptor"]["Location"] == f"s3://{BUCKET}/refined/quotes_daily/"
     catalogued = sorted(t["Name"] for t in aws["glue"].get_tables(DatabaseName="default")["TableList"])
     assert catalogued == sorted(TABLES)
@@ -222,7 +255,9 @@ def test_bootstrap_waits_creates_everything_converges_then_reset_removes_only_ou
     crawler = aws["glue"].get_crawler(Name="b3-quotes-crawler")["Crawler"]
     assert crawler["DatabaseName"] == "default"
     queue_arn = "arn:aws:sqs:us-east-1:123456789012:b3-quotes-crawler-events"
-    assert crawler["Targets"] == {"CatalogTargets": [{"DatabaseName": "default", "Tables": list(TABLES),
+    # Only the tables Athena does not project: the compact ones, a partition a year.
+    crawled = ["quotes_daily_compact", "quotes_monthly_compact"]
+    assert crawler["Targets"] == {"CatalogTargets": [{"DatabaseName": "default", "Tables": crawled,
                                                       "EventQueueArn": queue_arn}]}
     assert crawler["RecrawlPolicy"] == {"RecrawlBehavior": "CRAWL_EVENT_MODE"}
     assert crawler["SchemaChangePolicy"] == {"UpdateBehavior": "LOG", "DeleteBehavior": "LOG"}
@@ -241,7 +276,8 @@ def test_bootstrap_waits_creates_everything_converges_then_reset_removes_only_ou
     assert send["Condition"]["ArnEquals"] == {"aws:SourceArn": f"arn:aws:s3:::{BUCKET}"}
 
     function = aws["lambda"].get_function(FunctionName="b3-quotes-trigger")["Configuration"]
-    assert function["Environment"]["Variables"] == {"GLUE_JOB_NAME": "b3-quotes-refine"}
+    assert function["Environment"]["Variables"] == {"GLUE_JOB_NAME": "b3-quotes-refine", "GLUE_MAX_WORKERS": "10",
+                                                    "GLUE_MAX_TIMEOUT_MIN": "120"}
     assert function["Handler"] == "start_glue_job.lambda_handler" and function["Runtime"].startswith("python3.")
     policy = json.loads(aws["lambda"].get_policy(FunctionName="b3-quotes-trigger")["Policy"])
     (statement,) = policy["Statement"]
@@ -252,15 +288,27 @@ def test_bootstrap_waits_creates_everything_converges_then_reset_removes_only_ou
     assert target["LambdaFunctionArn"] == function["FunctionArn"]
     rules = {r["Name"].lower(): r["Value"] for r in target["Filter"]["Key"]["FilterRules"]}
     assert rules == {"prefix": "raw/_manifests/", "suffix": ".json"}
-    # Each table's folder sends its object events to the crawler's queue.
+    # Each crawled table's folder sends its object events to the crawler's queue; the ticker-session
+    # folders (millions of objects after a backfill) send none.
     queued = {q["Filter"]["Key"]["FilterRules"][0]["Value"]: q for q in notification["QueueConfigurations"]}
-    assert sorted(queued) == sorted(f"{t.folder}/" for t in TABLES.values())
-    assert {"raw/quotes/", "refined/quotes_daily/", "refined/quotes_monthly/"} <= set(queued)
+    assert sorted(queued) == ["refined/quotes_daily_compact/", "refined/quotes_monthly_compact/"]
     assert all(q["QueueArn"] == queue_arn and sorted(q["Events"]) == ["s3:ObjectCreated:*", "s3:ObjectRemoved:*"]
                for q in queued.values())
 
     workgroup = aws["athena"].get_work_group(WorkGroup="b3-quotes")["WorkGroup"]
     assert workgroup["Configuration"]["ResultConfiguration"]["OutputLocation"] == f"s3://{BUCKET}/athena-results/"
+    assert workgroup["Configuration"]["BytesScannedCutoffPerQuery"] == 10 * 1024 ** 3  # ATHENA_SCAN_LIMIT_GB=10
+
+    # Nothing billable piles up: Athena's results expire, incomplete uploads are aborted.
+    rules = {r["ID"]: r for r in aws["s3"].get_bucket_lifecycle_configuration(Bucket=BUCKET)["Rules"]}
+    assert sorted(rules) == ["b3-quotes-athena-results", "b3-quotes-raw", "b3-quotes-refined", "b3-quotes-scripts"]
+    assert rules["b3-quotes-athena-results"]["Expiration"] == {"Days": 7}
+    assert rules["b3-quotes-athena-results"]["Filter"] == {"Prefix": "athena-results/"}
+    assert all(r["AbortIncompleteMultipartUpload"] == {"DaysAfterInitiation": 1} and r["Status"] == "Enabled"
+               for r in rules.values())
+    assert all("Expiration" not in rules[i] for i in ("b3-quotes-raw", "b3-quotes-refined", "b3-quotes-scripts"))
+    retention = {g["logGroupName"]: g.get("retentionInDays") for g in aws["logs"].describe_log_groups()["logGroups"]}
+    assert retention == {"/aws/lambda/b3-quotes-trigger": 30, "/aws-glue/jobs/b3-quotes-refine": 30}
 
     lambda_policy = json.loads(json.dumps(aws["iam"].get_role_policy(
         RoleName="b3-quotes-lambda", PolicyName="b3-quotes-lambda-access")["PolicyDocument"]))
@@ -285,10 +333,14 @@ def test_bootstrap_waits_creates_everything_converges_then_reset_removes_only_ou
     aws["glue"].update_table(DatabaseName="default", TableInput={
         "Name": "quotes_daily", "StorageDescriptor": {"Columns": [{"Name": "x", "Type": "string"}],
                                                       "Location": f"s3://{BUCKET}/refined/quotes_daily/"}})
+    # Someone changed the crawler: the re-run puts it back (and only then calls update-crawler).
+    aws["glue"].update_crawler(Name="b3-quotes-crawler", SchemaChangePolicy={"UpdateBehavior": "UPDATE_IN_DATABASE",
+                                                                             "DeleteBehavior": "LOG"})
     # A role whose trust policy bootstrap has just rewritten may be refused again on the updates.
     fake = fake_aws(tmp_path / "second", {"glue update-crawler": (1, GLUE_NOT_YET.format(op="UpdateCrawler")),
                                           "lambda update-function-configuration": (1, LAMBDA_NOT_YET)})
     second = run_script("bootstrap_aws.sh", aws_env, {"LAMBDA_RUNTIME": "python3.13", "IAM_RETRY_DELAYS_S": "0.1",
+                                                      "ATHENA_SCAN_LIMIT_GB": "2", "LOG_RETENTION_DAYS": "14",
                                                       "PATH": f"{fake}{os.pathsep}{aws_env['PATH']}"})
     assert second.returncode == 0, second.stderr
     assert (calls(fake, "glue update-crawler"), calls(fake, "lambda update-function-configuration")) == (2, 2)
@@ -299,6 +351,11 @@ def test_bootstrap_waits_creates_everything_converges_then_reset_removes_only_ou
     (target,) = aws["s3"].get_bucket_notification_configuration(Bucket=BUCKET)["LambdaFunctionConfigurations"]
     assert aws["lambda"].get_function(FunctionName="b3-quotes-trigger")["Configuration"]["Runtime"] == "python3.13"
     assert len(aws["glue"].get_jobs()["Jobs"]) == 1 and len(aws["iam"].list_roles()["Roles"]) == 2
+    assert aws["glue"].get_crawler(Name="b3-quotes-crawler")["Crawler"]["SchemaChangePolicy"]["UpdateBehavior"] == "LOG"
+    assert aws["athena"].get_work_group(WorkGroup="b3-quotes")["WorkGroup"]["Configuration"][
+        "BytesScannedCutoffPerQuery"] == 2 * 1024 ** 3
+    assert {g["retentionInDays"] for g in aws["logs"].describe_log_groups()["logGroups"]} == {14}
+    assert len(aws["s3"].get_bucket_lifecycle_configuration(Bucket=BUCKET)["Rules"]) == 4  # replaced, not added
 
     # Reset. What a deployment leaves besides its resources: data, the Lambda's log group, the
     # runs' log streams in the account's shared Glue groups (another job's stream among them).
@@ -307,13 +364,18 @@ def test_bootstrap_waits_creates_everything_converges_then_reset_removes_only_ou
     for _ in range(2):  # one at a time (MaxConcurrentRuns 1): moto ends a run when it is read
         run_ids.append(aws["glue"].start_job_run(JobName="b3-quotes-refine")["JobRunId"])
         aws["glue"].get_job_run(JobName="b3-quotes-refine", RunId=run_ids[-1])
-    aws["logs"].create_log_group(logGroupName="/aws/lambda/b3-quotes-trigger")
     for group in ("/aws-glue/jobs/output", "/aws-glue/jobs/error", "/aws-glue/jobs/logs-v2"):
         aws["logs"].create_log_group(logGroupName=group)
         aws["logs"].create_log_stream(logGroupName=group, logStreamName="jr_another_jobs_run")
     for run_id in run_ids:
         aws["logs"].create_log_stream(logGroupName="/aws-glue/jobs/output", logStreamName=run_id)
         aws["logs"].create_log_stream(logGroupName="/aws-glue/jobs/logs-v2", logStreamName=f"{run_id}-driver")
+        aws["logs"].create_log_stream(logGroupName="/aws-glue/jobs/b3-quotes-refine", logStreamName=f"{run_id}-driver")
+    aws["logs"].create_log_group(logGroupName="/aws-glue/crawlers")
+    for stream in ("b3-quotes-crawler", "another-crawler"):
+        aws["logs"].create_log_stream(logGroupName="/aws-glue/crawlers", logStreamName=stream)
+    # A crawl under way: DeleteCrawler refuses it until it has stopped.
+    aws["glue"].start_crawler(Name="b3-quotes-crawler")
     aws["glue"].create_table(DatabaseName="default", TableInput={"Name": "someone_elses"})
     # A table of ours by name, but somewhere else: not ours.
     aws["glue"].delete_table(DatabaseName="default", Name="quotes")
@@ -329,8 +391,9 @@ def test_bootstrap_waits_creates_everything_converges_then_reset_removes_only_ou
     assert refused.returncode == 1 and "not confirmed: nothing deleted" in refused.stderr
     assert aws["s3"].head_bucket(Bucket=BUCKET) and aws["glue"].get_job(JobName="b3-quotes-refine")
 
-    done = run_script("reset_aws.sh", aws_env, {"CONFIRM_AWS_RESET": "YES"})
+    done = run_script("reset_aws.sh", aws_env, {"CONFIRM_AWS_RESET": "YES", "CRAWLER_POLL_S": "0"})
     assert done.returncode == 0, done.stderr
+    assert done.stderr.count("... crawler b3-quotes-crawler is STOPPING: waiting for it to stop") == STOPPING_READS
     assert BUCKET not in [b["Name"] for b in aws["s3"].list_buckets()["Buckets"]]
     assert aws["glue"].get_jobs()["Jobs"] == [] and aws["glue"].get_crawlers()["Crawlers"] == []
     assert sorted(t["Name"] for t in aws["glue"].get_tables(DatabaseName="default")["TableList"]) == ["quotes", "someone_elses"]
@@ -340,7 +403,10 @@ def test_bootstrap_waits_creates_everything_converges_then_reset_removes_only_ou
     assert "b3-quotes" not in [w["Name"] for w in aws["athena"].list_work_groups()["WorkGroups"]]
     assert aws["sqs"].list_queues().get("QueueUrls", []) == []
     groups = [g["logGroupName"] for g in aws["logs"].describe_log_groups()["logGroups"]]
-    assert groups == ["/aws-glue/jobs/error", "/aws-glue/jobs/logs-v2", "/aws-glue/jobs/output"]
+    # The deployment's own groups are gone; of the account's shared ones only other jobs' streams remain.
+    assert groups == ["/aws-glue/crawlers", "/aws-glue/jobs/error", "/aws-glue/jobs/logs-v2", "/aws-glue/jobs/output"]
+    assert [x["logStreamName"] for x in aws["logs"].describe_log_streams(logGroupName=groups.pop(0))["logStreams"]] == [
+        "another-crawler"]
     for group in groups:  # the shared groups stay, with only the other job's stream
         assert [x["logStreamName"] for x in aws["logs"].describe_log_streams(logGroupName=group)["logStreams"]] == [
             "jr_another_jobs_run"]
@@ -527,7 +593,8 @@ def test_policy_documents_are_valid_and_pass_the_linter():
     values = {"BUCKET": BUCKET, "REGION": "us-east-1", "ACCOUNT_ID": "123456789012", "GLUE_JOB_NAME": "b3-quotes-refine",
               "CRAWLER_NAME": "b3-quotes-crawler", "GLUE_DATABASE": "default", "LAMBDA_NAME": "b3-quotes-trigger",
               "ATHENA_WORKGROUP": "b3-quotes", "GLUE_ROLE_NAME": "b3-quotes-glue", "LAMBDA_ROLE_NAME": "b3-quotes-lambda",
-              "GLUE_ROLE_ARN": "arn:aws:iam::123456789012:role/b3-quotes-glue", "CRAWL_QUEUE_NAME": "b3-quotes-crawler-events"}
+              "GLUE_ROLE_ARN": "arn:aws:iam::123456789012:role/b3-quotes-glue", "CRAWL_QUEUE_NAME": "b3-quotes-crawler-events",
+              "GLUE_LOG_GROUP": "/aws-glue/jobs/b3-quotes-refine"}
     for path in sorted((REPO / "infra").rglob("*.json")):
         text = path.read_text()
         for key, value in values.items():
@@ -615,3 +682,64 @@ def test_the_cli_server_serves_the_next_call_after_a_client_died_mid_request(aws
     version = subprocess.run([str(aws_cli / "aws"), "--version"], capture_output=True, text=True, timeout=30)
     assert version.returncode == 0, version.stderr
     assert (version.stdout + version.stderr).startswith("aws-cli/")
+
+
+CREATE_ROLE_DENIED = ("An error occurred (AccessDenied) when calling the CreateRole operation: User: "
+                      "arn:aws:sts::123456789012:assumed-role/voclabs/user1 is not authorized to perform: "
+                      "iam:CreateRole on resource: arn:aws:iam::123456789012:role/b3-quotes-glue")
+
+
+def test_an_account_that_may_not_create_roles_gets_the_labrole_hint_before_anything_exists(aws_env, moto_endpoint,
+                                                                                           tmp_path):
+    denied = fake_aws(tmp_path, {"iam create-role": (99, CREATE_ROLE_DENIED)})
+    result = run_script("bootstrap_aws.sh", aws_env, {"PATH": f"{denied}{os.pathsep}{aws_env['PATH']}"})
+    assert result.returncode == 1, result.stderr
+    assert CREATE_ROLE_DENIED in result.stderr
+    assert result.stderr.rstrip().endswith(
+        "error: this account may not create IAM roles (iam:CreateRole denied): set GLUE_ROLE_ARN and LAMBDA_ROLE_ARN "
+        "in .env to a role you may use (AWS Academy: LabRole's ARN, arn:aws:iam::123456789012:role/LabRole) and re-run")
+    aws = clients(moto_endpoint)
+    assert aws["s3"].list_buckets()["Buckets"] == [] and aws["glue"].get_jobs()["Jobs"] == []
+    assert calls(denied, "iam create-role") == 1
+
+
+def test_the_crawler_is_updated_only_when_it_differs_and_never_fails_bootstrap_while_crawling(aws_env, moto_endpoint):
+    """UpdateCrawler makes the next event-mode crawl list every folder again: a re-run that changed
+    nothing must not call it; a crawl under way refuses it, which is a notice, not exit 1."""
+    aws = clients(moto_endpoint)
+    aws["glue"].create_database(DatabaseInput={"Name": "default"})
+    env = {**aws_env, "GLUE_ROLE_ARN": "arn:aws:iam::123456789012:role/b3-quotes-glue", "GLUE_DATABASE": "default",
+           "CRAWLER_NAME": "b3-quotes-crawler",
+           "CRAWL_QUEUE_ARN": "arn:aws:sqs:us-east-1:123456789012:b3-quotes-crawler-events"}
+
+    def ensure_crawler() -> subprocess.CompletedProcess:
+        return subprocess.run(["bash", "-c", "source scripts/bootstrap_aws.sh; ensure_crawler"], cwd=REPO, env=env,
+                              capture_output=True, text=True, timeout=120)
+
+    def version() -> int:
+        return aws["glue"].get_crawler(Name="b3-quotes-crawler")["Crawler"]["Version"]
+
+    created = ensure_crawler()
+    assert created.returncode == 0 and created.stderr.endswith("+ crawler b3-quotes-crawler created\n"), created.stderr
+    before = version()
+    same = ensure_crawler()
+    assert (same.returncode, same.stderr) == (0, "= crawler b3-quotes-crawler unchanged (not updated: its next crawl "
+                                                 "stays incremental)\n")
+    assert version() == before
+    aws["glue"].update_crawler(Name="b3-quotes-crawler", SchemaChangePolicy={"UpdateBehavior": "UPDATE_IN_DATABASE",
+                                                                             "DeleteBehavior": "LOG"})
+    aws["glue"].start_crawler(Name="b3-quotes-crawler")
+    busy = ensure_crawler()
+    assert busy.returncode == 0, busy.stderr
+    assert busy.stderr == ("! crawler b3-quotes-crawler is crawling: its new settings are not applied; re-run "
+                           "bootstrap once the crawl has ended\n")
+    policy = aws["glue"].get_crawler(Name="b3-quotes-crawler")["Crawler"]["SchemaChangePolicy"]
+    assert policy["UpdateBehavior"] == "UPDATE_IN_DATABASE"
+    aws["glue"].stop_crawler(Name="b3-quotes-crawler")
+    for _ in range(STOPPING_READS + 1):
+        aws["glue"].get_crawler(Name="b3-quotes-crawler")
+    updated = ensure_crawler()
+    assert updated.returncode == 0 and updated.stderr.endswith(
+        "~ crawler b3-quotes-crawler updated (its next crawl lists every folder once)\n"), updated.stderr
+    assert aws["glue"].get_crawler(Name="b3-quotes-crawler")["Crawler"]["SchemaChangePolicy"] == {
+        "UpdateBehavior": "LOG", "DeleteBehavior": "LOG"}

@@ -134,7 +134,7 @@ echo "unexpected call: aws $*" >&2; exit 99
 
 def test_bootstrap_with_an_aws_cli_too_old_for_visual_jobs_says_what_to_install(tmp_path):
     env = {"PATH": f"{old_aws_cli(tmp_path)}{os.pathsep}{BIN}{os.pathsep}{os.environ['PATH']}", "BUCKET": "b3-lake",
-           "ENV_FILE": str(tmp_path / "no.env"), "HOME": str(tmp_path)}
+           "ENV_FILE": str(tmp_path / "no.env"), "HOME": str(tmp_path), "AWS_REGION": "us-east-1"}
     result = subprocess.run(["bash", str(REPO / "scripts" / "bootstrap_aws.sh")], cwd=REPO, capture_output=True,
                             text=True, timeout=60, env={**os.environ, **env})
     assert result.returncode == 2, result.stderr

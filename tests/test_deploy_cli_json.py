@@ -5,11 +5,14 @@ from __future__ import annotations
 import json
 
 from deploy.cli_json import (
+    crawler_differs,
     crawler_targets,
+    drop_lifecycle,
     drop_notification,
     drop_tags,
     has_tag,
     location_in,
+    merge_lifecycle,
     merge_notification,
     merge_tags,
     queue_attributes,
@@ -32,7 +35,9 @@ THEIRS = {
 def test_merge_notification_replaces_only_our_entry_by_id():
     theirs = {**THEIRS, "QueueConfigurations": [
         {"Id": "theirs", "QueueArn": "arn:aws:sqs:us-east-1:1:audit", "Events": ["s3:ObjectCreated:*"]},
-        {"Id": "crawl-events-quotes", "QueueArn": "arn:aws:sqs:us-east-1:1:old", "Events": ["s3:ObjectCreated:*"]}]}
+        {"Id": "crawl-events-quotes", "QueueArn": "arn:aws:sqs:us-east-1:1:old", "Events": ["s3:ObjectCreated:*"]},
+        # An entry an older bootstrap made for a table the crawler no longer crawls: it goes.
+        {"Id": "crawl-events-quotes_daily", "QueueArn": "arn:aws:sqs:us-east-1:1:old", "Events": ["s3:ObjectCreated:*"]}]}
     merged = merge_notification(json.dumps(theirs), "raw-run-committed", "arn:aws:lambda:us-east-1:1:function:new", QUEUE)
     assert merged["TopicConfigurations"] == THEIRS["TopicConfigurations"]
     assert merged["EventBridgeConfiguration"] == {}
@@ -45,11 +50,14 @@ def test_merge_notification_replaces_only_our_entry_by_id():
     queues = merged["QueueConfigurations"]
     assert queues[0] == theirs["QueueConfigurations"][0]
     by_id = {q["Id"]: q for q in queues[1:]}
-    assert by_id["crawl-events-quotes"] == {
-        "Id": "crawl-events-quotes", "QueueArn": QUEUE, "Events": ["s3:ObjectCreated:*", "s3:ObjectRemoved:*"],
-        "Filter": {"Key": {"FilterRules": [{"Name": "prefix", "Value": "raw/quotes/"}]}}}
-    assert by_id["crawl-events-quotes_daily"]["Filter"]["Key"]["FilterRules"] == [
-        {"Name": "prefix", "Value": "refined/quotes_daily/"}]
+    assert by_id["crawl-events-quotes_monthly_compact"] == {
+        "Id": "crawl-events-quotes_monthly_compact", "QueueArn": QUEUE,
+        "Events": ["s3:ObjectCreated:*", "s3:ObjectRemoved:*"],
+        "Filter": {"Key": {"FilterRules": [{"Name": "prefix", "Value": "refined/quotes_monthly_compact/"}]}}}
+    # The crawled tables only: not the ticker-session folders, whose partitions the job registers.
+    assert sorted(by_id) == ["crawl-events-quotes_daily_compact", "crawl-events-quotes_monthly_compact"]
+    assert by_id["crawl-events-quotes_daily_compact"]["Filter"]["Key"]["FilterRules"] == [
+        {"Name": "prefix", "Value": "refined/quotes_daily_compact/"}]
     # No queue prefix overlaps the Lambda's (S3 refuses overlapping filters for the same event).
     assert not any(q["Filter"]["Key"]["FilterRules"][0]["Value"].startswith("raw/_manifests") for q in queues[1:])
 
@@ -90,7 +98,58 @@ def test_location_in_the_bucket_only():
 def test_crawler_targets_are_the_catalog_tables():
     (target,) = crawler_targets("default", QUEUE)["CatalogTargets"]
     assert target["DatabaseName"] == "default" and target["EventQueueArn"] == QUEUE
-    assert target["Tables"][:4] == ["quotes", "quotes_daily", "quotes_monthly", "ibov_portfolio"]
+    assert target["Tables"] == ["quotes_daily_compact", "quotes_monthly_compact"]
+
+
+def _crawler(**changes) -> str:
+    """get-crawler's output for the crawler bootstrap sets, as AWS answers it (empty other target kinds)."""
+    crawler = {"Name": "c", "Role": "arn:aws:iam::1:role/glue", "DatabaseName": "default", "State": "READY",
+               "Targets": {"S3Targets": [], "JdbcTargets": [], "CatalogTargets": [{
+                   "DatabaseName": "default", "EventQueueArn": QUEUE,
+                   "Tables": ["quotes_monthly_compact", "quotes_daily_compact"]}]},
+               "Configuration": '{"Version":1.0,"CreatePartitionIndex":false}',
+               "SchemaChangePolicy": {"UpdateBehavior": "LOG", "DeleteBehavior": "LOG"},
+               "RecrawlPolicy": {"RecrawlBehavior": "CRAWL_EVENT_MODE"}, "Version": 3}
+    return json.dumps({"Crawler": {**crawler, **changes}})
+
+
+def test_the_crawler_differs_only_when_a_setting_bootstrap_makes_differs():
+    wanted = ("arn:aws:iam::1:role/glue", "default", QUEUE, '{"CreatePartitionIndex": false, "Version": 1.0}')
+    assert not crawler_differs(_crawler(), *wanted)  # same settings: tables in another order, JSON spaced otherwise
+    assert not crawler_differs(_crawler(Role="glue"), *wanted)  # the role by name
+    changed = {
+        "role": {"Role": "arn:aws:iam::1:role/other"},
+        "database": {"DatabaseName": "other"},
+        "queue": {"Targets": {"CatalogTargets": [{"DatabaseName": "default", "EventQueueArn": "arn:x",
+                                                  "Tables": ["quotes"]}]}},
+        "tables (every table crawled, as before)": {"Targets": {"CatalogTargets": [{
+            "DatabaseName": "default", "EventQueueArn": QUEUE,
+            "Tables": ["quotes", "quotes_daily", "quotes_monthly", "ibov_portfolio", "quote_issues",
+                       "quotes_daily_compact", "quotes_monthly_compact"]}]}},
+        "an S3 target": {"Targets": {"S3Targets": [{"Path": "s3://x/"}], "CatalogTargets": [{
+            "DatabaseName": "default", "EventQueueArn": QUEUE,
+            "Tables": ["quotes_daily_compact", "quotes_monthly_compact"]}]}},
+        "configuration": {"Configuration": '{"Version":1.0,"CreatePartitionIndex":true}'},
+        "schema policy": {"SchemaChangePolicy": {"UpdateBehavior": "UPDATE_IN_DATABASE", "DeleteBehavior": "LOG"}},
+        "recrawl policy": {"RecrawlPolicy": {"RecrawlBehavior": "CRAWL_EVERYTHING"}},
+    }
+    for what, change in changed.items():
+        assert crawler_differs(_crawler(**change), *wanted), what
+
+
+def test_lifecycle_rules_ours_replaced_by_id_theirs_kept():
+    theirs = {"ID": "their-logs", "Filter": {"Prefix": "logs/"}, "Status": "Enabled", "Expiration": {"Days": 90}}
+    stale = {"ID": "b3-quotes-athena-results", "Filter": {"Prefix": "athena-results/"}, "Status": "Enabled",
+             "Expiration": {"Days": 30}}
+    merged = merge_lifecycle(json.dumps({"Rules": [theirs, stale]}), "7")["Rules"]
+    assert merged[0] == theirs
+    assert {r["ID"]: r["Filter"]["Prefix"] for r in merged[1:]} == {
+        "b3-quotes-raw": "raw/", "b3-quotes-refined": "refined/", "b3-quotes-scripts": "scripts/",
+        "b3-quotes-athena-results": "athena-results/"}
+    results = next(r for r in merged if r["ID"] == "b3-quotes-athena-results")
+    assert results["Expiration"] == {"Days": 7} and results["AbortIncompleteMultipartUpload"] == {"DaysAfterInitiation": 1}
+    assert merge_lifecycle("", "7")["Rules"] == merged[1:]  # the CLI prints nothing for a bucket without rules
+    assert drop_lifecycle(json.dumps({"Rules": merged}))["Rules"] == [theirs]
 
 
 def test_table_states_ours_foreign_absent():

@@ -59,8 +59,8 @@ def test_job_definition_has_no_empty_default():
 def test_console_run_resolves_from_the_defaults_alone(defaults):
     args = resolve(glue_argv(JOB, defaults, {}))
     assert args["manifest_key"] == "pending"  # no specific manifest: refine what is pending
-    assert (args["lake_root"], args["crawler_name"], args["aws_region"], args["glue_database"]) == (
-        "s3://b3-test-lake", "b3-quotes-crawler", "sa-east-1", "b3_quotes")
+    assert (args["lake_root"], args["crawler_name"], args["aws_region"]) == (
+        "s3://b3-test-lake", "b3-quotes-crawler", "sa-east-1")
     assert args["JOB_NAME"] == JOB
 
 
@@ -124,8 +124,7 @@ def test_refine_run_refines_a_manifest_that_arrived_while_it_was_busy(tmp_path):
     refine = RecordingRefine(tmp_path, arrivals=1)
     totals = refine_run(None, str(tmp_path), first, refine=refine, log=lambda m: None)
     assert refine.rounds == [[first], [f"{MANIFESTS}/late-1.json"]]
-    assert totals == {"runs": 2, "daily_rows": 20, "monthly_rows": 2, "set_aside": 0, "raw_days_read": 6,
-                      "written": {}}
+    assert totals == {"runs": 2, "daily_rows": 20, "monthly_rows": 2, "set_aside": 0, "raw_days_read": 6}
     assert sorted(p.name for p in (tmp_path / PROCESSED_RUNS).iterdir()) == ["late-1.json", "run-a.json"]
     assert pending_manifest_keys(str(tmp_path)) == []
 
@@ -144,7 +143,7 @@ def test_refine_run_extra_rounds_are_bounded(tmp_path):
 def test_run_without_manifest_refines_pending_and_does_nothing_when_none(tmp_path, manifest_key):
     refine = RecordingRefine(tmp_path)
     assert refine_run(None, str(tmp_path), manifest_key, refine=refine) == {
-        "runs": 0, "daily_rows": 0, "monthly_rows": 0, "set_aside": 0, "raw_days_read": 0, "written": {}}
+        "runs": 0, "daily_rows": 0, "monthly_rows": 0, "set_aside": 0, "raw_days_read": 0}
     assert refine.rounds == [] and not (tmp_path / "refined").exists()
     pending = write_manifest(tmp_path, "run-b.json", manifest("run-b"))
     assert refine_run(None, str(tmp_path), manifest_key, refine=refine)["runs"] == 1
@@ -194,10 +193,9 @@ def test_set_aside_reasons_name_the_problem(tmp_path):
 
 @pytest.fixture
 def crawled(monkeypatch) -> list[str]:
-    """The crawlers a run started, its catalog step replaced (no Glue here)."""
+    """The crawlers a run started, its one catalog call replaced (no Glue here)."""
     started: list[str] = []
-    monkeypatch.setattr(glue_job, "register_and_crawl",
-                        lambda totals, lake_root, database, crawler_name: started.append(crawler_name))
+    monkeypatch.setattr(glue_job, "start_crawler", lambda crawler_name: started.append(crawler_name))
     return started
 
 
@@ -239,7 +237,8 @@ def glue_account(tmp_path, moto_endpoint, visual_source):
                         aws_access_key_id="testing", aws_secret_access_key="testing")
     glue.create_database(DatabaseInput={"Name": VALUES["GLUE_DATABASE"]})
     for table in TABLES.values():
-        glue.create_table(DatabaseName=VALUES["GLUE_DATABASE"], TableInput=table.glue_table_input(str(lake)))
+        glue.create_table(DatabaseName=VALUES["GLUE_DATABASE"],
+                          TableInput=table.glue_table_input(str(lake), "2019-01-02"))
     glue.create_crawler(Name=VALUES["CRAWLER_NAME"], Role=VALUES["GLUE_ROLE_ARN"],
                         DatabaseName=VALUES["GLUE_DATABASE"], Targets={"S3Targets": [{"Path": str(lake)}]})
     return {"endpoint": moto_endpoint, "glue": glue, "lake": lake, "tmp": tmp_path, "visual_source": visual_source}
@@ -306,14 +305,10 @@ def test_visual_job_run_refines_a_pending_scrape_with_one_init_and_one_commit(gl
     assert calls == [{"event": "init", "name": JOB}, {"event": "commit"}]
     assert "refined 1 scrape run(s) (pending)" in done.stdout
     assert sorted(p.name for p in (lake / PROCESSED_RUNS).iterdir()) == ["run-a.json"]
-    # Registered in the catalog when the run ends: exactly the three sessions and their month.
-    daily = f"{lake}/refined/quotes_daily"
-    assert registered(glue, "quotes_daily") == [
-        (["2020-03-02", "PETR4"], f"{daily}/dt=2020-03-02/ticker=PETR4/"),
-        (["2020-03-03", "PETR4"], f"{daily}/dt=2020-03-03/ticker=PETR4/"),
-        (["2020-03-04", "PETR4"], f"{daily}/dt=2020-03-04/ticker=PETR4/")]
-    assert registered(glue, "quotes_monthly") == [
-        (["2020-03", "PETR4"], f"{lake}/refined/quotes_monthly/month=2020-03/ticker=PETR4/")]
+    # Athena projects the ticker-session tables' partitions: the run adds none to the catalog.
+    assert registered(glue, "quotes_daily") == registered(glue, "quotes_monthly") == []
+    assert sorted(p.name for p in (lake / "refined/quotes_daily").iterdir()) == [
+        "dt=2020-03-02", "dt=2020-03-03", "dt=2020-03-04"]
     assert glue.get_crawler(Name=VALUES["CRAWLER_NAME"])["Crawler"]["State"] == "RUNNING"
 
 

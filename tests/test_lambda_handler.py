@@ -3,6 +3,7 @@ that it also runs in the Lambda-version venv of .ci/run."""
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 
 import boto3
@@ -125,3 +126,41 @@ def test_handler_asks_for_a_queued_run_when_its_sdk_can(glue, tmp_path, monkeypa
     assert body == {"JobName": JOB, "Arguments": {"--manifest_key": "raw/_manifests/20240103T210500Z-a1b2c3.json"},
                     **({QUEUING_PARAMETER: True} if knows_queuing else {})}
     assert [r["Id"] for r in glue.get_job_runs(JobName=JOB)["JobRuns"]] == [run["job_run_id"]]
+
+
+def test_a_runs_resources_follow_its_size_within_the_deployments_limits():
+    from lambdas.start_glue_job import run_resources
+
+    # Hand-worked: files = days x tickers; an executor writes 30,000 files a minute on paper, added
+    # until the writes take 10 minutes; timeout 10 min + twice the writes, at least 30.
+    daily = run_resources(1, 87, max_workers=10, max_timeout_min=120)  # 87 files
+    assert daily == {"WorkerType": "G.1X", "NumberOfWorkers": 2, "Timeout": 30}
+    # IBOV over 10 years: 2,480 x 87 = 215,760 files: 1 executor, 10 + 2 x 8 = 26 -> 30 minutes.
+    assert run_resources(2480, 87, 10, 120) == {"WorkerType": "G.1X", "NumberOfWorkers": 2, "Timeout": 30}
+    # The whole market over 10 years: 2,480 x 745 = 1,847,600 files: 7 executors + the driver;
+    # 1,847,600 / 210,000 a minute -> 9 minutes, 10 + 18 = 28 -> 30.
+    assert run_resources(2480, 745, 10, 120) == {"WorkerType": "G.1X", "NumberOfWorkers": 8, "Timeout": 30}
+    # Fewer workers allowed: 3 executors, 1,847,600 / 90,000 -> 21 minutes, 10 + 42 = 52.
+    assert run_resources(2480, 745, 4, 120) == {"WorkerType": "G.1X", "NumberOfWorkers": 4, "Timeout": 52}
+    # And a shorter timeout allowed: the limit wins (the run then needs the next one to finish).
+    assert run_resources(2480, 745, 2, 45) == {"WorkerType": "G.1X", "NumberOfWorkers": 2, "Timeout": 45}
+
+
+def test_handler_sizes_each_run_from_its_manifest_and_starts_an_unreadable_ones_with_the_jobs_own(glue, monkeypatch):
+    s3 = boto3.client("s3", region_name="us-east-1")
+    s3.create_bucket(Bucket="b3-quotes-lake")
+    days = [(dt.date(2023, 1, 1) + dt.timedelta(days=n)).isoformat() for n in range(300)]
+    backfill = {"run_id": "big", "partitions": days, "tickers": [f"T{n}" for n in range(3000)]}  # 900,000 files
+    s3.put_object(Bucket="b3-quotes-lake", Key="raw/_manifests/big.json", Body=json.dumps(backfill).encode())
+    monkeypatch.setenv("GLUE_JOB_NAME", JOB)
+    monkeypatch.setenv("GLUE_MAX_WORKERS", "3")
+    monkeypatch.setenv("GLUE_MAX_TIMEOUT_MIN", "60")
+    event = {"Records": [{"s3": {"bucket": {"name": "b3-quotes-lake"}, "object": {"key": key}}}
+                         for key in ("raw/_manifests/big.json", "raw/_manifests/gone.json")]}
+    first, second = lambda_handler(event, None)["job_runs"]
+    stored = glue.get_job_run(JobName=JOB, RunId=first["job_run_id"])["JobRun"]
+    # 900,000 files: 3 executors by the 10-minute target, but GLUE_MAX_WORKERS=3 (2 executors):
+    # 900,000 / 60,000 a minute = 15 minutes, 10 + 30 = 40 (under GLUE_MAX_TIMEOUT_MIN=60).
+    assert (stored["WorkerType"], stored["NumberOfWorkers"], stored["Timeout"]) == ("G.1X", 3, 40)
+    assert (first["NumberOfWorkers"], first["Timeout"]) == (3, 40)
+    assert "NumberOfWorkers" not in second  # no manifest to read: the job's own 2 x G.1X, 30 minutes

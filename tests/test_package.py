@@ -67,3 +67,32 @@ def test_package_refuses_an_unknown_kind_with_its_usage(tmp_path):
                           cwd=REPO_ROOT, capture_output=True, text=True, timeout=120)
     assert done.returncode == 2 and done.stderr == "usage: python3 -m deploy.package {job,lambda,visual-source} OUT\n"
     assert list(tmp_path.iterdir()) == []
+
+
+def test_zip_entries_are_readable_regular_files_whatever_the_checkouts_modes(tmp_path, monkeypatch):
+    """A checkout cloned under umask 077 has 0600 files: Lambda, running the code as another user,
+    then fails with "Unable to import module". Every entry must be a regular file, rw-r--r--."""
+    import os
+    import stat
+
+    import deploy.package
+
+    source = tmp_path / "checkout" / "pkg"
+    (source / "sub").mkdir(parents=True)
+    for path in (source / "__init__.py", source / "sub" / "mod.py"):
+        path.write_text("X = 1\n")
+        path.chmod(0o600)
+    (tmp_path / "checkout" / "handler.py").write_text("def h(e, c): return 1\n")
+    (tmp_path / "checkout" / "handler.py").chmod(0o700)
+    monkeypatch.setitem(deploy.package.PACKAGES, "lambda", {"handler.py": tmp_path / "checkout" / "handler.py",
+                                                            "pkg": source})
+    old = os.umask(0o077)
+    try:
+        names = build("lambda", tmp_path / "lambda.zip")
+    finally:
+        os.umask(old)
+    assert names == ["handler.py", "pkg/__init__.py", "pkg/sub/mod.py"]
+    with zipfile.ZipFile(tmp_path / "lambda.zip") as archive:
+        modes = {info.filename: info.external_attr >> 16 for info in archive.infolist()}
+        assert archive.read("pkg/sub/mod.py") == b"X = 1\n"
+    assert modes == {name: stat.S_IFREG | 0o644 for name in names}

@@ -94,3 +94,61 @@ def test_a_bad_value_names_the_file_and_key_and_stops_only_what_uses_it(tmp_path
     monkeypatch.setenv("ENV_FILE", str(env_file))
     assert query_main(["--lake-dir", str(lake), "--sql", "SELECT count(*) AS n FROM quotes"]) == 0
     assert capsys.readouterr().out.splitlines()[-1].strip() == "1"
+
+
+AWS_CONFIG = """\
+[default]
+region = eu-west-1
+[profile work]
+region = sa-east-1
+"""
+
+
+def test_the_region_comes_from_the_aws_cli_profile_before_the_default_and_is_said_once(tmp_path):
+    config = tmp_path / "aws-config"
+    config.write_text(AWS_CONFIG)
+    env_file = tmp_path / ".env"
+    env_file.write_text("BUCKET=my-lake\n")
+    profile = bash_config(env_file, "AWS_REGION", "AWS_DEFAULT_REGION", AWS_CONFIG_FILE=str(config), AWS_PROFILE="work")
+    assert profile.returncode == 0, profile.stderr
+    assert profile.stdout.splitlines() == ["sa-east-1", "sa-east-1"]
+    assert profile.stderr == "region sa-east-1 (from the AWS CLI profile work; set AWS_REGION to change it)\n"
+    default_profile = load_settings(env={"AWS_CONFIG_FILE": str(config)}, env_file=env_file)
+    assert (default_profile.aws_region, default_profile.aws_region_source) == ("eu-west-1", "AWS CLI profile default")
+    # A project setting wins and is not announced.
+    chosen = bash_config(env_file, "AWS_REGION", AWS_CONFIG_FILE=str(config), AWS_PROFILE="work", AWS_REGION="ap-south-1")
+    assert (chosen.stdout, chosen.stderr) == ("ap-south-1\n", "")
+    env_file.write_text("BUCKET=my-lake\nAWS_REGION=us-west-2\n")
+    assert load_settings(env={"AWS_CONFIG_FILE": str(config)}, env_file=env_file).aws_region == "us-west-2"
+    # No region anywhere (a profile that does not exist either): the default, said.
+    nowhere = bash_config(env_file.with_name("none.env"), "AWS_REGION", AWS_CONFIG_FILE=str(config), AWS_PROFILE="gone")
+    assert nowhere.returncode == 0, nowhere.stderr
+    assert nowhere.stdout == "us-east-1\n"
+    assert nowhere.stderr == ("region us-east-1 (the default: neither AWS_REGION, .env nor the AWS CLI profile "
+                              "names one)\n")
+
+
+def test_the_deployments_cost_settings_are_checked_and_a_bad_one_stops_the_scripts(tmp_path):
+    env_file = tmp_path / ".env"
+    env_file.write_text("BUCKET=my-lake\nLOG_RETENTION_DAYS=14\nATHENA_RESULTS_DAYS=3\nATHENA_SCAN_LIMIT_GB=1\n"
+                        "ATHENA_HISTORY_START=2015-01-02\n")
+    good = bash_config(env_file, "LOG_RETENTION_DAYS", "ATHENA_RESULTS_DAYS", "ATHENA_SCAN_LIMIT_GB",
+                       "ATHENA_HISTORY_START", AWS_REGION="us-east-1")
+    assert good.returncode == 0, good.stderr
+    assert good.stdout.splitlines() == ["14", "3", "1", "2015-01-02"]
+    defaults = load_settings(env={}, env_file=tmp_path / "none")
+    assert (defaults.log_retention_days, defaults.athena_results_days, defaults.athena_scan_limit_gb,
+            defaults.athena_history_start, defaults.glue_max_workers, defaults.glue_max_timeout_min) == (
+        30, 7, 10, "2000-01-01", 10, 120)
+    for line, message in (
+            ("LOG_RETENTION_DAYS=10", "LOG_RETENTION_DAYS: must be one of CloudWatch's retentions (1, 3, 5, 7, 14, 30,"),
+            ("ATHENA_RESULTS_DAYS=0", "ATHENA_RESULTS_DAYS: must be a whole number of days, 1 or more, got '0'"),
+            ("ATHENA_SCAN_LIMIT_GB=0.5", "ATHENA_SCAN_LIMIT_GB: must be a whole number of gigabytes, 1 or more, got '0.5'"),
+            ("ATHENA_HISTORY_START=2015-13-01", "ATHENA_HISTORY_START: must be a day, YYYY-MM-DD, got '2015-13-01'"),
+            ("GLUE_MAX_WORKERS=1", "GLUE_MAX_WORKERS: must be a whole number of workers, 2 or more, got '1'"),
+            ("GLUE_MAX_TIMEOUT_MIN=3000", "GLUE_MAX_TIMEOUT_MIN: must be a whole number of minutes from 30 to 2880, "
+                                          "got '3000'")):
+        env_file.write_text(f"BUCKET=my-lake\n{line}\n")
+        bad = bash_config(env_file, "BUCKET", AWS_REGION="us-east-1")
+        assert bad.returncode == 2 and bad.stdout == "", line
+        assert bad.stderr.startswith(f"error: {env_file}: {message}"), bad.stderr

@@ -129,3 +129,64 @@ def test_a_lake_with_a_session_pickles_without_it():
 def test_s3_keys_under_a_bucket_folder():
     lake = Lake("s3://bucket/lakes/b3", "us-east-1")
     assert (lake.bucket, lake.s3_key("raw/x.parquet")) == ("bucket", "lakes/b3/raw/x.parquet")
+
+
+def test_a_process_makes_one_boto3_session_and_one_s3_client_for_all_its_files(s3_endpoint, monkeypatch):
+    """A Spark task's Lake has no session: files written one after another share the process's."""
+    import boto3
+    import pyarrow as pa
+
+    made = []
+
+    class CountedSession(boto3.Session):
+        def __init__(self, *args, **kwargs) -> None:
+            made.append(1)
+            super().__init__(*args, **kwargs)
+
+    monkeypatch.setattr(boto3, "Session", CountedSession)
+    release_filesystems()
+    boto3.client("s3").create_bucket(Bucket="b3-lake")
+    made.clear()
+    lake = Lake.at("s3://b3-lake")
+    for n in range(5):
+        lake.write_parquet(f"refined/t/dt=2024-01-0{n + 1}/part-0.parquet", pa.table({"x": [n]}))
+        lake.write_bytes(f"refined/_processed_runs/{n}.json", b"")
+    assert lake.s3_client() is lake.s3_client()
+    assert len(made) == 1
+    assert lake.list_files("refined/_processed_runs", hidden=True) == [f"refined/_processed_runs/{n}.json"
+                                                                        for n in range(5)]
+    # Another configuration (here: other keys in the environment) is another session, as in boto3.
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "other")
+    assert lake.exists("refined/_processed_runs/0.json")
+    assert len(made) == 2
+    release_filesystems()
+
+
+def test_the_sessions_refreshable_credentials_renew_only_when_they_near_expiry(monkeypatch):
+    """botocore's RefreshableCredentials, as a Glue job role's: refreshed 15 minutes before they
+    expire, by boto3's own rule, and not on every file."""
+    import datetime as dt
+
+    from botocore.credentials import RefreshableCredentials
+
+    refreshed = []
+
+    def refresh() -> dict:
+        refreshed.append(1)
+        return {"access_key": f"AKIA{len(refreshed) + 1}", "secret_key": "s", "token": f"token{len(refreshed) + 1}",
+                "expiry_time": (dt.datetime.now(dt.UTC) + dt.timedelta(hours=1)).isoformat()}
+
+    credentials = RefreshableCredentials.create_from_metadata(
+        {"access_key": "AKIA1", "secret_key": "s", "token": "token1",
+         "expiry_time": (dt.datetime.now(dt.UTC) + dt.timedelta(hours=1)).isoformat()}, refresh, "test")
+    monkeypatch.setattr(storage_lake, "_boto3_session", lambda: SimpleNamespace(get_credentials=lambda: credentials))
+    release_filesystems()
+    lake = Lake("s3://b3-lake", "sa-east-1", "http://127.0.0.1:9")
+    first = lake.filesystem
+    assert all(lake.filesystem is first for _ in range(100)) and refreshed == []
+    assert s3_options(first)["access_key"] == "AKIA1"
+    credentials._expiry_time = dt.datetime.now(dt.UTC) + dt.timedelta(minutes=5)  # within boto3's 15 minutes
+    second = lake.filesystem
+    assert refreshed == [1] and s3_options(second)["access_key"] == "AKIA2"
+    assert lake.filesystem is second and refreshed == [1]
+    release_filesystems()
