@@ -13,7 +13,7 @@ from pathlib import Path
 import duckdb
 
 from contract.layout import RAW_PREFIX
-from contract.tables import TABLES, Table
+from contract.tables import TABLES, VIEWS, Table
 from pipeline.lake import DEFAULT_LOCK_WAIT_S, lake_lock
 
 CATALOG_FILE = "catalog.duckdb"
@@ -49,7 +49,7 @@ def view_sql(lake_dir: Path, table: str) -> str:
 
 # The contract's catalog types as DuckDB's (raw and refined files store timestamps in UTC).
 DUCKDB_TYPES = {"string": "VARCHAR", "double": "DOUBLE", "bigint": "BIGINT", "int": "INTEGER", "date": "DATE",
-                "timestamp": "TIMESTAMP WITH TIME ZONE"}
+                "timestamp": "TIMESTAMP WITH TIME ZONE", "boolean": "BOOLEAN"}
 
 
 def empty_view_sql(table: str) -> str:
@@ -117,7 +117,17 @@ def refresh_catalog(lake_dir: Path) -> list[str]:
                 con.execute(f"COMMENT ON VIEW {table} IS '{_digest(sql)}'")
             if sql == full:
                 present.append(table)
+        for view in VIEWS.values():  # views over the tables, defined once (their SQL is the contract's)
+            sql = derived_view_sql(view.name)
+            if defined.get(view.name) != _digest(sql):
+                con.execute(sql)
+                con.execute(f"COMMENT ON VIEW {view.name} IS '{_digest(sql)}'")
     return present
+
+
+def derived_view_sql(name: str) -> str:
+    """`CREATE VIEW` of a contract view (contract.tables.VIEWS) over the tables' views."""
+    return f"CREATE OR REPLACE VIEW {name} AS {VIEWS[name].sql}"
 
 
 def _digest(sql: str) -> str:
@@ -129,6 +139,8 @@ def memory_catalog(lake_dir: Path) -> duckdb.DuckDBPyConnection:
     con = duckdb.connect(":memory:")
     for table in TABLES:
         con.execute(wanted_view_sql(lake_dir, table))
+    for view in VIEWS:
+        con.execute(derived_view_sql(view))
     return con
 
 

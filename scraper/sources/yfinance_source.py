@@ -11,8 +11,10 @@ from dataclasses import dataclass
 import pandas as pd
 
 from contract.tables import QUOTE_NUMBERS
+from scraper.events import as_traded
 from scraper.http_client import run_with_deadline
 from scraper.sources.base import (
+    ACTION_COLUMNS,
     QUOTE_COLUMNS,
     YAHOO_TO_RAW,
     FetchResult,
@@ -43,7 +45,10 @@ def yfinance_frame_to_quotes(frame: pd.DataFrame | None, symbol_to_ticker: dict[
     long["trade_date"] = pd.to_datetime(long["Date"]).dt.date
     for col in QUOTE_NUMBERS:
         long[col] = long[col].astype("float64") if col in long.columns else float("nan")
-    return long.loc[:, QUOTE_COLUMNS].reset_index(drop=True)
+    # The download's actions (actions=True), for scraper.events.as_traded.
+    long = long.rename(columns=ACTION_COLUMNS)
+    actions = [name for name in ACTION_COLUMNS.values() if name in long.columns]
+    return long.loc[:, [*QUOTE_COLUMNS, *actions]].reset_index(drop=True)
 
 
 @dataclass
@@ -68,7 +73,7 @@ class YFinanceSource:
             start=start.isoformat(),
             end=(end + dt.timedelta(days=1)).isoformat(),  # yfinance's end is exclusive
             auto_adjust=False,
-            actions=False,
+            actions=True,  # the splits its prices are adjusted for: undone, and loaded as events
             group_by="column",
             progress=False,
             threads=True,
@@ -96,9 +101,11 @@ class YFinanceSource:
                                    if found else "")
             frames.append(batch_quotes)
         quotes = pd.concat(frames, ignore_index=True) if frames else empty_quotes()
+        quotes, events = as_traded(quotes)
         got = set(quotes["ticker"])
         missing = [t for t in tickers if t not in got]
-        return FetchResult(quotes, missing, {t: yahoo_symbol(t) for t in tickers if t in got})
+        return FetchResult(quotes.loc[:, QUOTE_COLUMNS], missing, {t: yahoo_symbol(t) for t in tickers if t in got},
+                           events=None if events.empty else events)
 
     def _check_outage(self, reason: str) -> None:
         """A batch came back empty: unknown tickers, or an outage yfinance swallowed?

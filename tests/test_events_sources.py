@@ -1,0 +1,112 @@
+"""Corporate events read from each source, offline, on real payloads (tests/data/corporate_events/)."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from scraper import calendar_b3
+from scraper.events import read_b3_events_file, read_events_file, ticker_of_isin, undo_splits, yahoo_events
+from scraper.sources.base import SourceDataError
+from tests.conftest import REPO
+
+EVENTS_DATA = REPO / "tests" / "data" / "corporate_events"
+D = dt.date.fromisoformat
+
+
+def payload_file(tmp_path: Path, name: str) -> Path:
+    """One of the recorded B3 answers of the derived file, as the API's own JSON body."""
+    body = json.loads((EVENTS_DATA / "b3_listed_company_events.DERIVED.json").read_text())[name]
+    path = tmp_path / f"{name}.json"
+    path.write_text(json.dumps(body))
+    return path
+
+
+def rows(events: pd.DataFrame) -> list[tuple]:
+    return [(r.ticker, r.ex_date.isoformat(), r.kind, round(r.share_ratio, 12), round(r.cash_per_share, 12),
+             r.source_label) for r in events.sort_values(["ticker", "ex_date", "kind"]).itertuples()]
+
+
+def test_b3_stock_events_read_as_the_shared_readme_says(tmp_path):
+    mglu = read_b3_events_file(payload_file(tmp_path, "MGLU_SUPPLEMENT"), calendar_b3.next_session)
+    assert rows(mglu) == [
+        # DESDOBRAMENTO 300 % -> 4 shares per old one; last day with the right 13/10/2020 (Tue) -> ex Wed 14.
+        ("MGLU3", "2020-10-14", "split", 4.0, 0.0, "DESDOBRAMENTO"),
+        # GRUPAMENTO 0,10 is the ratio itself; 24/05/2024 a Friday -> ex Monday 27 (the COTAHIST jump day).
+        ("MGLU3", "2024-05-27", "reverse_split", 0.1, 0.0, "GRUPAMENTO"),
+        # BONIFICACAO 5 % -> 1.05; 29/12/2025 (Mon) -> ex Tue 30.
+        ("MGLU3", "2025-12-30", "bonus", 1.05, 0.0, "BONIFICACAO"),
+    ]
+    bbas = read_b3_events_file(payload_file(tmp_path, "BBAS_SUPPLEMENT"), calendar_b3.next_session)
+    # Listed for three ISINs; only the traded paper BRBBASACNOR3 (BBAS3) is kept: the split once.
+    assert rows(bbas) == [("BBAS3", "2024-04-16", "split", 2.0, 0.0, "DESDOBRAMENTO")]
+    itub = read_b3_events_file(payload_file(tmp_path, "ITUB_SUPPLEMENT"), calendar_b3.next_session)
+    # CIS RED CAP changes no price basis we know of: left out. 23/12/2025 -> B3 is closed on the 24th
+    # and the 25th: ex Friday 26.
+    assert rows(itub) == [("ITUB4", "2025-12-26", "bonus", 1.03, 0.0, "BONIFICACAO")]
+
+
+def test_b3_cash_events_are_brl_per_share_on_the_next_session(tmp_path):
+    abev = read_b3_events_file(EVENTS_DATA / "GetListedSupplementCompany_ABEV.rb3.json", calendar_b3.next_session)
+    # 17/12/2021 was a Friday: ex Monday 20; the rate is R$ per share in pt-BR notation.
+    assert rows(abev) == [("ABEV3", "2021-12-20", "cash_dividend", 1.0, 0.1334, "DIVIDENDO"),
+                          ("ABEV3", "2021-12-20", "interest_on_capital", 1.0, 0.4702, "JRS CAP PROPRIO")]
+    # The same payload given twice (a page fetched twice) is one event each, not twice the cash.
+    doubled = tmp_path / "twice.json"
+    body = json.loads((EVENTS_DATA / "GetListedSupplementCompany_ABEV.rb3.json").read_text())
+    doubled.write_text(json.dumps(body + body))
+    assert rows(read_b3_events_file(doubled, calendar_b3.next_session)) == rows(abev)
+
+
+def test_isin_to_ticker():
+    assert ticker_of_isin("BRBBASACNOR3") == "BBAS3" and ticker_of_isin("BRITUBACNPR1") == "ITUB4"
+    assert ticker_of_isin("BRBBASA04OR8") is None  # an older paper: no traded code
+
+
+def test_bad_b3_payloads_are_one_line_naming_the_file(tmp_path):
+    broken = tmp_path / "broken.json"
+    broken.write_text("{not json")
+    with pytest.raises(SourceDataError, match="broken.json: not JSON"):
+        read_b3_events_file(broken, calendar_b3.next_session)
+    body = json.loads(payload_file(tmp_path, "BBAS_SUPPLEMENT").read_text())
+    body[0]["stockDividends"][2]["factor"] = "cem"
+    bad = tmp_path / "bad.json"
+    bad.write_text(json.dumps(body))
+    with pytest.raises(SourceDataError, match="bad.json: DESDOBRAMENTO of BRBBASACNOR3 .*unreadable factor"):
+        read_b3_events_file(bad, calendar_b3.next_session)
+
+
+def test_events_file_reads_and_refuses_what_would_bend_returns(tmp_path):
+    good = tmp_path / "events.csv"
+    good.write_text("ticker,ex_date,kind,share_ratio,cash_per_share\n"
+                    "bbas3,2024-04-16,split,2,\nPETR4.SA,2024-06-12,cash_dividend,,1.0\n")
+    assert rows(read_events_file(good)) == [("BBAS3", "2024-04-16", "split", 2.0, 0.0, "split"),
+                                            ("PETR4", "2024-06-12", "cash_dividend", 1.0, 1.0, "cash_dividend")]
+    for line, message in [("BBAS3,2024-04-16,split,0.5,", "a split with share_ratio 0.5"),
+                          ("BBAS3,16/04/2024,split,2,", "bad ex_date '16/04/2024'"),
+                          ("BBAS3,2024-04-16,desdobramento,2,", "kind 'desdobramento' is not one of"),
+                          ("BBAS3,2024-04-16,cash_dividend,,-1", "cash_per_share -1.0 must be zero or more")]:
+        bad = tmp_path / "bad.csv"
+        bad.write_text(f"ticker,ex_date,kind,share_ratio,cash_per_share\n{line}\n")
+        with pytest.raises(SourceDataError, match=f"bad.csv:2: {message}"):
+            read_events_file(bad)
+
+
+def test_undoing_yahoos_splits_gives_prices_as_traded():
+    # BBAS3 as Yahoo lists it after its 2:1 split: 28.23 on 2024-04-15; B3's file says 56.46.
+    quotes = pd.DataFrame({"ticker": ["BBAS3"] * 3, "trade_date": [D("2024-04-12"), D("2024-04-15"), D("2024-04-16")],
+                           "open": [28.0, 28.1, 27.9], "high": [28.5, 28.4, 28.2], "low": [27.8, 27.9, 27.6],
+                           "close": [28.2, 28.23, 27.91], "adj_close": [26.0, 26.1, 25.9],
+                           "volume": [30_000_000.0, 32_000_000.0, 20_000_000.0]})
+    events = yahoo_events("BBAS3", quotes["trade_date"], [0.0, 0.5, 0.0], [0.0, 0.0, 2.0])
+    traded, events = undo_splits(quotes, events)
+    assert list(traded["close"]) == [56.4, 56.46, 27.91]  # x2 before the ex date, as traded after it
+    assert list(traded["volume"]) == [15_000_000.0, 16_000_000.0, 20_000_000.0]
+    assert list(traded["adj_close"]) == [26.0, 26.1, 25.9]  # Yahoo's own adjusted close, as given
+    # Yahoo's 0.50 dividend before the split is 1.00 per share of its day.
+    assert rows(events) == [("BBAS3", "2024-04-15", "cash_dividend", 1.0, 1.0, "Dividends"),
+                            ("BBAS3", "2024-04-16", "split", 2.0, 0.0, "Stock Splits")]
