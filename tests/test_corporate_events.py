@@ -160,3 +160,53 @@ def test_loading_the_same_events_twice_adds_nothing(b3_events_lake, tmp_path):
                        "--b3-events-file", str(payload(tmp_path, "MGLU_SUPPLEMENT"))) == 0
     after = run_local(b3_events_lake, "SELECT * EXCLUDE (ingested_at, run_id) FROM corporate_events ORDER BY ALL")[1]
     assert after == before and len(after) == 4  # BBAS3's split, MGLU3's split, reverse split and bonus
+
+
+def test_incremental_runs_with_events_equal_one_full_run(full_lake, tmp_path):
+    from tests.helpers import assert_same_tables
+
+    csv_dir = with_event_put_back(tmp_path / "csv", 2.0, yahoo_columns=False)
+    events = ["--events-file", str(events_file(tmp_path / "events.csv", "split", 2.0))]
+    scrape = ["--source", "csv", "--csv-dir", str(csv_dir), "--tickers", ",".join(TICKERS)]
+    full = tmp_path / "full"
+    assert run_scraper(full, *scrape, "--start", START, "--end", END, *events) == 0
+    # The event loaded with the first run, before its ex date has a price; the rest day by day, then in a block.
+    daily = tmp_path / "daily"
+    assert run_scraper(daily, *scrape, "--start", START, "--end", "2020-01-10", *events) == 0
+    for day in ("2020-01-13", "2020-01-14", EX_DATE, "2020-01-16"):
+        assert run_scraper(daily, *scrape, "--start", day, "--end", day) == 0
+    assert run_scraper(daily, *scrape, "--start", "2020-01-17", "--end", END) == 0
+    assert_same_tables(daily, full)
+
+
+def refined_files(lake: Path) -> dict[str, int]:
+    return {str(p.relative_to(lake)): p.stat().st_mtime_ns for p in (lake / "refined").rglob("*.parquet")}
+
+
+def test_a_late_events_file_rewrites_only_the_windows_it_touches(full_lake, tmp_path):
+    from tests.helpers import copy_lake
+
+    lake = copy_lake(full_lake, tmp_path)
+    before = refined_files(lake)
+    # VALE3 paid R$ 2.00 on 2020-01-15 (a made-up dividend: what it changes is the point), loaded afterwards.
+    late = tmp_path / "late.csv"
+    late.write_text(f"ticker,ex_date,kind,share_ratio,cash_per_share\nVALE3,{EX_DATE},cash_dividend,,2.0\n")
+    assert run_scraper(lake, "--events-only", "--events-file", str(late)) == 0
+    after = refined_files(lake)
+    rewritten = sorted(k for k in after if after[k] != before.get(k))
+    vale_days = sorted(k.split("/")[2][3:] for k in before if k.startswith("refined/quotes_daily/dt=") and "VALE3" in k)
+    reach = [d for d in vale_days if d >= EX_DATE][:20]  # the ex date and the 19 sessions its windows reach
+    assert rewritten == sorted([
+        *(f"refined/quotes_daily/dt={d}/ticker=VALE3/part-0.snappy.parquet" for d in reach),
+        "refined/quotes_monthly/month=2020-01/ticker=VALE3/part-0.snappy.parquet",
+        "refined/quotes_monthly/month=2020-02/ticker=VALE3/part-0.snappy.parquet",  # its return reads January's close
+        "refined/quotes_daily_compact/year=2020/part-0.snappy.parquet",
+        "refined/quotes_monthly_compact/year=2020/part-0.snappy.parquet",
+    ])
+    untouched, got = sorted_table(full_lake, "quotes_daily"), sorted_table(lake, "quotes_daily")
+    ex = (got["ticker"] == "VALE3") & (got["dt"] == EX_DATE)
+    # The price return is the same; the total return adds 2.00 on the previous close.
+    previous_close = untouched.loc[(untouched["ticker"] == "VALE3") & (untouched["dt"] < EX_DATE), "close_price"].iloc[-1]
+    assert got.loc[ex, "daily_return"].item() == pytest.approx(untouched.loc[ex, "daily_return"].item(), abs=1e-15)
+    assert got.loc[ex, "total_return"].item() == pytest.approx(
+        untouched.loc[ex, "daily_return"].item() + 2.0 / previous_close, abs=1e-12)
