@@ -15,16 +15,19 @@ Every reader returns EVENT_COLUMNS; bad input is a SourceDataError naming the fi
 
 from __future__ import annotations
 
+import base64
 import datetime as dt
 import json
 import math
+import time
 from collections.abc import Callable, Iterable
 from pathlib import Path
 
 import pandas as pd
 
 from contract.tables import CASH_EVENT_KINDS, EVENT_KINDS, SHARE_EVENT_KINDS
-from scraper.sources.base import SourceDataError
+from scraper.http_client import HttpClient, get_with_retries
+from scraper.sources.base import SourceDataError, SourceUnavailable
 
 EVENT_COLUMNS = ["ticker", "ex_date", "kind", "share_ratio", "cash_per_share", "source_label"]
 EVENTS_FILE_COLUMNS = ["ticker", "ex_date", "kind", "share_ratio", "cash_per_share"]
@@ -212,21 +215,56 @@ def ticker_of_isin(isin: str) -> str | None:
 
 def read_b3_events_file(path: Path, next_session: Callable[[dt.date], dt.date],
                         ticker_of: Callable[[str], str | None] = ticker_of_isin) -> pd.DataFrame:
-    """B3's GetListedSupplementCompany payload (a list of companies, or one company object).
+    """A saved GetListedSupplementCompany answer: parse_b3_supplement's rows."""
+    return parse_b3_supplement(_text(path), str(path), next_session, ticker_of)
+
+
+B3_SUPPLEMENT_URL = ("https://sistemaswebb3-listados.b3.com.br/listedCompaniesProxy/CompanyCall/"
+                     "GetListedSupplementCompany/{params}")
+
+
+def b3_supplement_url(company: str) -> str:
+    """The API's URL of a company's events: its parameters are base64 JSON, as B3's site sends them."""
+    params = json.dumps({"issuingCompany": company, "language": "pt-br"}, separators=(",", ":"))
+    return B3_SUPPLEMENT_URL.format(params=base64.b64encode(params.encode()).decode())
+
+
+def fetch_b3_events(http: HttpClient, tickers: Iterable[str], next_session: Callable[[dt.date], dt.date],
+                    sleep: Callable[[float], None] = time.sleep) -> pd.DataFrame:
+    """The events of `tickers` from B3's listed-company API, one request per company (PETR for
+    PETR3 and PETR4); an empty answer is a company with no event. A refused or failed request is
+    SourceUnavailable: nothing is loaded half."""
+    wanted = sorted(set(tickers))
+    frames = []
+    for company in sorted({t[:4] for t in wanted if len(t) > 4}):
+        url = b3_supplement_url(company)
+        status, body = get_with_retries(http, url, sleep=sleep)
+        if status != 200:
+            raise SourceUnavailable(f"B3's listed-company API answered HTTP {status} for {company} ({url})")
+        if body.strip():
+            frames.append(parse_b3_supplement(body.decode("utf-8-sig"), f"B3 events of {company}", next_session))
+    found = pd.concat([f for f in frames if not f.empty], ignore_index=True) if any(not f.empty for f in frames) \
+        else empty_events()
+    return found[found["ticker"].isin(wanted)].reset_index(drop=True)
+
+
+def parse_b3_supplement(text: str, where: str, next_session: Callable[[dt.date], dt.date],
+                        ticker_of: Callable[[str], str | None] = ticker_of_isin) -> pd.DataFrame:
+    """B3's GetListedSupplementCompany answer (a list of companies, or one company object).
 
     `ticker_of` names the traded paper of an ISIN (COTAHIST's CODISI), None for the others: B3
     lists an event once per ISIN the company has had, and only the traded paper's rows are kept.
     `next_session(day)`: the B3 session after `day` (the ex date after lastDatePrior).
     Labels that change no price basis and pay nothing we know (CIS RED CAP, SUBSCRICAO...) are
-    left out; a known label with an unreadable number stops the load with its file and label.
+    left out; a known label with an unreadable number stops the load with `where` and the label.
     """
     try:
-        payload = json.loads(_text(path))
+        payload = json.loads(text)
     except json.JSONDecodeError as exc:
-        raise SourceDataError(f"{path}: not JSON ({exc.msg} at line {exc.lineno})") from None
+        raise SourceDataError(f"{where}: not JSON ({exc.msg} at line {exc.lineno})") from None
     companies = payload if isinstance(payload, list) else [payload]
     if not all(isinstance(c, dict) for c in companies):
-        raise SourceDataError(f"{path}: not a GetListedSupplementCompany answer (a list of company objects)")
+        raise SourceDataError(f"{where}: not a GetListedSupplementCompany answer (a list of company objects)")
     rows, seen = [], set()
     for company in companies:
         for kind_map, entries, field in ((B3_STOCK_LABELS, company.get("stockDividends") or [], "factor"),
@@ -239,16 +277,16 @@ def read_b3_events_file(path: Path, next_session: Callable[[dt.date], dt.date],
                 if label not in kind_map or ticker is None or fingerprint in seen:
                     continue
                 seen.add(fingerprint)
-                where = f"{path}: {label} of {entry.get('isinCode')} ({entry.get('lastDatePrior')})"
+                entry_at = f"{where}: {label} of {entry.get('isinCode')} ({entry.get('lastDatePrior')})"
                 try:
                     value, last_with_right = pt_br_number(str(entry[field])), pt_br_date(str(entry["lastDatePrior"]))
                 except (KeyError, ValueError):
-                    raise SourceDataError(f"{where}: unreadable {field} or lastDatePrior") from None
+                    raise SourceDataError(f"{entry_at}: unreadable {field} or lastDatePrior") from None
                 kind = kind_map[label]
                 ratio = 1.0 if field == "rate" else (value if kind == "reverse_split" else 1 + value / 100)
                 rows.append(checked_event({"ticker": ticker, "ex_date": next_session(last_with_right), "kind": kind,
                                            "share_ratio": ratio, "cash_per_share": value if field == "rate" else 0.0,
-                                           "source_label": label}, where))
+                                           "source_label": label}, entry_at))
     return combine_same_day(_frame(rows))
 
 

@@ -97,6 +97,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--b3-events-file", type=Path, action="append", default=[],
                         help="a saved B3 GetListedSupplementCompany answer (splits, reverse splits, bonus shares, "
                              "dividends, JCP) loaded with the run; repeatable")
+    parser.add_argument("--b3-events", action="store_true",
+                        help="also fetch the tickers' corporate events from B3's listed-company API (online)")
     parser.add_argument("--events-only", action="store_true",
                         help="load only the events files (no quotes fetched): the sessions they change are "
                              "refined again")
@@ -291,6 +293,17 @@ def read_event_files(args: argparse.Namespace) -> pd.DataFrame | None:
     return pd.concat(frames, ignore_index=True) if frames else None
 
 
+def _with_b3_events(events: pd.DataFrame | None, tickers: tuple[str, ...], timeout_s: float) -> pd.DataFrame | None:
+    """The files' events and those B3's API lists for the tickers, fetched under the download deadline."""
+    from scraper.events import fetch_b3_events
+    from scraper.http_client import RequestsClient
+
+    fetched = run_with_deadline(lambda: fetch_b3_events(RequestsClient(), tickers, calendar_b3.next_session),
+                                timeout_s, "B3's listed-company API").assign(source="b3")
+    frames = [f for f in (events, fetched) if f is not None and not f.empty]
+    return pd.concat(frames, ignore_index=True) if frames else None
+
+
 def fetch_and_write(args: argparse.Namespace, settings: Settings, universe: str, runtime: Runtime,
                     writes: LakeWrites) -> tuple[Settings, ScrapeReport]:
     """Resolve the range and the tickers, download, validate and write the raw files and the manifest."""
@@ -311,6 +324,8 @@ def fetch_and_write(args: argparse.Namespace, settings: Settings, universe: str,
         portfolio = load_universe(universe, args.ibov_file)
         settings = settings.with_overrides(tickers=tuple(portfolio["ticker"]))
         writes.later(lambda: save_portfolio(runtime.lake, portfolio, now))
+    if args.b3_events:
+        events = _with_b3_events(events, settings.tickers, settings.download_timeout_s)
     print(f"scraping {len(settings.tickers)} tickers from {settings.source} into {runtime.where}")
     report = scrape(source, runtime.lake, list(settings.tickers), start, end, now, before_write=writes.hold,
                     events=events)

@@ -110,3 +110,36 @@ def test_undoing_yahoos_splits_gives_prices_as_traded():
     # Yahoo's 0.50 dividend before the split is 1.00 per share of its day.
     assert rows(events) == [("BBAS3", "2024-04-15", "cash_dividend", 1.0, 1.0, "Dividends"),
                             ("BBAS3", "2024-04-16", "split", 2.0, 0.0, "Stock Splits")]
+
+
+class RecordedB3:
+    """B3's listed-company API answering from the recorded payloads; every request is kept."""
+
+    def __init__(self, answers: dict[str, tuple[int, bytes]]):
+        self.answers, self.asked = answers, []
+
+    def get(self, url: str, timeout_s: float) -> tuple[int, bytes]:
+        import base64
+
+        params = json.loads(base64.b64decode(url.rsplit("/", 1)[1]))
+        self.asked.append(params)
+        return self.answers.get(params["issuingCompany"], (200, b""))
+
+
+def test_b3_events_are_fetched_once_per_company_from_the_recorded_answers(tmp_path):
+    from scraper.events import fetch_b3_events
+
+    recorded = json.loads((EVENTS_DATA / "b3_listed_company_events.DERIVED.json").read_text())
+    http = RecordedB3({"BBAS": (200, json.dumps(recorded["BBAS_SUPPLEMENT"]).encode()),
+                       "MGLU": (200, json.dumps(recorded["MGLU_SUPPLEMENT"]).encode())})
+    events = fetch_b3_events(http, ["BBAS3", "MGLU3", "VALE3"], calendar_b3.next_session, sleep=lambda s: None)
+    # One request per company, with B3's own parameters; VALE's empty answer is no event.
+    assert http.asked == [{"issuingCompany": c, "language": "pt-br"} for c in ("BBAS", "MGLU", "VALE")]
+    assert [(t, d, k) for t, d, k, *_ in rows(events)] == [
+        ("BBAS3", "2024-04-16", "split"), ("MGLU3", "2020-10-14", "split"),
+        ("MGLU3", "2024-05-27", "reverse_split"), ("MGLU3", "2025-12-30", "bonus")]
+    refused = RecordedB3({"BBAS": (403, b"forbidden")})
+    from scraper.sources.base import SourceUnavailable
+
+    with pytest.raises(SourceUnavailable, match="HTTP 403 for BBAS"):
+        fetch_b3_events(refused, ["BBAS3"], calendar_b3.next_session, sleep=lambda s: None)
