@@ -46,7 +46,7 @@ def fake_download(monkeypatch):
 
 
 def test_yfinance_source_long_quotes_from_batch(fake_download):
-    result = YFinanceSource(timeout_s=10).fetch(["PETR4", "VALE3"], START, END)
+    result = YFinanceSource(timeout_s=10, today=lambda: END).fetch(["PETR4", "VALE3"], START, END)
     call = fake_download[0]
     assert call["tickers"] == ["PETR4.SA", "VALE3.SA"]
     assert call["auto_adjust"] is False and call["end"] == "2020-06-10"  # end is exclusive there
@@ -112,7 +112,7 @@ def test_the_downloads_own_splits_are_undone_and_its_actions_loaded_as_events(mo
     import yfinance
 
     monkeypatch.setattr(yfinance, "download", download)
-    result = YFinanceSource(timeout_s=10).fetch(["PETR4", "VALE3"], START, END)
+    result = YFinanceSource(timeout_s=10, today=lambda: END).fetch(["PETR4", "VALE3"], START, END)
     q = result.quotes.set_index(["ticker", "trade_date"])
     # Before the ex date the price is twice Yahoo's (as traded), the volume half; from it on, as given.
     assert q.loc[("PETR4", dt.date(2020, 6, 4)), "close"] == 2 * 21.43
@@ -123,3 +123,10 @@ def test_the_downloads_own_splits_are_undone_and_its_actions_loaded_as_events(mo
     assert [(e.ticker, e.ex_date, e.kind, e.share_ratio, e.cash_per_share) for e in events.itertuples()] == [
         ("PETR4", dt.date(2020, 6, 3), "cash_dividend", 1.0, 0.5),  # 0.25 a share after the split, 0.50 before
         ("PETR4", dt.date(2020, 6, 5), "split", 2.0, 0.0)]
+
+    # A range that ends before the split: the download still reaches today, so the split Yahoo
+    # adjusted the range's prices for is undone; the event itself is outside the range: not loaded.
+    early = YFinanceSource(timeout_s=10, today=lambda: END).fetch(["PETR4"], START, dt.date(2020, 6, 4))
+    assert early.quotes["trade_date"].max() == dt.date(2020, 6, 4)
+    assert early.quotes.set_index("trade_date").loc[dt.date(2020, 6, 4), "close"] == 2 * 21.43
+    assert [(e.ex_date, e.kind) for e in early.events.itertuples()] == [(dt.date(2020, 6, 3), "cash_dividend")]

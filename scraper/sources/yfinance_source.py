@@ -11,6 +11,7 @@ from dataclasses import dataclass
 import pandas as pd
 
 from contract.tables import QUOTE_NUMBERS
+from scraper.calendar_b3 import B3_TIMEZONE
 from scraper.events import as_traded
 from scraper.http_client import run_with_deadline
 from scraper.sources.base import (
@@ -60,6 +61,8 @@ class YFinanceSource:
     progress: Callable[[str], None] = print
     # Tells an outage from unknown tickers when a batch comes back empty; tests inject it.
     reachable: Callable[[], bool] | None = None
+    # Today, in São Paulo: Yahoo adjusts a download for every split up to it (tests fix it).
+    today: Callable[[], dt.date] = lambda: dt.datetime.now(B3_TIMEZONE).date()
     name: str = "yfinance"
 
     def _download(self, symbols: list[str], start: dt.date, end: dt.date) -> pd.DataFrame | None:
@@ -91,8 +94,10 @@ class YFinanceSource:
             if len(batches) > 1:
                 self.progress(f"  downloading batch {number}/{len(batches)} ({len(batch)} tickers)")
             with _YFinanceErrorLog() as errors:
+                # To today: its prices are adjusted for every split up to today, and only the splits
+                # the download lists can be undone. The rows are cut to the range after that.
                 frame = run_with_deadline(
-                    lambda b=batch: self._download(b, start, end), self.timeout_s, "Yahoo Finance"
+                    lambda b=batch: self._download(b, start, max(end, self.today())), self.timeout_s, "Yahoo Finance"
                 )
             batch_quotes = yfinance_frame_to_quotes(frame, {s: symbol_to_ticker[s] for s in batch})
             if batch_quotes.empty:
@@ -102,6 +107,8 @@ class YFinanceSource:
             frames.append(batch_quotes)
         quotes = pd.concat(frames, ignore_index=True) if frames else empty_quotes()
         quotes, events = as_traded(quotes)
+        quotes = quotes[(quotes["trade_date"] >= start) & (quotes["trade_date"] <= end)]
+        events = events[(events["ex_date"] >= start) & (events["ex_date"] <= end)]
         got = set(quotes["ticker"])
         missing = [t for t in tickers if t not in got]
         return FetchResult(quotes.loc[:, QUOTE_COLUMNS], missing, {t: yahoo_symbol(t) for t in tickers if t in got},
