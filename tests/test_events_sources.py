@@ -143,3 +143,29 @@ def test_b3_events_are_fetched_once_per_company_from_the_recorded_answers(tmp_pa
 
     with pytest.raises(SourceUnavailable, match="HTTP 403 for BBAS"):
         fetch_b3_events(refused, ["BBAS3"], calendar_b3.next_session, sleep=lambda s: None)
+
+
+def test_the_adjusted_views_sql_by_hand():
+    """contract.tables' view SQL on a hand-made quotes_daily_compact, in DuckDB (Athena runs the same text)."""
+    import duckdb
+
+    from contract.tables import QUOTES_DAILY_ADJUSTED
+
+    con = duckdb.connect()
+    con.execute("CREATE TABLE quotes_daily_compact (ticker VARCHAR, trade_date DATE, dt VARCHAR, open_price DOUBLE, "
+                "high_price DOUBLE, low_price DOUBLE, close_price DOUBLE, volume BIGINT, share_ratio DOUBLE, "
+                "cash_per_share DOUBLE)")
+    con.executemany("INSERT INTO quotes_daily_compact VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", [
+        (t, D(d), d, c - 0.5, c + 1, c - 1, c, v, r, cash) for t, d, c, v, r, cash in [
+            # A R$ 1.00 dividend ex 01-03, then a 2:1 split ex 01-04.
+            ("AAAA3", "2024-01-02", 20.0, 100, 1.0, 0.0), ("AAAA3", "2024-01-03", 19.5, 100, 1.0, 1.0),
+            ("AAAA3", "2024-01-04", 9.9, 300, 2.0, 0.0), ("AAAA3", "2024-01-05", 10.0, 200, 1.0, 0.0)]])
+    rows = con.execute(f"SELECT dt, open, close, volume, total_return_close FROM ({QUOTES_DAILY_ADJUSTED.sql}) "
+                       "ORDER BY dt").fetchall()
+    # Before the split every price is halved and the volume doubled; the dividend's factor is
+    # 1 - 1.00 / 20.00 = 0.95 (the close before it), applied to the sessions before its ex date.
+    expected = [("2024-01-02", 19.5 / 2, 10.0, 200, 10.0 * 0.95), ("2024-01-03", 19.0 / 2, 9.75, 200, 9.75),
+                ("2024-01-04", 9.4, 9.9, 300, 9.9), ("2024-01-05", 9.5, 10.0, 200, 10.0)]
+    assert [r[0] for r in rows] == [e[0] for e in expected]
+    for got, want in zip(rows, expected):
+        assert got[1:] == pytest.approx(want[1:], rel=1e-12), got[0]
