@@ -169,3 +169,28 @@ def test_the_adjusted_views_sql_by_hand():
     assert [r[0] for r in rows] == [e[0] for e in expected]
     for got, want in zip(rows, expected):
         assert got[1:] == pytest.approx(want[1:], rel=1e-12), got[0]
+
+
+def test_a_lake_refined_by_an_older_version_stays_queryable_without_the_view(tmp_path):
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from local_mode.duckdb_views import connect, refresh_catalog
+
+    year = tmp_path / "refined" / "quotes_daily_compact" / "year=2020"
+    year.mkdir(parents=True)
+    old = pa.table({"ticker": ["PETR4"], "trade_date": pa.array([D("2020-01-02")]), "close_price": [30.0],
+                    "dt": ["2020-01-02"]})  # no share_ratio: written before corporate events
+    pq.write_table(old, year / "part-0.snappy.parquet")
+    refresh_catalog(tmp_path)
+    with connect(tmp_path) as con:
+        assert con.execute("SELECT ticker, close_price FROM quotes_daily").fetchall() == [("PETR4", 30.0)]
+        views = {r[0] for r in con.execute("SELECT view_name FROM duckdb_views() WHERE NOT internal").fetchall()}
+    assert "quotes_daily_adjusted" not in views and "quotes_daily" in views
+    pq.write_table(old.append_column("share_ratio", pa.array([1.0])).append_column("cash_per_share", pa.array([0.0]))
+                   .append_column("open_price", pa.array([29.0])).append_column("high_price", pa.array([31.0]))
+                   .append_column("low_price", pa.array([28.0])).append_column("volume", pa.array([5])),
+                   year / "part-0.snappy.parquet")  # rebuilt: the columns are there
+    refresh_catalog(tmp_path)
+    with connect(tmp_path) as con:
+        assert con.execute("SELECT ticker, close, volume FROM quotes_daily_adjusted").fetchall() == [("PETR4", 30.0, 5.0)]
