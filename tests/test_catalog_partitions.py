@@ -46,7 +46,8 @@ def test_registers_exactly_the_partitions_a_run_wrote(glue):
     assert descriptor["InputFormat"] == "org.apache.hadoop.hive.ql.io.parquet.MapredParquetInputFormat"
     assert [c["Name"] for c in descriptor["Columns"]] == [  # README's quotes_daily, partition keys apart
         "trade_date", "open_price", "high_price", "low_price", "close_price", "adj_close_price", "volume",
-        "daily_return", "ma_5", "ma_20", "days_since_prev_session", "source", "ingested_at"]
+        "daily_return", "total_return", "ma_5", "ma_20", "days_since_prev_session", "gap_before", "share_ratio",
+        "cash_per_share", "source", "ingested_at"]
     (monthly,) = partitions(glue, "quotes_monthly").items()
     assert monthly[0] == ("2024-01", "PETR4")
     assert monthly[1]["Location"] == "s3://b3-test-lake/refined/quotes_monthly/month=2024-01/ticker=PETR4/"
