@@ -17,6 +17,7 @@ ARROW_TYPES = {
     "int": pa.int32(),
     "date": pa.date32(),
     "timestamp": pa.timestamp("us", tz="UTC"),
+    "boolean": pa.bool_(),
 }
 
 

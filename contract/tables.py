@@ -121,8 +121,10 @@ RAW_QUOTES = Table(
         source_symbol string the source's own code (PETR4.SA, or the COTAHIST code of the contract)
         ingested_at timestamp when the scraper fetched it (UTC)
         run_id string the scrape run that wrote it (its manifest is raw/_manifests/<run_id>.json)
+        dismes int COTAHIST's distribution number (DISMES): B3 adds one on each event's ex date (null for other sources)
+        prev_b3_session date the B3 session before trade_date in the BVMF calendar (null outside it, or in older files)
     """),
-    "Raw daily quotes as the scraper landed them, one file per day and scrape",
+    "Raw daily quotes as traded (a Yahoo download's own splits undone), one file per day and scrape",
 )
 IBOV_PORTFOLIO = Table(
     "ibov_portfolio", "raw/ibov_portfolio", DAY,
@@ -166,6 +168,28 @@ QUOTE_ISSUES = Table(
 # quote_issues store (tests/test_tables.py holds them to both tables). The job renames the prices
 # for the refined tables (etl/transforms.py PRICE_RENAMES).
 QUOTE_NUMBERS: tuple[str, ...] = ("open", "high", "low", "close", "adj_close", "volume")
+
+# The kinds of event; the share kinds change the price basis (share_ratio), the cash kinds pay.
+SHARE_EVENT_KINDS: tuple[str, ...] = ("split", "reverse_split", "bonus")
+CASH_EVENT_KINDS: tuple[str, ...] = ("cash_dividend", "interest_on_capital")
+EVENT_KINDS: tuple[str, ...] = (*SHARE_EVENT_KINDS, *CASH_EVENT_KINDS, "other")
+# dt is the ex date: a run reads the events of the days it reads, by folder name.
+CORPORATE_EVENTS = Table(
+    "corporate_events", "raw/corporate_events",
+    (Column("dt", "string", "the ex date, YYYY-MM-DD"),),
+    _cols("""
+        ticker string B3 code, e.g. BBAS3
+        ex_date date the first session without the right (the day the price basis changes or the cash leaves it)
+        kind string split, reverse_split, bonus, cash_dividend, interest_on_capital or other
+        share_ratio double new shares per old share: 2 for a 2:1 split, 0.1 for a 10:1 reverse split, 1.05 for a 5 % bonus (1 for cash events)
+        cash_per_share double R$ paid per share held on the ex date's eve (0 for share events; JCP gross of tax)
+        source string where the event came from: yfinance, csv, sample, events_file, b3
+        source_label string the source's own name for it (DESDOBRAMENTO, JRS CAP PROPRIO, Stock Splits ...)
+        ingested_at timestamp when it was loaded (UTC): of one ticker, ex date and kind the latest load wins
+        run_id string the run that loaded it
+    """),
+    "Corporate events (splits, reverse splits, bonus shares, dividends, JCP), one file per ex date and load",
+)
 QUOTES_DAILY = Table(
     "quotes_daily", "refined/quotes_daily", (*DAY, TICKER),
     _cols("""
@@ -176,10 +200,14 @@ QUOTES_DAILY = Table(
         close_price double raw close, renamed
         adj_close_price double raw adj_close, renamed (null for B3 rows)
         volume bigint shares traded
-        daily_return double close / the previous session's close - 1 (null on a ticker's first session)
-        ma_5 double mean close of the ticker's last 5 sessions, this one included (null until it has 5)
-        ma_20 double mean close of the ticker's last 20 sessions, this one included (null until it has 20)
+        daily_return double close / the previous session's close in today's basis - 1 (the close divided by the share_ratio of events ex today); null on a ticker's first session and across a gap
+        total_return double daily_return with the cash paid today: (close + cash_per_share) / the previous close in today's basis - 1; null like daily_return
+        ma_5 double mean of the last 5 sessions' closes, this one included, each in this session's basis (null until it has 5)
+        ma_20 double mean of the last 20 sessions' closes, this one included, each in this session's basis (null until it has 20)
         days_since_prev_session int calendar days since the ticker's previous session (null on its first)
+        gap_before boolean true when the B3 calendar has a session between the ticker's previous session in the lake and this one (the returns are null then); null when raw lacks the calendar's day
+        share_ratio double new shares per old of the events ex on this session or since the previous one (1 when none): the basis change daily_return undoes
+        cash_per_share double R$ per share paid by the events ex on this session or since the previous one (0 when none)
         source string where the winning raw row came from
         ingested_at timestamp when that row was fetched: the latest ingestion of a ticker and day wins
     """),
@@ -191,13 +219,14 @@ QUOTES_MONTHLY = Table(
         sessions int the ticker's sessions in the month
         first_session date the month's first session
         last_session date the month's last session
-        open_price double the first session's open
-        high_price double the month's highest high
-        low_price double the month's lowest low
-        close_price double the last session's close
-        total_volume bigint shares traded in the month
-        avg_close_price double mean close over the month's sessions
-        monthly_return double close / the previous month's close - 1 (null on a ticker's first month)
+        open_price double the first session's open, in the basis of the month's last session (divided by the share_ratio of the month's later events)
+        high_price double the month's highest high, each in the basis of the month's last session
+        low_price double the month's lowest low, each in the basis of the month's last session
+        close_price double the last session's close, as traded
+        total_volume bigint shares traded in the month, as traded
+        avg_close_price double mean close over the month's sessions, each in the basis of the month's last session
+        monthly_return double close / the previous month's close in this month's basis - 1 (null on a ticker's first month)
+        monthly_total_return double monthly_return with the month's cash reinvested on its ex dates: (1 + monthly_return) x the product of (1 + cash / close) over the month's sessions - 1
     """),
     "One row per ticker and calendar month: OHLC, volume, mean close and return",
 )
@@ -219,7 +248,56 @@ QUOTES_MONTHLY_COMPACT = Table(
 
 TABLES: dict[str, Table] = {t.name: t for t in (RAW_QUOTES, QUOTES_DAILY, QUOTES_MONTHLY, IBOV_PORTFOLIO,
                                                       QUOTE_ISSUES, QUOTES_DAILY_COMPACT,
-                                                      QUOTES_MONTHLY_COMPACT)}
+                                                      QUOTES_MONTHLY_COMPACT, CORPORATE_EVENTS)}
+
+
+@dataclass(frozen=True)
+class View:
+    """A view over the tables, in SQL that DuckDB and Athena both run: computed at read time."""
+
+    name: str
+    sql: str
+    description: str
+    columns: tuple[Column, ...]
+
+
+# Later events' factor per row, each a product over the ticker's later sessions: exp(sum(ln))
+# is the product in SQL both engines have. A cash event's factor is Yahoo's: 1 - cash / the
+# previous close in the ex date's basis (a cash >= that close is no factor: left out).
+_LATER = "OVER (PARTITION BY ticker ORDER BY trade_date ROWS BETWEEN 1 FOLLOWING AND UNBOUNDED FOLLOWING)"
+_PREVIOUS = "LAG(close_price) OVER (PARTITION BY ticker ORDER BY trade_date)"
+QUOTES_DAILY_ADJUSTED = View(
+    "quotes_daily_adjusted",
+    f"""SELECT ticker, trade_date,
+       open_price / later_ratio AS open, high_price / later_ratio AS high, low_price / later_ratio AS low,
+       close_price / later_ratio AS close, volume * later_ratio AS volume,
+       close_price / later_ratio * later_cash AS total_return_close, dt
+FROM (
+    SELECT f.*,
+           COALESCE(EXP(SUM(LN(share_ratio)) {_LATER}), 1.0) AS later_ratio,
+           COALESCE(EXP(SUM(LN(cash_factor)) {_LATER}), 1.0) AS later_cash
+    FROM (
+        SELECT d.*,
+               CASE WHEN cash_per_share > 0 AND cash_per_share < {_PREVIOUS} / share_ratio
+                    THEN 1 - cash_per_share / ({_PREVIOUS} / share_ratio) END AS cash_factor
+        FROM quotes_daily_compact d
+    ) f
+) a""",
+    "quotes_daily back-adjusted to each ticker's latest basis at read time: splits, reverse splits and bonus "
+    "shares undone in the prices and volume, and cash too in total_return_close (Yahoo's Adj Close idea)",
+    _cols("""
+        ticker string B3 code
+        trade_date date the session's day
+        open double open in the ticker's latest share basis
+        high double high in the latest basis
+        low double low in the latest basis
+        close double close in the latest basis: the traded close divided by the share_ratio of every later event
+        volume double shares traded, in the latest basis (times those ratios)
+        total_return_close double close also adjusted for later cash (times 1 - cash / previous close of each later ex date)
+        dt string the session's day, YYYY-MM-DD
+    """),
+)
+VIEWS: dict[str, View] = {v.name: v for v in (QUOTES_DAILY_ADJUSTED,)}
 
 # The crawler crawls the tables Athena does not project (the compact ones: a partition a year),
 # so S3 sends its queue no event of the others (millions of ticker-session files after a backfill).
@@ -238,6 +316,12 @@ def markdown() -> str:
                 "", "| column | type | what it holds |", "|---|---|---|"]
         out += [f"| `{c.name}` | {c.type} | {c.comment} |" for c in table.columns]
         out += [f"| `{c.name}` (partition) | {c.type} | {c.comment} |" for c in table.partition_keys]
+        out.append("")
+    for view in VIEWS.values():
+        out += [f"## `{view.name}` (view)", "", f"{view.description}. Computed when read from the refined rows "
+                "(its SQL: `contract/tables.py`), so nothing is rewritten when an event arrives.", "",
+                "| column | type | what it holds |", "|---|---|---|"]
+        out += [f"| `{c.name}` | {c.type} | {c.comment} |" for c in view.columns]
         out.append("")
     return "\n".join(out)
 

@@ -17,12 +17,12 @@ import pyarrow.parquet as pq
 from pyspark.sql import DataFrame, SparkSession
 
 from contract.arrow import arrow_schema
-from contract.tables import QUOTE_NUMBERS, RAW_QUOTES
+from contract.tables import CORPORATE_EVENTS, QUOTE_NUMBERS, RAW_QUOTES
 from etl.task_errors import LakeFileError
 from storage import Lake
 
 # What the job reads of raw quotes.
-RAW_READ_COLUMNS = ["trade_date", "ticker", *QUOTE_NUMBERS, "source", "ingested_at", "run_id"]
+RAW_READ_COLUMNS = ["trade_date", "ticker", *QUOTE_NUMBERS, "source", "ingested_at", "run_id", "prev_b3_session"]
 RAW_READ_SCHEMA = arrow_schema(RAW_QUOTES, RAW_READ_COLUMNS)
 # The same as Spark DDL: the contract's types are Hive's, which Spark's DDL reads as they are.
 RAW_READ_DDL = ", ".join(f"{c.name} {c.type}" for c in RAW_QUOTES.columns if c.name in RAW_READ_COLUMNS)
@@ -89,3 +89,37 @@ def read_raw(spark: SparkSession, lake_root: str, files: list[str], tickers: Ite
     slices = max(1, min(len(files), -(-len(files) // FILES_PER_TASK), 4 * spark.sparkContext.defaultParallelism))
     task = functools.partial(_read_task, lake, list(files), wanted)
     return spark.range(len(files), numPartitions=slices).mapInArrow(task, RAW_READ_DDL)
+
+
+EVENTS_SCHEMA = arrow_schema(CORPORATE_EVENTS)
+EVENTS_DDL = ", ".join(f"{c.name} {c.type}" for c in CORPORATE_EVENTS.columns)
+
+
+def read_events(spark: SparkSession, lake_root: str, first: str, last: str,
+                tickers: Iterable[str] | None) -> DataFrame | None:
+    """The corporate_events rows with an ex date in [first, last] (ISO days) for `tickers` (all when
+    None); None when there are none.
+
+    Events are a few rows a ticker and year, so they are read here, with pyarrow, from the ex-date
+    folders in range (one listing of folder names, then one per folder), not in tasks.
+    """
+    lake = Lake.at(lake_root)
+    days = [name[3:] for name in lake.list_folders(CORPORATE_EVENTS.folder, "dt=") if first <= name[3:] <= last]
+    with ThreadPoolExecutor(LIST_THREADS) as pool:
+        keys = [key for keys in pool.map(lambda d: lake.list_files(f"{CORPORATE_EVENTS.folder}/dt={d}"), days)
+                for key in keys]
+    wanted = None if tickers is None else frozenset(tickers)
+    tables = []
+    for key in keys:
+        try:
+            with lake.filesystem.open_input_file(lake.path(key)) as handle:
+                table = pq.read_table(handle)
+        except (OSError, pa.ArrowException) as exc:
+            raise LakeFileError("unreadable", key, str(exc)) from exc
+        if wanted is not None:
+            table = table.filter(pc.is_in(table["ticker"], pa.array(sorted(wanted), pa.string())))  # pyright: ignore[reportAttributeAccessIssue]
+        tables.append(table.select(EVENTS_SCHEMA.names).cast(EVENTS_SCHEMA))
+    rows = pa.concat_tables(tables) if tables else None
+    if rows is None or not rows.num_rows:
+        return None
+    return spark.createDataFrame(rows.to_pandas(), EVENTS_DDL)

@@ -18,10 +18,16 @@ from concurrent.futures import ThreadPoolExecutor
 from pyspark.sql import DataFrame, SparkSession
 
 from contract.tables import QUOTES_DAILY, QUOTES_DAILY_COMPACT, QUOTES_MONTHLY, QUOTES_MONTHLY_COMPACT, RAW_QUOTES
-from etl.raw_reader import list_raw_days, raw_files, read_raw
+from etl.raw_reader import list_raw_days, raw_files, read_events, read_raw
 from etl.refined_writer import compact_years, merge_compact, read_compact_year, write_partitions
 from etl.task_errors import LakeFileError, lake_file_errors
-from etl.transforms import MOVING_AVERAGE_SESSIONS, refine_daily, select_changed, summarize_monthly
+from etl.transforms import (
+    MOVING_AVERAGE_SESSIONS,
+    events_in_effect,
+    refine_daily_with_events,
+    select_changed,
+    summarize_monthly,
+)
 from storage import Lake, LakeDataMissing
 
 # Sessions the longest window reaches back, and so the sessions a change reaches forward.
@@ -184,12 +190,15 @@ def _refine(spark: SparkSession, lake_root: str, days: list[str], tickers: list[
     files = raw_files(lake_root, days)
     _check_files_exist(lake_root, files, list(expected_files))
     raw = read_raw(spark, lake_root, [key for keys in files.values() for key in keys], tickers)
-    daily = refine_daily(raw).cache()
+    events = read_events(spark, lake_root, days[0], days[-1], tickers)
+    daily = refine_daily_with_events(raw, None if events is None else events_in_effect(events)).cache()
     try:
         with lake_file_errors():
             _check_sessions_read(spark, daily, needed, lake_root)
+        # A changed day may be an event's ex date that is no session of a ticker (a late events
+        # file): the session the event applies to is changed too (select_changed's event_days).
         daily_out, monthly_out = (frame.cache() for frame in select_changed(daily, summarize_monthly(daily),
-                                                                             changed_days))
+                                                                             changed_days, changed_days))
         # What the rewritten rows can span: the days read from the first changed one on.
         later = [d for d in days if d >= changed_days[0]] or changed_days
         months, years = len({d[:7] for d in later}) + 1, len({d[:4] for d in later}) + 1

@@ -174,6 +174,11 @@ def merge_year(lake: Lake, table: Table, year: str, fresh: pa.Table, key: list[s
     schema = pa.schema([f.with_nullable(True) for f in fresh.schema])
     fresh = fresh.cast(schema)
     old = None if replace else read_compact_year(lake, table, year)
+    if old is not None and (lacking := [n for n in schema.names if n not in old.column_names]):
+        # Written before those columns existed: its rows cannot be completed here, the caller
+        # rebuilds the refined tables from raw (as for an unreadable file).
+        raise LakeFileError("unreadable", compact_file(table, year),
+                            f"written by an older version, it lacks {', '.join(lacking)}")
     if old is not None:
         kept = old.select(schema.names).cast(schema).join(fresh.select(key), keys=key, join_type="left anti")
         fresh = pa.concat_tables([kept.select(schema.names).cast(schema), fresh])

@@ -13,7 +13,7 @@ from pathlib import Path
 import duckdb
 
 from contract.layout import RAW_PREFIX
-from contract.tables import TABLES, Table
+from contract.tables import TABLES, VIEWS, Table
 from pipeline.lake import DEFAULT_LOCK_WAIT_S, lake_lock
 
 CATALOG_FILE = "catalog.duckdb"
@@ -49,7 +49,7 @@ def view_sql(lake_dir: Path, table: str) -> str:
 
 # The contract's catalog types as DuckDB's (raw and refined files store timestamps in UTC).
 DUCKDB_TYPES = {"string": "VARCHAR", "double": "DOUBLE", "bigint": "BIGINT", "int": "INTEGER", "date": "DATE",
-                "timestamp": "TIMESTAMP WITH TIME ZONE"}
+                "timestamp": "TIMESTAMP WITH TIME ZONE", "boolean": "BOOLEAN"}
 
 
 def empty_view_sql(table: str) -> str:
@@ -117,7 +117,30 @@ def refresh_catalog(lake_dir: Path) -> list[str]:
                 con.execute(f"COMMENT ON VIEW {table} IS '{_digest(sql)}'")
             if sql == full:
                 present.append(table)
+        define_derived_views(con, defined)
     return present
+
+
+def derived_view_sql(name: str) -> str:
+    """`CREATE VIEW` of a contract view (contract.tables.VIEWS) over the tables' views."""
+    return f"CREATE OR REPLACE VIEW {name} AS {VIEWS[name].sql}"
+
+
+def define_derived_views(con: duckdb.DuckDBPyConnection, defined: dict[str, str]) -> None:
+    """The contract's views over the tables (their SQL is the contract's), each defined once.
+
+    A view whose columns the lake's refined files lack yet (refined by an older version, until the
+    next run rebuilds them) is left undefined: the tables stay queryable, and the next refresh
+    defines it."""
+    for name in VIEWS:
+        sql = derived_view_sql(name)
+        if defined.get(name) == _digest(sql):
+            continue
+        try:
+            con.execute(sql)
+        except duckdb.BinderException:
+            continue
+        con.execute(f"COMMENT ON VIEW {name} IS '{_digest(sql)}'")
 
 
 def _digest(sql: str) -> str:
@@ -129,6 +152,7 @@ def memory_catalog(lake_dir: Path) -> duckdb.DuckDBPyConnection:
     con = duckdb.connect(":memory:")
     for table in TABLES:
         con.execute(wanted_view_sql(lake_dir, table))
+    define_derived_views(con, {})
     return con
 
 

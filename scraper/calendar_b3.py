@@ -86,3 +86,8 @@ def last_closed_session(now: dt.datetime | None = None) -> dt.date:
     today = (now or dt.datetime.now(B3_TIMEZONE)).astimezone(B3_TIMEZONE).date()
     yesterday = _ts(today - dt.timedelta(days=1))
     return _calendar().date_to_session(yesterday, direction="previous").date()
+
+
+def next_session(day: dt.date) -> dt.date:
+    """The first session after `day` (an event's ex date after its last day with the right)."""
+    return _calendar().date_to_session(_ts(day + dt.timedelta(days=1)), direction="next").date()

@@ -16,7 +16,7 @@ import pyarrow.parquet as pq
 
 from contract.arrow import arrow_schema
 from contract.layout import RunManifest, day_file_key, manifest_key
-from contract.tables import IBOV_PORTFOLIO, QUOTE_ISSUES, QUOTE_NUMBERS, RAW_QUOTES
+from contract.tables import CORPORATE_EVENTS, IBOV_PORTFOLIO, QUOTE_ISSUES, QUOTE_NUMBERS, RAW_QUOTES
 from scraper.validation import ACTION_KEPT, ACTION_REJECTED, REASON_FUTURE, REASON_OUTSIDE_CALENDAR
 from storage.progress import tracked
 
@@ -91,6 +91,9 @@ def to_raw_table(quotes: pd.DataFrame, source: str, symbols: dict[str, str],
         "source_symbol": pa.array(source_symbols(frame, symbols), pa.string()),
         "ingested_at": pa.array([ingested_at] * len(frame), pa.timestamp("us", tz="UTC")),
         "run_id": pa.array([run_id] * len(frame), pa.string()),
+        "dismes": pa.array(_optional(frame, "dismes", "Int32"), pa.int32(), from_pandas=True),
+        "prev_b3_session": pa.array([None if d is None or pd.isna(d) else d
+                                     for d in _optional(frame, "prev_b3_session", "object")], pa.date32()),
     }
     return pa.Table.from_pydict(columns, schema=RAW_QUOTES_SCHEMA)
 
@@ -107,15 +110,19 @@ def days_of(table: pa.Table) -> list[tuple[dt.date, pa.Table]]:
 
 def write_raw_quotes(lake: LakeFiles, quotes: pd.DataFrame, *, source: str,
                      symbols: dict[str, str], now: dt.datetime, run_id: str,
-                     issues: pd.DataFrame | None = None) -> WrittenRun:
-    """Write one Parquet file per trading day, the data-quality issues, then the run's manifest last.
+                     issues: pd.DataFrame | None = None, events: pd.DataFrame | None = None) -> WrittenRun:
+    """Write one Parquet file per trading day, the data-quality issues, the corporate events,
+    then the run's manifest last.
 
     A crash before the manifest leaves complete day files and no trigger; re-running the
-    same command rewrites the same files and triggers the refinement once.
+    same command rewrites the same files and triggers the refinement once. The manifest names
+    the events' ex dates and tickers too: the refine rewrites what they change, even when they
+    come after the sessions they affect (an events file alone).
     """
     issue_keys = write_quote_issues(lake, issues, source=source, symbols=symbols, now=now, run_id=run_id)
+    event_keys = write_corporate_events(lake, events, now=now, run_id=run_id)
     keys, partitions = [], []
-    by_day = days_of(to_raw_table(quotes, source, symbols, now, run_id))
+    by_day = days_of(to_raw_table(quotes, source, symbols, now, run_id)) if len(quotes) else []
     # A backfill writes one file per day: show its progress (a few days need none).
     for day, table in tracked(by_day, len(by_day), "writing raw days", unit="day", min_total=20):
         dt_value = day.isoformat()
@@ -123,8 +130,11 @@ def write_raw_quotes(lake: LakeFiles, quotes: pd.DataFrame, *, source: str,
         lake.write_bytes(key, parquet_bytes(table))
         keys.append(key)
         partitions.append(dt_value)
-    manifest = RunManifest(run_id, partitions, sorted(set(quotes["ticker"])), dataset=RAW_QUOTES.folder,
-                           source=source, created_at=now.isoformat(), rows=int(len(quotes)), files=keys,
+    if events is not None and not events.empty:
+        partitions = sorted({*partitions, *(d.isoformat() for d in events["ex_date"])})
+    tickers = sorted({*quotes["ticker"], *([] if events is None else events["ticker"])})
+    manifest = RunManifest(run_id, partitions, tickers, dataset=RAW_QUOTES.folder,
+                           source=source, created_at=now.isoformat(), rows=int(len(quotes)), files=[*keys, *event_keys],
                            rejected_rows=0 if issues is None else int(sum(a != ACTION_KEPT for a in issues["action"])),
                            rejected_files=issue_keys)
     key = manifest_key(run_id)
@@ -194,3 +204,31 @@ def write_portfolio_snapshot(lake: LakeFiles, portfolio: pd.DataFrame, now: dt.d
     key = day_file_key(IBOV_PORTFOLIO.folder, day.isoformat(), "ibov.parquet")
     lake.write_bytes(key, parquet_bytes(table))
     return key
+
+
+EVENTS_SCHEMA = arrow_schema(CORPORATE_EVENTS)
+
+
+def write_corporate_events(lake: LakeFiles, events: pd.DataFrame | None, *, now: dt.datetime,
+                           run_id: str) -> list[str]:
+    """The events (scraper.events' EVENT_COLUMNS plus `source`), one file per ex date, source and
+    ticker: loading the same events again replaces that file, so nothing is added twice."""
+    if events is None or events.empty:
+        return []
+    keys = []
+    for (day, source, ticker), rows in events.groupby(["ex_date", "source", "ticker"], sort=True):
+        table = pa.Table.from_pydict({
+            "ticker": pa.array(list(rows["ticker"]), pa.string()),
+            "ex_date": pa.array(list(rows["ex_date"]), pa.date32()),
+            "kind": pa.array(list(rows["kind"]), pa.string()),
+            "share_ratio": pa.array(rows["share_ratio"].to_numpy(dtype="float64"), pa.float64()),
+            "cash_per_share": pa.array(rows["cash_per_share"].to_numpy(dtype="float64"), pa.float64()),
+            "source": pa.array(list(rows["source"]), pa.string()),
+            "source_label": pa.array(list(rows["source_label"]), pa.string()),
+            "ingested_at": pa.array([now] * len(rows), pa.timestamp("us", tz="UTC")),
+            "run_id": pa.array([run_id] * len(rows), pa.string()),
+        }, schema=EVENTS_SCHEMA)
+        key = day_file_key(CORPORATE_EVENTS.folder, day.isoformat(), f"{source}-{ticker}.parquet")
+        lake.write_bytes(key, parquet_bytes(table))
+        keys.append(key)
+    return keys

@@ -21,6 +21,8 @@ from scraper.validation import (
     check_storable,
     count_reasons,
     empty_issues,
+    previous_sessions,
+    unexplained_distributions,
     validate_quotes,
 )
 
@@ -52,6 +54,7 @@ class ScrapeReport:
     issues: pd.DataFrame = field(default_factory=empty_issues)
     issue_keys: list[str] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
+    events: int = 0  # corporate events loaded
 
     @property
     def exit_code(self) -> int:
@@ -68,6 +71,8 @@ class ScrapeReport:
         if self.issue_keys:
             lines.append(f"report    every row with an issue, its reason and action: {where(QUOTE_ISSUES.prefix)} "
                          f"(table {QUOTE_ISSUES.name})")
+        if self.events:
+            lines.append(f"events    {self.events} corporate events (table corporate_events)")
         if self.written:
             w = self.written
             lines.append(f"written   {w.rows} rows in {len(w.partitions)} daily partitions "
@@ -94,10 +99,13 @@ def _counted(reasons: Counter[str]) -> str:
 
 
 def scrape(source: PriceSource, lake: LakeFiles, tickers: list[str], start: dt.date | None,
-           end: dt.date | None, now: dt.datetime, before_write: Callable[[], None] = lambda: None) -> ScrapeReport:
+           end: dt.date | None, now: dt.datetime, before_write: Callable[[], None] = lambda: None,
+           events: pd.DataFrame | None = None) -> ScrapeReport:
     """Fetch, validate and write; raises SourceError subclasses for the caller to map to exit codes.
 
     `before_write` runs once, just before the first write (the local lake takes its lock there).
+    `events`: corporate events from files (scraper.events' columns and `source`), written with
+    the download's own.
     """
     report = ScrapeReport(list(tickers), start, end)
     if start is not None and end is not None:
@@ -115,7 +123,12 @@ def scrape(source: PriceSource, lake: LakeFiles, tickers: list[str], start: dt.d
     if describe_missing := getattr(source, "missing_detail", None):  # file sources say what they looked for
         report.missing_why = {t: describe_missing(t) for t in fetched.missing}
     check_storable(fetched.quotes, lambda row: f"{source.name} {row['ticker']} {row['trade_date']}")
-    valid, issues = validate_quotes(fetched.quotes, calendar_b3.session_rules(now))
+    rules = calendar_b3.session_rules(now)
+    valid, issues = validate_quotes(fetched.quotes, rules)
+    valid = valid.assign(prev_b3_session=previous_sessions(valid["trade_date"], rules))
+    all_events = _all_events(fetched.events, source.name, events)
+    issues = pd.concat([issues, unexplained_distributions(valid, all_events)], ignore_index=True)
+    report.events = 0 if all_events is None else len(all_events)
     if not source_rejected.empty:
         issues = pd.concat([source_rejected, issues], ignore_index=True)
     report.rejected, report.issues = count_reasons(issues), issues
@@ -130,11 +143,38 @@ def scrape(source: PriceSource, lake: LakeFiles, tickers: list[str], start: dt.d
                                                    symbols=fetched.symbols, now=now, run_id=run_id)
             return report
         report.written = write_raw_quotes(lake, valid, source=source.name, symbols=fetched.symbols,
-                                          now=now, run_id=run_id, issues=issues)
+                                          now=now, run_id=run_id, issues=issues, events=all_events)
         report.issue_keys = report.written.issue_keys
     except (LakeBusy, LakeWriteError, ConfigError):  # already said what failed: not wrapped a second time
         raise
     except Exception as exc:  # S3 or disk: whatever failed, the run is not committed
+        raise LakeWriteError(describe_write_error(exc)) from exc
+    return report
+
+
+def _all_events(fetched: pd.DataFrame | None, source: str, given: pd.DataFrame | None) -> pd.DataFrame | None:
+    """The download's own events (under the source's name) and the files' events, in one frame."""
+    frames = [f for f in (None if fetched is None else fetched.assign(source=source), given)
+              if f is not None and not f.empty]
+    return pd.concat(frames, ignore_index=True) if frames else None
+
+
+def load_events(lake: LakeFiles, events: pd.DataFrame | None, now: dt.datetime,
+                      before_write: Callable[[], None]) -> ScrapeReport:
+    """Events files alone: written with a manifest that names their ex dates and tickers, so the
+    refine rewrites the windows they change and nothing else."""
+    report = ScrapeReport([], None, None)
+    if events is None or events.empty:
+        report.notice = "no ticker and no corporate event to load"
+        return report
+    report.tickers, report.events = sorted(set(events["ticker"])), len(events)
+    before_write()
+    try:
+        report.written = write_raw_quotes(lake, pd.DataFrame({"ticker": [], "trade_date": []}), source="events",
+                                          symbols={}, now=now, run_id=new_run_id(now), events=events)
+    except (LakeBusy, LakeWriteError, ConfigError):
+        raise
+    except Exception as exc:
         raise LakeWriteError(describe_write_error(exc)) from exc
     return report
 

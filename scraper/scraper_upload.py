@@ -10,6 +10,7 @@ Examples:
   python scraper/scraper_upload.py --source b3 --universe ibov             # official file, IBOV stocks
   python scraper/scraper_upload.py --source b3 --cotahist-file COTAHIST_A2023.ZIP --universe all  # whole market
   python scraper/scraper_upload.py --source b3 --cotahist-file COTAHIST_A2023.ZIP --tickers PETR4
+  python scraper/scraper_upload.py --events-only --events-file events.csv    # corporate events alone
 """
 
 from __future__ import annotations
@@ -47,6 +48,7 @@ from scraper.run import (  # noqa: E402
     LakeWriteError,
     ScrapeReport,
     describe_write_error,
+    load_events,
     scrape,
 )
 from scraper.sources import (  # noqa: E402
@@ -89,6 +91,17 @@ def build_parser() -> argparse.ArgumentParser:
                              "COTAHIST file(s) in the market --source b3 keeps (the round-lot cash market, "
                              "or everything with --all-instruments)")
     parser.add_argument("--ibov-file", type=Path, help="a saved GetPortfolioDay response to use instead of B3's API")
+    parser.add_argument("--events-file", type=Path, action="append", default=[],
+                        help="corporate events CSV (ticker,ex_date,kind,share_ratio,cash_per_share) loaded with "
+                             "the run, for any source; repeatable")
+    parser.add_argument("--b3-events-file", type=Path, action="append", default=[],
+                        help="a saved B3 GetListedSupplementCompany answer (splits, reverse splits, bonus shares, "
+                             "dividends, JCP) loaded with the run; repeatable")
+    parser.add_argument("--b3-events", action="store_true",
+                        help="also fetch the tickers' corporate events from B3's listed-company API (online)")
+    parser.add_argument("--events-only", action="store_true",
+                        help="load only the events files (no quotes fetched): the sessions they change are "
+                             "refined again")
     parser.add_argument("--lake-dir", type=Path, help="local lake folder (default LAKE_DIR or ./lake)")
     parser.add_argument("--bucket", help="S3 bucket: write to AWS instead of the local lake")
     parser.add_argument("--debug", action="store_true", help="show the traceback behind an error")
@@ -270,9 +283,36 @@ class LakeWrites:
             raise LakeWriteError(describe_write_error(exc)) from exc
 
 
+def read_event_files(args: argparse.Namespace) -> pd.DataFrame | None:
+    """The events of --events-file and --b3-events-file, each under its source's name."""
+    from scraper.events import read_b3_events_file, read_events_file
+
+    frames = [read_events_file(p).assign(source="events_file") for p in args.events_file]
+    frames += [read_b3_events_file(p, calendar_b3.next_session).assign(source="b3") for p in args.b3_events_file]
+    frames = [f for f in frames if not f.empty]
+    return pd.concat(frames, ignore_index=True) if frames else None
+
+
+def _with_b3_events(events: pd.DataFrame | None, tickers: tuple[str, ...], timeout_s: float) -> pd.DataFrame | None:
+    """The files' events and those B3's API lists for the tickers, fetched under the download deadline."""
+    from scraper.events import fetch_b3_events
+    from scraper.http_client import RequestsClient
+
+    fetched = run_with_deadline(lambda: fetch_b3_events(RequestsClient(), tickers, calendar_b3.next_session),
+                                timeout_s, "B3's listed-company API").assign(source="b3")
+    frames = [f for f in (events, fetched) if f is not None and not f.empty]
+    return pd.concat(frames, ignore_index=True) if frames else None
+
+
 def fetch_and_write(args: argparse.Namespace, settings: Settings, universe: str, runtime: Runtime,
                     writes: LakeWrites) -> tuple[Settings, ScrapeReport]:
     """Resolve the range and the tickers, download, validate and write the raw files and the manifest."""
+    events = read_event_files(args)
+    if args.events_only:
+        if not (args.events_file or args.b3_events_file):
+            raise ConfigError("--events-only needs --events-file or --b3-events-file")
+        print(f"loading corporate events into {runtime.where}")
+        return settings, load_events(runtime.lake, events, dt.datetime.now(dt.UTC), writes.hold)
     start, end = resolve_range(settings.source, args.start, args.end, bool(args.cotahist_file))
     source = make_source(settings.source, csv_dir=args.csv_dir, timeout_s=settings.download_timeout_s,
                          cotahist_files=args.cotahist_file, all_instruments=args.all_instruments)
@@ -284,8 +324,11 @@ def fetch_and_write(args: argparse.Namespace, settings: Settings, universe: str,
         portfolio = load_universe(universe, args.ibov_file)
         settings = settings.with_overrides(tickers=tuple(portfolio["ticker"]))
         writes.later(lambda: save_portfolio(runtime.lake, portfolio, now))
+    if args.b3_events:
+        events = _with_b3_events(events, settings.tickers, settings.download_timeout_s)
     print(f"scraping {len(settings.tickers)} tickers from {settings.source} into {runtime.where}")
-    report = scrape(source, runtime.lake, list(settings.tickers), start, end, now, before_write=writes.hold)
+    report = scrape(source, runtime.lake, list(settings.tickers), start, end, now, before_write=writes.hold,
+                    events=events)
     if writes.pending:  # the snapshot is kept even when no quote was written
         writes.hold()
     return settings, report

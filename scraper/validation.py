@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 from collections import Counter
 from collections.abc import Callable
 
@@ -36,6 +37,7 @@ REASON_FUTURE = "future_date"
 REASON_OUTSIDE_CALENDAR = "outside_calendar"
 REASON_NOT_A_SESSION = "not_a_b3_session"
 REASON_TRUNCATED = "truncated_line"  # set by the CSV reader
+REASON_UNEXPLAINED_DISTRIBUTION = "distribution_without_event"  # COTAHIST's DISMES moved, no event known
 
 ACTION_KEPT = "kept"  # loaded as it came, and recorded
 ACTION_REJECTED = "rejected"  # not loaded
@@ -203,3 +205,46 @@ def check_storable(quotes: pd.DataFrame, where: Callable[[pd.Series], str]) -> N
         row = quotes.loc[bad].iloc[0]
         raise UnstorableValue(f"{where(row)}: volume {row['volume']:g} cannot be stored "
                               f"(the volume column is a 64-bit integer, at most {INT64_MAX:.4g})")
+
+
+def previous_sessions(days: pd.Series, rules: SessionRules) -> list[dt.date | None]:
+    """Per day, the B3 session before it in the calendar (None for a day that is no session of
+    it, or its first): what refine compares with the lake's previous session to see a gap."""
+    values = as_days(days)
+    at = np.searchsorted(rules.sessions, values)
+    inside = (at < len(rules.sessions)) & (at > 0)
+    found = inside & (rules.sessions[np.minimum(at, len(rules.sessions) - 1)] == values)
+    return [rules.sessions[i - 1].astype(object) if ok else None for i, ok in zip(at, found)]
+
+
+def unexplained_distributions(quotes: pd.DataFrame, events: pd.DataFrame | None) -> pd.DataFrame:
+    """COTAHIST rows whose DISMES went up since the ticker's previous row in this run with no
+    corporate event of that ticker ex in between: kept, and reported in quote_issues.
+
+    B3 adds one to the distribution number on each event's ex date, so such a row is an event
+    we do not know of: its return and averages are bent until the event is loaded.
+    """
+    if "dismes" not in quotes or quotes.empty:
+        return empty_issues()
+    key = [c for c in duplicate_key(quotes) if c != "trade_date"]  # ticker, and the instrument when there is one
+    ordered = quotes.sort_values([*key, "trade_date"], kind="stable")
+    previous = ordered.groupby(key, sort=False)[["dismes", "trade_date"]].shift(1)
+    moved = previous["dismes"].notna() & (ordered["dismes"] != previous["dismes"])
+    known = set() if events is None or events.empty else set(zip(events["ticker"], events["ex_date"]))
+    explained = [any((t, day) in known for day in _days_between(p, d)) if m else True
+                 for t, p, d, m in zip(ordered["ticker"], previous["trade_date"], ordered["trade_date"], moved)]
+    rows = ordered.loc[moved & ~pd.Series(explained, index=ordered.index)].copy()
+    rows["reason"] = REASON_UNEXPLAINED_DISTRIBUTION
+    rows["action"] = ACTION_KEPT
+    rows["detail"] = [f"B3's distribution number went from {int(p)} to {int(n)} since {d}: a corporate event "
+                      "(split, bonus, dividend) is ex here but none is loaded; returns and averages read it as "
+                      "a price move until it is (--events-file or --b3-events-file)"
+                      for p, n, d in zip(previous.loc[rows.index, "dismes"], rows["dismes"],
+                                         previous.loc[rows.index, "trade_date"])]
+    return rows.reindex(columns=[*ISSUE_COLUMNS, *[c for c in rows.columns if c not in ISSUE_COLUMNS]])
+
+
+def _days_between(after: object, upto: dt.date) -> list[dt.date]:
+    """The days in (after, upto]."""
+    start = after if isinstance(after, dt.date) else upto - dt.timedelta(days=1)
+    return [start + dt.timedelta(days=n) for n in range(1, (upto - start).days + 1)]

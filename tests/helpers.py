@@ -89,12 +89,22 @@ def expected_daily(start: str, end: str, tickers: Sequence[str] = TICKERS, csv_d
             "close_price": csv["Close"],
             "volume": csv["Volume"].astype("int64"),
         })
-        out["daily_return"] = csv["Close"] / csv["Close"].shift(1) - 1
+        # A session the calendar has and the file lacks (Yahoo skips Ash Wednesdays) is a gap: no return.
+        previous_session = csv["Date"].map(lambda d: bvmf().previous_session(d))
+        follows = (csv["Date"].shift(1) == previous_session).to_numpy()
+        out["daily_return"] = (csv["Close"] / csv["Close"].shift(1) - 1).where(follows | csv["Date"].shift(1).isna())
         out["ma_5"] = csv["Close"].rolling(5, min_periods=5).mean()
         out["ma_20"] = csv["Close"].rolling(20, min_periods=20).mean()
         out["days_since_prev_session"] = csv["Date"].diff().dt.days
         frames.append(out)
     return pd.concat(frames, ignore_index=True).sort_values(["ticker", "dt"]).reset_index(drop=True)
+
+
+def bvmf():
+    """B3's calendar, straight from exchange_calendars (not the scraper's wrapper)."""
+    import exchange_calendars
+
+    return exchange_calendars.get_calendar("BVMF", start="2000-01-03")
 
 
 def expected_monthly(daily: pd.DataFrame) -> pd.DataFrame:

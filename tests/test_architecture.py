@@ -28,7 +28,8 @@ ALLOWED = {
     "deploy": {"contract", "storage", "pipeline", "catalog", "runtime", "local_mode", "scraper.scraper_upload"},
 }
 # Command lines: the only modules outside local_mode and runtime that may import them.
-COMMAND_LINES = {"scraper.scraper_upload", "catalog.query", "catalog.verify", "charts.command", "deploy.aws_check"}
+COMMAND_LINES = {"scraper.scraper_upload", "catalog.query", "catalog.verify", "catalog.health", "charts.command",
+                 "deploy.aws_check"}
 # What ships to AWS (deploy/package.py), from its entry module, may reach only the standard
 # library and what that runtime has.
 RUNTIMES = {

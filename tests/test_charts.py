@@ -33,6 +33,7 @@ from PIL import Image  # noqa: E402
 
 from charts import command, frames, plots  # noqa: E402
 from charts.package import write_charts_zip  # noqa: E402
+from contract.arrow import ARROW_TYPES  # noqa: E402
 from contract.tables import (  # noqa: E402
     IBOV_PORTFOLIO,
     QUOTES_DAILY,
@@ -44,8 +45,6 @@ from contract.tables import (  # noqa: E402
 from tests.conftest import REPO  # noqa: E402
 
 NOTEBOOK = REPO / "notebooks" / "b3_quotes_charts.ipynb"
-ARROW_TYPES = {"double": pa.float64(), "bigint": pa.int64(), "int": pa.int32(), "string": pa.string(),
-               "date": pa.date32(), "timestamp": pa.timestamp("us", tz="UTC")}
 
 # PETR4: six sessions over two months; ma_5 exists from the fifth session on.
 PETR4 = [  # dt, close, daily_return, ma_5, volume

@@ -57,7 +57,8 @@ def test_visual_source_is_a_zero_row_file_with_raw_quotes_columns(tmp_path):
     assert table.num_rows == 0
     # Raw quotes as the scraper writes them (contract/tables.py RAW_QUOTES), partition key dt excluded.
     assert table.schema.names == ["trade_date", "ticker", "open", "high", "low", "close", "adj_close", "volume",
-                                  "traded_value", "trades", "source", "source_symbol", "ingested_at", "run_id"]
+                                  "traded_value", "trades", "source", "source_symbol", "ingested_at", "run_id",
+                                  "dismes", "prev_b3_session"]
     assert table.schema.field("trade_date").type == pa.date32()
     assert table.schema.field("ingested_at").type == pa.timestamp("us", tz="UTC")
 

@@ -37,7 +37,8 @@ def test_read_raw_reads_only_those_days_and_tickers_in_tasks(spark, tmp_path, mo
     frame = read_raw(spark, root, keys, ["PETR4"])
     assert frame.dtypes == [("trade_date", "date"), ("ticker", "string"), ("open", "double"), ("high", "double"),
                             ("low", "double"), ("close", "double"), ("adj_close", "double"), ("volume", "bigint"),
-                            ("source", "string"), ("ingested_at", "timestamp"), ("run_id", "string")]
+                            ("source", "string"), ("ingested_at", "timestamp"), ("run_id", "string"),
+                            ("prev_b3_session", "date")]  # absent from the file: null
     assert rows_of(frame) == [(dt.date(2024, 1, 2), "PETR4", 30.0, 27.0, 100),
                               (dt.date(2024, 1, 3), "PETR4", 31.0, pytest.approx(27.9), 100)]
     assert sorted(r["ticker"] for r in read_raw(spark, root, keys, None).collect()) == ["PETR4", "PETR4", "VALE3",

@@ -14,6 +14,7 @@ def test_tables_are_the_datasets_with_their_partition_keys():
         "quote_issues": ("raw/quote_issues", ["dt"]),
         "quotes_daily_compact": ("refined/quotes_daily_compact", ["year"]),
         "quotes_monthly_compact": ("refined/quotes_monthly_compact", ["year"]),
+        "corporate_events": ("raw/corporate_events", ["dt"]),
     }
 
 
@@ -59,4 +60,4 @@ def test_docs_tables_page_is_the_contracts_and_every_column_says_what_it_holds()
         for column in (*table.columns, *table.partition_keys):
             assert column.comment, f"{table.name}.{column.name} has no comment"
             assert len(column.comment) <= 255, f"{table.name}.{column.name}: Glue takes 255 characters"
-    assert "| `ma_20` | double | mean close of the ticker's last 20 sessions" in markdown()
+    assert "| `ma_20` | double | mean of the last 20 sessions' closes, this one included, each in this session's basis" in markdown()

@@ -13,17 +13,27 @@ T0 = dt.datetime(2024, 3, 1, 12, 0, tzinfo=dt.UTC)
 T1 = dt.datetime(2024, 3, 2, 12, 0, tzinfo=dt.UTC)
 
 
-def raw_row(ticker, day, close, *, ingested=T0, volume=100, adj=None, run="r0", source="csv"):
-    """A raw quote whose open/high/low sit around the close."""
+def raw_row(ticker, day, close, *, ingested=T0, volume=100, adj=None, run="r0", source="csv", prev=None):
+    """A raw quote whose open/high/low sit around the close; `prev`: the calendar's session before it."""
     return (dt.date.fromisoformat(day), ticker, close - 0.5, close + 1.0, close - 1.0, close,
-            adj if adj is not None else close * 0.9, volume, None, None, source, f"{ticker}.SA", ingested, run)
+            adj if adj is not None else close * 0.9, volume, None, None, source, f"{ticker}.SA", ingested, run,
+            None, None if prev is None else dt.date.fromisoformat(prev))
 
 
 def raw_frame(spark, rows):
-    from pyspark.sql.types import DateType, DoubleType, LongType, StringType, StructField, StructType, TimestampType
+    from pyspark.sql.types import (
+        DateType,
+        DoubleType,
+        IntegerType,
+        LongType,
+        StringType,
+        StructField,
+        StructType,
+        TimestampType,
+    )
 
     types = {"date32[day]": DateType(), "string": StringType(), "double": DoubleType(),
-             "int64": LongType(), "timestamp[us, tz=UTC]": TimestampType()}
+             "int64": LongType(), "int32": IntegerType(), "timestamp[us, tz=UTC]": TimestampType()}
     schema = StructType([StructField(f.name, types[str(f.type)]) for f in RAW_QUOTES_SCHEMA])
     frame = spark.createDataFrame(rows, schema)
     return frame.withColumn("dt", frame["trade_date"].cast("string"))
@@ -137,3 +147,127 @@ def test_select_changed_reaches_nineteen_sessions_forward_and_no_further(spark):
     daily_out, _ = select_changed(daily, summarize_monthly(daily), [days[2].isoformat()])
     # ma_20 of the 20th session from the change (days[21]) still averages it; days[22] no longer does.
     assert sorted(r["dt"] for r in daily_out.collect()) == [d.isoformat() for d in days[2:22]]
+
+
+# --- corporate events: values worked out by hand ---------------------------------------------
+
+def events_frame(spark, rows):
+    """corporate_events rows: (ticker, ex_date, kind, share_ratio, cash_per_share[, source, ingested])."""
+    from etl.raw_reader import EVENTS_DDL
+
+    def full(ticker, day, kind, ratio, cash, source="events_file", ingested=T0):
+        return (ticker, dt.date.fromisoformat(day), kind, ratio, cash, source, kind, ingested, "r0")
+
+    return spark.createDataFrame([full(*row) for row in rows], EVENTS_DDL)
+
+
+@pytest.fixture
+def with_events(spark):
+    from etl.transforms import events_in_effect
+
+    rows = [
+        # SPLT3: 2:1 split ex 2024-01-05 (12.0 the day before is 6.0 in the new basis).
+        raw_row("SPLT3", "2023-12-29", 9.0), raw_row("SPLT3", "2024-01-02", 10.0), raw_row("SPLT3", "2024-01-03", 11.0),
+        raw_row("SPLT3", "2024-01-04", 12.0), raw_row("SPLT3", "2024-01-05", 6.5), raw_row("SPLT3", "2024-01-08", 7.0),
+        # DIVD4: R$ 1.00 dividend ex 2024-01-03.
+        raw_row("DIVD4", "2023-12-29", 20.5), raw_row("DIVD4", "2024-01-02", 20.0), raw_row("DIVD4", "2024-01-03", 19.5),
+        # REVS3: 10:1 reverse split ex 2024-01-03 (MGLU3's real closes: 1.32 -> 13.15).
+        raw_row("REVS3", "2024-01-02", 1.32), raw_row("REVS3", "2024-01-03", 13.15),
+        # BONS3: 5 % bonus ex 2024-01-03, the price exactly diluted.
+        raw_row("BONS3", "2024-01-02", 10.5), raw_row("BONS3", "2024-01-03", 10.0),
+        # GAPP3: no trade on its ex date 2024-01-03: the split counts on its next session.
+        raw_row("GAPP3", "2024-01-02", 10.0), raw_row("GAPP3", "2024-01-04", 5.2),
+    ]
+    events = events_frame(spark, [
+        ("SPLT3", "2024-01-05", "split", 2.0, 0.0),
+        ("SPLT3", "2024-01-05", "split", 2.0, 0.0, "b3", T1),  # the same split from a second source: once
+        ("DIVD4", "2024-01-03", "cash_dividend", 1.0, 1.0),
+        ("REVS3", "2024-01-03", "reverse_split", 0.1, 0.0),
+        ("BONS3", "2024-01-03", "bonus", 1.05, 0.0),
+        ("GAPP3", "2024-01-03", "split", 2.0, 0.0),
+    ])
+    daily = refine_daily(raw_frame(spark, rows), events_in_effect(events))
+    return by_key(daily, "ticker", "dt"), by_key(summarize_monthly(daily), "ticker", "month")
+
+
+def test_a_split_is_no_return_and_the_averages_are_in_the_last_sessions_basis(with_events):
+    daily, _ = with_events
+    ex = daily[("SPLT3", "2024-01-05")]
+    # 12.00 before a 2:1 split is 6.00 after it: 6.50 / 6.00 - 1; applied once though two sources list it.
+    assert ex["share_ratio"] == 2.0 and ex["daily_return"] == pytest.approx(6.5 / 6.0 - 1, abs=1e-15)
+    assert ex["close_price"] == 6.5 and daily[("SPLT3", "2024-01-04")]["close_price"] == 12.0  # as traded
+    # ma_5 on the ex date: 9, 10, 11, 12 halved and 6.5 -> (4.5 + 5 + 5.5 + 6 + 6.5) / 5.
+    assert ex["ma_5"] == pytest.approx(5.5, abs=1e-12)
+    # The next session: 10, 11, 12 halved, 6.5, 7 -> 30 / 5; its return is plain (no event).
+    after = daily[("SPLT3", "2024-01-08")]
+    assert after["ma_5"] == pytest.approx(6.0, abs=1e-12) and after["share_ratio"] == 1.0
+    assert after["daily_return"] == pytest.approx(7.0 / 6.5 - 1, abs=1e-15)
+    # Before the split the window is one basis: (9 + 10 + 11 + 12) / 4 sessions: no ma_5 yet.
+    assert daily[("SPLT3", "2024-01-04")]["ma_5"] is None
+
+
+def test_a_dividend_is_a_price_return_and_no_total_return_loss(with_events):
+    daily, monthly = with_events
+    ex = daily[("DIVD4", "2024-01-03")]
+    assert ex["daily_return"] == pytest.approx(19.5 / 20.0 - 1, abs=1e-15)  # the price fell by the cash
+    assert ex["total_return"] == pytest.approx((19.5 + 1.0) / 20.0 - 1, abs=1e-15)  # +2.5 % with the cash
+    assert ex["cash_per_share"] == 1.0
+    # The month: 19.50 / 20.50 - 1 in price, and with the real 1.00 reinvested at 19.50 exactly even.
+    january = monthly[("DIVD4", "2024-01")]
+    assert january["monthly_return"] == pytest.approx(19.5 / 20.5 - 1, abs=1e-15)
+    assert january["monthly_total_return"] == pytest.approx(0.0, abs=1e-15)
+
+
+def test_reverse_split_bonus_and_an_ex_date_without_a_trade(with_events):
+    daily, _ = with_events
+    # 1.32 is 13.20 after a 10:1 reverse split: 13.15 / 13.20 - 1 (not +896 %).
+    assert daily[("REVS3", "2024-01-03")]["daily_return"] == pytest.approx(13.15 / 13.2 - 1, abs=1e-12)
+    # 10.50 is 10.00 after a 5 % bonus: no move.
+    assert daily[("BONS3", "2024-01-03")]["daily_return"] == pytest.approx(0.0, abs=1e-15)
+    # GAPP3 did not trade on 2024-01-03: its next session carries the split, 5.20 / 5.00 - 1.
+    row = daily[("GAPP3", "2024-01-04")]
+    assert row["share_ratio"] == 2.0 and row["daily_return"] == pytest.approx(0.04, abs=1e-15)
+
+
+def test_the_monthly_return_crosses_a_split_in_the_new_basis(with_events):
+    _, monthly = with_events
+    # December's 9.00 is 4.50 in January's basis: 7.00 / 4.50 - 1; no cash, so the total is the same.
+    january = monthly[("SPLT3", "2024-01")]
+    assert january["monthly_return"] == pytest.approx(7.0 / 4.5 - 1, abs=1e-15)
+    assert january["monthly_total_return"] == pytest.approx(7.0 / 4.5 - 1, abs=1e-15)
+    assert monthly[("SPLT3", "2023-12")]["monthly_return"] is None
+    # January's prices in the basis of its last session: 10, 11, 12 halved, 6.5, 7 -> mean 6.0; the
+    # open 9.5 (the first close 10 - 0.5) halved; highs (close + 1) 11, 12, 13 halved, 7.5, 8 -> 8.0;
+    # lows (close - 1) 9, 10, 11 halved, 5.5, 6 -> 4.5. The close is the last session's, 7.0.
+    assert (january["avg_close_price"], january["open_price"], january["high_price"], january["low_price"],
+            january["close_price"]) == pytest.approx((6.0, 4.75, 8.0, 4.5, 7.0), abs=1e-12)
+
+
+def test_a_gap_in_the_lake_is_no_return(spark):
+    rows = [raw_row("GAPS3", "2024-01-02", 10.0, prev="2023-12-29"),
+            raw_row("GAPS3", "2024-01-04", 11.0, prev="2024-01-03"),  # 2024-01-03 was a session: missing here
+            raw_row("GAPS3", "2024-01-05", 12.0, prev="2024-01-04"),
+            raw_row("OLDS3", "2024-01-02", 10.0), raw_row("OLDS3", "2024-01-04", 11.0)]  # no calendar day: unknown
+    daily = by_key(refine_daily(raw_frame(spark, rows)), "ticker", "dt")
+    gap = daily[("GAPS3", "2024-01-04")]
+    assert gap["gap_before"] is True and gap["daily_return"] is None and gap["total_return"] is None
+    assert daily[("GAPS3", "2024-01-05")]["gap_before"] is False
+    assert daily[("GAPS3", "2024-01-05")]["daily_return"] == pytest.approx(12.0 / 11.0 - 1, abs=1e-15)
+    assert daily[("GAPS3", "2024-01-02")]["gap_before"] is None  # the first session: nothing before it
+    assert daily[("OLDS3", "2024-01-04")]["gap_before"] is None
+    assert daily[("OLDS3", "2024-01-04")]["daily_return"] == pytest.approx(0.1, abs=1e-15)
+
+
+def test_a_late_event_changes_the_session_it_applies_to_and_the_windows_it_reaches(spark):
+    from etl.transforms import events_in_effect, refine_daily_with_events
+
+    days = [dt.date(2024, 1, 2) + dt.timedelta(days=n) for n in range(40)]
+    days = [d for d in days if d.weekday() < 5 and d != dt.date(2024, 1, 10)][:25]  # no trade on 01-10
+    raw = raw_frame(spark, [raw_row("LATE3", d.isoformat(), 10.0 + i) for i, d in enumerate(days)])
+    events = events_in_effect(events_frame(spark, [("LATE3", "2024-01-10", "split", 2.0, 0.0)]))
+    daily = refine_daily_with_events(raw, events)
+    # The ex date is no session of LATE3: 2024-01-11 is the first session the split applies to,
+    # and it reaches 19 sessions on; nothing before it changes.
+    out, _ = select_changed(daily, summarize_monthly(daily), ["2024-01-10"], ["2024-01-10"])
+    later = [d.isoformat() for d in days if d > dt.date(2024, 1, 10)][:20]
+    assert sorted(r["dt"] for r in out.collect()) == later

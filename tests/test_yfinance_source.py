@@ -46,7 +46,7 @@ def fake_download(monkeypatch):
 
 
 def test_yfinance_source_long_quotes_from_batch(fake_download):
-    result = YFinanceSource(timeout_s=10).fetch(["PETR4", "VALE3"], START, END)
+    result = YFinanceSource(timeout_s=10, today=lambda: END).fetch(["PETR4", "VALE3"], START, END)
     call = fake_download[0]
     assert call["tickers"] == ["PETR4.SA", "VALE3.SA"]
     assert call["auto_adjust"] is False and call["end"] == "2020-06-10"  # end is exclusive there
@@ -94,3 +94,39 @@ def test_run_with_deadline_passes_errors_through():
 
     with pytest.raises(KeyError, match="inner"):
         run_with_deadline(boom, 5, "test")
+
+
+def test_the_downloads_own_splits_are_undone_and_its_actions_loaded_as_events(monkeypatch):
+    # The recorded download with yfinance's action columns (actions=True): a 2:1 split of PETR4 put on
+    # 2020-06-05 and a 0.25 dividend on 2020-06-03, both in the adjusted basis of the download.
+    def download(tickers, **kwargs):
+        wide = recorded_download(list(tickers))
+        days = wide.index
+        wide[("Dividends", "PETR4.SA")] = [0.25 if d == pd.Timestamp("2020-06-03") else 0.0 for d in days]
+        wide[("Stock Splits", "PETR4.SA")] = [2.0 if d == pd.Timestamp("2020-06-05") else 0.0 for d in days]
+        wide[("Dividends", "VALE3.SA")] = 0.0
+        wide[("Stock Splits", "VALE3.SA")] = 0.0
+        assert kwargs["actions"] is True  # the splits the prices are adjusted for are asked for
+        return wide.sort_index(axis=1)
+
+    import yfinance
+
+    monkeypatch.setattr(yfinance, "download", download)
+    result = YFinanceSource(timeout_s=10, today=lambda: END).fetch(["PETR4", "VALE3"], START, END)
+    q = result.quotes.set_index(["ticker", "trade_date"])
+    # Before the ex date the price is twice Yahoo's (as traded), the volume half; from it on, as given.
+    assert q.loc[("PETR4", dt.date(2020, 6, 4)), "close"] == 2 * 21.43
+    assert q.loc[("PETR4", dt.date(2020, 6, 9)), "close"] == 21.719999
+    assert q.loc[("VALE3", dt.date(2020, 6, 4)), "close"] == 55.66  # no split: untouched
+    assert list(result.quotes.columns) == ["ticker", "trade_date", "open", "high", "low", "close", "adj_close", "volume"]
+    events = result.events.sort_values("ex_date")
+    assert [(e.ticker, e.ex_date, e.kind, e.share_ratio, e.cash_per_share) for e in events.itertuples()] == [
+        ("PETR4", dt.date(2020, 6, 3), "cash_dividend", 1.0, 0.5),  # 0.25 a share after the split, 0.50 before
+        ("PETR4", dt.date(2020, 6, 5), "split", 2.0, 0.0)]
+
+    # A range that ends before the split: the download still reaches today, so the split Yahoo
+    # adjusted the range's prices for is undone; the event itself is outside the range: not loaded.
+    early = YFinanceSource(timeout_s=10, today=lambda: END).fetch(["PETR4"], START, dt.date(2020, 6, 4))
+    assert early.quotes["trade_date"].max() == dt.date(2020, 6, 4)
+    assert early.quotes.set_index("trade_date").loc[dt.date(2020, 6, 4), "close"] == 2 * 21.43
+    assert [(e.ex_date, e.kind) for e in early.events.itertuples()] == [(dt.date(2020, 6, 3), "cash_dividend")]

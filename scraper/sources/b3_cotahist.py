@@ -30,7 +30,7 @@ QUOTE_FIELDS = {
     "DATA": (2, 10), "CODBDI": (10, 12), "CODNEG": (12, 24), "TPMERC": (24, 27), "NOMRES": (27, 39),
     "ESPECI": (39, 49), "PRAZOT": (49, 52), "PREABE": (56, 69), "PREMAX": (69, 82), "PREMIN": (82, 95), "PREMED": (95, 108),
     "PREULT": (108, 121), "TOTNEG": (147, 152), "QUATOT": (152, 170), "VOLTOT": (170, 188),
-    "FATCOT": (210, 217), "CODISI": (230, 242),
+    "FATCOT": (210, 217), "CODISI": (230, 242), "DISMES": (242, 245),
 }
 TRAILER_TOTREG = (31, 42)
 
@@ -135,6 +135,8 @@ def parse_cotahist(data: bytes, name: str = "COTAHIST") -> pd.DataFrame:
             "isin": _text(quotes, *QUOTE_FIELDS["CODISI"]),
             "fatcot": factor.astype("int64"),
             "prazot": _text(quotes, *QUOTE_FIELDS["PRAZOT"]),
+            # The distribution number: B3 adds one on each corporate event's ex date.
+            "dismes": _digits(quotes, *QUOTE_FIELDS["DISMES"]),
         })
     except ValueError as exc:
         raise CotahistError(f"{name}: {exc}") from exc

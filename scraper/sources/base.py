@@ -36,6 +36,9 @@ class FetchResult:
     symbols: dict[str, str] = field(default_factory=dict)
     # Rows the source itself set aside (a truncated CSV line), in validation's rejected shape.
     rejected: pd.DataFrame | None = None
+    # Corporate events the same download lists (scraper.events' EVENT_COLUMNS); the quotes are
+    # already as traded (the download's own splits undone).
+    events: pd.DataFrame | None = None
 
 
 class PriceSource(Protocol):
@@ -65,6 +68,9 @@ def empty_quotes() -> pd.DataFrame:
 # (yfinance_source), mapped right where they are read. No other code uses Yahoo's names.
 YAHOO_TO_RAW = {"Open": "open", "High": "high", "Low": "low", "Close": "close", "Adj Close": "adj_close",
                 "Volume": "volume"}
+# Yahoo's corporate actions (yfinance's actions=True, Ticker.history()'s CSV columns) -> the
+# names scraper.events.as_traded reads.
+ACTION_COLUMNS = {"Dividends": "dividends", "Stock Splits": "splits"}
 
 
 def yahoo_symbol(ticker: str) -> str:

@@ -10,7 +10,9 @@ from pathlib import Path
 import pandas as pd
 
 from pipeline.settings import INDEX_TICKER, INDEX_YAHOO_SYMBOLS, REPO_ROOT
+from scraper.events import as_traded
 from scraper.sources.base import (
+    ACTION_COLUMNS,
     QUOTE_COLUMNS,
     YAHOO_TO_RAW,
     FetchResult,
@@ -22,7 +24,7 @@ from scraper.sources.base import (
 SAMPLE_DIR = REPO_ROOT / "data" / "sample" / "yahoo"
 
 # What yfinance and Yahoo write: `Adj Close` only with auto_adjust=False (yfinance's default
-# since 0.2.51 is True), `Dividends`/`Stock Splits` from Ticker.history() (ignored).
+# since 0.2.51 is True), `Dividends`/`Stock Splits` from Ticker.history(): the file's events.
 OPTIONAL_COLUMNS = ["Adj Close"]
 REQUIRED_COLUMNS = ["Date", *(c for c in YAHOO_TO_RAW if c not in OPTIONAL_COLUMNS)]
 
@@ -145,6 +147,14 @@ def read_yahoo_csv_checked(path: Path) -> tuple[pd.DataFrame, pd.DataFrame]:
             line = int(bad.to_numpy().argmax())
             raise SourceDataError(f"{path}:{line + first_row_line}: bad {col} value {frame[col].iloc[line]!r}")
         out[raw] = values.astype("float64")
+    for col, name in ACTION_COLUMNS.items():
+        if col in frame:
+            values = pd.Series(pd.to_numeric(frame[col], errors="coerce"), index=frame.index)
+            bad = pd.Series((values.isna() & frame[col].notna()) | (values < 0))
+            if bool(bad.any()):
+                line = int(bad.to_numpy().argmax())
+                raise SourceDataError(f"{path}:{line + first_row_line}: bad {col} value {frame[col].iloc[line]!r}")
+            out[name] = values.fillna(0.0)
     from scraper.validation import check_storable
 
     check_storable(out, lambda row: f"{path}:{int(row.name) + first_row_line}")  # pyright: ignore[reportArgumentType]
@@ -202,7 +212,7 @@ class CsvSource:
     def fetch(self, tickers: list[str], start: dt.date | None, end: dt.date | None) -> FetchResult:
         if not self.directory.is_dir():
             raise SourceDataError(f"CSV folder {self.directory} does not exist")
-        frames, missing, symbols, rejected = [], [], {}, []
+        frames, missing, symbols, rejected, events = [], [], {}, [], []
         for ticker in tickers:
             if not ticker.isalnum():
                 raise SourceDataError(f"invalid ticker {ticker!r}: expected a B3 code such as PETR4")
@@ -212,17 +222,23 @@ class CsvSource:
                 continue
             frame, cut = read_yahoo_csv_checked(path)
             cut.insert(0, "ticker", ticker)
+            frame.insert(0, "ticker", ticker)
+            # The whole file's splits, before cutting the range: a split after `end` divided it too.
+            frame, file_events = as_traded(frame)
+            events.append(_in_range(file_events.rename(columns={"ex_date": "trade_date"}), start, end)
+                          .rename(columns={"trade_date": "ex_date"}))
             frame, cut = _in_range(frame, start, end), _in_range(cut, start, end, keep_undated=True)
             rejected.append(cut)
             if frame.empty:
                 if cut.empty:
                     missing.append(ticker)
                 continue
-            frame.insert(0, "ticker", ticker)
             frames.append(frame)
             symbols[ticker] = path.name
         quotes = pd.concat(frames, ignore_index=True) if frames else empty_quotes()
-        return FetchResult(quotes.loc[:, QUOTE_COLUMNS], missing, symbols, _concat_rejected(rejected))
+        found = [e for e in events if not e.empty]
+        return FetchResult(quotes.loc[:, QUOTE_COLUMNS], missing, symbols, _concat_rejected(rejected),
+                           pd.concat(found, ignore_index=True) if found else None)
 
 
 def _in_range(frame: pd.DataFrame, start: dt.date | None, end: dt.date | None,

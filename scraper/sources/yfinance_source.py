@@ -11,8 +11,11 @@ from dataclasses import dataclass
 import pandas as pd
 
 from contract.tables import QUOTE_NUMBERS
+from scraper.calendar_b3 import B3_TIMEZONE
+from scraper.events import as_traded
 from scraper.http_client import run_with_deadline
 from scraper.sources.base import (
+    ACTION_COLUMNS,
     QUOTE_COLUMNS,
     YAHOO_TO_RAW,
     FetchResult,
@@ -43,7 +46,10 @@ def yfinance_frame_to_quotes(frame: pd.DataFrame | None, symbol_to_ticker: dict[
     long["trade_date"] = pd.to_datetime(long["Date"]).dt.date
     for col in QUOTE_NUMBERS:
         long[col] = long[col].astype("float64") if col in long.columns else float("nan")
-    return long.loc[:, QUOTE_COLUMNS].reset_index(drop=True)
+    # The download's actions (actions=True), for scraper.events.as_traded.
+    long = long.rename(columns=ACTION_COLUMNS)
+    actions = [name for name in ACTION_COLUMNS.values() if name in long.columns]
+    return long.loc[:, [*QUOTE_COLUMNS, *actions]].reset_index(drop=True)
 
 
 @dataclass
@@ -55,6 +61,8 @@ class YFinanceSource:
     progress: Callable[[str], None] = print
     # Tells an outage from unknown tickers when a batch comes back empty; tests inject it.
     reachable: Callable[[], bool] | None = None
+    # Today, in São Paulo: Yahoo adjusts a download for every split up to it (tests fix it).
+    today: Callable[[], dt.date] = lambda: dt.datetime.now(B3_TIMEZONE).date()
     name: str = "yfinance"
 
     def _download(self, symbols: list[str], start: dt.date, end: dt.date) -> pd.DataFrame | None:
@@ -68,7 +76,7 @@ class YFinanceSource:
             start=start.isoformat(),
             end=(end + dt.timedelta(days=1)).isoformat(),  # yfinance's end is exclusive
             auto_adjust=False,
-            actions=False,
+            actions=True,  # the splits its prices are adjusted for: undone, and loaded as events
             group_by="column",
             progress=False,
             threads=True,
@@ -86,8 +94,10 @@ class YFinanceSource:
             if len(batches) > 1:
                 self.progress(f"  downloading batch {number}/{len(batches)} ({len(batch)} tickers)")
             with _YFinanceErrorLog() as errors:
+                # To today: its prices are adjusted for every split up to today, and only the splits
+                # the download lists can be undone. The rows are cut to the range after that.
                 frame = run_with_deadline(
-                    lambda b=batch: self._download(b, start, end), self.timeout_s, "Yahoo Finance"
+                    lambda b=batch: self._download(b, start, max(end, self.today())), self.timeout_s, "Yahoo Finance"
                 )
             batch_quotes = yfinance_frame_to_quotes(frame, {s: symbol_to_ticker[s] for s in batch})
             if batch_quotes.empty:
@@ -96,9 +106,13 @@ class YFinanceSource:
                                    if found else "")
             frames.append(batch_quotes)
         quotes = pd.concat(frames, ignore_index=True) if frames else empty_quotes()
+        quotes, events = as_traded(quotes)
+        quotes = quotes[(quotes["trade_date"] >= start) & (quotes["trade_date"] <= end)]
+        events = events[(events["ex_date"] >= start) & (events["ex_date"] <= end)]
         got = set(quotes["ticker"])
         missing = [t for t in tickers if t not in got]
-        return FetchResult(quotes, missing, {t: yahoo_symbol(t) for t in tickers if t in got})
+        return FetchResult(quotes.loc[:, QUOTE_COLUMNS], missing, {t: yahoo_symbol(t) for t in tickers if t in got},
+                           events=None if events.empty else events)
 
     def _check_outage(self, reason: str) -> None:
         """A batch came back empty: unknown tickers, or an outage yfinance swallowed?
