@@ -35,6 +35,8 @@ Catalog documents, all from contract/tables.py (the one statement of every table
     location-in LAKE_ROOT          get-table output -> exit 0 if the table lies under LAKE_ROOT/
     table-states LAKE_ROOT         get-tables output (or nothing: no database) -> one line per
                                    table of contract/tables.py: NAME ours|foreign|absent
+    view-names                     one view name a line (contract/tables.py VIEWS)
+    view-ddl NAME                  the Athena statement that creates or replaces that view
 """
 
 from __future__ import annotations
@@ -43,7 +45,7 @@ import json
 import sys
 from typing import Any
 
-from contract.tables import CRAWLED_TABLES, TABLES
+from contract.tables import CRAWLED_TABLES, TABLES, VIEWS
 
 MANIFEST_FILTER = {"Key": {"FilterRules": [{"Name": "prefix", "Value": "raw/_manifests/"},
                                            {"Name": "suffix", "Value": ".json"}]}}
@@ -188,6 +190,11 @@ def table_states(tables: str, lake_root: str) -> dict[str, str]:
             for name in TABLES}
 
 
+def view_ddl(name: str) -> str:
+    """The Athena statement that makes the contract's view, the same SQL DuckDB runs locally."""
+    return f"CREATE OR REPLACE VIEW {name} AS\n{VIEWS[name].sql}"
+
+
 def drop_keys(document: str, *keys: str) -> dict:
     """A JSON object without the given top-level keys (parameters an older AWS CLI does not know)."""
     return {k: v for k, v in json.loads(document).items() if k not in keys}
@@ -197,6 +204,12 @@ def main(argv: list[str]) -> int:
     command, args = argv[0], argv[1:]
     if command == "table-names":
         print("\n".join(TABLES))
+        return 0
+    if command == "view-names":
+        print("\n".join(VIEWS))
+        return 0
+    if command == "view-ddl":
+        print(view_ddl(args[0]))
         return 0
     if command == "table-input":
         print(json.dumps(TABLES[args[0]].glue_table_input(*args[1:3])))

@@ -377,6 +377,28 @@ ensure_workgroup() {
   fi
 }
 
+# The contract's views (quotes_daily_adjusted: prices back-adjusted at read time), made by Athena
+# itself in the workgroup (a view Athena reads is its own encoding in the catalog), replaced on
+# every run so a changed definition lands. Each statement is waited for: it runs in seconds.
+ensure_views() {
+  local view id state polls
+  while read -r view; do
+    id="$(aws athena start-query-execution --work-group "${ATHENA_WORKGROUP}" \
+      --query-execution-context "Database=${GLUE_DATABASE}" --query-string "$(cli_json view-ddl "${view}")" \
+      --query QueryExecutionId --output text)"
+    polls=0
+    while state="$(aws athena get-query-execution --query-execution-id "${id}" \
+      --query QueryExecution.Status.State --output text)" && [[ "${state}" == QUEUED || "${state}" == RUNNING ]]; do
+      ((polls < ${VIEW_POLLS:-60})) || die "view ${GLUE_DATABASE}.${view}: Athena query ${id} still ${state}"
+      sleep "${VIEW_POLL_S:-2}"
+      polls=$((polls + 1))
+    done
+    [[ "${state}" == SUCCEEDED ]] || die "view ${GLUE_DATABASE}.${view}: Athena query ${id} ${state}: $(aws athena \
+      get-query-execution --query-execution-id "${id}" --query QueryExecution.Status.StateChangeReason --output text)"
+    log "~ view ${GLUE_DATABASE}.${view} made by Athena from contract/tables.py"
+  done < <(cli_json view-names)
+}
+
 # Rules of ours, by ID (the bucket's other rules are kept, as an adopted bucket's): Athena's results
 # expire after ATHENA_RESULTS_DAYS, and a multipart upload left incomplete (a killed job, an Athena
 # query cancelled mid-result) is aborted after a day: its parts are billed until then, unseen.
@@ -423,6 +445,7 @@ main() {
   ensure_lambda
   ensure_notification
   ensure_workgroup
+  ensure_views
   ensure_lifecycle
   ensure_log_group "${LAMBDA_LOG_GROUP}"
   ensure_log_group "${GLUE_LOG_GROUP}"

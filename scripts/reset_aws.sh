@@ -202,6 +202,15 @@ reset_glue() {
       foreign) log "! table ${GLUE_DATABASE}.${table} lies outside s3://${BUCKET}/: not ours, left alone" ;;
     esac
   done < <(aws glue get-tables --database-name "${GLUE_DATABASE}" --output json 2>/dev/null | cli_json table-states "s3://${BUCKET}")
+  # The contract's views, as Athena made them (a VIRTUAL_VIEW of that name; a table is not touched).
+  local view
+  while read -r view; do
+    if [[ "$(aws glue get-table --database-name "${GLUE_DATABASE}" --name "${view}" --query Table.TableType \
+      --output text 2>/dev/null || true)" == VIRTUAL_VIEW ]]; then
+      aws glue delete-table --database-name "${GLUE_DATABASE}" --name "${view}"
+      removed "view ${GLUE_DATABASE}.${view}"
+    fi
+  done < <(cli_json view-names)
   # A database bootstrap created carries the project parameter; `default` is never removed.
   if [[ "${GLUE_DATABASE}" != "default" ]] && has_project_tag \
     "$(aws glue get-database --name "${GLUE_DATABASE}" --query Database.Parameters --output text 2>/dev/null || true)"; then

@@ -356,6 +356,12 @@ def test_bootstrap_waits_creates_everything_converges_then_reset_removes_only_ou
         "BytesScannedCutoffPerQuery"] == 2 * 1024 ** 3
     assert {g["retentionInDays"] for g in aws["logs"].describe_log_groups()["logGroups"]} == {14}
     assert len(aws["s3"].get_bucket_lifecycle_configuration(Bucket=BUCKET)["Rules"]) == 4  # replaced, not added
+    # The adjusted view is Athena's own DDL in the workgroup, replaced by each bootstrap run (two so far).
+    executions = [aws["athena"].get_query_execution(QueryExecutionId=i)["QueryExecution"]
+                  for i in aws["athena"].list_query_executions(WorkGroup="b3-quotes")["QueryExecutionIds"]]
+    views = [e for e in executions if e["Query"].startswith("CREATE OR REPLACE VIEW quotes_daily_adjusted AS")]
+    assert len(views) == 2 and {e["QueryExecutionContext"]["Database"] for e in views} == {"default"}
+    assert "FROM quotes_daily_compact d" in views[0]["Query"]
 
     # Reset. What a deployment leaves besides its resources: data, the Lambda's log group, the
     # runs' log streams in the account's shared Glue groups (another job's stream among them).
@@ -377,6 +383,9 @@ def test_bootstrap_waits_creates_everything_converges_then_reset_removes_only_ou
     # A crawl under way: DeleteCrawler refuses it until it has stopped.
     aws["glue"].start_crawler(Name="b3-quotes-crawler")
     aws["glue"].create_table(DatabaseName="default", TableInput={"Name": "someone_elses"})
+    # moto runs no DDL: the view Athena would have made, as the catalog holds one.
+    aws["glue"].create_table(DatabaseName="default", TableInput={"Name": "quotes_daily_adjusted",
+                                                                 "TableType": "VIRTUAL_VIEW"})
     # A table of ours by name, but somewhere else: not ours.
     aws["glue"].delete_table(DatabaseName="default", Name="quotes")
     aws["glue"].create_table(DatabaseName="default", TableInput={
@@ -398,6 +407,7 @@ def test_bootstrap_waits_creates_everything_converges_then_reset_removes_only_ou
     assert aws["glue"].get_jobs()["Jobs"] == [] and aws["glue"].get_crawlers()["Crawlers"] == []
     assert sorted(t["Name"] for t in aws["glue"].get_tables(DatabaseName="default")["TableList"]) == ["quotes", "someone_elses"]
     assert "table default.quotes lies outside s3://b3-quotes-test-lake/: not ours, left alone" in done.stderr
+    assert "- view default.quotes_daily_adjusted" in done.stderr
     assert aws["lambda"].list_functions()["Functions"] == []
     assert [r["RoleName"] for r in aws["iam"].list_roles()["Roles"]] == []
     assert "b3-quotes" not in [w["Name"] for w in aws["athena"].list_work_groups()["WorkGroups"]]
