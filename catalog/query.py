@@ -2,16 +2,25 @@
 
     python -m catalog.query --file sql/latest_sessions.sql
     python -m catalog.query --sql "SELECT count(*) FROM quotes_daily"
+
+Queries only read the lake's tables: a statement that writes (COPY, INSERT, CREATE, ...) or a
+file outside the lake's tables is refused with one line. Several statements run in order and
+each result is shown. Exit codes: 0 done, 1 the query failed, 2 usage, 3 refused.
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from pathlib import Path
 
+from local_mode.duckdb_views import QueryRefused
 from pipeline.settings import ConfigError, load_settings
 from runtime import build_runtime
+
+EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_REFUSED = 0, 1, 2, 3
+EXIT_BROKEN_PIPE = 128 + 13  # what a shell reports for a program SIGPIPE ended
 
 
 def format_table(columns: list[str], rows: list[tuple], float_digits: int = 4) -> str:
@@ -56,15 +65,33 @@ def main(argv: list[str] | None = None) -> int:
     try:
         settings = load_settings().with_overrides(lake_dir=args.lake_dir)
         sql = args.sql if args.sql is not None else read_sql_file(args.file)
-        columns, rows = build_runtime(settings).query(sql)
+        results = build_runtime(settings).query_all(sql)
     except (ConfigError, OSError) as exc:
         print(f"error: {exc}", file=sys.stderr)
-        return 2
+        return EXIT_USAGE
+    except QueryRefused as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_REFUSED
     except Exception as exc:  # duckdb / Athena errors: one clear line, not a traceback
-        print(f"error: query failed: {exc}", file=sys.stderr)
-        return 1
-    print(format_table(columns, rows))
-    return 0
+        print(f"error: query failed: {' '.join(str(exc).split())}", file=sys.stderr)
+        return EXIT_FAILED
+    return print_results(results)
+
+
+def print_results(results: list[tuple[list[str], list[tuple]]]) -> int:
+    """Each statement's result, a blank line between; a reader that stops early (`| head`) ends it quietly."""
+    try:
+        for number, (columns, rows) in enumerate(results, 1):
+            if len(results) > 1:
+                print(f"{'' if number == 1 else chr(10)}-- statement {number} of {len(results)}")
+            print(format_table(columns, rows))
+        sys.stdout.flush()
+    except BrokenPipeError:
+        # Python's own advice (docs: signal, "Note on SIGPIPE"): point stdout at devnull so the
+        # flush at exit does not raise again, and exit as a program killed by SIGPIPE would.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return EXIT_BROKEN_PIPE
+    return EXIT_OK
 
 
 if __name__ == "__main__":
