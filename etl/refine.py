@@ -161,14 +161,41 @@ def refine_changes(spark: SparkSession, lake_root: str, tickers: list[str], chan
 
 
 def rebuild(spark: SparkSession, lake_root: str, expected_files: Sequence[str] = ()) -> dict:
-    """Recompute every refined table from all of raw and replace the compact years whole."""
+    """Recompute every refined table from all of raw and replace the compact years whole.
+
+    Every session the partitioned daily table holds must be in raw: a rebuild without it would
+    rewrite its neighbours' returns and averages as if it had never traded (LakeDataMissing).
+    """
     days = list_raw_days(lake_root)
+    refined = refined_sessions(lake_root)
     if not days:
+        if refined:
+            ticker = min(refined, key=lambda t: (min(refined[t]), t))
+            raise LakeDataMissing(f"raw holds no day, but the refined history has {sum(map(len, refined.values()))} "
+                                  f"sessions (first: {ticker} {min(refined[ticker])}): restore raw or re-run those "
+                                  "scrapes; nothing was refined")
         return {"raw_days_read": 0, "daily_rows": 0, "monthly_rows": 0, "written": {}}
     try:
-        return _refine(spark, lake_root, days, None, days, expected_files, {}, replace_compact=True)
+        return _refine(spark, lake_root, days, None, days, expected_files, refined, replace_compact=True)
     except LakeFileError as exc:
         raise _raw_missing(lake_root, exc) from None
+
+
+def refined_sessions(lake_root: str) -> dict[str, list[dt.date]]:
+    """Each ticker's sessions in the partitioned daily table, from its folder names (one listing)."""
+    found: dict[str, list[dt.date]] = defaultdict(list)
+    for key in Lake.at(lake_root).list_files(QUOTES_DAILY.folder, recursive=True):
+        parts = dict(p.split("=", 1) for p in key.split("/") if "=" in p)
+        if "dt" in parts and "ticker" in parts:
+            found[parts["ticker"]].append(dt.date.fromisoformat(parts["dt"]))
+    return dict(found)
+
+
+def recompute(spark: SparkSession, lake_root: str) -> tuple[DataFrame, DataFrame]:
+    """Every refined row from all of raw, as a rebuild would write it (nothing is written)."""
+    files = raw_files(lake_root, list_raw_days(lake_root))
+    daily = refine_daily(read_raw(spark, lake_root, [key for keys in files.values() for key in keys], None))
+    return daily, summarize_monthly(daily)
 
 
 def _raw_missing(lake_root: str, exc: LakeFileError) -> LakeDataMissing:
