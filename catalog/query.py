@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import re
 import sys
 from pathlib import Path
 
@@ -53,18 +54,47 @@ def read_sql_file(path: Path) -> str:
     return sql
 
 
+# `-- param ticker = PETR4` in a .sql file declares ${ticker} and its default; --param ticker=VALE3 sets it.
+PARAM_DECLARATION = re.compile(r"^--\s*param\s+([A-Za-z_]\w*)\s*=\s*(.*?)\s*$", re.MULTILINE)
+PARAM_USE = re.compile(r"\$\{([A-Za-z_]\w*)\}")
+
+
+def bind_params(sql: str, given: dict[str, str] | None = None) -> str:
+    """The SQL with each ${name} replaced by its value as a quoted SQL string (quotes doubled, so a
+    value cannot end the literal), the same text for DuckDB and Athena. A value comes from --param,
+    else from the file's `-- param name = default` line; ConfigError names what is missing or unknown."""
+    values = {name: default for name, default in PARAM_DECLARATION.findall(sql)}
+    unknown = sorted(set(given or {}) - set(PARAM_USE.findall(sql)))
+    if unknown:
+        raise ConfigError(f"--param {', '.join(unknown)}: the SQL uses no ${{{unknown[0]}}}")
+    values.update(given or {})
+    missing = sorted(set(PARAM_USE.findall(sql)) - set(values))
+    if missing:
+        raise ConfigError(f"the SQL uses ${{{missing[0]}}}: give it with --param {missing[0]}=VALUE")
+    return PARAM_USE.sub(lambda m: "'" + values[m.group(1)].replace("'", "''") + "'", sql)
+
+
+def _param(text: str) -> tuple[str, str]:
+    name, sep, value = text.partition("=")
+    if not sep or not re.fullmatch(r"[A-Za-z_]\w*", name.strip()):
+        raise argparse.ArgumentTypeError(f"{text!r} is not NAME=VALUE")
+    return name.strip(), value
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     what = parser.add_mutually_exclusive_group(required=True)
     what.add_argument("--sql", help="the SQL text to run")
     what.add_argument("--file", type=Path, help="a .sql file to run")
     parser.add_argument("--lake-dir", type=Path, help="local lake folder (default LAKE_DIR or ./lake)")
+    parser.add_argument("--param", type=_param, action="append", default=[], metavar="NAME=VALUE",
+                        help="a value for ${NAME} in the SQL, as a quoted string (repeatable)")
     args = parser.parse_args(argv)
     if args.sql is not None and not args.sql.strip():
         parser.error("--sql is empty: give the SQL text to run, or --file a .sql file")
     try:
         settings = load_settings().with_overrides(lake_dir=args.lake_dir)
-        sql = args.sql if args.sql is not None else read_sql_file(args.file)
+        sql = bind_params(args.sql if args.sql is not None else read_sql_file(args.file), dict(args.param))
         results = build_runtime(settings).query_all(sql)
     except (ConfigError, OSError) as exc:
         print(f"error: {exc}", file=sys.stderr)

@@ -221,7 +221,8 @@ def lock_down(con: duckdb.DuckDBPyConnection, lake_dir: Path) -> None:
     undoing it. Writing inside the tables' folders is refused by run_statements (reads only).
     """
     folders = sorted({f"{(lake_dir.resolve() / table.folder).as_posix()}/" for table in TABLES.values()})
-    con.execute(f"SET allowed_directories = [{', '.join(repr(_sql_text(f)) for f in folders)}]")
+    quoted = ", ".join("'" + _sql_text(folder) + "'" for folder in folders)  # a lake path may hold a quote
+    con.execute(f"SET allowed_directories = [{quoted}]")
     for setting in ("autoinstall_known_extensions", "autoload_known_extensions", "enable_external_access"):
         con.execute(f"SET {setting} = false")
     con.execute("SET lock_configuration = true")
