@@ -88,8 +88,14 @@ class LocalRuntime:
         """Rebuild the catalog file if it is stale or broken (one line says so); a lake we may only read has none."""
         from local_mode.duckdb_views import open_catalog
 
+        import duckdb
+
         self.require_lake()
-        open_catalog(self.settings.lake_dir, log).close()
+        try:
+            open_catalog(self.settings.lake_dir, log).close()
+        except duckdb.Error as exc:  # a raw file a view must read to be defined cannot be read: verify names it
+            text = " ".join(str(exc).split())
+            log(f"warning: catalog {self.settings.lake_dir / 'catalog.duckdb'} not refreshed: {text[:300]}")
 
 
 def _only(results: list[Rows]) -> Rows:

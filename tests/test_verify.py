@@ -189,10 +189,13 @@ def test_an_unreadable_raw_file_is_named_and_never_rebuilt_over(full_lake, tmp_p
     lake = copy_lake(full_lake, tmp_path)
     raw = sorted((lake / "raw/quotes/dt=2020-01-02").glob("*.parquet"))[0]
     raw.write_bytes(raw.read_bytes()[:100])
+    before = refined_row_digests(lake)
     assert verify.main(["--lake-dir", str(lake), "--repair"]) == 1
     captured = capsys.readouterr()
     assert f"unreadable: {raw}: " in captured.out
+    assert "values not compared: raw files cannot be read (above)" in captured.out
     assert "nothing was rebuilt" in captured.err
+    assert refined_row_digests(lake) == before
 
 
 def test_no_lake_is_a_usage_error(tmp_path, capsys):
