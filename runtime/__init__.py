@@ -86,9 +86,9 @@ class LocalRuntime:
 
     def refresh_catalog(self, log: Callable[[str], None] = print) -> None:
         """Rebuild the catalog file if it is stale or broken (one line says so); a lake we may only read has none."""
-        from local_mode.duckdb_views import open_catalog
-
         import duckdb
+
+        from local_mode.duckdb_views import open_catalog
 
         self.require_lake()
         try:
