@@ -6,6 +6,7 @@ notebook passes `plt.figure()` so that its display magic shows it.
 
 from __future__ import annotations
 
+import textwrap
 from collections.abc import Sequence
 from typing import Any
 
@@ -39,6 +40,10 @@ DAILY_LABEL = "daily return"
 QUOTES_NOTE = ("Source: quotes_daily and quotes_monthly (their compact copies). Monthly return = the month's last close / "
                "the previous month's last close - 1 (to date for a month still in progress, to the chart's last "
                "session for a month the chart's end cuts: labelled \"to <day>\").")
+
+NOTE_POINTS = 8
+# A line of the note fits the figure: DejaVu Sans averages about 0.55 em a character, and a margin is left.
+NOTE_CHARS_PER_LINE = int(WIDTH_IN * 72 * 0.9 / (NOTE_POINTS * 0.55))
 
 
 def _prepare(fig: Figure | None, height_in: float) -> Figure:
@@ -158,7 +163,8 @@ def plot_quotes(daily: pd.DataFrame, monthly: pd.DataFrame, *, tickers: Sequence
     fig.axes[-1].set_xlabel("session date")
     fig.suptitle(f"B3 daily quotes: {', '.join(present)}, {_day(start)} to {_day(end)}",
                  fontsize=14, fontweight="bold")
-    fig.supxlabel(QUOTES_NOTE, fontsize=8, color="dimgray")
+    # Wrapped to the figure's width: one centred line of it ran past both edges of the PNG.
+    fig.supxlabel(textwrap.fill(QUOTES_NOTE, NOTE_CHARS_PER_LINE), fontsize=NOTE_POINTS, color="dimgray")
     return fig
 
 

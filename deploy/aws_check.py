@@ -391,9 +391,10 @@ class AwsCheck:
         return f"{int(sessions)} sessions of PETR4 in quotes_daily, the last dt={last}"
 
     def _compare(self, sql_file: Path, local: LocalQuery, database: str, workgroup: str) -> str:
+        from catalog.query import bind_params
         from runtime.athena import AthenaQueryError, run_athena_query
 
-        sql = sql_file.read_text()
+        sql = bind_params(sql_file.read_text())  # each ${name} at its file's default
         try:
             athena = run_athena_query(self.clients["athena"], sql, database=database, workgroup=workgroup,
                                       sleep=self.sleep)

@@ -167,14 +167,50 @@ def refine_changes(spark: SparkSession, lake_root: str, tickers: list[str], chan
 
 
 def rebuild(spark: SparkSession, lake_root: str, expected_files: Sequence[str] = ()) -> dict:
-    """Recompute every refined table from all of raw and replace the compact years whole."""
+    """Recompute every refined table from all of raw and replace the compact years whole.
+
+    Every session the partitioned daily table holds must be in raw: a rebuild without it would
+    rewrite its neighbours' returns and averages as if it had never traded (LakeDataMissing).
+    """
     days = list_raw_days(lake_root)
+    refined = refined_sessions(lake_root)
     if not days:
+        if refined:
+            ticker = min(refined, key=lambda t: (min(refined[t]), t))
+            raise LakeDataMissing(f"raw holds no day, but the refined history has {sum(map(len, refined.values()))} "
+                                  f"sessions (first: {ticker} {min(refined[ticker])}): restore raw or re-run those "
+                                  "scrapes; nothing was refined")
         return {"raw_days_read": 0, "daily_rows": 0, "monthly_rows": 0, "written": {}}
     try:
-        return _refine(spark, lake_root, days, None, days, expected_files, {}, replace_compact=True)
+        return _refine(spark, lake_root, days, None, days, expected_files, refined, replace_compact=True)
     except LakeFileError as exc:
         raise _raw_missing(lake_root, exc) from None
+
+
+def refined_sessions(lake_root: str) -> dict[str, list[dt.date]]:
+    """Each ticker's sessions in the partitioned daily table, from its folder names (one listing)."""
+    found: dict[str, list[dt.date]] = defaultdict(list)
+    for key in Lake.at(lake_root).list_files(QUOTES_DAILY.folder, recursive=True):
+        parts = dict(p.split("=", 1) for p in key.split("/") if "=" in p)
+        if "dt" in parts and "ticker" in parts:
+            found[parts["ticker"]].append(dt.date.fromisoformat(parts["dt"]))
+    return dict(found)
+
+
+def recompute(spark: SparkSession, lake_root: str) -> tuple[DataFrame, DataFrame]:
+    """Every refined row from all of raw, as a rebuild would write it (nothing is written)."""
+    days = list_raw_days(lake_root)
+    daily = refined_daily_from_raw(spark, lake_root, days, raw_files(lake_root, days), None)
+    return daily, summarize_monthly(daily)
+
+
+def refined_daily_from_raw(spark: SparkSession, lake_root: str, days: list[str], files: dict[str, list[str]],
+                           tickers: list[str] | None) -> DataFrame:
+    """The daily rows of `days` of raw (their `files`) for `tickers` (all when None), corrected for
+    the corporate events whose ex date falls in those days: what a run and verify both compute."""
+    raw = read_raw(spark, lake_root, [key for keys in files.values() for key in keys], tickers)
+    events = read_events(spark, lake_root, days[0], days[-1], tickers) if days else None
+    return refine_daily_with_events(raw, None if events is None else events_in_effect(events))
 
 
 def _raw_missing(lake_root: str, exc: LakeFileError) -> LakeDataMissing:
@@ -189,9 +225,7 @@ def _refine(spark: SparkSession, lake_root: str, days: list[str], tickers: list[
     `changed_days` can move: the partitioned tables, then their compact years."""
     files = raw_files(lake_root, days)
     _check_files_exist(lake_root, files, list(expected_files))
-    raw = read_raw(spark, lake_root, [key for keys in files.values() for key in keys], tickers)
-    events = read_events(spark, lake_root, days[0], days[-1], tickers)
-    daily = refine_daily_with_events(raw, None if events is None else events_in_effect(events)).cache()
+    daily = refined_daily_from_raw(spark, lake_root, days, files, tickers).cache()
     try:
         with lake_file_errors():
             _check_sessions_read(spark, daily, needed, lake_root)

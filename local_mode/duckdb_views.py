@@ -2,19 +2,18 @@
 
 from __future__ import annotations
 
-import contextlib
 import errno
 import hashlib
 import os
 import sys
-from collections.abc import Iterator
+import threading
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import duckdb
 
 from contract.layout import RAW_PREFIX
 from contract.tables import TABLES, VIEWS, Table
-from pipeline.lake import DEFAULT_LOCK_WAIT_S, lake_lock
 
 CATALOG_FILE = "catalog.duckdb"
 
@@ -93,32 +92,96 @@ def connect(lake_dir: Path, read_only: bool = False) -> duckdb.DuckDBPyConnectio
     return duckdb.connect(str(lake_dir / CATALOG_FILE), read_only=read_only)
 
 
-def refresh_catalog(lake_dir: Path) -> list[str]:
-    """Define a view per table of the contract; return the tables that have files.
+def _stderr(line: str) -> None:
+    print(line, file=sys.stderr)
+
+
+class CatalogUnusable(Exception):
+    """The catalog file is not a DuckDB database of our views: empty, truncated, or another program's."""
+
+
+class QueryRefused(ValueError):
+    """A statement that would write, or do anything but read the lake's tables: nothing was run."""
+
+
+def _defined_views(con: duckdb.DuckDBPyConnection) -> dict[str, str]:
+    """View -> its digest comment; CatalogUnusable when the file cannot be read or holds tables."""
+    try:
+        defined = dict(con.execute("SELECT view_name, comment FROM duckdb_views() WHERE NOT internal").fetchall())
+        tables = [t for (t,) in con.execute("SELECT table_name FROM duckdb_tables()").fetchall()]
+    except duckdb.Error as exc:
+        raise CatalogUnusable(_first_line(exc)) from exc
+    if tables:
+        raise CatalogUnusable(f"it holds table(s) {', '.join(sorted(tables))}, not only the lake's views")
+    return defined
+
+
+def _wanted_views(lake_dir: Path, defined: dict[str, str]) -> tuple[dict[str, str], list[str]]:
+    """Each table's view SQL, and the tables that have files.
+
+    A view already over its files is kept without touching the lake, so this costs the same on
+    ten years as on a day; an empty view costs a bounded look for a first file.
+    """
+    views, present = {}, []
+    for table in TABLES:
+        full = view_sql(lake_dir, table)
+        views[table] = full if defined.get(table) == _digest(full) else wanted_view_sql(lake_dir, table)
+        if views[table] == full:
+            present.append(table)
+    return views, present
+
+
+def refresh_catalog(lake_dir: Path, log: Callable[[str], None] = _stderr) -> list[str]:
+    """Make the lake's catalog file define a view per table of the contract; return the tables with files.
 
     A table without files gets an empty view with its columns, replaced by the real one when
-    its first file appears. A view already defined as wanted is left alone without touching
-    the lake, so this costs the same on a lake of ten years as on one of a day; an empty
-    view costs a bounded look for a first file, never a listing of the table.
+    its first file appears. The catalog is derived state, so it is never patched in place:
+    when a view must change, or the file is empty, truncated or another program's (a query on
+    a full disk used to leave it empty), a whole new catalog is written beside it and renamed
+    over it, with one line saying so for a broken one. Nothing opens the catalog file for
+    writing: a query's open file never stands in a writer's way, and no writer waits on it.
     """
-    lake_dir.mkdir(parents=True, exist_ok=True)
-    present = []
-    with connect(lake_dir) as con:
-        # DuckDB rewrites a view's SQL as it stores it: the comment keeps a digest of ours.
-        defined = dict(con.execute("SELECT view_name, comment FROM duckdb_views() WHERE NOT internal").fetchall())
-        for table in TABLES:
-            full = view_sql(lake_dir, table)
-            if defined.get(table) == _digest(full):
-                present.append(table)
-                continue
-            sql = wanted_view_sql(lake_dir, table)
-            if defined.get(table) != _digest(sql):
+    path = lake_dir / CATALOG_FILE
+    defined: dict[str, str] = {}
+    if path.exists():
+        try:
+            with connect(lake_dir, read_only=True) as con:
+                defined = _defined_views(con)
+        except (CatalogUnusable, duckdb.Error) as exc:
+            if isinstance(exc, duckdb.Error) and (_is_lock_conflict(exc) or _is_permission_error(exc)):
+                raise
+            log(f"catalog {path} could not be used ({_first_line(exc)}): rebuilt from the contract")
+            defined = {}
+    views, present = _wanted_views(lake_dir, defined)
+    # A contract view left undefined (the refined files lack its columns yet) is tried again.
+    if any(defined.get(name) != _digest(sql) for name, sql in views.items()) or any(
+            defined.get(name) != _digest(derived_view_sql(name)) for name in VIEWS):
+        _write_catalog(lake_dir, views)
+    return present
+
+
+def _write_catalog(lake_dir: Path, views: dict[str, str]) -> None:
+    """A new catalog holding `views`, written under a hidden name and renamed over the old one."""
+    path = lake_dir / CATALOG_FILE
+    temp = lake_dir / f".{CATALOG_FILE}.{os.getpid()}.{threading.get_ident()}.tmp"
+    temp.unlink(missing_ok=True)
+    try:
+        with duckdb.connect(str(temp)) as con:
+            for table, sql in views.items():
                 con.execute(sql)
                 con.execute(f"COMMENT ON VIEW {table} IS '{_digest(sql)}'")
-            if sql == full:
-                present.append(table)
-        define_derived_views(con, defined)
-    return present
+            define_derived_views(con)
+        os.replace(temp, path)
+    finally:
+        temp.unlink(missing_ok=True)
+        Path(f"{temp}.wal").unlink(missing_ok=True)
+    # A write-ahead log an older version or a crash left would be replayed into the new file.
+    Path(f"{path}.wal").unlink(missing_ok=True)
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else exc.__class__.__name__
 
 
 def derived_view_sql(name: str) -> str:
@@ -126,16 +189,14 @@ def derived_view_sql(name: str) -> str:
     return f"CREATE OR REPLACE VIEW {name} AS {VIEWS[name].sql}"
 
 
-def define_derived_views(con: duckdb.DuckDBPyConnection, defined: dict[str, str]) -> None:
-    """The contract's views over the tables (their SQL is the contract's), each defined once.
+def define_derived_views(con: duckdb.DuckDBPyConnection) -> None:
+    """The contract's views over the tables (their SQL is the contract's).
 
     A view whose columns the lake's refined files lack yet (refined by an older version, until the
     next run rebuilds them) is left undefined: the tables stay queryable, and the next refresh
     defines it."""
     for name in VIEWS:
         sql = derived_view_sql(name)
-        if defined.get(name) == _digest(sql):
-            continue
         try:
             con.execute(sql)
         except duckdb.BinderException:
@@ -152,19 +213,70 @@ def memory_catalog(lake_dir: Path) -> duckdb.DuckDBPyConnection:
     con = duckdb.connect(":memory:")
     for table in TABLES:
         con.execute(wanted_view_sql(lake_dir, table))
-    define_derived_views(con, {})
+    define_derived_views(con)
     return con
 
 
-def open_catalog(lake_dir: Path, wait_s: float = DEFAULT_LOCK_WAIT_S) -> duckdb.DuckDBPyConnection:
-    """A connection to query the lake: its refreshed catalog file, or views in memory if it is read-only."""
+def open_catalog(lake_dir: Path, log: Callable[[str], None] = _stderr) -> duckdb.DuckDBPyConnection:
+    """A read-only connection that reads the lake's tables and nothing else.
+
+    It takes no lock: a query during a run answers at once from what the run has committed
+    (each refined and compact file is replaced whole, the catalog too). When the catalog file
+    cannot be written (a lake this user may only read, a full disk) or another program holds
+    it open for writing, the same views are built in memory; only an unexpected failure says so.
+    """
     try:
-        refresh_catalog_locked(lake_dir, wait_s)
-        return connect(lake_dir, read_only=True)
-    except (OSError, duckdb.IOException, duckdb.PermissionException) as exc:
-        if not _is_permission_error(exc):
-            raise
-        return memory_catalog(lake_dir)
+        refresh_catalog(lake_dir, log)
+        con = connect(lake_dir, read_only=True)
+    except (OSError, duckdb.Error) as exc:
+        if not (_is_permission_error(exc) or _is_lock_conflict(exc)):
+            log(f"warning: catalog {lake_dir / CATALOG_FILE} not refreshed ({_first_line(exc)}): "
+                "the query reads views built in memory")
+        con = memory_catalog(lake_dir)
+    lock_down(con, lake_dir)
+    return con
+
+
+def lock_down(con: duckdb.DuckDBPyConnection, lake_dir: Path) -> None:
+    """No file outside the lake's table folders can be read, no extension loaded, no setting changed.
+
+    `enable_external_access = false` closes every file function (read_csv('/etc/passwd'),
+    ATTACH, COPY) except in `allowed_directories`; `lock_configuration` keeps a query from
+    undoing it. Writing inside the tables' folders is refused by run_statements (reads only).
+    """
+    folders = sorted({f"{(lake_dir.resolve() / table.folder).as_posix()}/" for table in TABLES.values()})
+    quoted = ", ".join("'" + _sql_text(folder) + "'" for folder in folders)  # a lake path may hold a quote
+    con.execute(f"SET allowed_directories = [{quoted}]")
+    for setting in ("autoinstall_known_extensions", "autoload_known_extensions", "enable_external_access"):
+        con.execute(f"SET {setting} = false")
+    con.execute("SET lock_configuration = true")
+
+
+Rows = tuple[list[str], list[tuple]]
+
+
+def run_statements(con: duckdb.DuckDBPyConnection, sql: str) -> list[Rows]:
+    """Every statement of `sql` in order, each one's columns and rows; QueryRefused before any runs
+    if one is not a read (COPY, INSERT, CREATE, ATTACH, SET, PRAGMA, CALL, EXPLAIN ANALYZE of a COPY...)."""
+    statements = con.extract_statements(sql)
+    if not statements:
+        raise QueryRefused("no statement to run (only comments or semicolons)")
+    for number, statement in enumerate(statements, 1):
+        if statement.type != duckdb.StatementType.SELECT:
+            where = f"statement {number} of {len(statements)}" if len(statements) > 1 else "the statement"
+            text = " ".join(statement.query.split())
+            raise QueryRefused(f"refused: {where} is {statement.type.name} ({text[:60]}{'...' if len(text) > 60 else ''}); "
+                               "queries only read the lake's tables (SELECT, WITH, FROM, DESCRIBE, SHOW, "
+                               "SUMMARIZE): nothing was run")
+    results = []
+    for statement in statements:
+        try:
+            cursor = con.execute(statement.query)
+        except duckdb.PermissionException as exc:  # lock_down's refusal: a file outside the lake's tables
+            raise QueryRefused(f"refused: {_first_line(exc).removeprefix('Permission Error: ')} "
+                               "(queries read only the lake's tables)") from None
+        results.append(([d[0] for d in cursor.description or []], cursor.fetchall()))
+    return results
 
 
 def _is_permission_error(exc: Exception) -> bool:
@@ -174,16 +286,7 @@ def _is_permission_error(exc: Exception) -> bool:
     return "permission denied" in text or "read-only file system" in text
 
 
-def refresh_catalog_locked(lake_dir: Path, wait_s: float = DEFAULT_LOCK_WAIT_S) -> list[str]:
-    """refresh_catalog under the lake's lock, so a query never meets a run's refresh.
-
-    A lake we may not write to (read-only) has no writer to wait for: refresh without the lock.
-    """
-    with contextlib.ExitStack() as held:
-        try:
-            held.enter_context(lake_lock(lake_dir, wait_s, log=lambda line: print(line, file=sys.stderr),
-                                         what="query"))
-        except OSError as exc:
-            if exc.errno not in (errno.EACCES, errno.EPERM, errno.EROFS):
-                raise
-        return refresh_catalog(lake_dir)
+def _is_lock_conflict(exc: Exception) -> bool:
+    """Another program (a DuckDB shell), or a connection of this process (a notebook's), holds the catalog open."""
+    text = str(exc).lower()
+    return isinstance(exc, duckdb.Error) and ("could not set lock" in text or "same database file" in text)

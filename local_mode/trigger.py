@@ -43,8 +43,8 @@ def _refresh(lake_dir: Path, log: Callable[[str], None]) -> None:
     import duckdb
 
     try:
-        tables = refresh_catalog(lake_dir)
-    except duckdb.Error as exc:
+        tables = refresh_catalog(lake_dir, log)
+    except (duckdb.Error, OSError) as exc:  # a full disk: the old catalog stays whole
         first_line = str(exc).strip().splitlines()[0] if str(exc).strip() else exc.__class__.__name__
         log(f"  warning: catalog {lake_dir / CATALOG_FILE} not refreshed ({first_line}); "
             "the next query refreshes it")

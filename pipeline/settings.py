@@ -150,7 +150,11 @@ def read_values(env: Mapping[str, str] | None = None, env_file: Path | None = No
     dotenv_path = env_file or Path(environment.get("ENV_FILE") or REPO_ROOT / ".env")
     from_file = {}
     if dotenv_path.is_file():
-        from_file = {k: v for k, v in dotenv_values(dotenv_path).items() if v is not None}
+        try:
+            from_file = {k: v for k, v in dotenv_values(dotenv_path).items() if v is not None}
+        except (UnicodeDecodeError, ValueError) as exc:  # a binary file, UTF-16, a PNG saved as .env
+            raise ConfigError(f"{dotenv_path}: not a text file of NAME=value lines (UTF-8): {exc}; "
+                              "fix or remove it (ENV_FILE names another)") from None
     return {**from_file, **environment}, set(from_file) - set(environment)
 
 

@@ -12,6 +12,7 @@
 from __future__ import annotations
 
 import contextlib
+import shlex
 import sys
 import threading
 from collections.abc import Callable, Iterator
@@ -69,15 +70,39 @@ class LocalRuntime:
 
         log("refining locally (Lambda handler -> local Glue job -> catalog)")
         trigger_locally(self.settings.lake_dir, manifest_key, self.settings.glue_job_name, log=log)
-        log(f"query it: python -m catalog.query --lake-dir {self.settings.lake_dir} --file sql/latest_sessions.sql")
+        # Quoted for the shell: a lake path with spaces or quotes is pasted as it is printed.
+        log(f"query it: python -m catalog.query --lake-dir {shlex.quote(str(self.settings.lake_dir))} "
+            "--file sql/latest_sessions.sql")
+
+    def query_all(self, sql: str) -> list[Rows]:
+        """Each statement's columns and rows, read-only and confined to the lake's tables (no lock taken)."""
+        from local_mode.duckdb_views import open_catalog, run_statements
+
+        self.require_lake()
+        with open_catalog(self.settings.lake_dir) as con:
+            return run_statements(con, sql)
 
     def query(self, sql: str) -> Rows:
+        return _only(self.query_all(sql))
+
+    def refresh_catalog(self, log: Callable[[str], None] = print) -> None:
+        """Rebuild the catalog file if it is stale or broken (one line says so); a lake we may only read has none."""
+        import duckdb
+
         from local_mode.duckdb_views import open_catalog
 
         self.require_lake()
-        with open_catalog(self.settings.lake_dir) as con:  # refreshed under the lake lock
-            cursor = con.execute(sql)
-            return [d[0] for d in cursor.description or []], cursor.fetchall()
+        try:
+            open_catalog(self.settings.lake_dir, log).close()
+        except duckdb.Error as exc:  # a raw file a view must read to be defined cannot be read: verify names it
+            text = " ".join(str(exc).split())
+            log(f"warning: catalog {self.settings.lake_dir / 'catalog.duckdb'} not refreshed: {text[:300]}")
+
+
+def _only(results: list[Rows]) -> Rows:
+    if len(results) != 1:
+        raise ValueError(f"expected one statement, got {len(results)}")
+    return results[0]
 
 
 @dataclass(frozen=True)
@@ -118,6 +143,14 @@ class AwsRuntime:
         result = run_athena_query(athena, sql, database=self.settings.glue_database,
                                   workgroup=self.settings.athena_workgroup)
         return result.columns, result.rows
+
+    def query_all(self, sql: str) -> list[Rows]:
+        """Athena runs one statement a query (it refuses several with its own message); the workgroup
+        confines where results go, and the job role's grants what a query may read."""
+        return [self.query(sql)]
+
+    def refresh_catalog(self, log: Callable[[str], None] = print) -> None:
+        """The Glue Data Catalog is kept by the job (its partitions) and the crawler: no file to heal here."""
 
 
 Runtime = LocalRuntime | AwsRuntime

@@ -62,7 +62,7 @@ class ScrapeReport:
 
     def summary_lines(self, where: Callable[[str], str]) -> list[str]:
         span = f"{self.start or 'first'} .. {self.end or 'last'}"
-        lines = [f"tickers   {len(self.tickers)}: {_first_codes(self.tickers)}", f"range     {span}"]
+        lines = [f"tickers   {len(self.tickers)}: {first_codes(self.tickers)}", f"range     {span}"]
         lines += [f"notice    {note}" for note in [self.notice, *self.notes] if note]
         lines.append(f"fetched   {self.fetched_rows} rows")
         lines.append(f"rejected  {_counted(self.rejected)}")
@@ -78,16 +78,24 @@ class ScrapeReport:
             lines.append(f"written   {w.rows} rows in {len(w.partitions)} daily partitions "
                          f"({w.partitions[0]} .. {w.partitions[-1]}), run {w.run_id}")
             lines.append(f"where     {where(RAW_QUOTES.prefix)}")
+        if len(self.missing) <= SUMMARY_TICKERS:
+            lines += [f"no data   {ticker}: {self.why_missing(ticker)}" for ticker in self.missing]
+            return lines
+        # Thousands of unknown codes (a pasted list gone wrong) would print a line each: count them per reason.
+        by_reason: dict[str, list[str]] = {}
         for ticker in self.missing:
-            why = self.missing_why.get(ticker, "unknown ticker, or no session in range")
-            lines.append(f"no data   {ticker}: {why}")
+            by_reason.setdefault(self.why_missing(ticker).replace(ticker, "<TICKER>"), []).append(ticker)
+        lines += [f"no data   {len(tickers)} tickers, {why}: {first_codes(tickers)}" for why, tickers in by_reason.items()]
         return lines
+
+    def why_missing(self, ticker: str) -> str:
+        return self.missing_why.get(ticker, "unknown ticker, or no session in range")
 
 
 SUMMARY_TICKERS = 20  # the whole market is 745 codes: the summary names the first ones
 
 
-def _first_codes(tickers: list[str]) -> str:
+def first_codes(tickers: list[str]) -> str:
     """`A, B, ... T ... and 725 more`: the first SUMMARY_TICKERS codes, then how many others."""
     shown = ", ".join(tickers[:SUMMARY_TICKERS])
     return shown + (f" ... and {len(tickers) - SUMMARY_TICKERS} more" if len(tickers) > SUMMARY_TICKERS else "")

@@ -48,6 +48,7 @@ from scraper.run import (  # noqa: E402
     LakeWriteError,
     ScrapeReport,
     describe_write_error,
+    first_codes,
     load_events,
     scrape,
 )
@@ -357,7 +358,7 @@ def say_outcome(report: ScrapeReport) -> int:
     if code != EXIT_OK and report.written is None:
         print("error: no valid quotes to write", file=sys.stderr)
     elif code != EXIT_OK:
-        print(f"error: no data for {', '.join(report.missing)}; the other tickers were written",
+        print(f"error: no data for {first_codes(report.missing)}; the other tickers were written",
               file=sys.stderr)
     return code
 

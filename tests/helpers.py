@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 import io
 import shutil
 from collections.abc import Sequence
@@ -74,6 +75,27 @@ def assert_same_tables(lake: Path, reference: Path) -> None:
         pd.testing.assert_frame_equal(sorted_table(lake, name), expected, check_exact=False, rtol=1e-12)
         pd.testing.assert_frame_equal(compact_table(lake, name)[expected.columns], expected, check_exact=False,
                                       rtol=1e-12, check_dtype=False)
+
+
+REFINED_PERIODS = {"quotes_daily": "dt", "quotes_monthly": "month"}
+
+
+def refined_row_digests(lake: Path) -> dict[tuple[str, str, str], str]:
+    """(table, ticker, session or month) -> a digest of all the row's values, for every row of the
+    four refined tables (partitioned and compact), read with DuckDB: what "no value changed" compares."""
+    digests = {}
+    for name, period in REFINED_PERIODS.items():
+        for table, frame in ((name, read_table(lake, name)), (f"{name}_compact", _compact_rows(lake, name))):
+            for record in frame.to_dict("records"):
+                values = sorted((k, repr(v)) for k, v in record.items() if k != "year")
+                digests[(table, record["ticker"], str(record[period]))] = hashlib.sha256(repr(values).encode()).hexdigest()
+    return digests
+
+
+def _compact_rows(lake: Path, name: str) -> pd.DataFrame:
+    with duckdb.connect() as con:
+        return con.execute(f"SELECT * FROM read_parquet('{lake}/refined/{name}_compact/*/*.parquet', "
+                           "hive_partitioning = true, hive_types_autocast = false)").df()
 
 
 def expected_daily(start: str, end: str, tickers: Sequence[str] = TICKERS, csv_dir: Path = SAMPLE_DIR) -> pd.DataFrame:

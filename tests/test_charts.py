@@ -238,6 +238,23 @@ def test_plot_quotes_draws_close_averages_volume_and_monthly_returns():
     assert len(fig.axes) == 6  # three per ticker
 
 
+def test_the_quotes_chart_footnote_fits_inside_the_png():
+    daily = frames.daily_frame(pd.DataFrame(
+        [("PETR4", d, c, m, None, v) for d, c, _, m, v in PETR4], columns=frames.DAILY_COLUMNS))
+    monthly = frames.monthly_frame(pd.DataFrame([(t, m, r) for m, t, r in MONTHLY if t == "PETR4"],
+                                                columns=frames.MONTHLY_COLUMNS))
+    fig = plots.plot_quotes(daily, monthly)
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+
+    canvas = FigureCanvasAgg(fig)  # the PNG's renderer
+    canvas.draw()  # lays the figure out, as savefig does
+    renderer = canvas.get_renderer()
+    note = next(t for t in fig.texts if t.get_text().startswith("Source:"))
+    box, width, height = note.get_window_extent(renderer), fig.bbox.width, fig.bbox.height
+    assert 0 <= box.x0 and box.x1 <= width and 0 <= box.y0 and box.y1 <= height, (box, width, height)
+    assert " ".join(note.get_text().split()) == " ".join(plots.QUOTES_NOTE.split())  # all of it, wrapped
+
+
 def test_plot_quotes_without_any_session_is_an_error():
     empty = frames.daily_frame(pd.DataFrame(columns=frames.DAILY_COLUMNS))
     with pytest.raises(ValueError, match="no session"):

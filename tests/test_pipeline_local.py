@@ -8,6 +8,7 @@ import time
 import pandas as pd
 import pytest
 
+from catalog.query import bind_params
 from local_mode.duckdb_views import CATALOG_FILE
 from tests.conftest import REPO, SAMPLE_DIR
 from tests.helpers import (
@@ -127,8 +128,10 @@ def test_unreachable_network_times_out_and_exits_4(tmp_path, capsys, monkeypatch
 
 def test_sql_examples_run_on_the_local_catalog(full_lake):
     # ibov_weighted_returns.sql needs the IBOV snapshot: run in the b3 test below.
-    results = {p.stem: run_local(full_lake, p.read_text()) for p in sorted((REPO / "sql").glob("*.sql"))
+    # Each ${name} at its file's default, as `python -m catalog.query --file` binds it.
+    results = {p.stem: run_local(full_lake, bind_params(p.read_text())) for p in sorted((REPO / "sql").glob("*.sql"))
                if not p.stem.startswith("ibov")}
+    assert {r[0] for r in results["ticker_history"][1]} >= {"2019-10-01", "2020-03-31"}
     assert set(results) >= {"latest_sessions", "monthly_returns", "best_and_worst_days"}
     columns, rows = results["latest_sessions"]
     latest = [dict(zip(columns, r)) for r in rows]
