@@ -148,7 +148,7 @@ def compile_lock(lock: Lock, root: Path = REPO_ROOT, uv: str = "uv") -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m deploy.locks", description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(prog="python -m deploy.locks", description=(__doc__ or "").split("\n\n")[0])
     parser.add_argument("--check", action="store_true", help="only say which locks are stale (exit 1 if any)")
     if parser.parse_args(argv).check:
         found = problems()
