@@ -27,7 +27,7 @@ import pandas as pd
 
 from contract.tables import CASH_EVENT_KINDS, EVENT_KINDS, SHARE_EVENT_KINDS
 from scraper.http_client import HttpClient, get_with_retries
-from scraper.sources.base import SourceDataError, SourceUnavailable
+from scraper.sources.base import SourceDataError, SourceUnavailable, read_csv_columns
 
 EVENT_COLUMNS = ["ticker", "ex_date", "kind", "share_ratio", "cash_per_share", "source_label"]
 EVENTS_FILE_COLUMNS = ["ticker", "ex_date", "kind", "share_ratio", "cash_per_share"]
@@ -131,16 +131,8 @@ def _text(path: Path) -> str:
 def read_events_file(path: Path) -> pd.DataFrame:
     """An events CSV: `ticker,ex_date,kind,share_ratio,cash_per_share`, ex_date YYYY-MM-DD,
     kind one of EVENT_KINDS; a share event's cash and a cash event's ratio may be empty."""
-    import io
-
-    try:
-        frame = pd.read_csv(io.StringIO(_text(path)), dtype=str, keep_default_na=False)
-    except (pd.errors.ParserError, pd.errors.EmptyDataError) as exc:
-        raise SourceDataError(f"{path}: not a CSV ({exc})") from exc
-    missing = [c for c in EVENTS_FILE_COLUMNS if c not in frame.columns]
-    if missing:
-        raise SourceDataError(f"{path}: missing column(s) {', '.join(missing)}; expected "
-                              f"{','.join(EVENTS_FILE_COLUMNS)}")
+    frame = read_csv_columns(_text(path), path, "CSV", list(EVENTS_FILE_COLUMNS), ",".join(EVENTS_FILE_COLUMNS),
+                             keep_default_na=False)
     rows = []
     for line, row in enumerate(frame.to_dict("records"), start=2):
         where = f"{path}:{line}"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import io
 from dataclasses import dataclass, field
 from typing import Protocol
 
@@ -25,6 +26,20 @@ class SourceUnavailable(SourceError):
 
 class SourceDataError(SourceError):
     """The source answered, but with data that cannot be parsed."""
+
+
+def read_csv_columns(text: str, path: object, what: str, required: list[str], expected: str,
+                     **options: object) -> pd.DataFrame:
+    """A CSV file's text as strings; SourceDataError naming `path` when it is no CSV (`what`) or
+    lacks a `required` column (the message then says `expected`)."""
+    try:
+        frame = pd.read_csv(io.StringIO(text), dtype=str, **options)  # pyright: ignore[reportArgumentType, reportCallIssue]
+    except (pd.errors.ParserError, pd.errors.EmptyDataError) as exc:
+        raise SourceDataError(f"{path}: not a {what} ({exc})") from exc
+    missing = [c for c in required if c not in frame.columns]
+    if missing:
+        raise SourceDataError(f"{path}: missing column(s) {', '.join(missing)}; expected {expected}")
+    return frame
 
 
 @dataclass

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import datetime as dt
-import io
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -18,6 +17,7 @@ from scraper.sources.base import (
     FetchResult,
     SourceDataError,
     empty_quotes,
+    read_csv_columns,
     yahoo_symbol,
 )
 
@@ -122,14 +122,9 @@ def read_yahoo_csv_checked(path: Path) -> tuple[pd.DataFrame, pd.DataFrame]:
     body, truncated = _split_truncated_last_line([layout.header, *lines[1 + layout.skipped_lines:]], path,
                                                  layout.skipped_lines)
     first_row_line = 2 + layout.skipped_lines  # the file's line number of the first row
-    try:
-        frame = pd.read_csv(io.StringIO("\n".join(body) + "\n"), na_values=["null"], keep_default_na=True, dtype=str)
-    except (pd.errors.ParserError, pd.errors.EmptyDataError) as exc:
-        raise SourceDataError(f"{path}: not a Yahoo CSV ({exc})") from exc
-    missing = [c for c in REQUIRED_COLUMNS if c not in frame.columns]
-    if missing:
-        raise SourceDataError(f"{path}: missing column(s) {', '.join(missing)}; expected "
-                              f"{','.join(REQUIRED_COLUMNS)} ({', '.join(OPTIONAL_COLUMNS)} optional), in any order")
+    frame = read_csv_columns("\n".join(body) + "\n", path, "Yahoo CSV", list(REQUIRED_COLUMNS),
+                             f"{','.join(REQUIRED_COLUMNS)} ({', '.join(OPTIONAL_COLUMNS)} optional), in any order",
+                             na_values=["null"], keep_default_na=True)
     dates = parse_days(pd.Series(frame["Date"]).fillna(""))
     bad = dates.isna()
     if bad.any():
