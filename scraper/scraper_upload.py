@@ -36,6 +36,7 @@ from pipeline.lake import LakeBusy  # noqa: E402
 from pipeline.settings import ConfigError, Settings, load_settings, normalize_ticker, parse_tickers  # noqa: E402
 from runtime import Runtime, build_runtime  # noqa: E402
 from scraper import calendar_b3  # noqa: E402
+from scraper.errors import SourceDataError, SourceUnavailable  # noqa: E402
 from scraper.http_client import run_with_deadline  # noqa: E402
 from scraper.raw_writer import LakeFiles, write_portfolio_snapshot  # noqa: E402
 from scraper.run import (  # noqa: E402
@@ -52,14 +53,14 @@ from scraper.run import (  # noqa: E402
     load_events,
     scrape,
 )
-from scraper.sources import (  # noqa: E402
+from scraper.sources.base import MarketSource, PriceSource  # noqa: E402
+from scraper.sources.registry import (  # noqa: E402
     file_source_names,
     make_source,
     market_list_refusal,
     source_names,
     sources_help,
 )
-from scraper.sources.base import MarketSource, PriceSource, SourceDataError, SourceUnavailable  # noqa: E402
 from storage import LakeDataMissing  # noqa: E402
 
 SOURCES = source_names()

@@ -11,7 +11,7 @@ import pandas as pd
 
 from contract.tables import QUOTE_NUMBERS
 from scraper.calendar_b3 import SessionRules
-from scraper.sources.base import SourceDataError
+from scraper.errors import SourceDataError
 
 NUMBERS = list(QUOTE_NUMBERS)  # a quote's numbers, with raw's names (what every source returns)
 PRICES = [c for c in NUMBERS if c not in ("adj_close", "volume")]  # the bar: open, high, low, close

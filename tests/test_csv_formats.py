@@ -11,8 +11,8 @@ import pytest
 
 from pipeline.lake import LocalStorage
 from pipeline.settings import normalize_ticker
+from scraper.errors import SourceDataError
 from scraper.run import scrape
-from scraper.sources.base import SourceDataError
 from scraper.sources.csv_files import CsvSource, read_yahoo_csv_checked
 from tests.conftest import TEST_DATA
 

@@ -21,9 +21,9 @@ import pytest
 
 from pipeline.lake import LOCK_FILE, LakeBusy, LocalStorage, lake_lock
 from scraper import calendar_b3
+from scraper.errors import SourceDataError
 from scraper.run import scrape
 from scraper.sources.b3_cotahist import B3Source
-from scraper.sources.base import SourceDataError
 from scraper.sources.csv_files import CsvSource
 from scraper.sources.yfinance_source import YFinanceSource
 from tests.conftest import REPO, SAMPLE_DIR, TEST_DATA

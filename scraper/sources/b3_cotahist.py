@@ -16,8 +16,9 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from scraper.errors import SourceDataError, SourceUnavailable
 from scraper.http_client import HttpClient, RequestsClient, get_with_retries
-from scraper.sources.base import QUOTE_COLUMNS, FetchResult, SourceDataError, SourceUnavailable
+from scraper.sources.base import QUOTE_COLUMNS, FetchResult
 from storage.progress import progress
 
 RECORD_LENGTH = 245

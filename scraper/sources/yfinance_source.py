@@ -11,7 +11,9 @@ from dataclasses import dataclass
 import pandas as pd
 
 from contract.tables import QUOTE_NUMBERS
+from contract.tickers import yahoo_symbol
 from scraper.calendar_b3 import B3_TIMEZONE
+from scraper.errors import SourceDataError, SourceUnavailable
 from scraper.events import as_traded
 from scraper.http_client import run_with_deadline
 from scraper.sources.base import (
@@ -19,10 +21,7 @@ from scraper.sources.base import (
     QUOTE_COLUMNS,
     YAHOO_TO_RAW,
     FetchResult,
-    SourceDataError,
-    SourceUnavailable,
     empty_quotes,
-    yahoo_symbol,
 )
 
 YF_BATCH_SIZE = 25
