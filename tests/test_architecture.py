@@ -34,7 +34,7 @@ COMMAND_LINES = {"scraper.scraper_upload", "catalog.query", "catalog.verify", "c
 # library and what that runtime has.
 RUNTIMES = {
     "lambdas.start_glue_job": {"boto3", "botocore"},
-    "etl.glue_job": {"boto3", "pyarrow", "pyspark", "awsglue", "tqdm"},
+    "etl.glue_job": {"boto3", "pyarrow", "pyspark", "awsglue"},
 }
 # The project packages each entry's zip carries besides its own.
 SHIPPED = {"lambdas.start_glue_job": {"contract"}, "etl.glue_job": {"contract", "storage"}}

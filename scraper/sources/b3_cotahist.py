@@ -18,8 +18,8 @@ import pyarrow.compute as pc
 
 from scraper.errors import SourceDataError, SourceUnavailable
 from scraper.http_client import HttpClient, RequestsClient, get_with_retries
+from scraper.progress import progress
 from scraper.sources.base import QUOTE_COLUMNS, FetchResult
-from storage.progress import progress
 
 RECORD_LENGTH = 245
 COTAHIST_URL = "https://bvmf.bmfbovespa.com.br/InstDados/SerHist/COTAHIST_D{day:%d%m%Y}.ZIP"
