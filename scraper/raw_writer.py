@@ -128,7 +128,7 @@ def write_raw_quotes(lake: Lake, quotes: pd.DataFrame, *, source: str,
     manifest = RunManifest(run_id, partitions, tickers, dataset=RAW_QUOTES.folder,
                            source=source, created_at=now.isoformat(), rows=int(len(quotes)), files=[*keys, *event_keys],
                            rejected_rows=0 if issues is None else int(sum(a != ACTION_KEPT for a in issues["action"])),
-                           rejected_files=issue_keys)
+                           issue_files=issue_keys)
     key = manifest_key(run_id)
     lake.write_bytes(key, manifest.to_json())
     return WrittenRun(run_id, partitions, keys, int(len(quotes)), key, issue_keys)

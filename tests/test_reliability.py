@@ -373,7 +373,7 @@ def test_data_quality_report_lists_every_rejected_row(tmp_path):
     assert storage.keys[-1] == report.written.manifest_key
     assert all(k.startswith(("raw/quote_issues/", "raw/quotes/")) for k in storage.keys[:-1])
     manifest = json.loads((tmp_path / "lake" / report.written.manifest_key).read_text())
-    assert manifest["rejected_rows"] == 6 and len(manifest["rejected_files"]) == 7
+    assert manifest["rejected_rows"] == 6 and len(manifest["issue_files"]) == 7
 
     with duckdb.connect() as con:
         rows = con.execute(
