@@ -24,7 +24,7 @@ The refined tables (their columns: contract.tables) and the rules that make them
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 from pyspark.sql import Column, DataFrame, Window
 from pyspark.sql import functions as F
@@ -211,7 +211,7 @@ def _dt_in(days: list[str]) -> Column:
 
 
 def select_changed(daily: DataFrame, monthly: DataFrame, changed_days: list[str],
-                   event_days: list[str] = ()) -> tuple[DataFrame, DataFrame]:
+                   event_days: Sequence[str] = ()) -> tuple[DataFrame, DataFrame]:
     """The output rows a run that changed `changed_days` (of every ticker in `daily`) can change.
 
     A new or replaced session changes its own row and, through the lag and the windows, the

@@ -7,6 +7,7 @@ import hashlib
 import io
 import secrets
 from dataclasses import dataclass, field
+from typing import cast
 
 import numpy as np
 import pandas as pd
@@ -124,7 +125,7 @@ def write_raw_quotes(lake: Lake, quotes: pd.DataFrame, *, source: str,
         partitions.append(dt_value)
     if events is not None and not events.empty:
         partitions = sorted({*partitions, *(d.isoformat() for d in events["ex_date"])})
-    tickers = sorted({*quotes["ticker"], *([] if events is None else events["ticker"])})
+    tickers = sorted(str(t) for t in {*quotes["ticker"], *([] if events is None else events["ticker"])})
     manifest = RunManifest(run_id, partitions, tickers, dataset=RAW_QUOTES.folder,
                            source=source, created_at=now.isoformat(), rows=int(len(quotes)), files=[*keys, *event_keys],
                            rejected_rows=0 if issues is None else int(sum(a != ACTION_KEPT for a in issues["action"])),
@@ -208,7 +209,8 @@ def write_corporate_events(lake: Lake, events: pd.DataFrame | None, *, now: dt.d
     if events is None or events.empty:
         return []
     keys = []
-    for (day, source, ticker), rows in events.groupby(["ex_date", "source", "ticker"], sort=True):
+    for group, rows in events.groupby(["ex_date", "source", "ticker"], sort=True):
+        day, source, ticker = cast(tuple[dt.date, str, str], group)
         table = pa.Table.from_pydict({
             "ticker": pa.array(list(rows["ticker"]), pa.string()),
             "ex_date": pa.array(list(rows["ex_date"]), pa.date32()),

@@ -6,6 +6,7 @@ import datetime as dt
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import cast
 
 import pandas as pd
 
@@ -134,7 +135,7 @@ def scrape(source: PriceSource, lake: Lake, tickers: list[str], start: dt.date |
     check_storable(fetched.quotes, lambda row: f"{source.name} {row['ticker']} {row['trade_date']}")
     rules = calendar_b3.session_rules(now)
     valid, issues = validate_quotes(fetched.quotes, rules)
-    valid = valid.assign(prev_b3_session=previous_sessions(valid["trade_date"], rules))
+    valid = valid.assign(prev_b3_session=previous_sessions(cast(pd.Series, valid["trade_date"]), rules))
     all_events = _all_events(fetched.events, source.name, events)
     issues = pd.concat([issues, unexplained_distributions(valid, all_events)], ignore_index=True)
     report.events = 0 if all_events is None else len(all_events)

@@ -7,6 +7,7 @@ import logging
 import socket
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import cast
 
 import pandas as pd
 
@@ -111,7 +112,7 @@ class YFinanceSource:
         got = set(quotes["ticker"])
         missing = [t for t in tickers if t not in got]
         return FetchResult(quotes.loc[:, QUOTE_COLUMNS], missing, {t: yahoo_symbol(t) for t in tickers if t in got},
-                           events=None if events.empty else events)
+                           events=None if events.empty else cast(pd.DataFrame, events))
 
     def _check_outage(self, reason: str) -> None:
         """A batch came back empty: unknown tickers, or an outage yfinance swallowed?
