@@ -94,7 +94,7 @@ def segments(days: pd.DataFrame, column: str) -> tuple[pd.Series, pd.Series]:
     values = pd.concat([days[column], pd.Series(float("nan"), index=breaks.index)], ignore_index=True)
     # The NaN (second) sorts before the session it breaks at: a stable sort on (date, not NaN).
     order = pd.DataFrame({"date": dates, "real": values.notna()}).sort_values(["date", "real"], kind="stable").index
-    return dates[order].reset_index(drop=True), values[order].reset_index(drop=True)
+    return dates.loc[order].reset_index(drop=True), values.loc[order].reset_index(drop=True)
 
 
 def gap_spans(days: pd.DataFrame) -> list[tuple[pd.Timestamp, pd.Timestamp]]:
@@ -109,7 +109,7 @@ def _price_axes(ax: Axes, ticker: str, days: pd.DataFrame) -> None:
     ax.plot(*segments(days, "ma_5"), color=MA5_COLOR, linewidth=1.0, label=MA5_LABEL)
     ax.plot(*segments(days, "ma_20"), color=MA20_COLOR, linewidth=1.6, linestyle="--", label=MA20_LABEL)
     for number, (before, after) in enumerate(gap_spans(days)):
-        ax.axvspan(before, after, color=GAP_COLOR, alpha=0.35, linewidth=0, label=GAP_LABEL if number == 0 else None)
+        ax.axvspan(float(mdates.date2num(before)), float(mdates.date2num(after)), color=GAP_COLOR, alpha=0.35, linewidth=0, label=GAP_LABEL if number == 0 else None)
     first, last = days.iloc[0], days.iloc[-1]
     change = last["close"] / first["close"] - 1
     ax.set_title(f"{ticker}: close {first['close']:.2f} \u2192 {last['close']:.2f} BRL "

@@ -13,6 +13,7 @@ import os
 import subprocess
 import sys
 from pathlib import Path
+from typing import cast
 
 import matplotlib
 
@@ -28,6 +29,7 @@ import requests  # noqa: E402
 from matplotlib import dates as mdates  # noqa: E402
 from matplotlib.axes import Axes  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
+from matplotlib.patches import Rectangle  # noqa: E402
 from moto import mock_aws  # noqa: E402
 from PIL import Image  # noqa: E402
 
@@ -137,6 +139,10 @@ def line(ax: Axes, label: str):
     found = [ln for ln in ax.get_lines() if ln.get_label() == label]
     assert len(found) == 1, [ln.get_label() for ln in ax.get_lines()]
     return found[0]
+
+
+def ydata(ln) -> np.ndarray:
+    return np.asarray(ln.get_ydata(), dtype=float)
 
 
 def line_days(ln) -> list[str]:
@@ -412,14 +418,14 @@ def test_the_price_chart_is_adjusted_to_the_latest_basis_and_breaks_at_a_gap(spl
     # Before the split each close / 2; a NaN point before 03-12 breaks the line over the missing 03-11.
     assert line_days(close) == ["2024-03-01", "2024-03-04", "2024-03-05", "2024-03-06", "2024-03-07", "2024-03-08",
                                 "2024-03-12", "2024-03-12", "2024-03-13", "2024-03-14", "2024-03-15", "2024-03-18"]
-    np.testing.assert_allclose(close.get_ydata(), [10, 10.5, 11, 11.5, 12, 12.5, nan, 13, 13.5, 14, 14.5, 15],
+    np.testing.assert_allclose(ydata(close), [10, 10.5, 11, 11.5, 12, 12.5, nan, 13, 13.5, 14, 14.5, 15],
                                rtol=1e-12)
     # 22 in the old basis is 11 in the latest; 03-12 to 03-15 average across the gap: not drawn.
-    np.testing.assert_allclose(ma5.get_ydata(), [nan, nan, nan, nan, 11, 11.5, nan, nan, nan, nan, nan, 14], rtol=1e-12)
+    np.testing.assert_allclose(ydata(ma5), [nan, nan, nan, nan, 11, 11.5, nan, nan, nan, nan, nan, 14], rtol=1e-12)
     assert line_days(ma5) == line_days(close)
     np.testing.assert_allclose(bar_heights(axes_named(drawn[0], "ABCD3 volume")), [2000] * 5 + [1000] * 6)
     (shade,) = [p for p in price.patches if p.get_label() == plots.GAP_LABEL]
-    box = shade.get_bbox()  # in data coordinates: the missing 03-11, between its neighbours
+    box = cast(Rectangle, shade).get_bbox()  # in data coordinates: the missing 03-11, between its neighbours
     assert [mdates.num2date(x).strftime("%Y-%m-%d") for x in (box.x0, box.x1)] == ["2024-03-08", "2024-03-12"]
     assert price.get_title(loc="left").startswith("ABCD3: close 10.00 \u2192 15.00 BRL (+50.0%)")
     note = drawn[0]._supxlabel.get_text()  # pyright: ignore[reportAttributeAccessIssue]
@@ -433,7 +439,7 @@ def test_a_moving_average_after_start_still_knows_the_gap_before_it(split_gap_la
                          "--out-dir", str(tmp_path)]) == 0
     price = axes_named(drawn[0], "ABCD3 price")
     assert line_days(line(price, plots.CLOSE_LABEL)) == ["2024-03-13", "2024-03-14", "2024-03-15", "2024-03-18"]
-    np.testing.assert_allclose(line(price, plots.MA5_LABEL).get_ydata(), [np.nan, np.nan, np.nan, 14], rtol=1e-12)
+    np.testing.assert_allclose(ydata(line(price, plots.MA5_LABEL)), [np.nan, np.nan, np.nan, 14], rtol=1e-12)
     assert not [p for p in price.patches if p.get_label() == plots.GAP_LABEL]  # no gap inside the range
 
 
@@ -456,15 +462,15 @@ def test_the_bbas3_split_draws_no_cliff_on_real_cotahist_records(tmp_path, drawn
     assert line_days(close) == ["2024-02-21", "2024-02-22", "2024-04-15", "2024-04-15", "2024-04-16",
                                 "2024-06-12", "2024-06-12", "2024-06-13", "2024-06-14"]
     # PREULT: 59.44, 58.10, 56.46 before the split (halved), then 27.91, 26.54, 26.72, 26.45.
-    np.testing.assert_allclose(close.get_ydata(), [29.72, 29.05, nan, 28.23, 27.91, nan, 26.54, 26.72, 26.45],
+    np.testing.assert_allclose(ydata(close), [29.72, 29.05, nan, 28.23, 27.91, nan, 26.54, 26.72, 26.45],
                                rtol=1e-12)
     # No cliff: the split's day moves -1.1 % (27.91 / 28.23), not -50.6 % (27.91 / 56.46).
-    steps = np.diff(np.asarray(close.get_ydata(), dtype=float)) / np.asarray(close.get_ydata(), dtype=float)[:-1]
+    steps = np.diff(ydata(close)) / ydata(close)[:-1]
     assert np.nanmax(np.abs(steps)) < 0.03
     # refine's ma_5 of 06-14 averages five sessions across both gaps; the chart draws no average here.
     _, rows = run_local(lake, "SELECT ma_5 FROM quotes_daily WHERE ticker = 'BBAS3' AND dt = '2024-06-14'")
     assert rows[0][0] is not None
-    assert np.isnan(line(price, plots.MA5_LABEL).get_ydata()).all()
+    assert np.isnan(ydata(line(price, plots.MA5_LABEL))).all()
     assert len([p for p in price.patches if p.get_label() == plots.GAP_LABEL]) == 1  # one legend entry ...
     assert len(price.patches) == 2  # ... for two shaded gaps
 
