@@ -1,6 +1,8 @@
 """Cost and time on AWS, on paper, from requests counted against a moto server.
 
-    .venv/bin/python bench/bench_aws_cost.py [--market-instruments 60] [--years 1]
+    .venv/bin/python bench/bench_aws_cost.py [--market-instruments 60] [--years 1] [--sessions N]
+    .venv/bin/python bench/bench_aws_cost.py --sessions 40 --cores 1 --save counts.json   # bench/README.md's
+    .venv/bin/python bench/bench_aws_cost.py --from counts.json    # price saved counts again, measure nothing
 
 For the 87 IBOV stocks and for a sample of the whole market (`--market-instruments` codes), each
 over `--years` of B3 sessions (bench_history's seeded prices, written as COTAHIST files as
