@@ -263,7 +263,7 @@ def _from_listing(lake: Lake, check: Check, since: str) -> tuple[Check, list[str
         lines.append(f"{check.table.folder}: {len(lacking)} row(s) raw gives are missing (first: "
                      f"{', '.join(f'{t} {p}' for t, p in lacking[:SHOWN])}); --repair rebuilds them")
     wanted = pd.Series([k in read for k in zip(expected[ticker], expected[period])], index=expected.index, dtype=bool)
-    narrowed = Check(check.table, check.key, expected[wanted])
+    narrowed = Check(check.table, check.key, pd.DataFrame(expected[wanted]))
     return narrowed, [f for k in sorted(read) for f in folders[k]], lines
 
 
