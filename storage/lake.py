@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import atexit
 import contextlib
+import io
 import os
 import threading
 from collections.abc import Iterable
@@ -139,7 +140,17 @@ class Lake:
         write_file_atomically(self, key, lambda fs, path: _write_stream(fs, path, data))
 
     def write_parquet(self, key: str, table: pa.Table, **options: Any) -> None:
-        """A Parquet file (snappy) that appears whole or not at all."""
+        """A Parquet file (snappy) that appears whole or not at all.
+
+        On S3 it is made in memory and sent as one PUT: pyarrow's S3 stream uploads even a one-row
+        file in three requests (a multipart upload's create, part and complete), and S3 bills each,
+        so a backfill of one small file per ticker-session paid three times for its requests
+        (bench/README.md, bench_aws_cost.py)."""
+        if self.is_s3:
+            buffer = io.BytesIO()
+            pq.write_table(table, buffer, compression="snappy", **options)
+            self.write_bytes(key, buffer.getvalue())
+            return
         write_file_atomically(self, key, lambda fs, path: pq.write_table(
             table, path, filesystem=fs, compression="snappy", **options))
 

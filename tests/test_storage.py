@@ -190,3 +190,30 @@ def test_the_sessions_refreshable_credentials_renew_only_when_they_near_expiry(m
     assert refreshed == [1] and s3_options(second)["access_key"] == "AKIA2"
     assert lake.filesystem is second and refreshed == [1]
     release_filesystems()
+
+
+def test_a_parquet_file_on_s3_is_one_put_request(s3_endpoint, monkeypatch):
+    """S3 bills every request: a small Parquet file is one PutObject, not a three-request multipart upload."""
+    import io
+
+    import boto3
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    release_filesystems()
+    boto3.client("s3").create_bucket(Bucket="b3-lake")
+    lake = Lake.at("s3://b3-lake")
+    calls: list[str] = []
+    lake.s3_client().meta.events.register("before-call.s3", lambda model, **_: calls.append(model.name))
+
+    def no_pyarrow_s3(*args, **kwargs):
+        raise AssertionError("the write went through pyarrow's S3 file system")
+
+    monkeypatch.setattr(storage_lake, "_s3_filesystem", no_pyarrow_s3)
+    lake.write_parquet("refined/quotes_daily/dt=2024-01-02/ticker=PETR4/part-0.parquet",
+                       pa.table({"close_price": [37.25], "ticker": ["PETR4"]}))
+    assert calls == ["PutObject"]
+    body = boto3.client("s3").get_object(Bucket="b3-lake",
+                                         Key="refined/quotes_daily/dt=2024-01-02/ticker=PETR4/part-0.parquet")["Body"]
+    assert pq.read_table(io.BytesIO(body.read())).to_pydict() == {"close_price": [37.25], "ticker": ["PETR4"]}
+    release_filesystems()
