@@ -47,6 +47,7 @@ from scraper.run import (  # noqa: E402
     EXIT_USAGE,
     LakeWriteError,
     ScrapeReport,
+    combine_reports,
     describe_write_error,
     first_codes,
     load_events,
@@ -315,6 +316,8 @@ def fetch_and_write(args: argparse.Namespace, settings: Settings, universe: str,
         print(f"loading corporate events into {runtime.where}")
         return settings, load_events(runtime.lake, events, dt.datetime.now(dt.UTC), writes.hold)
     start, end = resolve_range(settings.source, args.start, args.end, bool(args.cotahist_file))
+    if len(args.cotahist_file) > 1:
+        return settings, scrape_file_by_file(args, settings, universe, runtime, writes, events, start, end)
     source = make_source(settings.source, csv_dir=args.csv_dir, timeout_s=settings.download_timeout_s,
                          cotahist_files=args.cotahist_file, all_instruments=args.all_instruments)
     now = dt.datetime.now(dt.UTC)
@@ -333,6 +336,44 @@ def fetch_and_write(args: argparse.Namespace, settings: Settings, universe: str,
     if writes.pending:  # the snapshot is kept even when no quote was written
         writes.hold()
     return settings, report
+
+
+def scrape_file_by_file(args: argparse.Namespace, settings: Settings, universe: str, runtime: Runtime,
+                        writes: LakeWrites, events: pd.DataFrame | None, start: dt.date | None,
+                        end: dt.date | None) -> ScrapeReport:
+    """Several COTAHIST files, one at a time: each is parsed, validated and committed (its raw days, then
+    its own manifest) before the next is read. Memory follows the largest file, not the years; a run
+    stopped between files keeps the files it committed (pending: the next refine takes them), and
+    running the same command again rewrites the same raw files. The refine runs once, after the last.
+    """
+    if universe == "ibov":
+        portfolio = load_universe(universe, args.ibov_file)
+        settings = settings.with_overrides(tickers=tuple(portfolio["ticker"]))
+        writes.later(lambda: save_portfolio(runtime.lake, portfolio, dt.datetime.now(dt.UTC)))
+    reports: list[ScrapeReport] = []
+    asked_b3: set[str] = set()
+    carried = None  # each instrument's last row so far: the distribution check continues across files
+    for number, path in enumerate(args.cotahist_file, 1):
+        source = make_source("b3", timeout_s=settings.download_timeout_s, cotahist_files=[path],
+                             all_instruments=args.all_instruments)
+        tickers = market_universe(source, start, end) if universe == "all" else settings.tickers
+        if args.b3_events and (new := tuple(t for t in tickers if t not in asked_b3)):
+            events = _with_b3_events(events, new, settings.download_timeout_s)
+            asked_b3.update(new)
+        print(f"scraping {len(tickers)} tickers from {path.name} ({number} of {len(args.cotahist_file)} files) "
+              f"into {runtime.where}")
+        # Each file is its own run, ingested after the one before: of an instrument and day in two
+        # files the later file's row is the newest, as when the files were read together.
+        report = scrape(source, runtime.lake, list(tickers), start, end, dt.datetime.now(dt.UTC),
+                        before_write=writes.hold, events=events, earlier=carried)
+        carried = report.last_rows if report.last_rows is not None else carried
+        if report.written is not None:
+            print(f"committed {report.written.rows} rows in {len(report.written.partitions)} daily partitions, "
+                  f"run {report.written.run_id}")
+        reports.append(report)
+    if writes.pending:
+        writes.hold()
+    return combine_reports(reports)
 
 
 def refine_or_trigger(runtime: Runtime, manifest_key: str) -> None:
