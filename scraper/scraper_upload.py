@@ -175,6 +175,14 @@ class RefineFailed(RuntimeError):
     """The raw run is committed but refining it here failed; the message says what to do."""
 
 
+class PartlyCommitted(RuntimeError):
+    """A file of several failed after the files before it were committed; `code` is the failure's."""
+
+    def __init__(self, code: int, line: str) -> None:
+        super().__init__(line)
+        self.code = code
+
+
 # Error type -> exit code and its one line on stderr (docs/operations.md), the first match wins:
 # SourceDataError before ValueError (an unstorable value is bad input, not a bad option).
 FAILURES: tuple[tuple[type[Exception], int, str], ...] = (
@@ -195,6 +203,8 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         return run(args)
+    except PartlyCommitted as exc:
+        return fail(args, exc.code, str(exc))
     except KeyboardInterrupt:
         print("error: interrupted; nothing committed after the last manifest: re-run the same command",
               file=sys.stderr)
@@ -350,6 +360,11 @@ def scrape_file_by_file(args: argparse.Namespace, settings: Settings, universe: 
         portfolio = load_universe(universe, args.ibov_file)
         settings = settings.with_overrides(tickers=tuple(portfolio["ticker"]))
         writes.later(lambda: save_portfolio(runtime.lake, portfolio, dt.datetime.now(dt.UTC)))
+    from scraper.sources.b3_cotahist import read_input_file
+
+    for path in args.cotahist_file:  # a missing file stops the run before any file is committed
+        if not path.is_file():
+            read_input_file(path, "--cotahist-file")
     reports: list[ScrapeReport] = []
     asked_b3: set[str] = set()
     carried = None  # each instrument's last row so far: the distribution check continues across files
@@ -364,8 +379,18 @@ def scrape_file_by_file(args: argparse.Namespace, settings: Settings, universe: 
               f"into {runtime.where}")
         # Each file is its own run, ingested after the one before: of an instrument and day in two
         # files the later file's row is the newest, as when the files were read together.
-        report = scrape(source, runtime.lake, list(tickers), start, end, dt.datetime.now(dt.UTC),
-                        before_write=writes.hold, events=events, earlier=carried)
+        try:
+            report = scrape(source, runtime.lake, list(tickers), start, end, dt.datetime.now(dt.UTC),
+                            before_write=writes.hold, events=events, earlier=carried)
+        except (SourceDataError, LakeWriteError) as exc:
+            committed = sum(r.written is not None for r in reports)
+            if not committed:
+                raise
+            what, code = (("bad input", EXIT_BAD_INPUT) if isinstance(exc, SourceDataError)
+                          else ("writing to the lake failed", EXIT_LAKE_WRITE_FAILED))
+            raise PartlyCommitted(code, f"{what} at {path}: {exc}; the {committed} file(s) before it are committed "
+                                        "and stay pending (the next run refines them): once that is fixed, re-run "
+                                        "the same command") from exc
         carried = report.last_rows if report.last_rows is not None else carried
         if report.written is not None:
             print(f"committed {report.written.rows} rows in {len(report.written.partitions)} daily partitions, "
