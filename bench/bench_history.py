@@ -71,10 +71,10 @@ def synthetic_quotes(years: int, seed: int, tickers: list[str]):
 
 
 def write_lake(lake: Path, quotes, run_id: str) -> str:
-    from pipeline.lake import LocalStorage
     from scraper.raw_writer import write_raw_quotes
+    from storage import Lake
 
-    return write_raw_quotes(LocalStorage(lake), quotes, source="bench", symbols={},
+    return write_raw_quotes(Lake.local(lake), quotes, source="bench", symbols={},
                             now=dt.datetime(2025, 1, 1, tzinfo=dt.UTC), run_id=run_id).manifest_key
 
 
@@ -184,11 +184,11 @@ def build_and_backfill(lake: Path, quotes, label: str, with_portfolio: bool = Fa
     last = max(quotes["trade_date"])
     history_key = write_lake(lake, quotes[quotes["trade_date"] < last], f"{label}-history")
     if with_portfolio:
-        from pipeline.lake import LocalStorage
         from scraper.raw_writer import write_portfolio_snapshot
         from scraper.sources.b3_portfolio import parse_portfolio
+        from storage import Lake
 
-        write_portfolio_snapshot(LocalStorage(lake), parse_portfolio(IBOV_FILE.read_bytes()),
+        write_portfolio_snapshot(Lake.local(lake), parse_portfolio(IBOV_FILE.read_bytes()),
                                  dt.datetime(2025, 4, 7, tzinfo=dt.UTC))
     backfill = run_phase("job", str(lake), history_key)
     daily_key = write_lake(lake, quotes[quotes["trade_date"] == last], f"{label}-daily")

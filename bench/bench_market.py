@@ -160,11 +160,11 @@ def measure_lake(work: Path, label: str, quotes, universe_args: list[str]) -> La
     shutil.rmtree(work / f"duckdb-{label}", ignore_errors=True)
     daily = run_command(scraper_argv([daily_file], universe_args, lake))
     if "ibov" not in universe_args:  # the weighted-returns query needs the portfolio --universe ibov keeps
-        from pipeline.lake import LocalStorage
         from scraper.raw_writer import write_portfolio_snapshot
         from scraper.sources.b3_portfolio import parse_portfolio
+        from storage import Lake
 
-        write_portfolio_snapshot(LocalStorage(lake), parse_portfolio(IBOV_FILE.read_bytes()),
+        write_portfolio_snapshot(Lake.local(lake), parse_portfolio(IBOV_FILE.read_bytes()),
                                  dt.datetime(2025, 4, 7, tzinfo=dt.UTC))
     query = [sys.executable, "-m", "catalog.query", "--lake-dir", str(lake)]
     run_command([*query, "--sql", "SELECT 1"])  # the catalog's views are (re)defined once, here

@@ -21,9 +21,9 @@ from contract.tables import QUOTES_DAILY
 from etl.refined_writer import write_partitions
 from etl.transforms import refine_daily
 from local_mode.spark import local_spark
-from pipeline.lake import LocalStorage
 from scraper.raw_writer import write_raw_quotes
 from scraper.sources.csv_files import sample_source
+from storage import Lake
 
 
 def main() -> None:
@@ -42,7 +42,7 @@ def main() -> None:
         quotes = quotes[quotes["trade_date"].isin(days)]
         import datetime as dt
 
-        write_raw_quotes(LocalStorage(work / "lake"), quotes, source="bench", symbols={},
+        write_raw_quotes(Lake.local(work / "lake"), quotes, source="bench", symbols={},
                          now=dt.datetime.now(dt.UTC), run_id="bench")
         spark = local_spark("bench-refine-write")
         raw = spark.read.option("basePath", str(work / "lake/raw/quotes")).parquet(str(work / "lake/raw/quotes"))

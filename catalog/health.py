@@ -16,6 +16,7 @@ import datetime as dt
 import sys
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 from pipeline.settings import REPO_ROOT, ConfigError, load_settings
 from runtime import build_runtime
@@ -27,17 +28,16 @@ SessionsBetween = Callable[[dt.date, dt.date], int]
 def b3_sessions_between(after: dt.date, before: dt.date) -> int:
     """B3 sessions strictly between two days, from exchange_calendars' BVMF."""
     import exchange_calendars
-    import pandas as pd
 
     calendar = exchange_calendars.get_calendar("BVMF", start="2000-01-03")
-    return max(0, len(calendar.sessions_in_range(pd.Timestamp(after), pd.Timestamp(before))) - 2)
+    return max(0, len(calendar.sessions_in_range(after.isoformat(), before.isoformat())) - 2)
 
 
 def _day(value: object) -> str:
     return value.isoformat() if isinstance(value, dt.date) else str(value)[:10]
 
 
-def describe(finding: str, day: str, previous: object, value: object, note: object, missing: SessionsBetween) -> str:
+def describe(finding: str, day: str, previous: object, value: Any, note: object, missing: SessionsBetween) -> str:
     """One finding in words a user understands."""
     if finding == "sessions_missing":
         since = _day(previous)

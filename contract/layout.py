@@ -25,8 +25,6 @@ PROCESSED_RUNS = "refined/_processed_runs"
 PARTIAL_RUNS = "refined/_partial_runs"
 # One small JSON record per manifest set aside as unreadable or foreign (with the reason).
 SET_ASIDE_MANIFESTS = "refined/_set_aside_manifests"
-# Where lakes refined before that name kept the same records: still read, never written.
-OLD_SET_ASIDE_MANIFESTS = "refined/_rejected_manifests"
 
 
 def lake_root(bucket: str = "", lake_dir: str | Path = "lake") -> str:
@@ -75,7 +73,7 @@ class RunManifest:
     rows: int = 0
     files: list[str] = field(default_factory=list)
     rejected_rows: int = 0
-    rejected_files: list[str] = field(default_factory=list)
+    issue_files: list[str] = field(default_factory=list)  # the run's quote_issues files (kept and rejected rows)
 
     def to_json(self) -> bytes:
         body = {name: value for name, value in asdict(self).items() if name != "key"}  # the key is its name

@@ -8,7 +8,6 @@ import json
 from contract.layout import (
     MANIFEST_SUFFIX,
     MANIFESTS,
-    OLD_SET_ASIDE_MANIFESTS,
     PARTIAL_RUNS,
     PROCESSED_RUNS,
     SET_ASIDE_MANIFESTS,
@@ -29,7 +28,7 @@ def _names(lake: Lake, folder: str) -> list[str]:
 def pending_manifest_keys(lake_root: str) -> list[str]:
     """Manifests no job run has refined or set aside yet: a refused or lost trigger is caught up here."""
     lake = Lake.at(lake_root)
-    done = {name for folder in (PROCESSED_RUNS, SET_ASIDE_MANIFESTS, OLD_SET_ASIDE_MANIFESTS)
+    done = {name for folder in (PROCESSED_RUNS, SET_ASIDE_MANIFESTS)
             for name in _names(lake, folder)}
     return [f"{MANIFESTS}/{name}" for name in _names(lake, MANIFESTS)
             if name.endswith(MANIFEST_SUFFIX) and name not in done]

@@ -23,16 +23,13 @@ from etl.raw_reader import list_raw_days, raw_files, read_events, read_raw
 from etl.refined_writer import compact_years, merge_compact, read_compact_year, write_partitions
 from etl.task_errors import LakeFileError, lake_file_errors
 from etl.transforms import (
-    MOVING_AVERAGE_SESSIONS,
+    REACH,
     events_in_effect,
     refine_daily_with_events,
     select_changed,
     summarize_monthly,
 )
 from storage import Lake, LakeDataMissing
-
-# Sessions the longest window reaches back, and so the sessions a change reaches forward.
-REACH = max(MOVING_AVERAGE_SESSIONS) - 1
 
 
 def _month_start(day: dt.date) -> dt.date:

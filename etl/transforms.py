@@ -24,7 +24,7 @@ The refined tables (their columns: contract.tables) and the rules that make them
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 from pyspark.sql import Column, DataFrame, Window
 from pyspark.sql import functions as F
@@ -40,6 +40,8 @@ PRICE_RENAMES = {
     "adj_close": "adj_close_price",
 }
 MOVING_AVERAGE_SESSIONS = (5, 20)
+# Sessions the longest window reaches back, and so the sessions a change reaches forward.
+REACH = max(MOVING_AVERAGE_SESSIONS) - 1
 
 # The tables' columns, then their partition keys: the order the job writes them in.
 DAILY_COLUMNS = [c.name for c in (*QUOTES_DAILY.columns, *QUOTES_DAILY.partition_keys)]
@@ -202,18 +204,18 @@ def summarize_monthly(daily: DataFrame) -> DataFrame:
 
 
 def _dt_in(days: list[str]) -> Column:
-    """`dt IN (days)` as one SQL expression: Column.isin makes a JVM call per value (0.2 s for 122 days,
-    seconds for a backfill's thousands). Each day is an ISO date, checked, so it quotes safely."""
+    """`dt IN (days)` as one SQL expression: Column.isin makes a JVM call per value (a backfill has
+    thousands). Each day is an ISO date, checked, so it quotes safely."""
     quoted = ", ".join(f"'{dt.date.fromisoformat(day).isoformat()}'" for day in days)
     return F.expr(f"dt IN ({quoted})") if days else F.lit(False)
 
 
 def select_changed(daily: DataFrame, monthly: DataFrame, changed_days: list[str],
-                   event_days: list[str] = ()) -> tuple[DataFrame, DataFrame]:
+                   event_days: Sequence[str] = ()) -> tuple[DataFrame, DataFrame]:
     """The output rows a run that changed `changed_days` (of every ticker in `daily`) can change.
 
     A new or replaced session changes its own row and, through the lag and the windows, the
-    next max(MOVING_AVERAGE_SESSIONS) - 1 rows of the same ticker (nothing later: ma_20 is the longest reach);
+    next REACH rows of the same ticker (nothing later: ma_20 is the longest reach);
     it changes its month's summary and the return of the ticker's next month with sessions.
     An event loaded on `event_days` (ex dates) changes the session it applies to (`daily`'s
     `event_days` column, when present): the same reach from there.
@@ -223,8 +225,7 @@ def select_changed(daily: DataFrame, monthly: DataFrame, changed_days: list[str]
         days = F.array(*[F.lit(dt.date.fromisoformat(d).isoformat()) for d in sorted(set(event_days))])
         changed = changed | F.coalesce(F.arrays_overlap(F.col("event_days"), days), F.lit(False))
     changed = changed.cast("int")
-    reach = max(MOVING_AVERAGE_SESSIONS) - 1
-    recent = Window.partitionBy("ticker").orderBy("trade_date").rowsBetween(-reach, 0)
+    recent = Window.partitionBy("ticker").orderBy("trade_date").rowsBetween(-REACH, 0)
     daily_out = (daily.withColumn("_hit", F.max(changed).over(recent)).filter(F.col("_hit") == 1)
                  .select(*DAILY_COLUMNS))
     changed_months = (daily.filter(changed == 1).select("ticker", F.substring("dt", 1, 7).alias("month"))

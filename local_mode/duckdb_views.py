@@ -35,8 +35,8 @@ def view_sql(lake_dir: Path, table: str) -> str:
     # Partition values stay strings, as in the Glue catalog (dt = '2024-01-02'). Raw files come
     # from many scraper versions (renamed and added columns): their schemas are merged by name,
     # which makes DuckDB read every file's footer when a query binds the view. Refined files
-    # all have the job's schema: DuckDB takes it from one file (on 216 k quotes_daily files,
-    # merging took minutes and 8 GB).
+    # all have the job's schema: DuckDB takes it from one file (merging hundreds of thousands of
+    # one-row files' schemas takes minutes and gigabytes).
     union = str(source.folder.startswith(RAW_PREFIX)).lower()
     columns = "* EXCLUDE (year)" if table in READ_FROM else "*"  # the compact file's year is its folder's
     return (

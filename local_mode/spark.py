@@ -39,7 +39,7 @@ def find_java(environ: dict[str, str] | os._Environ = os.environ) -> str | None:
 
 DEFAULT_CORES = 2
 # A short-lived JVM on a laptop's few cores: the quick JIT compiler alone and one GC thread leave
-# the cores to the work (a daily run's first job: 21 s -> 12 s on 2 busy cores).
+# the cores to the work (bench/README.md, "Figures behind the code's choices").
 BASE_JVM_OPTIONS = "-XX:TieredStopAtLevel=1 -XX:+UseSerialGC"
 
 
@@ -82,7 +82,7 @@ CODEGEN_CACHE_ENTRIES = 2000
 # The JVM names pyspark reads off py4j's JVM view on every call: `functions` for each F.col, F.lit,
 # F.when, ..., `PythonUtils`, `org` (the first step of every full class name). py4j looks a name up
 # in the JVM each time it is read, trying it bare, then in each of pyspark's eight star imports,
-# every miss a search of the whole class path (1.6 ms; 300 lookups, 0.48 s a warm run). Set on the
+# every miss a search of the whole class path (a warm run makes hundreds). Set on the
 # view (a class or package reference holds only its name), they are found in Python.
 SHORT_NAMES = {"functions": "org.apache.spark.sql.functions", "PythonUtils": "org.apache.spark.api.python.PythonUtils",
                "SparkSession": "org.apache.spark.sql.SparkSession",
@@ -118,11 +118,11 @@ def local_spark(app_name: str = "b3-quotes-local", cores: int | None = None,
         .config("spark.hadoop.fs.file.impl.disable.cache", "true")
         .config("spark.ui.showConsoleProgress", "false")
         # A local run's data is small and its shuffles sized by the job: adaptive execution only
-        # adds a Spark job per shuffle stage (17 jobs a 6-month run instead of 6: 6.5 s -> 5.6 s).
+        # adds a Spark job per shuffle stage (17 jobs a 6-month run instead of 6).
         .config("spark.sql.adaptive.enabled", "false")
         # The workers' daemon (local_mode/python_daemon.py): pyspark's own, without Spark's zips on
         # its path and with the job's modules imported and frozen out of the collector before it
-        # forks; a task's Python worker costs 95 ms + a full gc.collect() of CPU less.
+        # forks; a task's Python worker starts without re-importing them or a full gc.collect().
         .config("spark.python.daemon.module", python_daemon())
         # Spark keeps the classes it compiles for a query's code in a cache of 100, split in four
         # parts of 25: one refine compiles about 80, so a session running several (a notebook,

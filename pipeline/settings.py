@@ -13,12 +13,10 @@ from pathlib import Path
 from dotenv import dotenv_values
 
 from contract.layout import lake_root
+from contract.tickers import b3_code
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_TICKERS = ("PETR4", "VALE3", "ITUB4", "BBDC4", "ABEV3")
-# The Ibovespa itself is stored under one name; Yahoo calls it ^BVSP (files: ^BVSP.csv, BVSP.csv).
-INDEX_TICKER = "IBOV"
-INDEX_YAHOO_SYMBOLS = ("^BVSP", "BVSP")
 # The region when neither the environment, .env nor the AWS CLI profile names one.
 DEFAULT_REGION = "us-east-1"
 # Accepted names for the ticker list, first match wins.
@@ -105,12 +103,8 @@ class Settings:
 
 def normalize_ticker(raw: str) -> str:
     """`petr4.sa` -> `PETR4`, `^BVSP` -> `IBOV`: users may type Yahoo symbols or B3 codes."""
-    ticker = raw.strip().upper()
-    if ticker.endswith(".SA"):
-        ticker = ticker[: -len(".SA")]
-    if ticker in INDEX_YAHOO_SYMBOLS:
-        return INDEX_TICKER
-    if not ticker or not ticker.isalnum():
+    ticker = b3_code(raw)
+    if not ticker:
         raise ConfigError(f"invalid ticker {raw!r}: expected a B3 code such as PETR4")
     return ticker
 

@@ -19,9 +19,9 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
-from pipeline.lake import LocalStorage, lake_lock
 from pipeline.settings import ConfigError, Settings, region_line
 from storage import Lake
+from storage.lock import lake_lock
 
 Rows = tuple[list[str], list[tuple]]
 
@@ -31,7 +31,7 @@ class LocalRuntime:
     """The pipeline on this machine: a folder as the lake, a local Glue job, DuckDB as Athena."""
 
     settings: Settings
-    lake: Any  # pipeline.lake.LocalStorage: the folder's storage.Lake, with the write seam tests use
+    lake: Lake  # the folder's
 
     @property
     def where(self) -> str:
@@ -162,7 +162,7 @@ def build_runtime(settings: Settings, session: Any = None) -> Runtime:
     `session` is a boto3 session to use on AWS (default: a new one in the settings' region).
     """
     if settings.is_local:
-        return LocalRuntime(settings, LocalStorage(settings.lake_dir))
+        return LocalRuntime(settings, Lake.local(settings.lake_dir))
     if session is None:
         import boto3
 

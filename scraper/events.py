@@ -26,8 +26,10 @@ from pathlib import Path
 import pandas as pd
 
 from contract.tables import CASH_EVENT_KINDS, EVENT_KINDS, SHARE_EVENT_KINDS
+from contract.tickers import b3_code
+from scraper.errors import SourceDataError, SourceUnavailable
 from scraper.http_client import HttpClient, get_with_retries
-from scraper.sources.base import SourceDataError, SourceUnavailable, read_csv_columns
+from scraper.sources.base import read_csv_columns
 
 EVENT_COLUMNS = ["ticker", "ex_date", "kind", "share_ratio", "cash_per_share", "source_label"]
 EVENTS_FILE_COLUMNS = ["ticker", "ex_date", "kind", "share_ratio", "cash_per_share"]
@@ -145,8 +147,8 @@ def read_events_file(path: Path) -> pd.DataFrame:
             raise SourceDataError(f"{where}: bad ex_date {row['ex_date']!r} (expected YYYY-MM-DD)") from None
         ratio = _number(row["share_ratio"], 1.0, where, "share_ratio")
         cash = _number(row["cash_per_share"], 0.0, where, "cash_per_share")
-        ticker = row["ticker"].strip().upper().removesuffix(".SA")
-        if not ticker.isalnum():
+        ticker = b3_code(row["ticker"])
+        if not ticker:
             raise SourceDataError(f"{where}: invalid ticker {row['ticker']!r}: expected a B3 code such as PETR4")
         rows.append(checked_event({"ticker": ticker, "ex_date": ex_date, "kind": kind, "share_ratio": ratio,
                                    "cash_per_share": cash, "source_label": kind}, where))

@@ -7,7 +7,7 @@ import time
 from collections.abc import Callable
 from typing import Any, Protocol
 
-from scraper.sources.base import SourceUnavailable
+from scraper.errors import SourceUnavailable
 
 HTTP_TIMEOUT_S = 30.0
 RETRY_DELAYS_S = (1.0, 3.0, 9.0)

@@ -7,7 +7,7 @@ import hashlib
 import io
 import secrets
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import cast
 
 import numpy as np
 import pandas as pd
@@ -17,21 +17,14 @@ import pyarrow.parquet as pq
 from contract.arrow import arrow_schema
 from contract.layout import RunManifest, day_file_key, manifest_key
 from contract.tables import CORPORATE_EVENTS, IBOV_PORTFOLIO, QUOTE_ISSUES, QUOTE_NUMBERS, RAW_QUOTES
+from scraper.progress import tracked
 from scraper.validation import ACTION_KEPT, ACTION_REJECTED, REASON_FUTURE, REASON_OUTSIDE_CALENDAR
-from storage.progress import tracked
+from storage import Lake
 
 UNDATED_REASONS = (REASON_FUTURE, REASON_OUTSIDE_CALENDAR)
 
 # traded_value and trades are published by B3 only (COTAHIST VOLTOT, TOTNEG).
 RAW_QUOTES_SCHEMA = arrow_schema(RAW_QUOTES)
-
-
-class LakeFiles(Protocol):
-    """What the writers need of a lake (storage.Lake, or pipeline.lake.LocalStorage's seam over one)."""
-
-    def write_bytes(self, key: str, data: bytes) -> None: ...
-
-    def describe(self, key: str = "") -> str: ...
 
 
 def parquet_bytes(table: pa.Table) -> bytes:
@@ -108,7 +101,7 @@ def days_of(table: pa.Table) -> list[tuple[dt.date, pa.Table]]:
     return [(days[start].item(), table.slice(start, end - start)) for start, end in zip(starts, ends)]
 
 
-def write_raw_quotes(lake: LakeFiles, quotes: pd.DataFrame, *, source: str,
+def write_raw_quotes(lake: Lake, quotes: pd.DataFrame, *, source: str,
                      symbols: dict[str, str], now: dt.datetime, run_id: str,
                      issues: pd.DataFrame | None = None, events: pd.DataFrame | None = None) -> WrittenRun:
     """Write one Parquet file per trading day, the data-quality issues, the corporate events,
@@ -132,11 +125,11 @@ def write_raw_quotes(lake: LakeFiles, quotes: pd.DataFrame, *, source: str,
         partitions.append(dt_value)
     if events is not None and not events.empty:
         partitions = sorted({*partitions, *(d.isoformat() for d in events["ex_date"])})
-    tickers = sorted({*quotes["ticker"], *([] if events is None else events["ticker"])})
+    tickers = sorted(str(t) for t in {*quotes["ticker"], *([] if events is None else events["ticker"])})
     manifest = RunManifest(run_id, partitions, tickers, dataset=RAW_QUOTES.folder,
                            source=source, created_at=now.isoformat(), rows=int(len(quotes)), files=[*keys, *event_keys],
                            rejected_rows=0 if issues is None else int(sum(a != ACTION_KEPT for a in issues["action"])),
-                           rejected_files=issue_keys)
+                           issue_files=issue_keys)
     key = manifest_key(run_id)
     lake.write_bytes(key, manifest.to_json())
     return WrittenRun(run_id, partitions, keys, int(len(quotes)), key, issue_keys)
@@ -166,7 +159,7 @@ def to_issues_table(rows: pd.DataFrame, source: str, symbols: dict[str, str], in
     return pa.Table.from_pydict(columns, schema=QUOTE_ISSUES_SCHEMA)
 
 
-def write_quote_issues(lake: LakeFiles, issues: pd.DataFrame | None, *, source: str,
+def write_quote_issues(lake: Lake, issues: pd.DataFrame | None, *, source: str,
                        symbols: dict[str, str], now: dt.datetime, run_id: str) -> list[str]:
     """The run's data-quality report: every row with an issue, partitioned by its day like raw.
 
@@ -192,7 +185,7 @@ def write_quote_issues(lake: LakeFiles, issues: pd.DataFrame | None, *, source: 
 PORTFOLIO_SCHEMA = arrow_schema(IBOV_PORTFOLIO)
 
 
-def write_portfolio_snapshot(lake: LakeFiles, portfolio: pd.DataFrame, now: dt.datetime) -> str:
+def write_portfolio_snapshot(lake: Lake, portfolio: pd.DataFrame, now: dt.datetime) -> str:
     """One file per portfolio date: fetching the same day's portfolio again replaces it."""
     day = portfolio["portfolio_date"].iloc[0]
     table = pa.Table.from_pydict({
@@ -209,14 +202,15 @@ def write_portfolio_snapshot(lake: LakeFiles, portfolio: pd.DataFrame, now: dt.d
 EVENTS_SCHEMA = arrow_schema(CORPORATE_EVENTS)
 
 
-def write_corporate_events(lake: LakeFiles, events: pd.DataFrame | None, *, now: dt.datetime,
+def write_corporate_events(lake: Lake, events: pd.DataFrame | None, *, now: dt.datetime,
                            run_id: str) -> list[str]:
     """The events (scraper.events' EVENT_COLUMNS plus `source`), one file per ex date, source and
     ticker: loading the same events again replaces that file, so nothing is added twice."""
     if events is None or events.empty:
         return []
     keys = []
-    for (day, source, ticker), rows in events.groupby(["ex_date", "source", "ticker"], sort=True):
+    for group, rows in events.groupby(["ex_date", "source", "ticker"], sort=True):
+        day, source, ticker = cast(tuple[dt.date, str, str], group)
         table = pa.Table.from_pydict({
             "ticker": pa.array(list(rows["ticker"]), pa.string()),
             "ex_date": pa.array(list(rows["ex_date"]), pa.date32()),

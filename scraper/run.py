@@ -6,14 +6,14 @@ import datetime as dt
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import cast
 
 import pandas as pd
 
 from contract.tables import QUOTE_ISSUES, RAW_QUOTES
-from pipeline.lake import LakeBusy
 from pipeline.settings import ConfigError
 from scraper import calendar_b3
-from scraper.raw_writer import LakeFiles, WrittenRun, new_run_id, write_quote_issues, write_raw_quotes
+from scraper.raw_writer import WrittenRun, new_run_id, write_quote_issues, write_raw_quotes
 from scraper.sources.base import PriceSource
 from scraper.validation import (
     ACTION_KEPT,
@@ -26,6 +26,8 @@ from scraper.validation import (
     unexplained_distributions,
     validate_quotes,
 )
+from storage import Lake
+from storage.lock import LakeBusy
 
 EXIT_OK = 0
 EXIT_USAGE = 2
@@ -108,7 +110,7 @@ def _counted(reasons: Counter[str]) -> str:
     return f"{sum(reasons.values())} rows" + (f" ({detail})" if detail else "")
 
 
-def scrape(source: PriceSource, lake: LakeFiles, tickers: list[str], start: dt.date | None,
+def scrape(source: PriceSource, lake: Lake, tickers: list[str], start: dt.date | None,
            end: dt.date | None, now: dt.datetime, before_write: Callable[[], None] = lambda: None,
            events: pd.DataFrame | None = None, earlier: pd.DataFrame | None = None) -> ScrapeReport:
     """Fetch, validate and write; raises SourceError subclasses for the caller to map to exit codes.
@@ -136,7 +138,7 @@ def scrape(source: PriceSource, lake: LakeFiles, tickers: list[str], start: dt.d
     check_storable(fetched.quotes, lambda row: f"{source.name} {row['ticker']} {row['trade_date']}")
     rules = calendar_b3.session_rules(now)
     valid, issues = validate_quotes(fetched.quotes, rules)
-    valid = valid.assign(prev_b3_session=previous_sessions(valid["trade_date"], rules))
+    valid = valid.assign(prev_b3_session=previous_sessions(cast(pd.Series, valid["trade_date"]), rules))
     all_events = _all_events(fetched.events, source.name, events)
     issues = pd.concat([issues, unexplained_distributions(valid, all_events, earlier)], ignore_index=True)
     report.last_rows = last_rows(valid, earlier)
@@ -193,7 +195,7 @@ def _all_events(fetched: pd.DataFrame | None, source: str, given: pd.DataFrame |
     return pd.concat(frames, ignore_index=True) if frames else None
 
 
-def load_events(lake: LakeFiles, events: pd.DataFrame | None, now: dt.datetime,
+def load_events(lake: Lake, events: pd.DataFrame | None, now: dt.datetime,
                       before_write: Callable[[], None]) -> ScrapeReport:
     """Events files alone: written with a manifest that names their ex dates and tickers, so the
     refine rewrites the windows they change and nothing else."""

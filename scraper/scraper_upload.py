@@ -32,12 +32,12 @@ try:
     from contract.layout import RAW_PREFIX
 except ModuleNotFoundError as exc:  # a Python the project is not installed in
     sys.exit(f"error: cannot import {exc.name}: install the project first (make demo, or pip install -e .)")
-from pipeline.lake import LakeBusy  # noqa: E402
 from pipeline.settings import ConfigError, Settings, load_settings, normalize_ticker, parse_tickers  # noqa: E402
 from runtime import Runtime, build_runtime  # noqa: E402
 from scraper import calendar_b3  # noqa: E402
+from scraper.errors import SourceDataError, SourceUnavailable  # noqa: E402
 from scraper.http_client import run_with_deadline  # noqa: E402
-from scraper.raw_writer import LakeFiles, write_portfolio_snapshot  # noqa: E402
+from scraper.raw_writer import write_portfolio_snapshot  # noqa: E402
 from scraper.run import (  # noqa: E402
     EXIT_BAD_INPUT,
     EXIT_LAKE_BUSY,
@@ -53,15 +53,16 @@ from scraper.run import (  # noqa: E402
     load_events,
     scrape,
 )
-from scraper.sources import (  # noqa: E402
+from scraper.sources.base import MarketSource, PriceSource  # noqa: E402
+from scraper.sources.registry import (  # noqa: E402
     file_source_names,
     make_source,
     market_list_refusal,
     source_names,
     sources_help,
 )
-from scraper.sources.base import MarketSource, PriceSource, SourceDataError, SourceUnavailable  # noqa: E402
-from storage import LakeDataMissing  # noqa: E402
+from storage import Lake, LakeDataMissing  # noqa: E402
+from storage.lock import LakeBusy  # noqa: E402
 
 SOURCES = source_names()
 FILE_SOURCES = file_source_names()
@@ -166,7 +167,7 @@ def market_universe(source: PriceSource, start: dt.date | None, end: dt.date | N
     return tickers
 
 
-def save_portfolio(lake: LakeFiles, portfolio: pd.DataFrame, now: dt.datetime) -> None:
+def save_portfolio(lake: Lake, portfolio: pd.DataFrame, now: dt.datetime) -> None:
     key = write_portfolio_snapshot(lake, portfolio, now)
     print(f"universe  snapshot saved to {lake.describe(key)}")
 

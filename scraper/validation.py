@@ -5,13 +5,14 @@ from __future__ import annotations
 import datetime as dt
 from collections import Counter
 from collections.abc import Callable
+from typing import cast
 
 import numpy as np
 import pandas as pd
 
 from contract.tables import QUOTE_NUMBERS
 from scraper.calendar_b3 import SessionRules
-from scraper.sources.base import SourceDataError
+from scraper.errors import SourceDataError
 
 NUMBERS = list(QUOTE_NUMBERS)  # a quote's numbers, with raw's names (what every source returns)
 PRICES = [c for c in NUMBERS if c not in ("adj_close", "volume")]  # the bar: open, high, low, close
@@ -214,7 +215,7 @@ def previous_sessions(days: pd.Series, rules: SessionRules) -> list[dt.date | No
     at = np.searchsorted(rules.sessions, values)
     inside = (at < len(rules.sessions)) & (at > 0)
     found = inside & (rules.sessions[np.minimum(at, len(rules.sessions) - 1)] == values)
-    return [rules.sessions[i - 1].astype(object) if ok else None for i, ok in zip(at, found)]
+    return [cast(dt.date, rules.sessions[i - 1].astype(object)) if ok else None for i, ok in zip(at, found)]
 
 
 def unexplained_distributions(quotes: pd.DataFrame, events: pd.DataFrame | None,

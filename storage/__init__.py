@@ -15,8 +15,8 @@ __all__ = ["TEMP_PREFIX", "TEMP_SUFFIX", "Lake", "LakeDataMissing", "release_fil
 
 
 def __getattr__(name: str) -> Any:
-    """The names above, imported on first use: storage.atomic and storage.progress need no pyarrow
-    (the Lambda's packaging and the progress lines import them where pyarrow may be absent)."""
+    """The names above, imported on first use: storage.atomic and storage.lock need no pyarrow
+    (the Lambda's packaging imports storage.atomic where pyarrow may be absent)."""
     if name in __all__:
         from storage import lake
 

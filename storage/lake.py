@@ -196,7 +196,7 @@ def _write_stream(filesystem: pafs.FileSystem, path: str, data: bytes) -> None:
 # --- S3 file systems: one per process and set of credentials ------------------------------------
 # Per-file costs are paid once per process: one boto3 session (its credential chain resolved once),
 # one S3 client per session, one pyarrow S3 file system per set of credentials. A new boto3
-# Session and its credential lookup on every file cost ~9 ms of CPU (bench/bench_s3_per_file.py).
+# Session and its credential lookup on every file cost more than the file (bench/bench_s3_per_file.py).
 
 _LOCK = threading.RLock()
 _S3: dict[tuple, pafs.S3FileSystem] = {}

@@ -31,22 +31,22 @@ def _die() -> None:
 def _kill_during_raw_put(number: int) -> None:
     import tempfile
 
-    from pipeline.lake import LocalStorage
+    from storage import Lake
 
-    real_put = LocalStorage.put_bytes
+    real_put = Lake.write_bytes
     calls = {"n": 0}
 
-    def put_bytes(self: LocalStorage, key: str, data: bytes) -> None:
+    def write_bytes(self: Lake, key: str, data: bytes) -> None:
         calls["n"] += 1
         if calls["n"] == number:  # half the bytes reach the disk, then the process dies
-            target = self.root / key
+            target = Path(self.root) / key
             target.parent.mkdir(parents=True, exist_ok=True)
             fd, _ = tempfile.mkstemp(prefix=".tmp-", dir=target.parent)
             os.write(fd, data[: len(data) // 2])
             _die()
         real_put(self, key, data)
 
-    LocalStorage.put_bytes = put_bytes  # type: ignore[method-assign]
+    Lake.write_bytes = write_bytes  # type: ignore[method-assign]
 
 
 def _wrap(module: object, name: str, before: bool, on_call: int = 1) -> None:

@@ -13,10 +13,10 @@ from urllib.parse import unquote
 import pytest
 
 from scraper import calendar_b3
+from scraper.errors import SourceUnavailable
 from scraper.http_client import get_with_retries
 from scraper.sources.b3_cotahist import B3Source, CotahistError, read_cotahist_bytes, standard_lot
 from scraper.sources.b3_portfolio import fetch_ibov_portfolio, parse_portfolio
-from scraper.sources.base import SourceUnavailable
 from tests.conftest import REPO
 
 B3_DATA = REPO / "data" / "b3"

@@ -9,11 +9,11 @@ import shutil
 import pandas as pd
 import pytest
 
-from pipeline.lake import LocalStorage
 from pipeline.settings import normalize_ticker
+from scraper.errors import SourceDataError
 from scraper.run import scrape
-from scraper.sources.base import SourceDataError
 from scraper.sources.csv_files import CsvSource, read_yahoo_csv_checked
+from storage import Lake
 from tests.conftest import TEST_DATA
 
 FORMATS = TEST_DATA / "yfinance_formats"
@@ -68,7 +68,7 @@ def test_the_ibovespa_is_one_ticker(symbol):
 @pytest.mark.parametrize("file_name", ["BVSP.csv", "^BVSP.csv"])
 def test_the_index_file_loads_under_ibov(tmp_path, file_name):
     shutil.copy(TEST_DATA / "yahoo_index" / "BVSP.csv", tmp_path / file_name)
-    report = scrape(CsvSource(tmp_path), LocalStorage(tmp_path / "lake"), ["IBOV"], None, None, NOW)
+    report = scrape(CsvSource(tmp_path), Lake.local(tmp_path / "lake"), ["IBOV"], None, None, NOW)
     assert report.written is not None and report.written.rows == 7 and report.written.partitions[0] == "2020-06-01"
     raw = pd.read_parquet(tmp_path / "lake" / "raw" / "quotes" / "dt=2020-06-09")
     assert list(raw["ticker"]) == ["IBOV"] and list(raw["close"]) == [96747.0]
@@ -76,7 +76,7 @@ def test_the_index_file_loads_under_ibov(tmp_path, file_name):
 
 
 def test_a_missing_file_is_named(tmp_path):
-    report = scrape(CsvSource(tmp_path), LocalStorage(tmp_path / "lake"), ["IBOV", "PETR4"], None, None, NOW)
+    report = scrape(CsvSource(tmp_path), Lake.local(tmp_path / "lake"), ["IBOV", "PETR4"], None, None, NOW)
     assert report.missing == ["IBOV", "PETR4"]
     lines = report.summary_lines(str)
     assert f"no data   IBOV: no file ^BVSP.csv or BVSP.csv in {tmp_path}" in lines

@@ -10,8 +10,8 @@ import pandas as pd
 import pytest
 
 from scraper import calendar_b3
+from scraper.errors import SourceDataError
 from scraper.events import read_b3_events_file, read_events_file, ticker_of_isin, undo_splits, yahoo_events
-from scraper.sources.base import SourceDataError
 from tests.conftest import REPO
 
 EVENTS_DATA = REPO / "tests" / "data" / "corporate_events"
@@ -139,7 +139,7 @@ def test_b3_events_are_fetched_once_per_company_from_the_recorded_answers(tmp_pa
         ("BBAS3", "2024-04-16", "split"), ("MGLU3", "2020-10-14", "split"),
         ("MGLU3", "2024-05-27", "reverse_split"), ("MGLU3", "2025-12-30", "bonus")]
     refused = RecordedB3({"BBAS": (403, b"forbidden")})
-    from scraper.sources.base import SourceUnavailable
+    from scraper.errors import SourceUnavailable
 
     with pytest.raises(SourceUnavailable, match="HTTP 403 for BBAS"):
         fetch_b3_events(refused, ["BBAS3"], calendar_b3.next_session, sleep=lambda s: None)

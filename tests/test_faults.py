@@ -27,7 +27,7 @@ import pandas as pd
 import pyarrow.parquet as pq
 import pytest
 
-from pipeline.lake import LOCK_FILE, lake_lock
+from storage.lock import LOCK_FILE, lake_lock
 from tests.conftest import REPO, SAMPLE_DIR, SETTINGS_VARIABLES
 from tests.fault_driver import KILLED
 from tests.helpers import KEYS, assert_equals_reference, expected_daily, read_table, run_scraper
@@ -207,12 +207,12 @@ def remount(where: Path, options: str) -> None:
 
 def injected_error(monkeypatch, err: int) -> None:
     """Without a mount: every write into the lake fails as the file system would."""
-    from pipeline.lake import LocalStorage
+    from storage import Lake
 
     def refuse(self, key, data):
-        raise OSError(err, os.strerror(err), str(self.root / key))
+        raise OSError(err, os.strerror(err), str(Path(self.root) / key))
 
-    monkeypatch.setattr(LocalStorage, "put_bytes", refuse)
+    monkeypatch.setattr(Lake, "write_bytes", refuse)
 
 
 def run_meeting_the_fault(mounted: bool, lake: Path, inject: Callable[[pytest.MonkeyPatch], None], capsys,

@@ -330,16 +330,6 @@ def test_visual_job_source_is_one_fixed_object():
     assert not source.get("Recurse") and "Exclusions" not in source
 
 
-
-def test_a_manifest_set_aside_by_an_older_version_stays_set_aside(tmp_path):
-    (tmp_path / "raw/_manifests").mkdir(parents=True)
-    (tmp_path / "raw/_manifests/old-broken.json").write_text("{not json")
-    (tmp_path / "raw/_manifests/new.json").write_text("{}")
-    (tmp_path / "refined/_rejected_manifests").mkdir(parents=True)  # the folder's earlier name
-    (tmp_path / "refined/_rejected_manifests/old-broken.json").write_text('{"reason": "not UTF-8 JSON"}')
-    assert pending_manifest_keys(str(tmp_path)) == ["raw/_manifests/new.json"]
-
-
 # --- a backfill refined a year at a time ---------------------------------------------------------
 
 

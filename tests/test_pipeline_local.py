@@ -172,15 +172,15 @@ def test_b3_source_with_ibov_universe_through_the_pipeline(tmp_path, capsys):
 def test_a_run_whose_trigger_was_lost_is_refined_by_the_next_run(tmp_path):
     import datetime as dt
 
-    from pipeline.lake import LocalStorage
     from scraper.raw_writer import write_raw_quotes
     from scraper.sources.csv_files import CsvSource
+    from storage import Lake
 
     lake = tmp_path / "lake"
     # Run A lands in raw but its event never starts a job (refused while busy, then dropped).
     quotes = CsvSource(SAMPLE_DIR).fetch(["VALE3"], dt.date(2020, 3, 2), dt.date(2020, 3, 6)).quotes
     now = dt.datetime(2020, 3, 7, tzinfo=dt.UTC)
-    write_raw_quotes(LocalStorage(lake), quotes, source="csv", symbols={}, now=now, run_id="run-a")
+    write_raw_quotes(Lake.local(lake), quotes, source="csv", symbols={}, now=now, run_id="run-a")
     # Run B arrives normally, for another ticker and later days.
     assert run(lake, "--source", "csv", "--csv-dir", str(SAMPLE_DIR), "--tickers", "PETR4",
                "--start", "2020-03-09", "--end", "2020-03-13") == 0
@@ -192,10 +192,10 @@ def test_a_run_whose_trigger_was_lost_is_refined_by_the_next_run(tmp_path):
 
 
 def test_write_failure_half_way_commits_nothing_and_a_rerun_completes(tmp_path, capsys, monkeypatch):
-    from pipeline.lake import LocalStorage
+    from storage import Lake
 
     lake = tmp_path / "lake"
-    real_put = LocalStorage.put_bytes
+    real_put = Lake.write_bytes
     calls = {"n": 0}
 
     def flaky_put(self, key, data):
@@ -204,14 +204,14 @@ def test_write_failure_half_way_commits_nothing_and_a_rerun_completes(tmp_path, 
             raise OSError("No space left on device")
         real_put(self, key, data)
 
-    monkeypatch.setattr(LocalStorage, "put_bytes", flaky_put)
+    monkeypatch.setattr(Lake, "write_bytes", flaky_put)
     assert csv_run(lake, "2020-03-02", "2020-03-06") == 6
     err = capsys.readouterr().err
     assert "run not committed" in err and "No space left on device" in err
     assert len(list((lake / "raw/quotes").rglob("*.parquet"))) == 2  # two complete day files, no more
     assert not (lake / "raw/_manifests").exists() and not (lake / "refined").exists()
 
-    monkeypatch.setattr(LocalStorage, "put_bytes", real_put)
+    monkeypatch.setattr(Lake, "write_bytes", real_put)
     assert csv_run(lake, "2020-03-02", "2020-03-06") == 0
     assert len(list((lake / "raw/quotes").rglob("*.parquet"))) == 5  # the same names, rewritten
     daily = read_table(lake, "quotes_daily")

@@ -9,7 +9,7 @@ import sys
 import pandas as pd
 import pytest
 
-from storage.progress import progress, start_progress
+from scraper.progress import progress, start_progress
 
 
 class Clock:
@@ -87,13 +87,13 @@ def test_interactive_when_stderr_is_a_terminal(monkeypatch):
 
 
 def test_raw_writer_reports_a_backfill(tmp_path, capsys):
-    from pipeline.lake import LocalStorage
     from scraper.raw_writer import write_raw_quotes
+    from storage import Lake
 
     days = [d.date() for d in pd.bdate_range("2024-01-01", periods=25)]  # 20 days or more: a backfill
     quotes = pd.DataFrame({"trade_date": days, "ticker": "PETR4", "open": 1.0, "high": 1.0, "low": 1.0,
                            "close": 1.0, "adj_close": 1.0, "volume": 10})
-    write_raw_quotes(LocalStorage(tmp_path), quotes, source="sample", symbols={},
+    write_raw_quotes(Lake.local(tmp_path), quotes, source="sample", symbols={},
                      now=dt.datetime(2024, 3, 1, tzinfo=dt.UTC), run_id="r1")
     out = capsys.readouterr().out.splitlines()
     assert out[0] == "writing raw days: 25 days to go"

@@ -12,7 +12,7 @@ import duckdb
 import pytest
 
 from catalog.query import main
-from pipeline.lake import lake_lock
+from storage.lock import lake_lock
 from tests.conftest import REPO
 from tests.helpers import copy_lake, refined_row_digests
 

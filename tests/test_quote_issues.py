@@ -9,12 +9,12 @@ import time
 import pandas as pd
 import pytest
 
-from pipeline.lake import LocalStorage
 from scraper import calendar_b3
 from scraper.raw_writer import write_quote_issues
 from scraper.run import scrape
 from scraper.sources.csv_files import CsvSource, read_yahoo_csv_checked
 from scraper.validation import count_reasons, validate_quotes
+from storage import Lake
 from tests.conftest import TEST_DATA
 
 FORMATS = TEST_DATA / "yfinance_formats"
@@ -112,14 +112,14 @@ def test_a_file_of_made_up_dates_is_checked_fast_and_filed_in_one_partition(tmp_
     undated = issues[issues["reason"] != "not_a_b3_session"]
     assert len(undated) > 190_000
     began = time.perf_counter()
-    keys = write_quote_issues(LocalStorage(tmp_path), undated, source="csv", symbols={}, now=now, run_id="r")
+    keys = write_quote_issues(Lake.local(tmp_path), undated, source="csv", symbols={}, now=now, run_id="r")
     assert time.perf_counter() - began < 20
     assert keys == [k for k in keys if "dt=2025-12-01" in k] and len(keys) == 1
 
 
 def test_csv_run_loads_the_kept_bar_and_reports_it(tmp_path):
     now = dt.datetime(2025, 12, 1, 12, tzinfo=dt.UTC)
-    report = scrape(CsvSource(TEST_DATA / "yahoo_inconsistent"), LocalStorage(tmp_path / "lake"), ["ABEV3"],
+    report = scrape(CsvSource(TEST_DATA / "yahoo_inconsistent"), Lake.local(tmp_path / "lake"), ["ABEV3"],
                     None, None, now)
     assert report.written is not None and report.written.rows == 51
     assert report.kept_with_issue == {"open_close_outside_range": 1} and not report.rejected

@@ -13,19 +13,21 @@ import shutil
 import subprocess
 import sys
 import time
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import duckdb
 import pandas as pd
 import pytest
 
-from pipeline.lake import LOCK_FILE, LakeBusy, LocalStorage, lake_lock
 from scraper import calendar_b3
+from scraper.errors import SourceDataError
 from scraper.run import scrape
 from scraper.sources.b3_cotahist import B3Source
-from scraper.sources.base import SourceDataError
 from scraper.sources.csv_files import CsvSource
 from scraper.sources.yfinance_source import YFinanceSource
+from storage import Lake
+from storage.lock import LOCK_FILE, LakeBusy, lake_lock
 from tests.conftest import REPO, SAMPLE_DIR, TEST_DATA
 from tests.helpers import run_scraper as run
 
@@ -250,7 +252,7 @@ def test_all_instruments_keeps_every_forward_term(tmp_path):
 
     source = B3Source(sessions=calendar_b3.sessions_between, files=[B3_DATA / "COTAHIST_D25062021.ZIP"],
                       all_instruments=True)
-    report = scrape(source, LocalStorage(tmp_path), ["ABEV3T", "AERI3T", "PETR4"], None, None, NOW)
+    report = scrape(source, Lake.local(tmp_path), ["ABEV3T", "AERI3T", "PETR4"], None, None, NOW)
     assert "duplicate_session" not in report.rejected
     raw = pq.read_table(tmp_path / "raw/quotes/dt=2021-06-25").to_pandas()
     # The 2021-06-25 file quotes ABEV3T at 60 and 90 days and AERI3T at 31, 45, 60, 90 and 180 days.
@@ -278,7 +280,7 @@ def test_lake_lock_second_holder_waits_then_gives_up_naming_the_first(tmp_path):
 
 def test_lake_lock_is_released_when_its_holder_is_killed(tmp_path):
     holder = subprocess.Popen(
-        [sys.executable, "-c", "import sys, time; from pathlib import Path; from pipeline.lake import lake_lock\n"
+        [sys.executable, "-c", "import sys, time; from pathlib import Path; from storage.lock import lake_lock\n"
          f"with lake_lock(Path({str(tmp_path)!r}), 0):\n    print('held', flush=True); time.sleep(60)"],
         cwd=REPO, stdout=subprocess.PIPE, text=True)
     try:
@@ -329,7 +331,7 @@ def test_catalog_held_by_another_program_is_a_warning(tmp_path):
     from local_mode.trigger import _refresh
 
     lake = tmp_path / "lake"
-    LocalStorage(lake).put_bytes("raw/quotes/dt=2020-06-01/x.parquet", (SAMPLE_DIR.parent / "README.md").read_bytes())
+    Lake.local(lake).write_bytes("raw/quotes/dt=2020-06-01/x.parquet", (SAMPLE_DIR.parent / "README.md").read_bytes())
     holder = subprocess.Popen(
         [sys.executable, "-c", f"import duckdb, time; c = duckdb.connect({str(lake / 'catalog.duckdb')!r}); "
          "print('open', flush=True); time.sleep(60)"], stdout=subprocess.PIPE, text=True)
@@ -360,20 +362,21 @@ BAD_ROWS = """2020-06-01,22.00,22.50,21.50,22.10,22.10,1000
 2020-06-15,22.00,22.50"""  # cut off: a download that died mid-line
 
 
-class RecordingStorage(LocalStorage):
-    def __init__(self, root: Path) -> None:
-        super().__init__(root)
-        self.keys: list[str] = []
+@dataclass(frozen=True)
+class RecordingLake(Lake):
+    """A local lake that keeps the keys it was given to write, in order."""
 
-    def put_bytes(self, key: str, data: bytes) -> None:
+    keys: list[str] = field(default_factory=list, compare=False)
+
+    def write_bytes(self, key: str, data: bytes) -> None:
         self.keys.append(key)
-        super().put_bytes(key, data)
+        super().write_bytes(key, data)
 
 
 def test_data_quality_report_lists_every_rejected_row(tmp_path):
     csv_dir = tmp_path / "csv"
     write_csv(csv_dir, "PETR4", BAD_ROWS)
-    storage = RecordingStorage(tmp_path / "lake")
+    storage = RecordingLake(str((tmp_path / "lake").resolve()))
     report = scrape(CsvSource(csv_dir), storage, ["PETR4"], None, None, NOW)
     # 06-01, 06-04 (its close above high is kept as it came), 06-09, 06-10, 06-12 (its valid repeat)
     assert report.written is not None and report.written.rows == 5
@@ -384,7 +387,7 @@ def test_data_quality_report_lists_every_rejected_row(tmp_path):
     assert storage.keys[-1] == report.written.manifest_key
     assert all(k.startswith(("raw/quote_issues/", "raw/quotes/")) for k in storage.keys[:-1])
     manifest = json.loads((tmp_path / "lake" / report.written.manifest_key).read_text())
-    assert manifest["rejected_rows"] == 6 and len(manifest["rejected_files"]) == 7
+    assert manifest["rejected_rows"] == 6 and len(manifest["issue_files"]) == 7
 
     with duckdb.connect() as con:
         rows = con.execute(
@@ -421,7 +424,7 @@ def test_rejected_report_sql_runs_on_the_local_catalog(tmp_path):
     write_csv(csv_dir, "PETR4", BAD_ROWS)
     write_csv(csv_dir, "VALE3", "2020-06-01,50,51,49,50.5,50.5,100\n2020-06-02,50,51,49,52,52,100\n")
     lake = tmp_path / "lake"
-    report = scrape(CsvSource(csv_dir), LocalStorage(lake), ["PETR4", "VALE3"], None, None, NOW)
+    report = scrape(CsvSource(csv_dir), Lake.local(lake), ["PETR4", "VALE3"], None, None, NOW)
     assert report.written is not None
     columns, rows = run_local(lake, (REPO / "sql" / "quote_issues_by_reason.sql").read_text())
     by_reason = {r["reason"]: r for r in (dict(zip(columns, row)) for row in rows)}

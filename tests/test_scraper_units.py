@@ -10,7 +10,7 @@ import pytest
 
 from pipeline.settings import ConfigError, Settings, load_settings, parse_tickers
 from scraper import calendar_b3
-from scraper.sources.base import SourceDataError
+from scraper.errors import SourceDataError
 from scraper.sources.csv_files import CsvSource, read_yahoo_csv_checked
 from scraper.validation import UnstorableValue, check_storable, count_reasons, validate_quotes
 from tests.conftest import SAMPLE_DIR, TEST_DATA
@@ -180,7 +180,7 @@ def test_summary_names_the_first_20_tickers_then_how_many_more():
 
 
 def test_yahoo_symbol_of_the_index_is_bvsp():
-    from scraper.sources.base import yahoo_symbol
+    from contract.tickers import yahoo_symbol
 
     assert (yahoo_symbol("IBOV"), yahoo_symbol("PETR4")) == ("^BVSP", "PETR4.SA")
 

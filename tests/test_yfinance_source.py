@@ -8,8 +8,8 @@ import time
 import pandas as pd
 import pytest
 
+from scraper.errors import SourceUnavailable
 from scraper.http_client import run_with_deadline
-from scraper.sources.base import SourceUnavailable
 from scraper.sources.yfinance_source import YFinanceSource
 from tests.conftest import SAMPLE_DIR
 

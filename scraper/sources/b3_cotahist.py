@@ -16,9 +16,10 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from scraper.errors import SourceDataError, SourceUnavailable
 from scraper.http_client import HttpClient, RequestsClient, get_with_retries
-from scraper.sources.base import QUOTE_COLUMNS, FetchResult, SourceDataError, SourceUnavailable
-from storage.progress import progress
+from scraper.progress import progress
+from scraper.sources.base import QUOTE_COLUMNS, FetchResult
 
 RECORD_LENGTH = 245
 COTAHIST_URL = "https://bvmf.bmfbovespa.com.br/InstDados/SerHist/COTAHIST_D{day:%d%m%Y}.ZIP"

@@ -10,8 +10,8 @@ from collections.abc import Callable
 
 import pandas as pd
 
+from scraper.errors import SourceDataError, SourceUnavailable
 from scraper.http_client import HttpClient, get_with_retries
-from scraper.sources.base import SourceDataError, SourceUnavailable
 
 PORTFOLIO_URL = "https://sistemaswebb3-listados.b3.com.br/indexProxy/indexCall/GetPortfolioDay/{params}"
 PORTFOLIO_COLUMNS = ["ticker", "name", "type", "segment", "weight_pct", "theoretical_qty", "portfolio_date"]

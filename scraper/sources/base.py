@@ -1,4 +1,4 @@
-"""What every price source shares: the errors, the result, the interface and the quote columns."""
+"""What every price source shares: the result, the interface, the quote columns and the CSV reader."""
 
 from __future__ import annotations
 
@@ -10,22 +10,10 @@ from typing import Protocol
 import pandas as pd
 
 from contract.tables import QUOTE_NUMBERS
-from pipeline.settings import INDEX_TICKER, INDEX_YAHOO_SYMBOLS
+from scraper.errors import SourceDataError
 
 # The columns every source returns: a quote's numbers under raw's names (contract.tables).
 QUOTE_COLUMNS = ["ticker", "trade_date", *QUOTE_NUMBERS]
-
-
-class SourceError(Exception):
-    """A source could not deliver data. Subclasses say why."""
-
-
-class SourceUnavailable(SourceError):
-    """Network failure, time-out or a service error: retry later."""
-
-
-class SourceDataError(SourceError):
-    """The source answered, but with data that cannot be parsed."""
 
 
 def read_csv_columns(text: str, path: object, what: str, required: list[str], expected: str,
@@ -87,7 +75,3 @@ YAHOO_TO_RAW = {"Open": "open", "High": "high", "Low": "low", "Close": "close", 
 # names scraper.events.as_traded reads.
 ACTION_COLUMNS = {"Dividends": "dividends", "Stock Splits": "splits"}
 
-
-def yahoo_symbol(ticker: str) -> str:
-    """Yahoo's symbol of a B3 code: `PETR4.SA`; the Ibovespa is `^BVSP`."""
-    return INDEX_YAHOO_SYMBOLS[0] if ticker == INDEX_TICKER else f"{ticker}.SA"

@@ -8,18 +8,19 @@ from pathlib import Path
 
 import pandas as pd
 
-from pipeline.settings import INDEX_TICKER, INDEX_YAHOO_SYMBOLS, REPO_ROOT
+from contract.tickers import INDEX_TICKER, INDEX_YAHOO_SYMBOLS, yahoo_symbol
+from pipeline.settings import REPO_ROOT
+from scraper.errors import SourceDataError
 from scraper.events import as_traded
 from scraper.sources.base import (
     ACTION_COLUMNS,
     QUOTE_COLUMNS,
     YAHOO_TO_RAW,
     FetchResult,
-    SourceDataError,
     empty_quotes,
     read_csv_columns,
-    yahoo_symbol,
 )
+from scraper.validation import ACTION_REJECTED, REASON_TRUNCATED, check_storable, empty_issues
 
 SAMPLE_DIR = REPO_ROOT / "data" / "sample" / "yahoo"
 
@@ -150,16 +151,12 @@ def read_yahoo_csv_checked(path: Path) -> tuple[pd.DataFrame, pd.DataFrame]:
                 line = int(bad.to_numpy().argmax())
                 raise SourceDataError(f"{path}:{line + first_row_line}: bad {col} value {frame[col].iloc[line]!r}")
             out[name] = values.fillna(0.0)
-    from scraper.validation import check_storable
-
     check_storable(out, lambda row: f"{path}:{int(row.name) + first_row_line}")  # pyright: ignore[reportArgumentType]
     return out, _truncated_row(truncated, path)
 
 
 def _truncated_row(fields: dict[str, str] | None, path: Path) -> pd.DataFrame:
     """The cut-off line as a rejected row, with whatever values it still holds."""
-    from scraper.validation import ACTION_REJECTED, REASON_TRUNCATED, empty_issues
-
     if fields is None:
         return empty_issues().drop(columns="ticker")
     day = parse_days(pd.Series([fields.get("Date", "")])).iloc[0]
@@ -250,8 +247,6 @@ def _in_range(frame: pd.DataFrame, start: dt.date | None, end: dt.date | None,
 
 
 def _concat_rejected(frames: list[pd.DataFrame]) -> pd.DataFrame:
-    from scraper.validation import empty_issues
-
     frames = [f for f in frames if not f.empty]
     return pd.concat(frames, ignore_index=True) if frames else empty_issues()
 

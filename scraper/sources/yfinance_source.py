@@ -7,11 +7,14 @@ import logging
 import socket
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import cast
 
 import pandas as pd
 
 from contract.tables import QUOTE_NUMBERS
+from contract.tickers import yahoo_symbol
 from scraper.calendar_b3 import B3_TIMEZONE
+from scraper.errors import SourceDataError, SourceUnavailable
 from scraper.events import as_traded
 from scraper.http_client import run_with_deadline
 from scraper.sources.base import (
@@ -19,10 +22,7 @@ from scraper.sources.base import (
     QUOTE_COLUMNS,
     YAHOO_TO_RAW,
     FetchResult,
-    SourceDataError,
-    SourceUnavailable,
     empty_quotes,
-    yahoo_symbol,
 )
 
 YF_BATCH_SIZE = 25
@@ -112,7 +112,7 @@ class YFinanceSource:
         got = set(quotes["ticker"])
         missing = [t for t in tickers if t not in got]
         return FetchResult(quotes.loc[:, QUOTE_COLUMNS], missing, {t: yahoo_symbol(t) for t in tickers if t in got},
-                           events=None if events.empty else events)
+                           events=None if events.empty else cast(pd.DataFrame, events))
 
     def _check_outage(self, reason: str) -> None:
         """A batch came back empty: unknown tickers, or an outage yfinance swallowed?

@@ -1,4 +1,4 @@
-"""The local lake: its folder as a storage.Lake, and its lock (one writer at a time)."""
+"""The local lake's lock: one writer at a time (an flock, so the kernel frees it when its holder dies)."""
 
 from __future__ import annotations
 
@@ -8,37 +8,9 @@ import os
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any
-
-from storage import Lake
-
-
-class LocalStorage:
-    """The local lake as the scraper writes it: a storage.Lake at a folder (every method is the Lake's).
-
-    Its small files go through `put_bytes`, the one seam tests/fault_driver.py replaces to kill
-    a run half-way through a file; `root` is the folder as a Path.
-    """
-
-    def __init__(self, root: Path) -> None:
-        self.root = Path(root)
-        self.lake = Lake.local(root)
-
-    def put_bytes(self, key: str, data: bytes) -> None:
-        self.lake.write_bytes(key, data)
-
-    def write_bytes(self, key: str, data: bytes) -> None:
-        self.put_bytes(key, data)
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self.lake, name)
-
-
-# --- one writer at a time on a local lake ------------------------------------------------------
 
 LOCK_FILE = ".lake.lock"  # hidden: Spark, DuckDB and crawlers skip it
 LOCK_POLL_S = 0.5
-DEFAULT_LOCK_WAIT_S = 600.0
 
 
 class LakeBusy(RuntimeError):

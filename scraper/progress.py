@@ -1,7 +1,7 @@
 """Progress of long loops: a tqdm bar on a terminal, plain lines elsewhere (CI and Glue logs stay readable).
 
-Standard library only unless stderr is a terminal (tqdm is imported then): it ships in the
-Glue job's zip with the rest of storage/, and the scraper uses it too.
+The scraper's: B3 downloads and a backfill's raw days. Standard library only unless stderr is
+a terminal (tqdm is imported then).
 """
 
 from __future__ import annotations
