@@ -1,11 +1,14 @@
 """Check a whole lake: every file readable, every refined value equal to its recompute from raw.
 
-    python -m catalog.verify [--lake-dir DIR | --bucket NAME] [--repair [--forget-missing]]
+    python -m catalog.verify [--lake-dir DIR | --bucket NAME] [--since DAY] [--repair [--forget-missing]]
 
 Reads every file of every table of the contract (and the run manifests), recomputes every
 daily and monthly row from all of raw with the job's own code (a local Spark), and compares
 each value of the four refined tables (partitioned and compact) with it, within a stated
-tolerance; the first differences are printed with their keys. A session the refined tables
+tolerance; the first differences are printed with their keys. With --since DAY (the daily
+check) every value of the compact tables is still compared, but of the partitioned tables (one
+file per ticker and session or month) only the files from DAY on are read: older ones are
+checked by their listing (each key raw gives has one file, no other file). A session the refined tables
 hold and no raw file does is a missing raw day: it is named with the command that fetches it
 again, and nothing that depends on it is rewritten (not by --repair, not by a run) until it
 is back, or until `--repair --forget-missing` drops it from the refined tables on purpose.
@@ -17,6 +20,7 @@ checked again. Raw is never changed. Exit 0 when the lake is consistent, 1 when 
 from __future__ import annotations
 
 import argparse
+import datetime as dt
 import shlex
 import sys
 from collections.abc import Callable
@@ -81,17 +85,23 @@ def _problems(lake: Lake, keys: list[str], manifests: set[str]) -> list[str | No
         return list(pool.map(problem, keys))
 
 
-def read_refined(lake: Lake, table: Table) -> tuple[pd.DataFrame, list[str]]:
-    """Every row of a refined table, and `location: reason` of its files that cannot be read whole.
+def table_files(lake: Lake, table: Table) -> list[str]:
+    """The keys of a table's data files (one recursive listing)."""
+    return [k for k in lake.list_files(table.folder, recursive=True) if k.endswith(".parquet")]
+
+
+def read_refined(lake: Lake, table: Table, keys: list[str] | None = None) -> tuple[pd.DataFrame, list[str]]:
+    """Every row of these files of a refined table (None: all of it), and `location: reason` of
+    the files that cannot be read whole.
 
     Reading every row is the readability check: all columns of every file are decoded. The
     read is one scan of all files; only when it fails is each file read on its own, to name the
     ones that cannot be read.
     """
     try:
-        return _scan(lake, table, None), []
+        return _scan(lake, table, keys), []
     except (OSError, pa.ArrowException):
-        keys = [k for k in lake.list_files(table.folder, recursive=True) if k.endswith(".parquet")]
+        keys = table_files(lake, table) if keys is None else keys
         found = _problems(lake, keys, set())
         problems = [p for p in found if p]
         return _scan(lake, table, [k for k, p in zip(keys, found) if not p]), problems
@@ -107,7 +117,7 @@ def _scan(lake: Lake, table: Table, keys: list[str] | None) -> pd.DataFrame:
     columns = [*((c.name, ARROW_TYPES[c.type]) for c in table.columns), *((c.name, pa.string()) for c in partitioned)]
     schema = pa.schema(columns)
     if keys is None:
-        keys = [k for k in lake.list_files(table.folder, recursive=True) if k.endswith(".parquet")]
+        keys = table_files(lake, table)
     if not keys:
         return schema.empty_table().to_pandas()
     partitioning = ds.partitioning(pa.schema([(c.name, pa.string()) for c in partitioned]), flavor="hive")
@@ -199,21 +209,32 @@ class Findings:
     missing_raw: dict[tuple[str, str], str] = field(default_factory=dict)  # (ticker, day) -> its refined source
 
 
-def compare_values(lake: Lake, daily: pd.DataFrame, monthly: pd.DataFrame) -> Findings:
-    """Every row of the four refined tables against the recompute from raw (`daily`, `monthly`)."""
+def compare_values(lake: Lake, daily: pd.DataFrame, monthly: pd.DataFrame, since: str | None = None) -> Findings:
+    """Every row of the four refined tables against the recompute from raw (`daily`, `monthly`).
+
+    With `since` (a day), only the partitioned tables' files of sessions (months) from that day
+    on are read and compared, and the other files of theirs whose key raw does not give or that
+    share a folder; the rest of the partitioned tables is checked by its listing.
+    """
     findings = Findings()
     checks = [(QUOTES_DAILY, Check(QUOTES_DAILY, ["ticker", "dt"], daily)),
               (QUOTES_DAILY_COMPACT, Check(QUOTES_DAILY_COMPACT, ["ticker", "dt"], daily)),
               (QUOTES_MONTHLY, Check(QUOTES_MONTHLY, ["ticker", "month"], monthly)),
               (QUOTES_MONTHLY_COMPACT, Check(QUOTES_MONTHLY_COMPACT, ["ticker", "month"], monthly))]
     for table, check in checks:
-        actual, problems = read_refined(lake, table)
+        listed: list[str] = []
+        if since is not None and table in (QUOTES_DAILY, QUOTES_MONTHLY):
+            check, keys, listed = _from_listing(lake, check, since if table is QUOTES_DAILY else since[:7])
+            actual, problems = read_refined(lake, table, keys)
+        else:
+            actual, problems = read_refined(lake, table)
         findings.unreadable += problems
         twice = actual[actual.duplicated(check.key, keep="first")]
         if len(twice):
             findings.lines.append(f"{table.folder}: {len(twice)} row(s) stored twice (first: {_keys(twice, check.key)})")
             actual = actual.drop_duplicates(check.key, keep="first")
         lines, extra = value_differences(check, actual, table.folder)
+        findings.lines += listed
         if table in (QUOTES_DAILY, QUOTES_DAILY_COMPACT) and extra:
             sources = actual.set_index(["ticker", "dt"])["source"]
             findings.missing_raw.update({k: str(sources.get(k, "")) for k in extra})
@@ -222,6 +243,28 @@ def compare_values(lake: Lake, daily: pd.DataFrame, monthly: pd.DataFrame) -> Fi
                             f"{', '.join(f'{t} {p}' for t, p in sorted(extra, key=lambda x: (x[1], x[0]))[:SHOWN])})")
         findings.lines += lines
     return findings
+
+
+def _from_listing(lake: Lake, check: Check, since: str) -> tuple[Check, list[str], list[str]]:
+    """A partitioned table checked by its listing: the check narrowed to the files worth reading
+    (from `since` on, keys raw does not give, folders with more than one file), those files, and a
+    line for the keys raw gives that have no file."""
+    ticker, period = check.key
+    folders: dict[tuple[str, str], list[str]] = {}
+    for key in table_files(lake, check.table):
+        parts = dict(p.split("=", 1) for p in key[len(check.table.folder) + 1:].split("/")[:-1] if "=" in p)
+        folders.setdefault((parts.get(ticker, ""), parts.get(period, "")), []).append(key)
+    expected = check.expected
+    given = set(zip(expected[ticker], expected[period]))
+    read = {k for k, files in folders.items() if k[1] >= since or k not in given or len(files) > 1}
+    lacking = sorted(given - folders.keys(), key=lambda k: (k[1], k[0]))
+    lines = []
+    if lacking:
+        lines.append(f"{check.table.folder}: {len(lacking)} row(s) raw gives are missing (first: "
+                     f"{', '.join(f'{t} {p}' for t, p in lacking[:SHOWN])}); --repair rebuilds them")
+    wanted = pd.Series([k in read for k in zip(expected[ticker], expected[period])], index=expected.index, dtype=bool)
+    narrowed = Check(check.table, check.key, pd.DataFrame(expected[wanted]))
+    return narrowed, [f for k in sorted(read) for f in folders[k]], lines
 
 
 def refetch_commands(missing: dict[tuple[str, str], str], lake: Lake) -> list[str]:
@@ -249,8 +292,12 @@ def missing_raw_lines(missing: dict[tuple[str, str], str], lake: Lake) -> list[s
 
 
 def verify(lake: Lake, log: Callable[[str], None] = print,
-           recompute: Callable[[str], tuple[pd.DataFrame, pd.DataFrame]] | None = None) -> Findings:
-    """Print what is wrong with the lake, the last line saying how much; the findings (no lines: consistent)."""
+           recompute: Callable[[str], tuple[pd.DataFrame, pd.DataFrame]] | None = None,
+           since: str | None = None) -> Findings:
+    """Print what is wrong with the lake, the last line saying how much; the findings (no lines: consistent).
+
+    `since` (a day): the partitioned tables' files before it are checked by their listing only.
+    """
     if recompute is None:
         from local_mode.rebuild import recompute_lake as recompute
     # The refined tables' files are read whole by the comparison; the others' here.
@@ -263,15 +310,16 @@ def verify(lake: Lake, log: Callable[[str], None] = print,
         found.unreadable = [p for table in REFINED for p in read_refined(lake, table)[1]]
     else:
         daily, monthly = recompute(str(lake.root))
-        found = compare_values(lake, daily, monthly)
+        found = compare_values(lake, daily, monthly, since)
     found.unreadable = sorted(unreadable + found.unreadable)
     found.lines = ([f"unreadable: {p}" for p in found.unreadable] + missing_raw_lines(found.missing_raw, lake)
                    + found.lines)
     for line in found.lines:
         log(line)
     problems = sum(1 for line in found.lines if not line.startswith("  "))
+    scope = "" if since is None else f"; partitioned files read from {since} on, older ones listed"
     log(f"{lake.describe()}: {'consistent' if not problems else f'{problems} problem(s)'} "
-        f"({len(daily)} daily and {len(monthly)} monthly rows recomputed from raw and compared)")
+        f"({len(daily)} daily and {len(monthly)} monthly rows recomputed from raw and compared{scope})")
     return found
 
 
@@ -295,10 +343,20 @@ def repair(lake_root: str) -> None:
           f"from {counts['raw_days_read']} raw days")
 
 
+def _day(text: str) -> str:
+    try:
+        return dt.date.fromisoformat(text).isoformat()
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a day (YYYY-MM-DD): {text!r}") from None
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m catalog.verify", description=(__doc__ or "").split("\n\n")[0])
     parser.add_argument("--lake-dir", type=Path, help="local lake (default: LAKE_DIR)")
     parser.add_argument("--bucket", help="S3 lake (default: BUCKET)")
+    parser.add_argument("--since", type=_day, metavar="YYYY-MM-DD",
+                        help="the daily check: every compact value still compared, but only the partitioned files "
+                             "of sessions (months) from this day on read; older ones checked by their listing")
     parser.add_argument("--repair", action="store_true", help="rebuild refined/ from raw, then check again")
     parser.add_argument("--forget-missing", action="store_true",
                         help="with --repair: drop from refined/ the sessions no raw file holds, on purpose")
@@ -315,7 +373,7 @@ def main(argv: list[str] | None = None) -> int:
     runtime.refresh_catalog()  # a broken local catalog file is rebuilt here too, with one line
     # Under the lake's lock: a scrape half-way (raw written, refine to come) is not a finding.
     with runtime.holding_lake("verify"):
-        found = verify(lake)
+        found = verify(lake, since=args.since)
         if not found.lines:
             return 0
         if not args.repair:
@@ -331,7 +389,7 @@ def main(argv: list[str] | None = None) -> int:
         if found.missing_raw:
             forget(lake, found.missing_raw)
         repair(runtime.settings.lake_root)
-        return 0 if not verify(lake).lines else 1
+        return 0 if not verify(lake, since=args.since).lines else 1
 
 
 if __name__ == "__main__":

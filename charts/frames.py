@@ -12,7 +12,11 @@ from collections.abc import Sequence
 
 import pandas as pd
 
-DAILY_COLUMNS = ["ticker", "dt", "close_price", "ma_5", "ma_20", "volume"]
+# `close`, `ma_5`, `ma_20` and `volume` back-adjusted to the ticker's latest share basis
+# (quotes_daily_adjusted); `close_price` as traded, what a month cut by --end compares with.
+DAILY_COLUMNS = ["ticker", "dt", "close", "ma_5", "ma_20", "volume", "gap_before", "close_price"]
+DAILY_NUMBERS = ["close", "ma_5", "ma_20", "volume", "close_price"]
+MOVING_AVERAGE_SESSIONS = (5, 20)
 MONTHLY_COLUMNS = ["ticker", "month", "monthly_return"]
 # What a month cut by --end needs: its return is recomputed to the close of the range's last session.
 MONTHLY_CUT_COLUMNS = ["close_price", "last_session"]
@@ -52,11 +56,30 @@ def _years(first: str | None, last: str | None, column: str = "year") -> str:
 
 
 def daily_sql(tickers: Sequence[str], start: dt.date | str | None = None, end: dt.date | str | None = None) -> str:
-    """Close, moving averages and volume of `tickers`, one row per session, `start`..`end` inclusive."""
+    """Per session of `tickers`, `start`..`end` inclusive: the close and volume back-adjusted for
+    splits, reverse splits and bonus shares to the ticker's latest basis (quotes_daily_adjusted),
+    the moving averages put in that basis by the same factor (adjusted close / traded close), and
+    `gap_before`.
+
+    A moving average whose window reaches across a gap (a `gap_before` on one of its sessions but
+    the first) is null: it would average closes from both sides of sessions the lake lacks. Its
+    window's sessions before `start` count, so the gaps are counted over the ticker's history.
+    """
     first, last = _iso_day(start), _iso_day(end)
+    names = _ticker_list(tickers)
+    gaps = ",\n".join(
+        f"           sum(CASE WHEN gap_before THEN 1 ELSE 0 END) OVER (PARTITION BY ticker ORDER BY trade_date "
+        f"ROWS BETWEEN {n - 2} PRECEDING AND CURRENT ROW) AS gaps_{n}" for n in MOVING_AVERAGE_SESSIONS)
+    averages = "".join(f"\n       CASE WHEN d.gaps_{n} = 0 THEN d.ma_{n} * (a.close / d.close_price) END AS ma_{n},"
+                       for n in MOVING_AVERAGE_SESSIONS)
+    # The window's earlier sessions are at most a year before `start`.
+    before = first and f"{int(first[:4]) - 1:04d}"
     return (
-        f"SELECT {', '.join(DAILY_COLUMNS)}\nFROM quotes_daily_compact\nWHERE ticker IN ({_ticker_list(tickers)})"
-        f"{_years(first, last)}{_range_filter('dt', first, last)}\nORDER BY ticker, dt"
+        f"SELECT a.ticker, a.dt, a.close,{averages}\n       a.volume, d.gap_before, d.close_price\n"
+        f"FROM quotes_daily_adjusted a\nJOIN (\n    SELECT ticker, dt, close_price, ma_5, ma_20, gap_before,\n{gaps}\n"
+        f"    FROM quotes_daily_compact\n    WHERE ticker IN ({names}){_years(before, last)}\n"
+        f") d ON d.ticker = a.ticker AND d.dt = a.dt\nWHERE a.ticker IN ({names}){_range_filter('a.dt', first, last)}\n"
+        f"ORDER BY a.ticker, a.dt"
     )
 
 
@@ -112,8 +135,10 @@ def _checked(frame: pd.DataFrame, columns: Sequence[str]) -> pd.DataFrame:
 
 def daily_frame(rows: pd.DataFrame) -> pd.DataFrame:
     """The daily query's rows with a `date` column (datetime64) and float prices and volume."""
-    frame = _numbers(_checked(rows, DAILY_COLUMNS), ["close_price", "ma_5", "ma_20", "volume"])
+    frame = _numbers(_checked(rows, DAILY_COLUMNS), DAILY_NUMBERS)
     frame["ticker"] = frame["ticker"].astype(str)
+    # Athena answers 'true'/'false', DuckDB and Spark booleans; unknown (null) is no gap, as in refine.
+    frame["gap_before"] = frame["gap_before"].map(lambda v: str(v).lower() == "true").astype(bool)
     frame["date"] = pd.to_datetime(frame["dt"].astype(str), format="%Y-%m-%d")
     return frame.sort_values(["ticker", "date"], kind="stable").reset_index(drop=True)
 

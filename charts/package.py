@@ -12,16 +12,18 @@ from pathlib import Path
 from storage import Lake, write_file_atomically
 
 PACKAGE_DIR = Path(__file__).resolve().parent
-# What the notebook imports: standard library, pandas and matplotlib only (no settings, no catalog).
-NOTEBOOK_MODULES = ("__init__.py", "frames.py", "plots.py")
+# What the notebook imports: standard library, pandas and matplotlib only (no settings, no catalog),
+# and the contract's tables (standard library) for the SQL of the adjusted prices' view.
+NOTEBOOK_MODULES = ("charts/__init__.py", "charts/frames.py", "charts/plots.py",
+                    "contract/__init__.py", "contract/tables.py")
 
 
 def write_charts_zip(target: Path) -> Path:
-    """A zip holding `charts/` with the notebook's modules, importable with zipimport."""
+    """A zip holding the notebook's modules (NOTEBOOK_MODULES), importable with zipimport."""
     def zip_modules(_filesystem: object, temp: str) -> None:
         with zipfile.ZipFile(temp, "w", compression=zipfile.ZIP_DEFLATED) as archive:
             for name in NOTEBOOK_MODULES:
-                archive.write(PACKAGE_DIR / name, f"charts/{name}")
+                archive.write(PACKAGE_DIR.parent / name, name)
 
     write_file_atomically(Lake.local(target.parent), target.name, zip_modules)
     return target

@@ -29,17 +29,23 @@ VOLUME_COLOR = "#8c9bb5"
 UP_COLOR = "#2e7d32"
 DOWN_COLOR = "#c62828"
 
-CLOSE_LABEL = "close"
+CLOSE_LABEL = "close (adjusted)"
 MA5_LABEL = "ma_5 (mean close, last 5 sessions)"
 MA20_LABEL = "ma_20 (mean close, last 20 sessions)"
+GAP_LABEL = "sessions missing from the lake"
+GAP_COLOR = "#bdbdbd"
 VOLUME_LABEL = "volume"
 MONTHLY_LABEL = "monthly return"
 CUMULATIVE_LABEL = "cumulative (compounded)"
 DAILY_LABEL = "daily return"
 
-QUOTES_NOTE = ("Source: quotes_daily and quotes_monthly (their compact copies). Monthly return = the month's last close / "
-               "the previous month's last close - 1 (to date for a month still in progress, to the chart's last "
-               "session for a month the chart's end cuts: labelled \"to <day>\").")
+QUOTES_NOTE = ("Source: quotes_daily_adjusted, quotes_daily and quotes_monthly (their compact copies). Prices, averages "
+               "and volumes are adjusted for splits, reverse splits and bonus shares to each ticker's latest share basis "
+               "in the lake (cash dividends are not taken out): an event draws no cliff. The lines break where the lake "
+               "lacks B3 sessions (shaded); a moving average whose window spans such a gap is not drawn. Monthly "
+               "return = the month's last close / the previous month's last close - 1, in one basis (to date for a "
+               "month still in progress, to the chart's last session for a month the chart's end cuts: labelled "
+               "\"to <day>\").")
 
 NOTE_POINTS = 8
 # A line of the note fits the figure: DejaVu Sans averages about 0.55 em a character, and a margin is left.
@@ -80,24 +86,44 @@ def _signed_colors(values: Any) -> list[str]:
     return [DOWN_COLOR if v < 0 else UP_COLOR for v in values]
 
 
+def segments(days: pd.DataFrame, column: str) -> tuple[pd.Series, pd.Series]:
+    """`days[column]` by date, with a NaN point just before each session that follows a gap
+    (`gap_before`): matplotlib breaks a line at a NaN, so no line crosses sessions the lake lacks."""
+    breaks = days.loc[days["gap_before"]]
+    dates = pd.concat([days["date"], breaks["date"]], ignore_index=True)
+    values = pd.concat([days[column], pd.Series(float("nan"), index=breaks.index)], ignore_index=True)
+    # The NaN (second) sorts before the session it breaks at: a stable sort on (date, not NaN).
+    order = pd.DataFrame({"date": dates, "real": values.notna()}).sort_values(["date", "real"], kind="stable").index
+    return dates.loc[order].reset_index(drop=True), values.loc[order].reset_index(drop=True)
+
+
+def gap_spans(days: pd.DataFrame) -> list[tuple[pd.Timestamp, pd.Timestamp]]:
+    """(last session before, first session after) of each gap in `days`."""
+    previous = days["date"].shift(1)
+    return [(before, after) for before, after, gap in zip(previous, days["date"], days["gap_before"])
+            if gap and not pd.isna(before)]
+
+
 def _price_axes(ax: Axes, ticker: str, days: pd.DataFrame) -> None:
-    ax.plot(days["date"], days["close_price"], color=CLOSE_COLOR, linewidth=1.4, label=CLOSE_LABEL)
-    ax.plot(days["date"], days["ma_5"], color=MA5_COLOR, linewidth=1.0, label=MA5_LABEL)
-    ax.plot(days["date"], days["ma_20"], color=MA20_COLOR, linewidth=1.6, linestyle="--", label=MA20_LABEL)
+    ax.plot(*segments(days, "close"), color=CLOSE_COLOR, linewidth=1.4, label=CLOSE_LABEL)
+    ax.plot(*segments(days, "ma_5"), color=MA5_COLOR, linewidth=1.0, label=MA5_LABEL)
+    ax.plot(*segments(days, "ma_20"), color=MA20_COLOR, linewidth=1.6, linestyle="--", label=MA20_LABEL)
+    for number, (before, after) in enumerate(gap_spans(days)):
+        ax.axvspan(float(mdates.date2num(before)), float(mdates.date2num(after)), color=GAP_COLOR, alpha=0.35, linewidth=0, label=GAP_LABEL if number == 0 else None)
     first, last = days.iloc[0], days.iloc[-1]
-    change = last["close_price"] / first["close_price"] - 1
-    ax.set_title(f"{ticker}: close {first['close_price']:.2f} \u2192 {last['close_price']:.2f} BRL "
+    change = last["close"] / first["close"] - 1
+    ax.set_title(f"{ticker}: close {first['close']:.2f} \u2192 {last['close']:.2f} BRL "
                  f"({change:+.1%}), {_day(first['date'])} to {_day(last['date'])}",
                  loc="left", fontsize=11, fontweight="bold")
-    ax.set_ylabel("price (BRL)")
+    ax.set_ylabel("price (BRL, latest\nshare basis)")
     ax.grid(True, axis="both", alpha=0.3)
-    ax.legend(loc="best", ncol=3, fontsize=8, framealpha=0.85)
+    ax.legend(loc="best", ncol=2, fontsize=8, framealpha=0.85)
     ax.set_label(f"{ticker} price")
 
 
 def _volume_axes(ax: Axes, ticker: str, days: pd.DataFrame) -> None:
     ax.bar(days["date"], days["volume"], width=0.8, color=VOLUME_COLOR, label=VOLUME_LABEL)
-    ax.set_ylabel("volume\n(shares)")
+    ax.set_ylabel("volume (shares,\nlatest basis)")
     ax.yaxis.set_major_formatter(FuncFormatter(_compact))
     ax.grid(True, axis="y", alpha=0.3)
     ax.set_label(f"{ticker} volume")

@@ -9,6 +9,9 @@
   writes it: pt-BR numbers and dates, `factor` in percent of new shares for DESDOBRAMENTO and
   BONIFICACAO and the ratio itself for GRUPAMENTO, `lastDatePrior` the last session with the
   right (the ex date is the next session), one row per ISIN the company had.
+- B3's cash-dividend history of a company (GetListedCashDividends, `--b3-events-file
+  COMPANY=PATH`: the payload names neither the company nor an ISIN): `valueCash` per
+  `quotedPerShares` shares, `typeStock` the paper, `lastDatePriorEx` the last session with the right.
 
 Every reader returns EVENT_COLUMNS; bad input is a SourceDataError naming the file and line.
 """
@@ -19,6 +22,7 @@ import base64
 import datetime as dt
 import json
 import math
+import re
 import time
 from collections.abc import Callable, Iterable
 from pathlib import Path
@@ -207,10 +211,75 @@ def ticker_of_isin(isin: str) -> str | None:
     return None if paper is None else isin[2:6] + ISIN_PAPERS[paper]
 
 
+# GetListedCashDividends' `typeStock` -> the ticker's number (as ISIN_PAPERS for an ISIN).
+TYPE_STOCK_PAPERS = {"ON": "3", "PN": "4", "PNA": "5", "PNB": "6", "PNC": "7", "PND": "8", "UNT": "11"}
+
+
 def read_b3_events_file(path: Path, next_session: Callable[[dt.date], dt.date],
-                        ticker_of: Callable[[str], str | None] = ticker_of_isin) -> pd.DataFrame:
-    """A saved GetListedSupplementCompany answer: parse_b3_supplement's rows."""
-    return parse_b3_supplement(_text(path), str(path), next_session, ticker_of)
+                        ticker_of: Callable[[str], str | None] = ticker_of_isin,
+                        company: str | None = None) -> pd.DataFrame:
+    """A saved B3 answer: GetListedSupplementCompany's (parse_b3_supplement), or the
+    GetListedCashDividends page of `company` (parse_b3_cash_dividends), told apart by its shape."""
+    text = _text(path)
+    try:
+        payload = json.loads(text)
+    except json.JSONDecodeError:
+        payload = None  # parse_b3_supplement names the file and the error
+    if isinstance(payload, dict) and "results" in payload and "page" in payload:
+        if company is None:
+            raise SourceDataError(f"{path}: a GetListedCashDividends answer names no company: "
+                                  f"give it as --b3-events-file COMPANY={path} (COMPANY as in PETR4's PETR)")
+        return parse_b3_cash_dividends(payload, str(path), company, next_session)
+    return parse_b3_supplement(text, str(path), next_session, ticker_of)
+
+
+def _first_time(entry: dict, seen: set[str]) -> bool:
+    """Whether `entry` is new to `seen` (now in it): the same entry twice (a page fetched twice, a
+    payload merged) is one event, not twice its cash."""
+    fingerprint = json.dumps(entry, sort_keys=True)
+    if fingerprint in seen:
+        return False
+    seen.add(fingerprint)
+    return True
+
+
+def read_b3_events_arg(given: str, next_session: Callable[[dt.date], dt.date]) -> pd.DataFrame:
+    """`--b3-events-file`'s value: PATH, or COMPANY=PATH (a B3 company code, 4 capitals) for a
+    GetListedCashDividends answer, which names no company."""
+    found = re.fullmatch(r"([A-Z]{4})=(.+)", given)
+    company, path = (found.group(1), found.group(2)) if found else (None, given)
+    return read_b3_events_file(Path(path), next_session, company=company)
+
+
+def parse_b3_cash_dividends(payload: dict, where: str, company: str,
+                            next_session: Callable[[dt.date], dt.date]) -> pd.DataFrame:
+    """B3's GetListedCashDividends answer for `company` (`ABEV`): its cash events, every paper.
+
+    The ticker is the company and `typeStock`'s number (ON 3, PN 4, UNT 11; another paper is left
+    out); R$ per share is `valueCash` / `quotedPerShares` (B3 quoted some papers per 1,000 shares);
+    the ex date is the session after `lastDatePriorEx`. Labels as in the supplement (DIVIDENDO,
+    JRS CAP PROPRIO, RENDIMENTO); a row listed twice, field for field, is one event, and events of
+    one ticker, day and kind add up (combine_same_day).
+    """
+    results = payload.get("results")
+    if not isinstance(results, list) or not all(isinstance(r, dict) for r in results):
+        raise SourceDataError(f"{where}: not a GetListedCashDividends answer (`results`, a list of objects)")
+    rows, seen = [], set[str]()
+    for entry in results:
+        label = str(entry.get("corporateAction", "")).strip()
+        paper = TYPE_STOCK_PAPERS.get(str(entry.get("typeStock", "")).strip().upper())
+        if label not in B3_CASH_LABELS or paper is None or not _first_time(entry, seen):
+            continue
+        entry_at = f"{where}: {label} of {company} {entry.get('typeStock')} ({entry.get('lastDatePriorEx')})"
+        try:
+            cash = pt_br_number(str(entry["valueCash"])) / pt_br_number(str(entry["quotedPerShares"]))
+            last_with_right = pt_br_date(str(entry["lastDatePriorEx"]))
+        except (KeyError, ValueError, ZeroDivisionError):
+            raise SourceDataError(f"{entry_at}: unreadable valueCash, quotedPerShares or lastDatePriorEx") from None
+        rows.append(checked_event({"ticker": company.upper() + paper, "ex_date": next_session(last_with_right),
+                                   "kind": B3_CASH_LABELS[label], "share_ratio": 1.0, "cash_per_share": cash,
+                                   "source_label": label}, entry_at))
+    return combine_same_day(_frame(rows))
 
 
 B3_SUPPLEMENT_URL = ("https://sistemaswebb3-listados.b3.com.br/listedCompaniesProxy/CompanyCall/"
@@ -259,18 +328,15 @@ def parse_b3_supplement(text: str, where: str, next_session: Callable[[dt.date],
     companies = payload if isinstance(payload, list) else [payload]
     if not all(isinstance(c, dict) for c in companies):
         raise SourceDataError(f"{where}: not a GetListedSupplementCompany answer (a list of company objects)")
-    rows, seen = [], set()
+    rows, seen = [], set[str]()
     for company in companies:
         for kind_map, entries, field in ((B3_STOCK_LABELS, company.get("stockDividends") or [], "factor"),
                                          (B3_CASH_LABELS, company.get("cashDividends") or [], "rate")):
             for entry in entries:
                 label = str(entry.get("label", "")).strip()
                 ticker = ticker_of(str(entry.get("isinCode", "")))
-                # The same entry twice (a page fetched twice, a payload merged) is one event.
-                fingerprint = json.dumps(entry, sort_keys=True)
-                if label not in kind_map or ticker is None or fingerprint in seen:
+                if label not in kind_map or ticker is None or not _first_time(entry, seen):
                     continue
-                seen.add(fingerprint)
                 entry_at = f"{where}: {label} of {entry.get('isinCode')} ({entry.get('lastDatePrior')})"
                 try:
                     value, last_with_right = pt_br_number(str(entry[field])), pt_br_date(str(entry["lastDatePrior"]))

@@ -97,9 +97,10 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--events-file", type=Path, action="append", default=[],
                         help="corporate events CSV (ticker,ex_date,kind,share_ratio,cash_per_share) loaded with "
                              "the run, for any source; repeatable")
-    parser.add_argument("--b3-events-file", type=Path, action="append", default=[],
+    parser.add_argument("--b3-events-file", action="append", default=[], metavar="[COMPANY=]PATH",
                         help="a saved B3 GetListedSupplementCompany answer (splits, reverse splits, bonus shares, "
-                             "dividends, JCP) loaded with the run; repeatable")
+                             "dividends, JCP), or COMPANY=PATH for a company's GetListedCashDividends answer "
+                             "(dividends, JCP; e.g. ABEV=cash.json), loaded with the run; repeatable")
     parser.add_argument("--b3-events", action="store_true",
                         help="also fetch the tickers' corporate events from B3's listed-company API (online)")
     parser.add_argument("--events-only", action="store_true",
@@ -298,10 +299,10 @@ class LakeWrites:
 
 def read_event_files(args: argparse.Namespace) -> pd.DataFrame | None:
     """The events of --events-file and --b3-events-file, each under its source's name."""
-    from scraper.events import read_b3_events_file, read_events_file
+    from scraper.events import read_b3_events_arg, read_events_file
 
     frames = [read_events_file(p).assign(source="events_file") for p in args.events_file]
-    frames += [read_b3_events_file(p, calendar_b3.next_session).assign(source="b3") for p in args.b3_events_file]
+    frames += [read_b3_events_arg(given, calendar_b3.next_session).assign(source="b3") for given in args.b3_events_file]
     frames = [f for f in frames if not f.empty]
     return pd.concat(frames, ignore_index=True) if frames else None
 

@@ -13,6 +13,7 @@ import os
 import subprocess
 import sys
 from pathlib import Path
+from typing import cast
 
 import matplotlib
 
@@ -28,6 +29,7 @@ import requests  # noqa: E402
 from matplotlib import dates as mdates  # noqa: E402
 from matplotlib.axes import Axes  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
+from matplotlib.patches import Rectangle  # noqa: E402
 from moto import mock_aws  # noqa: E402
 from PIL import Image  # noqa: E402
 
@@ -81,7 +83,8 @@ def write_table(lake: Path, table: Table, rows: list[dict]) -> None:
 
 def daily_rows() -> list[dict]:
     return [{"dt": d, "ticker": ticker, "trade_date": dt.date.fromisoformat(d), "close_price": close,
-             "daily_return": ret, "ma_5": ma5, "ma_20": None, "volume": volume, "source": "sample"}
+             "daily_return": ret, "ma_5": ma5, "ma_20": None, "volume": volume, "source": "sample",
+             "gap_before": None if ret is None else False, "share_ratio": 1.0, "cash_per_share": 0.0}
             for ticker, quotes in (("PETR4", PETR4), ("VALE3", VALE3)) for d, close, ret, ma5, volume in quotes]
 
 
@@ -138,6 +141,10 @@ def line(ax: Axes, label: str):
     return found[0]
 
 
+def ydata(ln) -> np.ndarray:
+    return np.asarray(ln.get_ydata(), dtype=float)
+
+
 def line_days(ln) -> list[str]:
     return [pd.Timestamp(x).strftime("%Y-%m-%d") for x in ln.get_xdata()]
 
@@ -163,13 +170,13 @@ def assert_quotes_figure(fig: Figure) -> None:
         np.testing.assert_array_equal(line(price, plots.MA5_LABEL).get_ydata(),
                                       [np.nan if q[3] is None else q[3] for q in quotes])
         assert np.isnan(line(price, plots.MA20_LABEL).get_ydata()).all()  # fewer than 20 sessions
-        assert price.get_ylabel() == "price (BRL)"
+        assert price.get_ylabel() == "price (BRL, latest\nshare basis)"
         assert [t.get_text() for t in price.get_legend().get_texts()] == [
             plots.CLOSE_LABEL, plots.MA5_LABEL, plots.MA20_LABEL]
         volume = axes_named(fig, f"{ticker} volume")
         assert bar_heights(volume) == [q[4] for q in quotes]
         assert bar_days(volume) == [q[0] for q in quotes]
-        assert volume.get_ylabel() == "volume\n(shares)"
+        assert volume.get_ylabel() == "volume (shares,\nlatest basis)"
         assert isinstance(axes_named(fig, f"{ticker} monthly return").xaxis.get_major_formatter(),
                           mdates.ConciseDateFormatter)
     petr4_title = axes_named(fig, "PETR4 price").get_title(loc="left")
@@ -213,13 +220,16 @@ def test_queries_refuse_anything_but_b3_codes_and_dates():
 
 
 def test_frames_give_the_same_types_for_athena_strings_and_python_values():
-    athena = pd.DataFrame([("PETR4", "2020-02-05", "30.5", "30.0", None, "1500")], columns=frames.DAILY_COLUMNS)
-    duckdb = pd.DataFrame([("PETR4", "2020-02-05", 30.5, 30.0, None, 1500)], columns=frames.DAILY_COLUMNS)
+    athena = pd.DataFrame([("PETR4", "2020-02-05", "30.5", "30.0", None, "1500", "true", "61.0"),
+                           ("PETR4", "2020-02-06", "31", None, None, "1600", None, "62")], columns=frames.DAILY_COLUMNS)
+    duckdb = pd.DataFrame([("PETR4", "2020-02-05", 30.5, 30.0, None, 1500, True, 61.0),
+                           ("PETR4", "2020-02-06", 31.0, None, None, 1600, None, 62.0)], columns=frames.DAILY_COLUMNS)
     for rows in (athena, duckdb):
         frame = frames.daily_frame(rows)
-        assert frame["date"].tolist() == [pd.Timestamp("2020-02-05")]
-        assert frame[["close_price", "ma_5", "volume"]].iloc[0].tolist() == [30.5, 30.0, 1500.0]
+        assert frame["date"].tolist() == [pd.Timestamp("2020-02-05"), pd.Timestamp("2020-02-06")]
+        assert frame[["close", "ma_5", "volume", "close_price"]].iloc[0].tolist() == [30.5, 30.0, 1500.0, 61.0]
         assert math.isnan(frame["ma_20"].iloc[0])
+        assert frame["gap_before"].tolist() == [True, False]  # unknown (null) is no gap, as refine reads it
     monthly = frames.monthly_frame(pd.DataFrame([("PETR4", "2020-02", "0.0323")], columns=frames.MONTHLY_COLUMNS))
     assert monthly[["month_start", "month_end"]].iloc[0].tolist() == [pd.Timestamp("2020-02-01"),
                                                                      pd.Timestamp("2020-02-29")]
@@ -230,8 +240,8 @@ def test_frames_give_the_same_types_for_athena_strings_and_python_values():
 
 def test_plot_quotes_draws_close_averages_volume_and_monthly_returns():
     daily = frames.daily_frame(pd.DataFrame(
-        [("PETR4", d, c, m, None, v) for d, c, _, m, v in PETR4]
-        + [("VALE3", d, c, m, None, v) for d, c, _, m, v in VALE3], columns=frames.DAILY_COLUMNS))
+        [("PETR4", d, c, m, None, v, False, c) for d, c, _, m, v in PETR4]
+        + [("VALE3", d, c, m, None, v, False, c) for d, c, _, m, v in VALE3], columns=frames.DAILY_COLUMNS))
     monthly = frames.monthly_frame(pd.DataFrame([(t, m, r) for m, t, r in MONTHLY], columns=frames.MONTHLY_COLUMNS))
     fig = plots.plot_quotes(daily, monthly)
     assert_quotes_figure(fig)
@@ -240,7 +250,7 @@ def test_plot_quotes_draws_close_averages_volume_and_monthly_returns():
 
 def test_the_quotes_chart_footnote_fits_inside_the_png():
     daily = frames.daily_frame(pd.DataFrame(
-        [("PETR4", d, c, m, None, v) for d, c, _, m, v in PETR4], columns=frames.DAILY_COLUMNS))
+        [("PETR4", d, c, m, None, v, False, c) for d, c, _, m, v in PETR4], columns=frames.DAILY_COLUMNS))
     monthly = frames.monthly_frame(pd.DataFrame([(t, m, r) for m, t, r in MONTHLY if t == "PETR4"],
                                                 columns=frames.MONTHLY_COLUMNS))
     fig = plots.plot_quotes(daily, monthly)
@@ -367,6 +377,104 @@ def test_a_month_cut_by_end_is_drawn_to_that_day(tmp_path, capsys, drawn):
     assert monthly.get_xlim()[1] == pytest.approx(mdates.date2num(dt.datetime(2020, 2, 7)))
 
 
+# --- adjusted prices and gaps --------------------------------------------------------------------
+
+# ABCD3 on real B3 sessions of March 2024, as refine would store it: closes as traded, a 2:1 split
+# ex 03-08 (share_ratio 2), 03-11 missing (gap_before on 03-12); ma_5 in each session's own basis,
+# its window across the gap as refine keeps it (the chart must not draw those).
+SPLIT_AND_GAP = [  # dt, close as traded, share_ratio, gap_before, ma_5 as stored
+    ("2024-03-01", 20.0, 1.0, None, None),
+    ("2024-03-04", 21.0, 1.0, False, None),
+    ("2024-03-05", 22.0, 1.0, False, None),
+    ("2024-03-06", 23.0, 1.0, False, None),
+    ("2024-03-07", 24.0, 1.0, False, 22.0),  # (20 + 21 + 22 + 23 + 24) / 5, the old basis
+    ("2024-03-08", 12.5, 2.0, False, 11.5),  # (10.5 + 11 + 11.5 + 12 + 12.5) / 5, the new basis
+    ("2024-03-12", 13.0, 1.0, True, 12.0),  # (11 + 11.5 + 12 + 12.5 + 13) / 5: across the gap
+    ("2024-03-13", 13.5, 1.0, False, 12.5),
+    ("2024-03-14", 14.0, 1.0, False, 13.0),
+    ("2024-03-15", 14.5, 1.0, False, 13.5),
+    ("2024-03-18", 15.0, 1.0, False, 14.0),  # 03-12 to 03-18: the gap is before its window's first session
+]
+
+
+@pytest.fixture(scope="module")
+def split_gap_lake(tmp_path_factory) -> Path:
+    lake = tmp_path_factory.mktemp("lake_split_gap")
+    write_table(lake, QUOTES_DAILY_COMPACT, [
+        {"dt": d, "ticker": "ABCD3", "trade_date": dt.date.fromisoformat(d), "close_price": close, "ma_5": ma5,
+         "volume": 1000, "gap_before": gap, "share_ratio": ratio, "cash_per_share": 0.0, "year": "2024"}
+        for d, close, ratio, gap, ma5 in SPLIT_AND_GAP])
+    write_table(lake, QUOTES_MONTHLY_COMPACT, [{"month": "2024-03", "ticker": "ABCD3", "monthly_return": None,
+                                                "close_price": 15.0, "last_session": dt.date(2024, 3, 18),
+                                                "year": "2024"}])
+    return lake
+
+
+def test_the_price_chart_is_adjusted_to_the_latest_basis_and_breaks_at_a_gap(split_gap_lake, tmp_path, drawn):
+    assert command.main(["--lake-dir", str(split_gap_lake), "--tickers", "ABCD3", "--out-dir", str(tmp_path)]) == 0
+    price = axes_named(drawn[0], "ABCD3 price")
+    close, ma5 = line(price, plots.CLOSE_LABEL), line(price, plots.MA5_LABEL)
+    nan = np.nan
+    # Before the split each close / 2; a NaN point before 03-12 breaks the line over the missing 03-11.
+    assert line_days(close) == ["2024-03-01", "2024-03-04", "2024-03-05", "2024-03-06", "2024-03-07", "2024-03-08",
+                                "2024-03-12", "2024-03-12", "2024-03-13", "2024-03-14", "2024-03-15", "2024-03-18"]
+    np.testing.assert_allclose(ydata(close), [10, 10.5, 11, 11.5, 12, 12.5, nan, 13, 13.5, 14, 14.5, 15],
+                               rtol=1e-12)
+    # 22 in the old basis is 11 in the latest; 03-12 to 03-15 average across the gap: not drawn.
+    np.testing.assert_allclose(ydata(ma5), [nan, nan, nan, nan, 11, 11.5, nan, nan, nan, nan, nan, 14], rtol=1e-12)
+    assert line_days(ma5) == line_days(close)
+    np.testing.assert_allclose(bar_heights(axes_named(drawn[0], "ABCD3 volume")), [2000] * 5 + [1000] * 6)
+    (shade,) = [p for p in price.patches if p.get_label() == plots.GAP_LABEL]
+    box = cast(Rectangle, shade).get_bbox()  # in data coordinates: the missing 03-11, between its neighbours
+    assert [mdates.num2date(x).strftime("%Y-%m-%d") for x in (box.x0, box.x1)] == ["2024-03-08", "2024-03-12"]
+    assert price.get_title(loc="left").startswith("ABCD3: close 10.00 \u2192 15.00 BRL (+50.0%)")
+    note = drawn[0]._supxlabel.get_text()  # pyright: ignore[reportAttributeAccessIssue]
+    assert "adjusted for splits, reverse splits and bonus shares to each ticker's latest share basis" in " ".join(
+        note.split())
+
+
+def test_a_moving_average_after_start_still_knows_the_gap_before_it(split_gap_lake, tmp_path, drawn):
+    """The range starts after the gap: 03-13 to 03-15 still average across it (hidden), 03-18 does not."""
+    assert command.main(["--lake-dir", str(split_gap_lake), "--tickers", "ABCD3", "--start", "2024-03-13",
+                         "--out-dir", str(tmp_path)]) == 0
+    price = axes_named(drawn[0], "ABCD3 price")
+    assert line_days(line(price, plots.CLOSE_LABEL)) == ["2024-03-13", "2024-03-14", "2024-03-15", "2024-03-18"]
+    np.testing.assert_allclose(ydata(line(price, plots.MA5_LABEL)), [np.nan, np.nan, np.nan, 14], rtol=1e-12)
+    assert not [p for p in price.patches if p.get_label() == plots.GAP_LABEL]  # no gap inside the range
+
+
+def test_the_bbas3_split_draws_no_cliff_on_real_cotahist_records(tmp_path, drawn):
+    """BBAS3's 2:1 split (ex 2024-04-16) from B3's own records and B3's own event payload, through the
+    scraper and the job: the chart's closes are the records' PREULT, halved before the ex date, and
+    the line breaks where the records skip sessions (02-22 to 04-15, 04-16 to 06-12)."""
+    from tests.helpers import run_local, run_scraper
+    from tests.test_corporate_events import EVENTS_DATA, cotahist_file, payload
+
+    records = [r for r in (EVENTS_DATA / "cotahist_event_records_2024.DERIVED.TXT").read_text().splitlines()
+               if r[12:24].strip() == "BBAS3"]
+    lake = tmp_path / "lake"
+    assert run_scraper(lake, "--source", "b3", "--cotahist-file", str(cotahist_file(tmp_path / "BBAS3.TXT", records)),
+                       "--tickers", "BBAS3", "--b3-events-file", str(payload(tmp_path, "BBAS_SUPPLEMENT"))) == 0
+    assert command.main(["--lake-dir", str(lake), "--tickers", "BBAS3", "--out-dir", str(tmp_path / "out")]) == 0
+    price = axes_named(drawn[0], "BBAS3 price")
+    close = line(price, plots.CLOSE_LABEL)
+    nan = np.nan
+    assert line_days(close) == ["2024-02-21", "2024-02-22", "2024-04-15", "2024-04-15", "2024-04-16",
+                                "2024-06-12", "2024-06-12", "2024-06-13", "2024-06-14"]
+    # PREULT: 59.44, 58.10, 56.46 before the split (halved), then 27.91, 26.54, 26.72, 26.45.
+    np.testing.assert_allclose(ydata(close), [29.72, 29.05, nan, 28.23, 27.91, nan, 26.54, 26.72, 26.45],
+                               rtol=1e-12)
+    # No cliff: the split's day moves -1.1 % (27.91 / 28.23), not -50.6 % (27.91 / 56.46).
+    steps = np.diff(ydata(close)) / ydata(close)[:-1]
+    assert np.nanmax(np.abs(steps)) < 0.03
+    # refine's ma_5 of 06-14 averages five sessions across both gaps; the chart draws no average here.
+    _, rows = run_local(lake, "SELECT ma_5 FROM quotes_daily WHERE ticker = 'BBAS3' AND dt = '2024-06-14'")
+    assert rows[0][0] is not None
+    assert np.isnan(ydata(line(price, plots.MA5_LABEL))).all()
+    assert len([p for p in price.patches if p.get_label() == plots.GAP_LABEL]) == 1  # one legend entry ...
+    assert len(price.patches) == 2  # ... for two shaded gaps
+
+
 def athena_result(columns: list[str], rows: list[tuple]) -> dict:
     """What Athena answers: every value a string, null as no value, the header as the first row."""
     def row(values) -> dict:
@@ -381,7 +489,8 @@ def test_chart_command_queries_athena_when_a_bucket_is_set(aws_credentials, monk
         athena = boto3_athena()
         weights = PORTFOLIOS["2025-04-07"]
         answers = [
-            athena_result(frames.DAILY_COLUMNS, [(t, d, c, m, None, v) for t, quotes in (("PETR4", PETR4), ("VALE3", VALE3))
+            athena_result(frames.DAILY_COLUMNS, [(t, d, c, m, None, v, "false", c)
+                                                for t, quotes in (("PETR4", PETR4), ("VALE3", VALE3))
                                                 for d, c, _, m, v in quotes]),
             athena_result(frames.MONTHLY_COLUMNS, [(t, m, r) for m, t, r in MONTHLY]),
             athena_result(["table_name"], [("ibov_portfolio",)]),
@@ -455,7 +564,7 @@ def test_notebook_draws_the_same_charts_from_spark_tables(spark, ibov_lake, tmp_
         shown = run_notebook({"spark": spark, "sc": spark.sparkContext}, {
             "CHARTS_ZIP": str(write_charts_zip(tmp_path / "charts.zip")), "TICKERS": ["PETR4", "VALE3"]})
     finally:
-        for name in views:
+        for name in [*views, "quotes_daily_adjusted"]:  # the notebook defines the adjusted view
             spark.catalog.dropTempView(name)
         plt.close("all")
     assert len(shown) == 2
@@ -468,10 +577,11 @@ def test_notebook_draws_the_same_charts_from_spark_tables(spark, ibov_lake, tmp_
 def test_charts_zip_imports_without_the_repository(tmp_path):
     """What `sc.addPyFile` gives an Athena session: the zip alone on the path."""
     archive = write_charts_zip(tmp_path / "dist" / "charts.zip")
-    probe = ("import charts, charts.frames, charts.plots; print(charts.__file__); "
-             "print(charts.frames.daily_sql(['PETR4']).splitlines()[1])")
+    probe = ("import charts, charts.frames, charts.plots, contract.tables; print(charts.__file__); "
+             "print(contract.tables.__file__); print(charts.frames.daily_sql(['PETR4']).splitlines()[4])")
     env = {**os.environ, "PYTHONPATH": str(archive), "MPLBACKEND": "Agg"}
     result = subprocess.run([sys.executable, "-c", probe], cwd=tmp_path, env=env, capture_output=True, text=True,
                             timeout=120)
     assert result.returncode == 0, result.stderr
-    assert result.stdout.splitlines() == [str(archive / "charts" / "__init__.py"), "FROM quotes_daily_compact"]
+    assert result.stdout.splitlines() == [str(archive / "charts" / "__init__.py"),
+                                          str(archive / "contract" / "tables.py"), "FROM quotes_daily_adjusted a"]

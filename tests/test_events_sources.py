@@ -11,7 +11,14 @@ import pytest
 
 from scraper import calendar_b3
 from scraper.errors import SourceDataError
-from scraper.events import read_b3_events_file, read_events_file, ticker_of_isin, undo_splits, yahoo_events
+from scraper.events import (
+    read_b3_events_arg,
+    read_b3_events_file,
+    read_events_file,
+    ticker_of_isin,
+    undo_splits,
+    yahoo_events,
+)
 from tests.conftest import REPO
 
 EVENTS_DATA = REPO / "tests" / "data" / "corporate_events"
@@ -60,6 +67,60 @@ def test_b3_cash_events_are_brl_per_share_on_the_next_session(tmp_path):
     body = json.loads((EVENTS_DATA / "GetListedSupplementCompany_ABEV.rb3.json").read_text())
     doubled.write_text(json.dumps(body + body))
     assert rows(read_b3_events_file(doubled, calendar_b3.next_session)) == rows(abev)
+
+
+# ABEV's GetListedCashDividends page (rb3's recording), by hand: all ON (ABEV3), quoted per share;
+# the ex date is the B3 session after lastDatePriorEx.
+ABEV_CASH = [
+    ("2014-01-15", "cash_dividend", 0.1, "DIVIDENDO"),  # 14/01/2014 a Tuesday
+    ("2014-01-15", "interest_on_capital", 0.154, "JRS CAP PROPRIO"),
+    ("2014-04-03", "cash_dividend", 0.13, "DIVIDENDO"),  # two rows of 02/04/2014, 0,06 and 0,07: added
+    ("2014-07-29", "cash_dividend", 0.06, "DIVIDENDO"),
+    ("2014-07-29", "interest_on_capital", 0.1, "JRS CAP PROPRIO"),
+    ("2014-10-28", "cash_dividend", 0.22, "DIVIDENDO"),
+    ("2015-01-02", "interest_on_capital", 0.13, "JRS CAP PROPRIO"),  # 30/12/2014: B3 shut on the 31st and 1st
+    ("2015-01-08", "interest_on_capital", 0.096, "JRS CAP PROPRIO"),
+    ("2015-03-02", "interest_on_capital", 0.09, "JRS CAP PROPRIO"),  # 0,03 + 0,06 of Friday 27/02/2015
+    ("2015-06-02", "interest_on_capital", 0.1, "JRS CAP PROPRIO"),
+    ("2015-09-09", "cash_dividend", 0.15, "DIVIDENDO"),
+    ("2015-12-22", "interest_on_capital", 0.15, "JRS CAP PROPRIO"),
+    ("2016-02-01", "interest_on_capital", 0.13, "JRS CAP PROPRIO"),  # Friday 29/01/2016 -> Monday
+    ("2016-07-12", "cash_dividend", 0.13, "DIVIDENDO"),
+    ("2016-11-01", "cash_dividend", 0.16, "DIVIDENDO"),
+    ("2016-12-22", "interest_on_capital", 0.22, "JRS CAP PROPRIO"),
+    ("2017-01-24", "cash_dividend", 0.07, "DIVIDENDO"),
+    ("2017-06-26", "cash_dividend", 0.16, "DIVIDENDO"),  # Friday 23/06/2017 -> Monday
+    ("2017-12-19", "interest_on_capital", 0.31, "JRS CAP PROPRIO"),
+    ("2018-02-01", "cash_dividend", 0.07, "DIVIDENDO"),
+    ("2018-06-18", "cash_dividend", 0.16, "DIVIDENDO"),
+    ("2018-12-19", "interest_on_capital", 0.32, "JRS CAP PROPRIO"),
+    ("2019-12-20", "interest_on_capital", 0.4906, "JRS CAP PROPRIO"),
+    ("2020-12-18", "interest_on_capital", 0.4137, "JRS CAP PROPRIO"),
+    ("2021-01-14", "cash_dividend", 0.0767, "DIVIDENDO"),
+    ("2021-12-20", "cash_dividend", 0.1334, "DIVIDENDO"),  # the supplement's two rows, the same values
+    ("2021-12-20", "interest_on_capital", 0.4702, "JRS CAP PROPRIO"),
+]
+
+
+def test_b3_cash_dividend_history_reads_per_share_on_the_next_session():
+    abev = read_b3_events_arg(f"ABEV={EVENTS_DATA / 'GetListedCashDividends_ABEV.rb3.json'}", calendar_b3.next_session)
+    assert rows(abev) == [("ABEV3", day, kind, 1.0, cash, label) for day, kind, cash, label in ABEV_CASH]
+    supplement = read_b3_events_file(EVENTS_DATA / "GetListedSupplementCompany_ABEV.rb3.json", calendar_b3.next_session)
+    assert set(rows(supplement)) <= set(rows(abev))  # the supplement lists the latest two only
+
+
+def test_b3_cash_dividend_page_papers_and_old_quotes_per_thousand(tmp_path):
+    page = payload_file(tmp_path, "PETR_CASH_PAGE")
+    assert rows(read_b3_events_arg(f"PETR={page}", calendar_b3.next_session)) == [
+        # ON: 22/04/2026, a Wednesday -> Thursday 23.
+        ("PETR3", "2026-04-23", "interest_on_capital", 1.0, 0.31311454, "JRS CAP PROPRIO"),
+        # PN 0,17 per 1,000 shares (quotedPerShares 1000) on 30/09/2004, a Thursday.
+        ("PETR4", "2004-10-01", "cash_dividend", 1.0, 0.00017, "DIVIDENDO"),
+        # PN: listed twice, field for field: one JCP (as a supplement entry listed twice). 01/06/2026 a Monday.
+        ("PETR4", "2026-06-02", "interest_on_capital", 1.0, 0.35048636, "JRS CAP PROPRIO"),
+    ]
+    with pytest.raises(SourceDataError, match="names no company: give it as --b3-events-file COMPANY="):
+        read_b3_events_arg(str(page), calendar_b3.next_session)
 
 
 def test_isin_to_ticker():

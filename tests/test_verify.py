@@ -111,6 +111,33 @@ def test_a_difference_within_the_tolerance_is_no_finding(full_lake, tmp_path, ca
     assert verify.main(["--lake-dir", str(lake)]) == 1
 
 
+def test_since_reads_the_partitioned_files_from_that_day_and_checks_the_older_ones_by_their_listing(
+        full_lake, tmp_path, capsys):
+    lake = copy_lake(full_lake, tmp_path)
+    daily = lake / "refined/quotes_daily"
+    # A wrong value from the day on is read and found; one before it is not read (the full check finds it).
+    set_value(daily / "dt=2020-03-02/ticker=VALE3/part-0.snappy.parquet", "close_price", 99.0, "VALE3", "2020-03-02")
+    set_value(daily / "dt=2019-11-04/ticker=PETR4/part-0.snappy.parquet", "close_price", 98.0, "PETR4", "2019-11-04")
+    # What the listing of older files shows: a session's file gone, a second file in a folder.
+    shutil.rmtree(daily / "dt=2019-12-02/ticker=VALE3")
+    folder = daily / "dt=2019-10-15/ticker=PETR4"
+    shutil.copy(folder / "part-0.snappy.parquet", folder / "part-1.snappy.parquet")
+
+    assert verify.main(["--lake-dir", str(lake), "--since", "2020-03-01"]) == 1
+    out = capsys.readouterr().out.splitlines()
+    assert out == [
+        "refined/quotes_daily: 1 row(s) stored twice (first: PETR4 2019-10-15)",
+        "refined/quotes_daily: 1 row(s) raw gives are missing (first: VALE3 2019-12-02); --repair rebuilds them",
+        "refined/quotes_daily: 1 value(s) differ from a recompute from raw (tolerance 1e-09 relative, 1e-12 absolute); "
+        "first:",
+        "  VALE3 2020-03-02 close_price: 99.0 in the lake, 46.360001 from raw",  # data/sample/yahoo/VALE3.SA.csv
+        f"{lake}: 3 problem(s) (244 daily and 12 monthly rows recomputed from raw and compared; partitioned files "
+        "read from 2020-03-01 on, older ones listed)",
+    ]
+    assert verify.main(["--lake-dir", str(lake)]) == 1
+    assert "  PETR4 2019-11-04 close_price: 98.0 in the lake, 30.360001 from raw" in capsys.readouterr().out
+
+
 def test_a_missing_raw_day_is_named_with_its_command_and_nothing_rewrites_its_neighbours(full_lake, tmp_path, capsys):
     lake = copy_lake(full_lake, tmp_path)
     shutil.rmtree(lake / "raw/quotes/dt=2020-02-20")  # both tickers' raw of that day
