@@ -2,6 +2,8 @@
 
     .venv/bin/python bench/bench_market.py [--instruments 750] [--years 10] [--seed 7]
     .venv/bin/python bench/bench_market.py --instruments 60 --years 1     # a quick check
+    .venv/bin/python bench/bench_market.py --years 3 --backfill-only       # the market backfill alone
+    .venv/bin/python bench/bench_market.py --years 3 --backfill-only --raw-only  # its scrape alone
 
 Like bench_history.py (real B3 sessions, seeded synthetic prices, a few suspended tickers),
 but the prices are written as COTAHIST files (one yearly file per year, the last session as
@@ -188,12 +190,32 @@ def print_lake(f: LakeFigures, n: int, years: int) -> None:
         print(f"    {name:<40} {run.seconds:6.2f} s   peak {run.peaks_mb.get('driver', 0):5.0f} MB")
 
 
+def print_backfill(work: Path, quotes, n: int, years: int, raw_only: bool = False) -> None:
+    """The market backfill alone (`--backfill-only`): what memory per process does as the years grow.
+
+    `raw_only`: stopped at its line `refining locally`, so its figures are the scraper's alone (the
+    JVM started in the background meanwhile is in them too)."""
+    yearly, _ = write_market_files(work / "files-market", quotes)
+    backfill = run_command(scraper_argv(yearly, ["--universe", "all"], work / "lake-market"),
+                           stop_at="refining locally" if raw_only else None)
+    what = "parse, validate, write raw (stopped as the refine starts)" if raw_only else "whole command"
+    print(f"\nmarket: {n} instruments, {years} year(s), {len(quotes):,} quote rows, {len(yearly)} COTAHIST file(s)")
+    print(f"  backfill, {what}  {backfill.seconds:7.1f} s   {memory(backfill)}")
+    for name, seconds in phases(backfill):
+        print(f"    {name:<46} {seconds:7.2f} s")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--instruments", type=int, default=750)
     parser.add_argument("--years", type=int, default=10)
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--no-scaling", action="store_true", help="skip the local[1] backfill")
+    parser.add_argument("--backfill-only", action="store_true",
+                        help="only the market backfill: its time, phases and peak memory per process")
+    parser.add_argument("--raw-only", action="store_true",
+                        help="with --backfill-only: stop the backfill as its refine starts (the COTAHIST "
+                             "files parsed, validated and written to raw)")
     args = parser.parse_args()
 
     work = Path(tempfile.mkdtemp(prefix="bench-market-"))
@@ -203,6 +225,9 @@ def main() -> None:
         ibov_quotes = synthetic_quotes(args.years, args.seed, universe())
         print(f"bench: {market_quotes['trade_date'].nunique():,} B3 sessions to {bench_history.LAST_SESSION}, "
               f"seed {args.seed}, {bench_history.SUSPENDED} tickers suspended for three months per lake")
+        if args.backfill_only:
+            print_backfill(work, market_quotes, len(codes), args.years, args.raw_only)
+            return
         market = measure_lake(work, "market", market_quotes, ["--universe", "all"])
         print_lake(market, len(codes), args.years)
         ibov = measure_lake(work, "ibov", ibov_quotes, ["--universe", "ibov", "--ibov-file", str(IBOV_FILE)])

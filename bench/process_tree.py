@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
 import threading
 import time
@@ -74,25 +75,35 @@ def sample_tree(root: int, peaks: dict[str, float], done: threading.Event) -> No
         done.wait(SAMPLE_INTERVAL_S)
 
 
-def run_command(argv: list[str], env: dict[str, str] | None = None) -> CommandRun:
+def run_command(argv: list[str], env: dict[str, str] | None = None, stop_at: str | None = None) -> CommandRun:
     """The whole process: wall time, each output line with its time, the tree's peak memory.
 
     Not the kernel's ru_maxrss from wait4: a child forked from this process counts this
     process's memory at the fork, so every figure would be at least the benchmark's own.
+    `stop_at`: the command (its whole process group) is killed at its first line starting with it,
+    and measured up to there.
     """
     began = time.perf_counter()
     proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, cwd=REPO,
-                            env={**os.environ, **(env or {})})
+                            env={**os.environ, **(env or {})}, start_new_session=stop_at is not None)
     peaks: dict[str, float] = {}
     done = threading.Event()
     sampler = threading.Thread(target=sample_tree, args=(proc.pid, peaks, done), daemon=True)
     sampler.start()
     assert proc.stdout is not None
-    lines = [(time.perf_counter() - began, line.rstrip("\n")) for line in proc.stdout]
+    lines = []
+    for line in proc.stdout:
+        lines.append((time.perf_counter() - began, line.rstrip("\n")))
+        if stop_at is not None and line.startswith(stop_at):
+            done.set()  # the peaks up to this line
+            os.killpg(proc.pid, signal.SIGKILL)
+            break
     code = proc.wait()
     seconds = time.perf_counter() - began
     done.set()
     sampler.join()
+    if stop_at is not None and code == -signal.SIGKILL:
+        return CommandRun(seconds, lines, peaks)
     if code != 0:
         tail = "\n".join(line for _, line in lines[-20:])
         raise RuntimeError(f"{' '.join(argv[:4])} ... exited {code}:\n{tail}")

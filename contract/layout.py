@@ -20,6 +20,9 @@ MANIFESTS = "raw/_manifests"
 MANIFEST_SUFFIX = ".json"
 # One empty object per manifest the job has refined: the others are still pending.
 PROCESSED_RUNS = "refined/_processed_runs"
+# One small JSON record per manifest refined in part: a long backfill is refined a year at a time,
+# and its record names the last day of the years done, so a stopped run's successor goes on from there.
+PARTIAL_RUNS = "refined/_partial_runs"
 # One small JSON record per manifest set aside as unreadable or foreign (with the reason).
 SET_ASIDE_MANIFESTS = "refined/_set_aside_manifests"
 

@@ -11,11 +11,20 @@ from __future__ import annotations
 import os
 import sys
 from collections.abc import Callable
+from dataclasses import dataclass
 
 from pyspark.sql import SparkSession
 
 from contract.layout import ManifestError, RunManifest
-from etl.manifests import mark_processed, pending_manifest_keys, read_manifest, set_aside_manifest
+from etl.manifests import (
+    commit_step,
+    forget_progress,
+    mark_processed,
+    pending_manifest_keys,
+    read_manifest,
+    refined_through,
+    set_aside_manifest,
+)
 from etl.refine import refine_changes
 from storage import release_filesystems
 
@@ -31,16 +40,73 @@ PENDING = "pending"
 EXTRA_ROUNDS = 3
 
 
-def refine_manifests(spark: SparkSession, lake_root: str, manifests: list[RunManifest]) -> dict:
-    """Recompute and overwrite every refined partition these scrape runs can have changed.
+@dataclass(frozen=True)
+class Step:
+    """One year of the days pending manifests still need refined: the unit a run commits."""
+
+    year: str
+    days: list[str]
+    tickers: list[str]
+    files: list[str]
+    finished: list[str]    # manifests whose last remaining day is in this year
+    continuing: list[str]  # manifests with days in this year and in later ones
+
+
+def _year_of_file(key: str) -> str | None:
+    """`2020` for `raw/quotes/dt=2020-03-02/...`; None for a key without a day folder."""
+    return next((part[3:7] for part in key.split("/") if part.startswith("dt=")), None)
+
+
+def plan_steps(manifests: list[RunManifest], through: dict[str, str]) -> list[Step]:
+    """The days these manifests still need refined (after `through`, the day their committed steps
+    reached), one step per year of trade dates, oldest first.
+
+    A step refines its own days with the tickers of the manifests that have days in it, reading
+    the sessions its windows need from the years before, which earlier steps have committed: so
+    each step is an incremental run like a daily one, and a run stopped between steps (a Glue
+    timeout) loses only the step under way.
+    """
+    remaining = {m.key: [d for d in m.partitions if d > through.get(m.key, "")] for m in manifests}
+    steps = []
+    for year in sorted({d[:4] for days in remaining.values() for d in days}):
+        inside = [m for m in manifests if any(d[:4] == year for d in remaining[m.key])]
+        steps.append(Step(
+            year,
+            sorted({d for m in inside for d in remaining[m.key] if d[:4] == year}),
+            sorted({t for m in inside for t in m.tickers}),
+            sorted({f for m in inside for f in m.files if _year_of_file(f) in (None, year)}),
+            [m.key for m in inside if max(remaining[m.key])[:4] == year],
+            [m.key for m in inside if max(remaining[m.key])[:4] > year]))
+    return steps
+
+
+def refine_manifests(spark: SparkSession, lake_root: str, manifests: list[RunManifest],
+                     log: Callable[[str], None] = print) -> dict:
+    """Recompute and overwrite every refined partition these scrape runs can have changed, a year at a time.
 
     The windows need each ticker's earlier sessions: etl.refine reads what they need and
     rewrites only the rows that can change, so an incremental run equals a full recompute.
+    Each year's step but the last is committed when it ends: the manifests it finished are marked
+    processed, the others record the day they are refined through (`refined/_partial_runs/`), so
+    the next run, whichever manifest starts it, refines only the years left, and its own. The
+    caller marks the rest processed (refine_run), then deletes their records (under `partial`);
+    `committed` lists the manifests marked here.
     """
-    tickers = sorted({t for m in manifests for t in m.tickers})
-    days = sorted({d for m in manifests for d in m.partitions})
-    files = sorted({f for m in manifests for f in m.files})
-    return refine_changes(spark, lake_root, tickers, days, files)
+    through = refined_through(lake_root, [m.key for m in manifests])
+    steps = plan_steps(manifests, through)
+    partial, committed = set(through), []
+    totals: dict = {"daily_rows": 0, "monthly_rows": 0, "raw_days_read": 0}
+    for number, step in enumerate(steps, 1):
+        if len(steps) > 1:
+            log(f"  step {number} of {len(steps)}: {step.year}, {len(step.days)} day(s) of {len(step.tickers)} ticker(s)")
+        counts = refine_changes(spark, lake_root, step.tickers, step.days, step.files)
+        for name in ("daily_rows", "monthly_rows", "raw_days_read"):
+            totals[name] += counts.get(name, 0)
+        if counts.get("rebuilt") or number == len(steps):  # a rebuild recomputed all of raw: nothing is left
+            break
+        commit_step(lake_root, step.finished, step.continuing, f"{step.year}-12-31", partial)
+        committed += step.finished
+    return {**totals, "committed": committed, "partial": sorted(partial - set(committed))}
 
 
 def _readable_manifests(lake_root: str, keys: list[str], log: Callable[[str], None]) -> list[RunManifest]:
@@ -78,7 +144,8 @@ def refine_run(spark: SparkSession, lake_root: str, manifest_key: str = "",
         totals["set_aside"] += sum(1 for k in keys if k not in {m.key for m in manifests})
         if manifests:
             counts = refine(spark, lake_root, manifests)
-            mark_processed(lake_root, [m.key for m in manifests])
+            mark_processed(lake_root, [m.key for m in manifests if m.key not in counts.get("committed", ())])
+            forget_progress(lake_root, counts.get("partial", []))
             totals["runs"] += len(manifests)
             totals["daily_rows"] += counts["daily_rows"]
             totals["monthly_rows"] += counts["monthly_rows"]

@@ -1,4 +1,4 @@
-"""The run manifests the job refines, and its records of each: processed, or set aside."""
+"""The run manifests the job refines, and its records of each: processed, refined in part, or set aside."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ import json
 from contract.layout import (
     MANIFEST_SUFFIX,
     MANIFESTS,
+    PARTIAL_RUNS,
     PROCESSED_RUNS,
     SET_ASIDE_MANIFESTS,
     RunManifest,
@@ -38,6 +39,48 @@ def mark_processed(lake_root: str, manifest_keys: list[str]) -> None:
     lake = Lake.at(lake_root)
     for key in manifest_keys:
         lake.write_bytes(f"{PROCESSED_RUNS}/{key.rsplit('/', 1)[-1]}", b"")
+
+
+def _name(key: str) -> str:
+    return key.rsplit("/", 1)[-1]
+
+
+def refined_through(lake_root: str, manifest_keys: list[str]) -> dict[str, str]:
+    """Of these manifests, those refined in part: the last day of the steps already committed.
+
+    One listing, then one small read per record there. A record that cannot be read counts as
+    none: that manifest is refined whole again, which is safe, only longer.
+    """
+    lake = Lake.at(lake_root)
+    present = set(_names(lake, PARTIAL_RUNS))
+    found = {}
+    for key in manifest_keys:
+        if _name(key) in present:
+            try:
+                found[key] = str(json.loads(lake.read_bytes(f"{PARTIAL_RUNS}/{_name(key)}"))["refined_through"])
+            except (OSError, ValueError, KeyError, TypeError):
+                continue
+    return found
+
+
+def commit_step(lake_root: str, finished: list[str], continuing: list[str], through: str,
+                partial: set[str]) -> None:
+    """What one committed refine step leaves: `finished` manifests marked processed (their records of
+    progress, the keys in `partial`, deleted), the `continuing` ones refined through `through`."""
+    lake = Lake.at(lake_root)
+    mark_processed(lake_root, finished)
+    forget_progress(lake_root, [key for key in finished if key in partial])
+    at = dt.datetime.now(dt.UTC).isoformat()
+    for key in continuing:
+        body = {"manifest_key": key, "refined_through": through, "at": at}
+        lake.write_bytes(f"{PARTIAL_RUNS}/{_name(key)}", json.dumps(body).encode())
+        partial.add(key)
+
+
+def forget_progress(lake_root: str, manifest_keys: list[str]) -> None:
+    """Delete the records of progress of these manifests, once they are marked processed."""
+    if manifest_keys:
+        Lake.at(lake_root).delete([f"{PARTIAL_RUNS}/{_name(key)}" for key in manifest_keys])
 
 
 def set_aside_manifest(lake_root: str, key: str, reason: str) -> str:

@@ -17,6 +17,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 from pyspark.sql import DataFrame, SparkSession
 
+from contract.layout import PROCESSED_RUNS
 from contract.tables import QUOTES_DAILY, QUOTES_DAILY_COMPACT, QUOTES_MONTHLY, QUOTES_MONTHLY_COMPACT, RAW_QUOTES
 from etl.raw_reader import list_raw_days, raw_files, read_events, read_raw
 from etl.refined_writer import compact_years, merge_compact, read_compact_year, write_partitions
@@ -150,7 +151,9 @@ def refine_changes(spark: SparkSession, lake_root: str, tickers: list[str], chan
     first, last = dt.date.fromisoformat(changed_days[0]), dt.date.fromisoformat(changed_days[-1])
     try:
         sessions = known_sessions(lake_root, sorted(tickers), first, last)
-        if sessions is None:  # nothing says which sessions exist: every ticker from all of raw, once
+        if sessions is None and not refined_before(lake_root):
+            sessions = {}  # nothing refined yet: a first backfill, refined like any run (a year a step)
+        if sessions is None:  # refined by an older version: every ticker from all of raw, once
             return rebuild(spark, lake_root, expected_files)
         needed = sessions_needed(sessions, sorted(tickers), changed_days)
         return _refine(spark, lake_root, raw_days_needed(needed, changed_days), sorted(tickers), changed_days,
@@ -161,6 +164,16 @@ def refine_changes(spark: SparkSession, lake_root: str, tickers: list[str], chan
         log(f"warning: {Lake.at(lake_root).describe(exc.key)} cannot be read ({exc.reason}): "
             "rebuilding the refined tables from raw")
         return rebuild(spark, lake_root, expected_files)
+
+
+def refined_before(lake_root: str) -> bool:
+    """Whether a run has ever finished refining in this lake (its records of processed runs).
+
+    A lake with refined files but no compact table and no such record is a first backfill that was
+    stopped part-way: its next run goes on step by step. With a record, the lake was refined by a
+    version that wrote no compact table, and is rebuilt once.
+    """
+    return bool(Lake.at(lake_root).list_files(PROCESSED_RUNS))
 
 
 def rebuild(spark: SparkSession, lake_root: str, expected_files: Sequence[str] = ()) -> dict:
@@ -177,9 +190,10 @@ def rebuild(spark: SparkSession, lake_root: str, expected_files: Sequence[str] =
             raise LakeDataMissing(f"raw holds no day, but the refined history has {sum(map(len, refined.values()))} "
                                   f"sessions (first: {ticker} {min(refined[ticker])}): restore raw or re-run those "
                                   "scrapes; nothing was refined")
-        return {"raw_days_read": 0, "daily_rows": 0, "monthly_rows": 0, "written": {}}
+        return {"raw_days_read": 0, "daily_rows": 0, "monthly_rows": 0, "written": {}, "rebuilt": True}
     try:
-        return _refine(spark, lake_root, days, None, days, expected_files, refined, replace_compact=True)
+        return {**_refine(spark, lake_root, days, None, days, expected_files, refined, replace_compact=True),
+                "rebuilt": True}
     except LakeFileError as exc:
         raise _raw_missing(lake_root, exc) from None
 

@@ -21,6 +21,7 @@ from scraper.validation import (
     check_storable,
     count_reasons,
     empty_issues,
+    last_rows,
     previous_sessions,
     unexplained_distributions,
     validate_quotes,
@@ -57,6 +58,7 @@ class ScrapeReport:
     issue_keys: list[str] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
     events: int = 0  # corporate events loaded
+    last_rows: pd.DataFrame | None = None  # each instrument's last valid row: the next file's `earlier`
 
     @property
     def exit_code(self) -> int:
@@ -110,12 +112,13 @@ def _counted(reasons: Counter[str]) -> str:
 
 def scrape(source: PriceSource, lake: Lake, tickers: list[str], start: dt.date | None,
            end: dt.date | None, now: dt.datetime, before_write: Callable[[], None] = lambda: None,
-           events: pd.DataFrame | None = None) -> ScrapeReport:
+           events: pd.DataFrame | None = None, earlier: pd.DataFrame | None = None) -> ScrapeReport:
     """Fetch, validate and write; raises SourceError subclasses for the caller to map to exit codes.
 
     `before_write` runs once, just before the first write (the local lake takes its lock there).
     `events`: corporate events from files (scraper.events' columns and `source`), written with
-    the download's own.
+    the download's own. `earlier`: the last rows of the files an earlier run of the same command
+    read (the report's `last_rows`), which the distribution check continues from.
     """
     report = ScrapeReport(list(tickers), start, end)
     if start is not None and end is not None:
@@ -137,7 +140,8 @@ def scrape(source: PriceSource, lake: Lake, tickers: list[str], start: dt.date |
     valid, issues = validate_quotes(fetched.quotes, rules)
     valid = valid.assign(prev_b3_session=previous_sessions(cast(pd.Series, valid["trade_date"]), rules))
     all_events = _all_events(fetched.events, source.name, events)
-    issues = pd.concat([issues, unexplained_distributions(valid, all_events)], ignore_index=True)
+    issues = pd.concat([issues, unexplained_distributions(valid, all_events, earlier)], ignore_index=True)
+    report.last_rows = last_rows(valid, earlier)
     report.events = 0 if all_events is None else len(all_events)
     if not source_rejected.empty:
         issues = pd.concat([source_rejected, issues], ignore_index=True)
@@ -160,6 +164,28 @@ def scrape(source: PriceSource, lake: Lake, tickers: list[str], start: dt.date |
     except Exception as exc:  # S3 or disk: whatever failed, the run is not committed
         raise LakeWriteError(describe_write_error(exc)) from exc
     return report
+
+
+def combine_reports(reports: list[ScrapeReport]) -> ScrapeReport:
+    """One summary of several runs of one command (a run per COTAHIST file): a ticker is missing
+    when no file had it; `written` spans every committed run, its manifest key the last one's."""
+    first = reports[0]
+    tickers = list(dict.fromkeys(t for r in reports for t in r.tickers))
+    combined = ScrapeReport(tickers, first.start, first.end, notice=first.notice, notes=first.notes,
+                            events=first.events,
+                            missing_why={t: why for r in reports for t, why in r.missing_why.items()})
+    combined.fetched_rows = sum(r.fetched_rows for r in reports)
+    combined.rejected = sum((r.rejected for r in reports), Counter())
+    combined.kept_with_issue = sum((r.kept_with_issue for r in reports), Counter())
+    combined.missing = [t for t in first.missing if all(t in r.missing for r in reports)]
+    combined.issue_keys = [k for r in reports for k in r.issue_keys]
+    runs = [r.written for r in reports if r.written is not None]
+    if runs:
+        run_id = runs[0].run_id if len(runs) == 1 else f"{runs[0].run_id} .. {runs[-1].run_id} ({len(runs)} runs, one a file)"
+        combined.written = WrittenRun(run_id, sorted({d for w in runs for d in w.partitions}),
+                                      [k for w in runs for k in w.keys], sum(w.rows for w in runs),
+                                      runs[-1].manifest_key, [k for w in runs for k in w.issue_keys])
+    return combined
 
 
 def _all_events(fetched: pd.DataFrame | None, source: str, given: pd.DataFrame | None) -> pd.DataFrame | None:

@@ -47,6 +47,7 @@ from scraper.run import (  # noqa: E402
     EXIT_USAGE,
     LakeWriteError,
     ScrapeReport,
+    combine_reports,
     describe_write_error,
     first_codes,
     load_events,
@@ -176,6 +177,14 @@ class RefineFailed(RuntimeError):
     """The raw run is committed but refining it here failed; the message says what to do."""
 
 
+class PartlyCommitted(RuntimeError):
+    """A file of several failed after the files before it were committed; `code` is the failure's."""
+
+    def __init__(self, code: int, line: str) -> None:
+        super().__init__(line)
+        self.code = code
+
+
 # Error type -> exit code and its one line on stderr (docs/operations.md), the first match wins:
 # SourceDataError before ValueError (an unstorable value is bad input, not a bad option).
 FAILURES: tuple[tuple[type[Exception], int, str], ...] = (
@@ -196,6 +205,8 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         return run(args)
+    except PartlyCommitted as exc:
+        return fail(args, exc.code, str(exc))
     except KeyboardInterrupt:
         print("error: interrupted; nothing committed after the last manifest: re-run the same command",
               file=sys.stderr)
@@ -317,6 +328,8 @@ def fetch_and_write(args: argparse.Namespace, settings: Settings, universe: str,
         print(f"loading corporate events into {runtime.where}")
         return settings, load_events(runtime.lake, events, dt.datetime.now(dt.UTC), writes.hold)
     start, end = resolve_range(settings.source, args.start, args.end, bool(args.cotahist_file))
+    if len(args.cotahist_file) > 1:
+        return settings, scrape_file_by_file(args, settings, universe, runtime, writes, events, start, end)
     source = make_source(settings.source, csv_dir=args.csv_dir, timeout_s=settings.download_timeout_s,
                          cotahist_files=args.cotahist_file, all_instruments=args.all_instruments)
     now = dt.datetime.now(dt.UTC)
@@ -335,6 +348,59 @@ def fetch_and_write(args: argparse.Namespace, settings: Settings, universe: str,
     if writes.pending:  # the snapshot is kept even when no quote was written
         writes.hold()
     return settings, report
+
+
+def scrape_file_by_file(args: argparse.Namespace, settings: Settings, universe: str, runtime: Runtime,
+                        writes: LakeWrites, events: pd.DataFrame | None, start: dt.date | None,
+                        end: dt.date | None) -> ScrapeReport:
+    """Several COTAHIST files, one at a time: each is parsed, validated and committed (its raw days, then
+    its own manifest) before the next is read. Memory follows the largest file, not the years; a run
+    stopped between files keeps the files it committed (pending: the next refine takes them), and
+    running the same command again rewrites the same raw files. The refine runs once, after the last.
+    """
+    if universe == "ibov":
+        portfolio = load_universe(universe, args.ibov_file)
+        settings = settings.with_overrides(tickers=tuple(portfolio["ticker"]))
+        writes.later(lambda: save_portfolio(runtime.lake, portfolio, dt.datetime.now(dt.UTC)))
+    from scraper.sources.b3_cotahist import read_input_file
+
+    for path in args.cotahist_file:  # a missing file stops the run before any file is committed
+        if not path.is_file():
+            read_input_file(path, "--cotahist-file")
+    reports: list[ScrapeReport] = []
+    asked_b3: set[str] = set()
+    carried = None  # each instrument's last row so far: the distribution check continues across files
+    for number, path in enumerate(args.cotahist_file, 1):
+        source = make_source("b3", timeout_s=settings.download_timeout_s, cotahist_files=[path],
+                             all_instruments=args.all_instruments)
+        tickers = market_universe(source, start, end) if universe == "all" else settings.tickers
+        if args.b3_events and (new := tuple(t for t in tickers if t not in asked_b3)):
+            events = _with_b3_events(events, new, settings.download_timeout_s)
+            asked_b3.update(new)
+        print(f"scraping {len(tickers)} tickers from {path.name} ({number} of {len(args.cotahist_file)} files) "
+              f"into {runtime.where}")
+        # Each file is its own run, ingested after the one before: of an instrument and day in two
+        # files the later file's row is the newest, as when the files were read together.
+        try:
+            report = scrape(source, runtime.lake, list(tickers), start, end, dt.datetime.now(dt.UTC),
+                            before_write=writes.hold, events=events, earlier=carried)
+        except (SourceDataError, LakeWriteError) as exc:
+            committed = sum(r.written is not None for r in reports)
+            if not committed:
+                raise
+            what, code = (("bad input", EXIT_BAD_INPUT) if isinstance(exc, SourceDataError)
+                          else ("writing to the lake failed", EXIT_LAKE_WRITE_FAILED))
+            raise PartlyCommitted(code, f"{what} at {path}: {exc}; the {committed} file(s) before it are committed "
+                                        "and stay pending (the next run refines them): once that is fixed, re-run "
+                                        "the same command") from exc
+        carried = report.last_rows if report.last_rows is not None else carried
+        if report.written is not None:
+            print(f"committed {report.written.rows} rows in {len(report.written.partitions)} daily partitions, "
+                  f"run {report.written.run_id}")
+        reports.append(report)
+    if writes.pending:
+        writes.hold()
+    return combine_reports(reports)
 
 
 def refine_or_trigger(runtime: Runtime, manifest_key: str) -> None:

@@ -218,15 +218,22 @@ def previous_sessions(days: pd.Series, rules: SessionRules) -> list[dt.date | No
     return [cast(dt.date, rules.sessions[i - 1].astype(object)) if ok else None for i, ok in zip(at, found)]
 
 
-def unexplained_distributions(quotes: pd.DataFrame, events: pd.DataFrame | None) -> pd.DataFrame:
+def unexplained_distributions(quotes: pd.DataFrame, events: pd.DataFrame | None,
+                              earlier: pd.DataFrame | None = None) -> pd.DataFrame:
     """COTAHIST rows whose DISMES went up since the ticker's previous row in this run with no
     corporate event of that ticker ex in between: kept, and reported in quote_issues.
 
     B3 adds one to the distribution number on each event's ex date, so such a row is an event
-    we do not know of: its return and averages are bent until the event is loaded.
+    we do not know of: its return and averages are bent until the event is loaded. `earlier`:
+    each instrument's last row of the files read before these (last_rows), compared with but
+    never reported.
     """
     if "dismes" not in quotes or quotes.empty:
         return empty_issues()
+    if earlier is not None and not earlier.empty:
+        both = pd.concat([earlier.assign(_earlier=True), quotes.assign(_earlier=False)], ignore_index=True)
+        found = unexplained_distributions(both, events)
+        return found.loc[~found["_earlier"].astype(bool)].drop(columns="_earlier")
     key = [c for c in duplicate_key(quotes) if c != "trade_date"]  # ticker, and the instrument when there is one
     ordered = quotes.sort_values([*key, "trade_date"], kind="stable")
     previous = ordered.groupby(key, sort=False)[["dismes", "trade_date"]].shift(1)
@@ -243,6 +250,17 @@ def unexplained_distributions(quotes: pd.DataFrame, events: pd.DataFrame | None)
                       for p, n, d in zip(previous.loc[rows.index, "dismes"], rows["dismes"],
                                          previous.loc[rows.index, "trade_date"])]
     return rows.reindex(columns=[*ISSUE_COLUMNS, *[c for c in rows.columns if c not in ISSUE_COLUMNS]])
+
+
+def last_rows(quotes: pd.DataFrame, earlier: pd.DataFrame | None = None) -> pd.DataFrame:
+    """Each instrument's last row among `earlier` and `quotes`: what the next file's distribution check
+    compares with (one row an instrument, whatever the years read)."""
+    frames = [f for f in (earlier, quotes) if f is not None and not f.empty]
+    if not frames or "dismes" not in frames[-1]:
+        return pd.DataFrame()
+    both = pd.concat(frames, ignore_index=True)
+    key = [c for c in duplicate_key(both) if c != "trade_date"]
+    return both.sort_values([*key, "trade_date"], kind="stable").groupby(key, sort=False).tail(1).reset_index(drop=True)
 
 
 def _days_between(after: object, upto: dt.date) -> list[dt.date]:

@@ -7,6 +7,8 @@ POINT is one of:
   before-refine    die after the manifest is written, before the refine starts
   refine-daily     die after the daily table is written, before the monthly one
   refine-mark      die after both tables are written, before the run is marked processed
+  refine-step:N    die right after the N-th year of a refine is committed (a Glue timeout between steps)
+  cotahist-file:N  die as the N-th of several COTAHIST files is about to be read
   fill-disk        fill the lake's file system just before the refine, then refine
   none             no fault
 A process killed at a point exits KILLED; the caller checks what it left behind.
@@ -106,6 +108,13 @@ def install(point: str) -> None:
         _wrap(refine, "write_partitions", before=False, on_call=1)
     elif point == "refine-mark":
         _wrap(glue_job, "mark_processed", before=True)
+    elif point.startswith("refine-step:"):
+        _wrap(glue_job, "commit_step", before=False, on_call=int(point.split(":")[1]))
+    elif point.startswith("cotahist-file:"):
+        from scraper.sources import b3_cotahist
+
+        _no_spark_warm_up()
+        _wrap(b3_cotahist, "read_cotahist_bytes", before=True, on_call=int(point.split(":")[1]))
     elif point == "fill-disk":
         _fill_disk_before_refine()
     elif point != "none":

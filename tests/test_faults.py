@@ -293,3 +293,59 @@ def test_read_only_lake_exits_6_naming_it_and_changes_nothing(tmp_path, monkeypa
         assert sorted((p.relative_to(lake), p.stat().st_mtime_ns) for p in lake.rglob("*")) == before
         if mounted:
             remount(mount, "rw")
+
+
+# --- a long backfill stopped part-way ----------------------------------------------------------
+
+
+def test_backfill_killed_after_its_first_year_is_finished_by_the_next_daily_run(tmp_path):
+    """The refine commits a year at a time. Killed once 2019 is committed (what a Glue timeout does to a
+    job), the backfill is finished by the next day's run: it refines 2020 (the backfill's rest and its
+    own day) and writes no file of 2019 again; the lake then equals a clean run."""
+    lake = tmp_path / "lake"
+    source = ARGS[:-4]
+    killed = drive("refine-step:1", lake, *source, "--start", "2019-10-01", "--end", "2020-03-13")
+    assert killed.returncode == KILLED, killed.stderr
+    assert "step 1 of 2: 2019" in killed.stdout
+    (manifest,) = (lake / "raw/_manifests").glob("*.json")
+    assert json.loads((lake / "refined/_partial_runs" / manifest.name).read_text())["refined_through"] == "2019-12-31"
+    written = {p: p.stat().st_mtime_ns for p in (lake / "refined").rglob("*.parquet")}
+    assert {re.findall(r"/(?:dt|month|year)=(\d{4})", str(p))[0] for p in written} == {"2019"}
+    assert_every_visible_file_readable(lake, ("raw", "refined"))
+
+    assert run_in_process(lake, *source, "--start", "2020-03-16", "--end", "2020-03-16") == 0
+    assert {p: p.stat().st_mtime_ns for p in written} == written  # the committed year: not one file rewritten
+    assert not list((lake / "refined/_partial_runs").iterdir())
+    assert_converged(lake, start="2019-10-01", end="2020-03-16")
+    assert_equals_reference(lake, expected_daily("2019-10-01", "2020-03-16"))
+
+
+def cotahist_round_lot(path: Path) -> set[tuple[str, str]]:
+    """(ticker, day) of each round-lot cash-market record of a zipped COTAHIST file, read by position."""
+    import zipfile
+
+    with zipfile.ZipFile(path) as archive:
+        lines = archive.read(archive.namelist()[0]).decode("latin-1").splitlines()
+    return {(ln[12:24].strip(), f"{ln[2:6]}-{ln[6:8]}-{ln[8:10]}") for ln in lines
+            if ln[:2] == "01" and ln[10:12] == "02" and ln[24:27] == "010"}
+
+
+def test_cotahist_files_killed_between_two_files_keep_the_first_and_a_rerun_converges(tmp_path):
+    """Several COTAHIST files are committed one at a time: killed as the second is about to be read, the
+    first file's days and manifest are in the lake; the same command again refines both, each row once."""
+    lake, data = tmp_path / "lake", REPO / "tests/data/corporate_events"
+    files = [data / "COTAHIST_D03022022.TXT.zip", data / "COTAHIST_D04022022.TXT.zip"]
+    args = ["--source", "b3", "--universe", "all", *[a for f in files for a in ("--cotahist-file", str(f))]]
+    killed = drive("cotahist-file:2", lake, *args)
+    assert killed.returncode == KILLED, killed.stderr
+    (manifest,) = (lake / "raw/_manifests").glob("*.json")
+    assert json.loads(manifest.read_text())["partitions"] == ["2022-02-03"]
+    assert [p.name for p in (lake / "raw/quotes").iterdir()] == ["dt=2022-02-03"]
+    assert_every_visible_file_readable(lake)
+
+    assert run_in_process(lake, *args) == 0
+    daily = read_table(lake, "quotes_daily")
+    assert set(zip(daily["ticker"], daily["dt"])) == cotahist_round_lot(files[0]) | cotahist_round_lot(files[1])
+    assert not daily.duplicated(["ticker", "dt"]).any()
+    manifests = {p.name for p in (lake / "raw/_manifests").glob("*.json")}
+    assert len(manifests) == 3 and manifests == {p.name for p in (lake / "refined/_processed_runs").iterdir()}

@@ -10,11 +10,11 @@ from pathlib import Path
 
 import pytest
 
-from contract.layout import MANIFESTS, PROCESSED_RUNS, SET_ASIDE_MANIFESTS
+from contract.layout import MANIFESTS, PROCESSED_RUNS, SET_ASIDE_MANIFESTS, RunManifest
 from etl import glue_job
-from etl.glue_job import JOB_ARGUMENTS, PENDING, refine_run
+from etl.glue_job import JOB_ARGUMENTS, PENDING, plan_steps, refine_run
 from etl.manifests import pending_manifest_keys
-from tests.conftest import REPO
+from tests.conftest import REPO, SAMPLE_DIR
 from tests.glue_harness import (
     JOB,
     JOB_VALUES,
@@ -329,3 +329,86 @@ def test_visual_job_source_is_one_fixed_object():
     assert source["Paths"] == ["s3://b3-test-lake/scripts/visual-source/raw_quotes.parquet"]
     assert not source.get("Recurse") and "Exclusions" not in source
 
+
+# --- a backfill refined a year at a time ---------------------------------------------------------
+
+
+def run_manifest(key: str, days: list[str], tickers: list[str]) -> RunManifest:
+    files = [f"raw/quotes/dt={d}/csv-{key}.parquet" for d in days]
+    return RunManifest(key, days, tickers, f"{MANIFESTS}/{key}.json", files=files)
+
+
+def test_plan_steps_cuts_the_remaining_days_by_year_and_says_which_runs_each_step_finishes():
+    backfill = run_manifest("backfill", ["2018-12-28", "2019-01-02", "2019-12-30", "2020-01-02", "2020-03-13"],
+                            ["PETR4", "VALE3"])
+    daily = run_manifest("daily", ["2020-03-16"], ["PETR4", "ITUB4"])
+    # The backfill's 2018 step was committed by a run that stopped after it.
+    steps = plan_steps([backfill, daily], {backfill.key: "2018-12-31"})
+    assert [(s.year, s.days, s.tickers, s.finished, s.continuing) for s in steps] == [
+        ("2019", ["2019-01-02", "2019-12-30"], ["PETR4", "VALE3"], [], [backfill.key]),
+        ("2020", ["2020-01-02", "2020-03-13", "2020-03-16"], ["ITUB4", "PETR4", "VALE3"],
+         [backfill.key, daily.key], []),
+    ]
+    # Each step checks the raw files of its own days only.
+    assert steps[0].files == ["raw/quotes/dt=2019-01-02/csv-backfill.parquet",
+                              "raw/quotes/dt=2019-12-30/csv-backfill.parquet"]
+    assert [s.year for s in plan_steps([backfill], {})] == ["2018", "2019", "2020"]
+    assert plan_steps([backfill], {backfill.key: "2020-12-31"}) == []  # nothing left: refine_run marks it
+
+
+class StopsTheJob(Exception):
+    """What Glue's timeout does to a run: it stops, wherever it is."""
+
+
+def test_a_backfill_stopped_between_years_on_s3_is_finished_by_the_next_run(spark, s3_endpoint, tmp_path, monkeypatch):
+    import boto3
+    import pyarrow.fs as pafs
+
+    from scraper import scraper_upload
+    from tests.helpers import assert_equals_reference, expected_daily
+
+    bucket, root = "b3-backfill-steps", "s3://b3-backfill-steps"
+    s3 = boto3.client("s3")
+    s3.create_bucket(Bucket=bucket)
+    # Every PUT of a key adds a version: a partition written twice would show two.
+    s3.put_bucket_versioning(Bucket=bucket, VersioningConfiguration={"Status": "Enabled"})
+    csv = ["--source", "csv", "--csv-dir", str(SAMPLE_DIR), "--tickers", "PETR4,VALE3"]
+    assert scraper_upload.main(["--bucket", bucket, *csv, "--start", "2019-12-02", "--end", "2020-01-31"]) == 0
+    (backfill,) = pending_manifest_keys(root)
+
+    real_commit = glue_job.commit_step
+
+    def commit_then_stop(*args, **kwargs):
+        real_commit(*args, **kwargs)
+        raise StopsTheJob
+
+    monkeypatch.setattr(glue_job, "commit_step", commit_then_stop)
+    with pytest.raises(StopsTheJob):
+        refine_run(spark, root, backfill)  # 2019 refined and committed, then the timeout
+    monkeypatch.setattr(glue_job, "commit_step", real_commit)
+
+    def refined_keys() -> list[str]:
+        listed = s3.get_paginator("list_object_versions").paginate(Bucket=bucket, Prefix="refined/quotes_")
+        return [v["Key"] for page in listed for v in page.get("Versions", [])]
+
+    record = json.loads(s3.get_object(Bucket=bucket, Key=f"refined/_partial_runs/{backfill.rsplit('/', 1)[-1]}")["Body"].read())
+    assert record["refined_through"] == "2019-12-31"
+    assert {k.split("=")[1][:4] for k in refined_keys()} == {"2019"}  # dt=, month=, year=: 2019 only
+    assert pending_manifest_keys(root) == [backfill]
+
+    # The next day's scrape starts the next run, which refines its own day and the backfill's 2020.
+    assert scraper_upload.main(["--bucket", bucket, *csv, "--start", "2020-02-03", "--end", "2020-02-03"]) == 0
+    daily = [k for k in pending_manifest_keys(root) if k != backfill]
+    assert refine_run(spark, root, daily[0])["runs"] == 2
+    assert pending_manifest_keys(root) == []
+    assert s3.list_objects_v2(Bucket=bucket, Prefix="refined/_partial_runs/").get("KeyCount") == 0
+
+    keys = refined_keys()
+    assert len(keys) == len(set(keys))  # no refined object written twice, across both runs
+    local = tmp_path / "copy"
+    s3fs = pafs.S3FileSystem(region="us-east-1", endpoint_override=s3_endpoint.removeprefix("http://"),
+                             scheme="http", access_key="testing", secret_key="testing")
+    pafs.copy_files(f"{bucket}/refined", str(local / "refined"), source_filesystem=s3fs,
+                    destination_filesystem=pafs.LocalFileSystem())
+    # What a clean run gives, computed from the CSV files with pandas.
+    assert_equals_reference(local, expected_daily("2019-12-02", "2020-02-03"))

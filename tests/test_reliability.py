@@ -104,6 +104,20 @@ def test_missing_cotahist_file_exits_5(tmp_path, capsys):
     assert f"--cotahist-file {missing}: no such file" in one_error_line(capsys)
 
 
+def test_a_bad_cotahist_file_after_a_committed_one_says_what_is_committed(tmp_path, capsys):
+    good, bad = REPO / "data/b3/COTAHIST_D25062021.ZIP", tmp_path / "COTAHIST_D28062021.TXT"
+    bad.write_text("not a COTAHIST file\n")
+    args = ["--source", "b3", "--tickers", "PETR4", "--cotahist-file", str(good), "--cotahist-file"]
+    assert run(tmp_path / "lake", *args, str(tmp_path / "missing.ZIP")) == 5  # checked before any file is read
+    assert not (tmp_path / "lake").exists()
+    capsys.readouterr()
+    assert run(tmp_path / "lake", *args, str(bad)) == 5
+    line = one_error_line(capsys)
+    assert line.startswith(f"error: bad input at {bad}: ") and "the 1 file(s) before it are committed" in line
+    (manifest,) = (tmp_path / "lake/raw/_manifests").glob("*.json")  # the first file's run, pending
+    assert json.loads(manifest.read_text())["partitions"] == ["2021-06-25"]
+
+
 def test_missing_ibov_file_exits_5(tmp_path, capsys):
     missing = tmp_path / "portfolio.json"
     assert run(tmp_path / "lake", "--source", "sample", "--universe", "ibov", "--ibov-file", str(missing)) == 5
