@@ -25,6 +25,9 @@ PROCESSED_RUNS = "refined/_processed_runs"
 PARTIAL_RUNS = "refined/_partial_runs"
 # One small JSON record per manifest set aside as unreadable or foreign (with the reason).
 SET_ASIDE_MANIFESTS = "refined/_set_aside_manifests"
+# One empty object per crawled table's partition a crawl was started for (`quotes_daily_compact=2024`):
+# the job starts the crawler only when a partition has none, since each crawl bills its minimum.
+CRAWLED_PARTITIONS = "refined/_crawled_partitions"
 
 
 def lake_root(bucket: str = "", lake_dir: str | Path = "lake") -> str:

@@ -15,7 +15,8 @@ from dataclasses import dataclass
 
 from pyspark.sql import SparkSession
 
-from contract.layout import ManifestError, RunManifest
+from contract.layout import CRAWLED_PARTITIONS, ManifestError, RunManifest
+from contract.tables import CRAWLED_TABLES
 from etl.manifests import (
     commit_step,
     forget_progress,
@@ -26,7 +27,7 @@ from etl.manifests import (
     set_aside_manifest,
 )
 from etl.refine import refine_changes
-from storage import release_filesystems
+from storage import Lake, release_filesystems
 
 # getResolvedOptions makes every one of these required: each has a non-empty default in the
 # job definition (infra/glue-job.json), except JOB_NAME, which Glue passes on every run.
@@ -156,22 +157,54 @@ def refine_run(spark: SparkSession, lake_root: str, manifest_key: str = "",
     return totals
 
 
-def start_crawler(crawler_name: str, glue_client=None) -> None:
-    """Ask the crawler to pick up new partitions; one already running will see them too."""
+def start_crawler(crawler_name: str, glue_client=None) -> bool:
+    """Ask the crawler to pick up new partitions: False when a crawl is already running."""
     import boto3
 
     glue = glue_client or boto3.client("glue")
     try:
         glue.start_crawler(Name=crawler_name)
     except glue.exceptions.CrawlerRunningException:
-        pass
+        return False
+    return True
+
+
+def uncrawled_partitions(lake_root: str) -> list[str]:
+    """The crawled tables' partitions (`quotes_daily_compact=2024`: a year) no crawl was started for."""
+    lake = Lake.at(lake_root)
+    found = {f"{name}={folder.split('=', 1)[1]}" for name, table in CRAWLED_TABLES.items()
+             for folder in lake.list_folders(table.folder, f"{table.partition_keys[0].name}=")}
+    crawled = {key.rsplit("/", 1)[-1] for key in lake.list_files(CRAWLED_PARTITIONS, hidden=True)}
+    return sorted(found - crawled)
+
+
+def crawl_new_partitions(lake_root: str, crawler_name: str, glue_client=None,
+                         log: Callable[[str], None] = print) -> list[str]:
+    """Start the crawler when a crawled table has a partition no crawl was started for (a new year of
+    the compact tables), and record them; the partitions crawled for, [] when no crawl was needed.
+
+    A crawl bills its minimum (10 minutes) whatever it finds, and a run that only rewrites this
+    year's compact file adds no partition: so most daily runs start none. A crawl refused because
+    one is running records nothing, so the next run asks again.
+    """
+    new = uncrawled_partitions(lake_root)
+    if not new:
+        return []
+    if not start_crawler(crawler_name, glue_client):
+        log(f"crawler {crawler_name} already running: the next run starts it for {', '.join(new)}")
+        return []
+    lake = Lake.at(lake_root)
+    for name in new:
+        lake.write_bytes(f"{CRAWLED_PARTITIONS}/{name}", b"")
+    log(f"crawler {crawler_name} started for the new partition(s) {', '.join(new)}")
+    return new
 
 
 def run_in_glue(glue_context, argv: list[str] | None = None) -> dict:
     """The job's work inside Glue, given the GlueContext of whoever inits and commits the Job.
 
     Reads the job's arguments from `argv` (sys.argv by default), refines the requested and
-    pending manifests, then starts the crawler (for the compact tables' years: the other tables'
+    pending manifests, then starts the crawler when a compact table has a new year (the other tables'
     partitions are projected by Athena, contract/tables.py, and need no catalog entry). Never touches
     awsglue.job.Job: Glue's Job wraps one JVM object per process, and the visual job's generated
     script inits and commits it already.
@@ -186,7 +219,7 @@ def run_in_glue(glue_context, argv: list[str] | None = None) -> dict:
           f"{totals['daily_rows']} daily and {totals['monthly_rows']} monthly rows, "
           f"{totals['set_aside']} manifest(s) set aside")
     if totals["runs"]:
-        start_crawler(args["crawler_name"])
+        crawl_new_partitions(args["lake_root"], args["crawler_name"])
     release_filesystems()  # S3 clients dropped now; pyarrow's S3 is shut down at exit (storage.lake)
     return totals
 

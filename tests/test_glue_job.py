@@ -412,3 +412,39 @@ def test_a_backfill_stopped_between_years_on_s3_is_finished_by_the_next_run(spar
                     destination_filesystem=pafs.LocalFileSystem())
     # What a clean run gives, computed from the CSV files with pandas.
     assert_equals_reference(local, expected_daily("2019-12-02", "2020-02-03"))
+
+
+def test_the_crawler_is_started_only_for_a_compact_year_no_crawl_was_started_for(tmp_path, aws_credentials):
+    """A crawl bills its 10-minute minimum: a daily run that only rewrites this year's compact files starts none."""
+    import boto3
+    from moto import mock_aws
+
+    def compact_year(year: str) -> None:
+        for table in ("quotes_daily_compact", "quotes_monthly_compact"):
+            folder = tmp_path / "refined" / table / f"year={year}"
+            folder.mkdir(parents=True, exist_ok=True)
+            (folder / "part-0.parquet").write_bytes(b"")
+
+    with mock_aws():
+        glue = boto3.client("glue", region_name="us-east-1")
+        glue.create_crawler(Name="crawler", Role="arn:aws:iam::123456789012:role/glue",
+                            Targets={"S3Targets": [{"Path": "s3://b/refined/quotes_daily_compact/"}]})
+        compact_year("2019")
+        compact_year("2020")
+        lake, said = str(tmp_path), []
+        # The first run after a backfill: both years of both tables are new.
+        assert glue_job.crawl_new_partitions(lake, "crawler", glue, said.append) == [
+            "quotes_daily_compact=2019", "quotes_daily_compact=2020",
+            "quotes_monthly_compact=2019", "quotes_monthly_compact=2020"]
+        assert glue.get_crawler(Name="crawler")["Crawler"]["State"] == "RUNNING"
+        # A daily run in 2020 rewrites that year's files: no new partition, no crawl asked for.
+        assert glue_job.crawl_new_partitions(lake, "crawler", glue, said.append) == []
+        # 2021's first session: a new year, but a crawl is still running, so nothing is recorded ...
+        compact_year("2021")
+        assert glue_job.crawl_new_partitions(lake, "crawler", glue, said.append) == []
+        assert said[-1] == ("crawler crawler already running: the next run starts it for "
+                            "quotes_daily_compact=2021, quotes_monthly_compact=2021")
+        # ... and the next run, the crawl over, asks again.
+        glue.stop_crawler(Name="crawler")
+        assert glue_job.crawl_new_partitions(lake, "crawler", glue, said.append) == [
+            "quotes_daily_compact=2021", "quotes_monthly_compact=2021"]
