@@ -195,7 +195,7 @@ def test_set_aside_reasons_name_the_problem(tmp_path):
 def crawled(monkeypatch) -> list[str]:
     """The crawlers a run started, its one catalog call replaced (no Glue here)."""
     started: list[str] = []
-    monkeypatch.setattr(glue_job, "start_crawler", lambda crawler_name: started.append(crawler_name))
+    monkeypatch.setattr(glue_job, "start_crawler", lambda crawler_name, glue_client=None: started.append(crawler_name) or True)
     return started
 
 
