@@ -20,7 +20,6 @@ checked again. Raw is never changed. Exit 0 when the lake is consistent, 1 when 
 from __future__ import annotations
 
 import argparse
-import datetime as dt
 import shlex
 import sys
 from collections.abc import Callable
@@ -45,7 +44,7 @@ from contract.tables import (
     TABLES,
     Table,
 )
-from pipeline.settings import ConfigError, load_settings
+from pipeline.settings import ConfigError, load_settings, parse_day
 from runtime import build_runtime
 from storage import Lake
 
@@ -343,18 +342,11 @@ def repair(lake_root: str) -> None:
           f"from {counts['raw_days_read']} raw days")
 
 
-def _day(text: str) -> str:
-    try:
-        return dt.date.fromisoformat(text).isoformat()
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a day (YYYY-MM-DD): {text!r}") from None
-
-
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m catalog.verify", description=(__doc__ or "").split("\n\n")[0])
     parser.add_argument("--lake-dir", type=Path, help="local lake (default: LAKE_DIR)")
     parser.add_argument("--bucket", help="S3 lake (default: BUCKET)")
-    parser.add_argument("--since", type=_day, metavar="YYYY-MM-DD",
+    parser.add_argument("--since", type=parse_day, metavar="YYYY-MM-DD",
                         help="the daily check: every compact value still compared, but only the partitioned files "
                              "of sessions (months) from this day on read; older ones checked by their listing")
     parser.add_argument("--repair", action="store_true", help="rebuild refined/ from raw, then check again")
@@ -373,7 +365,7 @@ def main(argv: list[str] | None = None) -> int:
     runtime.refresh_catalog()  # a broken local catalog file is rebuilt here too, with one line
     # Under the lake's lock: a scrape half-way (raw written, refine to come) is not a finding.
     with runtime.holding_lake("verify"):
-        found = verify(lake, since=args.since)
+        found = verify(lake, since=args.since and args.since.isoformat())
         if not found.lines:
             return 0
         if not args.repair:
@@ -389,7 +381,7 @@ def main(argv: list[str] | None = None) -> int:
         if found.missing_raw:
             forget(lake, found.missing_raw)
         repair(runtime.settings.lake_root)
-        return 0 if not verify(lake, since=args.since).lines else 1
+        return 0 if not verify(lake, since=args.since and args.since.isoformat()).lines else 1
 
 
 if __name__ == "__main__":

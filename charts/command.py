@@ -23,7 +23,7 @@ import pandas as pd
 from matplotlib.figure import Figure
 
 from charts import frames, plots
-from pipeline.settings import ConfigError, load_settings, parse_tickers
+from pipeline.settings import ConfigError, load_settings, parse_day, parse_tickers
 from runtime import build_runtime
 from storage import Lake, write_file_atomically
 
@@ -93,21 +93,14 @@ def write_charts(query: Query, tickers: list[str], start: dt.date | None, end: d
     return run
 
 
-def _date(text: str) -> dt.date:
-    try:
-        return dt.date.fromisoformat(text)
-    except ValueError as exc:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a date (YYYY-MM-DD)") from exc
-
-
 def main(argv: list[str] | None = None) -> int:
     import matplotlib
 
     matplotlib.use("Agg")  # files only: no display needed, none opened
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--tickers", help="comma-separated B3 codes (default TICKERS)")
-    parser.add_argument("--start", type=_date, help="first session, inclusive (default: the first in the lake)")
-    parser.add_argument("--end", type=_date, help="last session, inclusive (default: the last in the lake)")
+    parser.add_argument("--start", type=parse_day, help="first session, inclusive (default: the first in the lake)")
+    parser.add_argument("--end", type=parse_day, help="last session, inclusive (default: the last in the lake)")
     parser.add_argument("--out-dir", type=Path, default=Path(os.environ.get("CHART_DIR") or DEFAULT_OUT_DIR),
                         help="where the PNGs go, from the current folder (default CHART_DIR or ./out)")
     parser.add_argument("--lake-dir", type=Path, help="local lake folder (default LAKE_DIR or ./lake)")

@@ -156,8 +156,8 @@ def refine_changes(spark: SparkSession, lake_root: str, tickers: list[str], chan
         if sessions is None:  # refined by an older version: every ticker from all of raw, once
             return rebuild(spark, lake_root, expected_files)
         needed = sessions_needed(sessions, sorted(tickers), changed_days)
-        return _refine(spark, lake_root, raw_days_needed(needed, changed_days), sorted(tickers), changed_days,
-                       expected_files, needed)
+        return _refine(spark, lake_root, read_days=raw_days_needed(needed, changed_days), tickers=sorted(tickers),
+                       changed_days=changed_days, expected_files=expected_files, needed=needed)
     except LakeFileError as exc:
         if exc.key.startswith(RAW_QUOTES.prefix):
             raise _raw_missing(lake_root, exc) from None
@@ -192,7 +192,8 @@ def rebuild(spark: SparkSession, lake_root: str, expected_files: Sequence[str] =
                                   "scrapes; nothing was refined")
         return {"raw_days_read": 0, "daily_rows": 0, "monthly_rows": 0, "written": {}, "rebuilt": True}
     try:
-        return {**_refine(spark, lake_root, days, None, days, expected_files, refined, replace_compact=True),
+        return {**_refine(spark, lake_root, read_days=days, tickers=None, changed_days=days,
+                          expected_files=expected_files, needed=refined, replace_compact=True),
                 "rebuilt": True}
     except LakeFileError as exc:
         raise _raw_missing(lake_root, exc) from None
@@ -229,14 +230,14 @@ def _raw_missing(lake_root: str, exc: LakeFileError) -> LakeDataMissing:
                            "restore it or re-run that scrape; nothing was refined")
 
 
-def _refine(spark: SparkSession, lake_root: str, days: list[str], tickers: list[str] | None,
+def _refine(spark: SparkSession, lake_root: str, *, read_days: list[str], tickers: list[str] | None,
             changed_days: list[str], expected_files: Sequence[str], needed: dict[str, list[dt.date]],
             replace_compact: bool = False) -> dict:
-    """Read `days` of raw for `tickers` (all when None) in Spark tasks, check them, rewrite what
+    """Read `read_days` of raw for `tickers` (all when None) in Spark tasks, check them, rewrite what
     `changed_days` can move: the partitioned tables, then their compact years."""
-    files = raw_files(lake_root, days)
+    files = raw_files(lake_root, read_days)
     _check_files_exist(lake_root, files, list(expected_files))
-    daily = refined_daily_from_raw(spark, lake_root, days, files, tickers).cache()
+    daily = refined_daily_from_raw(spark, lake_root, read_days, files, tickers).cache()
     try:
         with lake_file_errors():
             _check_sessions_read(spark, daily, needed, lake_root)
@@ -245,7 +246,7 @@ def _refine(spark: SparkSession, lake_root: str, days: list[str], tickers: list[
         daily_out, monthly_out = (frame.cache() for frame in select_changed(daily, summarize_monthly(daily),
                                                                              changed_days, changed_days))
         # What the rewritten rows can span: the days read from the first changed one on.
-        later = [d for d in days if d >= changed_days[0]] or changed_days
+        later = [d for d in read_days if d >= changed_days[0]] or changed_days
         months, years = len({d[:7] for d in later}) + 1, len({d[:4] for d in later}) + 1
         daily_key, monthly_key = list(reversed(QUOTES_DAILY.partition_names)), list(reversed(QUOTES_MONTHLY.partition_names))
         # Independent Spark jobs, submitted together: a small run's latency is one job's, not four.
@@ -262,5 +263,5 @@ def _refine(spark: SparkSession, lake_root: str, days: list[str], tickers: list[
                 done.result()
     finally:
         spark.catalog.clearCache()
-    return {"raw_days_read": len(days), "daily_rows": written_daily.rows, "monthly_rows": written_monthly.rows,
+    return {"raw_days_read": len(read_days), "daily_rows": written_daily.rows, "monthly_rows": written_monthly.rows,
             "written": {QUOTES_DAILY.name: written_daily, QUOTES_MONTHLY.name: written_monthly}}

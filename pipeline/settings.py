@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import datetime as dt
 import os
 import shlex
@@ -107,6 +108,14 @@ def normalize_ticker(raw: str) -> str:
     if not ticker:
         raise ConfigError(f"invalid ticker {raw!r}: expected a B3 code such as PETR4")
     return ticker
+
+
+def parse_day(text: str) -> dt.date:
+    """A command line's day, YYYY-MM-DD (argparse's `type=`: a bad one is argparse's one-line error)."""
+    try:
+        return dt.date.fromisoformat(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a date (YYYY-MM-DD)") from None
 
 
 def parse_tickers(text: str) -> tuple[str, ...]:

@@ -32,7 +32,14 @@ try:
     from contract.layout import RAW_PREFIX
 except ModuleNotFoundError as exc:  # a Python the project is not installed in
     sys.exit(f"error: cannot import {exc.name}: install the project first (make demo, or pip install -e .)")
-from pipeline.settings import ConfigError, Settings, load_settings, normalize_ticker, parse_tickers  # noqa: E402
+from pipeline.settings import (  # noqa: E402
+    ConfigError,
+    Settings,
+    load_settings,
+    normalize_ticker,
+    parse_day,
+    parse_tickers,
+)
 from runtime import Runtime, build_runtime  # noqa: E402
 from scraper import calendar_b3  # noqa: E402
 from scraper.errors import SourceDataError, SourceUnavailable  # noqa: E402
@@ -70,18 +77,11 @@ FILE_SOURCES = file_source_names()
 UNIVERSES = ("ibov", "all")
 
 
-def parse_date(text: str) -> dt.date:
-    try:
-        return dt.date.fromisoformat(text)
-    except ValueError as exc:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a date (YYYY-MM-DD)") from exc
-
-
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--tickers", help="comma-separated B3 codes (PETR4,VALE3); .SA optional")
-    parser.add_argument("--start", type=parse_date, help="first day, inclusive (default: last session)")
-    parser.add_argument("--end", type=parse_date, help="last day, inclusive (default: last session)")
+    parser.add_argument("--start", type=parse_day, help="first day, inclusive (default: last session)")
+    parser.add_argument("--end", type=parse_day, help="last day, inclusive (default: last session)")
     parser.add_argument("--source", choices=SOURCES,
                         help=f"where quotes come from (default SOURCE or yfinance): {sources_help()}")
     parser.add_argument("--csv-dir", type=Path, help="folder of <TICKER>.SA.csv files for --source csv")

@@ -152,3 +152,14 @@ def test_the_deployments_cost_settings_are_checked_and_a_bad_one_stops_the_scrip
         bad = bash_config(env_file, "BUCKET", AWS_REGION="us-east-1")
         assert bad.returncode == 2 and bad.stdout == "", line
         assert bad.stderr.startswith(f"error: {env_file}: {message}"), bad.stderr
+
+
+@pytest.mark.parametrize(("module", "option"), [("scraper.scraper_upload", "--start"), ("charts.command", "--end"),
+                                                ("catalog.verify", "--since")])
+def test_every_command_refuses_a_day_that_is_none_in_the_same_words(module, option, capsys):
+    import importlib
+
+    with pytest.raises(SystemExit) as exited:
+        importlib.import_module(module).main([option, "2024-02-30"])
+    assert exited.value.code == 2
+    assert f"argument {option}: '2024-02-30' is not a date (YYYY-MM-DD)" in capsys.readouterr().err.splitlines()[-1]
