@@ -41,16 +41,45 @@ PENDING = "pending"
 EXTRA_ROUNDS = 3
 
 
+# What one step refines at most, in ticker-sessions (a refined file each), unless one year holds more:
+# years are joined into a step while they fit. The whole market's year (~190 k) is a step of its
+# own, ten years of the IBOV (~220 k) one step, a test's lake one. REFINE_STEP_SESSIONS overrides it.
+STEP_TICKER_SESSIONS = 250_000
+
+
 @dataclass(frozen=True)
 class Step:
-    """One year of the days pending manifests still need refined: the unit a run commits."""
+    """Whole years of the days pending manifests still need refined: the unit a run commits."""
 
-    year: str
+    year: str  # the step's last year: its commit says the runs are refined through its end
     days: list[str]
     tickers: list[str]
     files: list[str]
-    finished: list[str]    # manifests whose last remaining day is in this year
-    continuing: list[str]  # manifests with days in this year and in later ones
+    finished: list[str]    # manifests whose last remaining day is in this step
+    continuing: list[str]  # manifests with days in this step and in later ones
+    first_year: str = ""
+
+    @property
+    def years(self) -> str:
+        return self.year if self.first_year in ("", self.year) else f"{self.first_year}-{self.year}"
+
+    @property
+    def ticker_sessions(self) -> int:
+        return len(self.days) * len(self.tickers)
+
+
+def step_ticker_sessions(environ: dict[str, str] | os._Environ = os.environ) -> int:
+    """REFINE_STEP_SESSIONS, a whole number above 0; else STEP_TICKER_SESSIONS."""
+    text = environ.get("REFINE_STEP_SESSIONS", "").strip()
+    return int(text) if text.isdigit() and int(text) > 0 else STEP_TICKER_SESSIONS
+
+
+def _joined(first: Step, then: Step) -> Step:
+    """Two consecutive steps as one."""
+    finished = sorted({*first.finished, *then.finished})
+    return Step(then.year, [*first.days, *then.days], sorted({*first.tickers, *then.tickers}),
+                sorted({*first.files, *then.files}), finished,
+                sorted({*first.continuing, *then.continuing} - set(finished)), first.first_year or first.year)
 
 
 def _year_of_file(key: str) -> str | None:
@@ -58,9 +87,10 @@ def _year_of_file(key: str) -> str | None:
     return next((part[3:7] for part in key.split("/") if part.startswith("dt=")), None)
 
 
-def plan_steps(manifests: list[RunManifest], through: dict[str, str]) -> list[Step]:
+def plan_steps(manifests: list[RunManifest], through: dict[str, str], budget: int | None = None) -> list[Step]:
     """The days these manifests still need refined (after `through`, the day their committed steps
-    reached), one step per year of trade dates, oldest first.
+    reached), in steps of whole years of trade dates, oldest first: consecutive years are joined while
+    the step holds at most `budget` ticker-sessions (default step_ticker_sessions()).
 
     A step refines its own days with the tickers of the manifests that have days in it, reading
     the sessions its windows need from the years before, which earlier steps have committed: so
@@ -78,16 +108,23 @@ def plan_steps(manifests: list[RunManifest], through: dict[str, str]) -> list[St
             sorted({f for m in inside for f in m.files if _year_of_file(f) in (None, year)}),
             [m.key for m in inside if max(remaining[m.key])[:4] == year],
             [m.key for m in inside if max(remaining[m.key])[:4] > year]))
-    return steps
+    budget = step_ticker_sessions() if budget is None else budget
+    joined: list[Step] = []
+    for step in steps:
+        if joined and joined[-1].ticker_sessions + step.ticker_sessions <= budget:
+            joined[-1] = _joined(joined[-1], step)
+        else:
+            joined.append(step)
+    return joined
 
 
 def refine_manifests(spark: SparkSession, lake_root: str, manifests: list[RunManifest],
                      log: Callable[[str], None] = print) -> dict:
-    """Recompute and overwrite every refined partition these scrape runs can have changed, a year at a time.
+    """Recompute and overwrite every refined partition these scrape runs can have changed, in steps of whole years.
 
     The windows need each ticker's earlier sessions: etl.refine reads what they need and
     rewrites only the rows that can change, so an incremental run equals a full recompute.
-    Each year's step but the last is committed when it ends: the manifests it finished are marked
+    Each step but the last is committed when it ends: the manifests it finished are marked
     processed, the others record the day they are refined through (`refined/_partial_runs/`), so
     the next run, whichever manifest starts it, refines only the years left, and its own. The
     caller marks the rest processed (refine_run), then deletes their records (under `partial`);
@@ -99,7 +136,7 @@ def refine_manifests(spark: SparkSession, lake_root: str, manifests: list[RunMan
     totals: dict = {"daily_rows": 0, "monthly_rows": 0, "raw_days_read": 0}
     for number, step in enumerate(steps, 1):
         if len(steps) > 1:
-            log(f"  step {number} of {len(steps)}: {step.year}, {len(step.days)} day(s) of {len(step.tickers)} ticker(s)")
+            log(f"  step {number} of {len(steps)}: {step.years}, {len(step.days)} day(s) of {len(step.tickers)} ticker(s)")
         counts = refine_changes(spark, lake_root, step.tickers, step.days, step.files)
         for name in ("daily_rows", "monthly_rows", "raw_days_read"):
             totals[name] += counts.get(name, 0)

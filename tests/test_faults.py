@@ -298,12 +298,13 @@ def test_read_only_lake_exits_6_naming_it_and_changes_nothing(tmp_path, monkeypa
 # --- a long backfill stopped part-way ----------------------------------------------------------
 
 
-def test_backfill_killed_after_its_first_year_is_finished_by_the_next_daily_run(tmp_path):
-    """The refine commits a year at a time. Killed once 2019 is committed (what a Glue timeout does to a
-    job), the backfill is finished by the next day's run: it refines 2020 (the backfill's rest and its
+def test_backfill_killed_after_its_first_year_is_finished_by_the_next_daily_run(tmp_path, monkeypatch):
+    """The refine commits a year at a time here (REFINE_STEP_SESSIONS=1: this small lake's years would
+    be one step). Killed once 2019 is committed (what a Glue timeout does to a job), the backfill is finished by the next day's run: it refines 2020 (the backfill's rest and its
     own day) and writes no file of 2019 again; the lake then equals a clean run."""
     lake = tmp_path / "lake"
     source = ARGS[:-4]
+    monkeypatch.setenv("REFINE_STEP_SESSIONS", "1")  # the child's environment is this one's
     killed = drive("refine-step:1", lake, *source, "--start", "2019-10-01", "--end", "2020-03-13")
     assert killed.returncode == KILLED, killed.stderr
     assert "step 1 of 2: 2019" in killed.stdout

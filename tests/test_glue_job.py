@@ -338,12 +338,12 @@ def run_manifest(key: str, days: list[str], tickers: list[str]) -> RunManifest:
     return RunManifest(key, days, tickers, f"{MANIFESTS}/{key}.json", files=files)
 
 
-def test_plan_steps_cuts_the_remaining_days_by_year_and_says_which_runs_each_step_finishes():
+def test_plan_steps_cuts_the_remaining_days_in_whole_years_and_says_which_runs_each_step_finishes():
     backfill = run_manifest("backfill", ["2018-12-28", "2019-01-02", "2019-12-30", "2020-01-02", "2020-03-13"],
                             ["PETR4", "VALE3"])
     daily = run_manifest("daily", ["2020-03-16"], ["PETR4", "ITUB4"])
     # The backfill's 2018 step was committed by a run that stopped after it.
-    steps = plan_steps([backfill, daily], {backfill.key: "2018-12-31"})
+    steps = plan_steps([backfill, daily], {backfill.key: "2018-12-31"}, budget=1)  # a year a step
     assert [(s.year, s.days, s.tickers, s.finished, s.continuing) for s in steps] == [
         ("2019", ["2019-01-02", "2019-12-30"], ["PETR4", "VALE3"], [], [backfill.key]),
         ("2020", ["2020-01-02", "2020-03-13", "2020-03-16"], ["ITUB4", "PETR4", "VALE3"],
@@ -352,8 +352,16 @@ def test_plan_steps_cuts_the_remaining_days_by_year_and_says_which_runs_each_ste
     # Each step checks the raw files of its own days only.
     assert steps[0].files == ["raw/quotes/dt=2019-01-02/csv-backfill.parquet",
                               "raw/quotes/dt=2019-12-30/csv-backfill.parquet"]
-    assert [s.year for s in plan_steps([backfill], {})] == ["2018", "2019", "2020"]
+    assert [s.year for s in plan_steps([backfill], {}, budget=1)] == ["2018", "2019", "2020"]
     assert plan_steps([backfill], {backfill.key: "2020-12-31"}) == []  # nothing left: refine_run marks it
+    # Years are joined while the step holds at most `budget` ticker-sessions: 2018 is 1 day x 2 tickers,
+    # 2019 2 x 2, 2020 3 x 3 (the daily run brings ITUB4).
+    assert [(s.years, s.ticker_sessions) for s in plan_steps([backfill, daily], {}, budget=6)] == [
+        ("2018-2019", 6), ("2020", 9)]
+    (whole,) = plan_steps([backfill, daily], {backfill.key: "2018-12-31"})  # the default: 250 k
+    assert (whole.years, whole.year, whole.finished, whole.continuing) == ("2019-2020", "2020",
+                                                                           [backfill.key, daily.key], [])
+    assert whole.days == ["2019-01-02", "2019-12-30", "2020-01-02", "2020-03-13", "2020-03-16"]
 
 
 class StopsTheJob(Exception):
@@ -377,6 +385,7 @@ def test_a_backfill_stopped_between_years_on_s3_is_finished_by_the_next_run(spar
     (backfill,) = pending_manifest_keys(root)
 
     real_commit = glue_job.commit_step
+    monkeypatch.setenv("REFINE_STEP_SESSIONS", "1")  # a year a step: two months of two tickers would be one
 
     def commit_then_stop(*args, **kwargs):
         real_commit(*args, **kwargs)
