@@ -362,10 +362,11 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     lake = runtime.lake  # the runtime's: on S3, with its boto3 session
+    since = args.since.isoformat() if args.since else None
     runtime.refresh_catalog()  # a broken local catalog file is rebuilt here too, with one line
     # Under the lake's lock: a scrape half-way (raw written, refine to come) is not a finding.
     with runtime.holding_lake("verify"):
-        found = verify(lake, since=args.since and args.since.isoformat())
+        found = verify(lake, since=since)
         if not found.lines:
             return 0
         if not args.repair:
@@ -381,7 +382,7 @@ def main(argv: list[str] | None = None) -> int:
         if found.missing_raw:
             forget(lake, found.missing_raw)
         repair(runtime.settings.lake_root)
-        return 0 if not verify(lake, since=args.since and args.since.isoformat()).lines else 1
+        return 0 if not verify(lake, since=since).lines else 1
 
 
 if __name__ == "__main__":

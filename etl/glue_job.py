@@ -206,9 +206,8 @@ def start_crawler(crawler_name: str, glue_client=None) -> bool:
     return True
 
 
-def uncrawled_partitions(lake_root: str) -> list[str]:
+def uncrawled_partitions(lake: Lake) -> list[str]:
     """The crawled tables' partitions (`quotes_daily_compact=2024`: a year) no crawl was started for."""
-    lake = Lake.at(lake_root)
     found = {f"{name}={folder.split('=', 1)[1]}" for name, table in CRAWLED_TABLES.items()
              for folder in lake.list_folders(table.folder, f"{table.partition_keys[0].name}=")}
     crawled = {key.rsplit("/", 1)[-1] for key in lake.list_files(CRAWLED_PARTITIONS, hidden=True)}
@@ -224,13 +223,13 @@ def crawl_new_partitions(lake_root: str, crawler_name: str, glue_client=None,
     year's compact file adds no partition: so most daily runs start none. A crawl refused because
     one is running records nothing, so the next run asks again.
     """
-    new = uncrawled_partitions(lake_root)
+    lake = Lake.at(lake_root)
+    new = uncrawled_partitions(lake)
     if not new:
         return []
     if not start_crawler(crawler_name, glue_client):
         log(f"crawler {crawler_name} already running: the next run starts it for {', '.join(new)}")
         return []
-    lake = Lake.at(lake_root)
     for name in new:
         lake.write_bytes(f"{CRAWLED_PARTITIONS}/{name}", b"")
     log(f"crawler {crawler_name} started for the new partition(s) {', '.join(new)}")
