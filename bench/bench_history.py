@@ -146,16 +146,19 @@ def python_peak_mb() -> float:
 
 def phase_job(lake: str, manifest_key: str) -> dict:
     """The job refining one manifest, then the local catalog refresh (what a local run does)."""
+    from contract.tables import QUOTES_DAILY
     from etl.glue_job import refine_run
     from local_mode.duckdb_views import refresh_catalog
     from local_mode.spark import local_spark
+    from storage import Lake
 
     spark = local_spark("bench-history")
     spark.range(1).count()  # JVM start-up is not the run's cost
     began = time.perf_counter()
-    counts = refine_run(spark, lake, manifest_key, extra_rounds=0, log=lambda _: None)
+    totals = refine_run(spark, Lake.local(lake), manifest_key, extra_rounds=0, log=lambda _: None)
     refresh_catalog(Path(lake))
     seconds = time.perf_counter() - began
+    counts = {"daily_rows": totals.counts.rows[QUOTES_DAILY.name], "raw_days_read": totals.counts.raw_days_read}
     return {"seconds": seconds, "counts": counts, "python_mb": python_peak_mb(), "jvm_mb": jvm_peak_mb(spark)}
 
 

@@ -54,7 +54,7 @@ def main() -> None:
         timings = {}
         for label, write in (
             ("etl.refined_writer.write_partitions (job)",
-             lambda i: write_partitions(daily, str(work / "job"), QUOTES_DAILY)),
+             lambda i: write_partitions(daily, Lake.local(work / "job"), QUOTES_DAILY)),
             ("Spark dynamic overwrite (baseline)",
              lambda i: daily.repartition(2, "dt", "ticker").write.mode("overwrite")
              .option("partitionOverwriteMode", "dynamic").partitionBy("dt", "ticker")

@@ -41,7 +41,7 @@ def phase_parts(lake_dir: str) -> dict:
     verify.unreadable_files(lake, [t for t in TABLES.values() if t not in verify.REFINED])
     seconds["read the raw and other non-refined files"] = time.perf_counter() - began
     began = time.perf_counter()
-    recompute_lake(lake_dir)
+    recompute_lake(lake)
     seconds["recompute every refined row from raw (Spark, cold JVM)"] = time.perf_counter() - began
     for table in verify.REFINED:
         began = time.perf_counter()

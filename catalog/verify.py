@@ -35,15 +35,7 @@ import pyarrow.parquet as pq
 
 from contract.arrow import ARROW_TYPES
 from contract.layout import MANIFESTS, ManifestError, RunManifest
-from contract.tables import (
-    QUOTES_DAILY,
-    QUOTES_DAILY_COMPACT,
-    QUOTES_MONTHLY,
-    QUOTES_MONTHLY_COMPACT,
-    RAW_QUOTES,
-    TABLES,
-    Table,
-)
+from contract.tables import QUOTES_DAILY, QUOTES_DAILY_COMPACT, RAW_QUOTES, REFINED_TABLES, TABLES, Table, compact_of
 from pipeline.settings import ConfigError, load_settings, parse_day
 from runtime import build_runtime
 from storage import Lake
@@ -58,7 +50,14 @@ def _read(lake: Lake, key: str, columns: list[str] | None = None) -> pa.Table:
                          partitioning=None)  # pyright: ignore[reportArgumentType]
 
 
-REFINED = (QUOTES_DAILY, QUOTES_DAILY_COMPACT, QUOTES_MONTHLY, QUOTES_MONTHLY_COMPACT)
+# Each refined table and its compact companion: the same rows, compared with the same recompute.
+REFINED = tuple(t for table in REFINED_TABLES for t in (table, compact_of(table)))
+# A day as each period key reads it: 2024-03-05 is dt 2024-03-05 and month 2024-03.
+PERIOD_CHARACTERS = {"dt": 10, "month": 7}
+
+
+def _period(key: str, day: str) -> str:
+    return day[:PERIOD_CHARACTERS[key]]
 
 
 def unreadable_files(lake: Lake, tables: list[Table] | None = None) -> list[str]:
@@ -208,22 +207,21 @@ class Findings:
     missing_raw: dict[tuple[str, str], str] = field(default_factory=dict)  # (ticker, day) -> its refined source
 
 
-def compare_values(lake: Lake, daily: pd.DataFrame, monthly: pd.DataFrame, since: str | None = None) -> Findings:
-    """Every row of the four refined tables against the recompute from raw (`daily`, `monthly`).
+def compare_values(lake: Lake, recomputed: dict[str, pd.DataFrame], since: str | None = None) -> Findings:
+    """Every row of the refined tables and their compact companions against the recompute from raw
+    (`recomputed`, by refined table name).
 
     With `since` (a day), only the partitioned tables' files of sessions (months) from that day
     on are read and compared, and the other files of theirs whose key raw does not give or that
     share a folder; the rest of the partitioned tables is checked by its listing.
     """
     findings = Findings()
-    checks = [(QUOTES_DAILY, Check(QUOTES_DAILY, ["ticker", "dt"], daily)),
-              (QUOTES_DAILY_COMPACT, Check(QUOTES_DAILY_COMPACT, ["ticker", "dt"], daily)),
-              (QUOTES_MONTHLY, Check(QUOTES_MONTHLY, ["ticker", "month"], monthly)),
-              (QUOTES_MONTHLY_COMPACT, Check(QUOTES_MONTHLY_COMPACT, ["ticker", "month"], monthly))]
+    checks = [(t, Check(t, refined.compact_key, recomputed[refined.name]))
+              for refined in REFINED_TABLES for t in (refined, compact_of(refined))]
     for table, check in checks:
         listed: list[str] = []
-        if since is not None and table in (QUOTES_DAILY, QUOTES_MONTHLY):
-            check, keys, listed = _from_listing(lake, check, since if table is QUOTES_DAILY else since[:7])
+        if since is not None and table in REFINED_TABLES:
+            check, keys, listed = _from_listing(lake, check, _period(check.key[1], since))
             actual, problems = read_refined(lake, table, keys)
         else:
             actual, problems = read_refined(lake, table)
@@ -291,7 +289,7 @@ def missing_raw_lines(missing: dict[tuple[str, str], str], lake: Lake) -> list[s
 
 
 def verify(lake: Lake, log: Callable[[str], None] = print,
-           recompute: Callable[[str], tuple[pd.DataFrame, pd.DataFrame]] | None = None,
+           recompute: Callable[[Lake], dict[str, pd.DataFrame]] | None = None,
            since: str | None = None) -> Findings:
     """Print what is wrong with the lake, the last line saying how much; the findings (no lines: consistent).
 
@@ -303,13 +301,13 @@ def verify(lake: Lake, log: Callable[[str], None] = print,
     unreadable = unreadable_files(lake, [t for t in TABLES.values() if t not in REFINED])
     if any(f"/{RAW_QUOTES.folder}/" in p for p in unreadable):
         # Nothing to compare with: every value would differ for a reason already named.
-        daily, monthly = pd.DataFrame(), pd.DataFrame()
+        recomputed: dict[str, pd.DataFrame] = {t.name: pd.DataFrame() for t in REFINED_TABLES}
         found = Findings(lines=["values not compared: raw files cannot be read (above): restore them or "
                                 "scrape those days again"])
         found.unreadable = [p for table in REFINED for p in read_refined(lake, table)[1]]
     else:
-        daily, monthly = recompute(str(lake.root))
-        found = compare_values(lake, daily, monthly, since)
+        recomputed = recompute(lake)
+        found = compare_values(lake, recomputed, since)
     found.unreadable = sorted(unreadable + found.unreadable)
     found.lines = ([f"unreadable: {p}" for p in found.unreadable] + missing_raw_lines(found.missing_raw, lake)
                    + found.lines)
@@ -317,29 +315,29 @@ def verify(lake: Lake, log: Callable[[str], None] = print,
         log(line)
     problems = sum(1 for line in found.lines if not line.startswith("  "))
     scope = "" if since is None else f"; partitioned files read from {since} on, older ones listed"
+    rows = " and ".join(f"{len(frame)} {name.rsplit('_', 1)[-1]}" for name, frame in recomputed.items())
     log(f"{lake.describe()}: {'consistent' if not problems else f'{problems} problem(s)'} "
-        f"({len(daily)} daily and {len(monthly)} monthly rows recomputed from raw and compared{scope})")
+        f"({rows} rows recomputed from raw and compared{scope})")
     return found
 
 
 def forget(lake: Lake, missing: dict[tuple[str, str], str]) -> None:
     """Delete the refined partitions of sessions raw lacks, and of their months (the user's decision)."""
     doomed = [k for ticker, day in missing
-              for folder in (f"{QUOTES_DAILY.folder}/dt={day}/ticker={ticker}",
-                             f"{QUOTES_MONTHLY.folder}/month={day[:7]}/ticker={ticker}")
+              for folder in (f"{t.folder}/{t.partition_names[0]}={_period(t.partition_names[0], day)}/ticker={ticker}"
+                             for t in REFINED_TABLES)
               for k in lake.list_files(folder, recursive=True, hidden=True)]
     lake.delete(doomed)
     print(f"forgot {len(missing)} session(s) raw lacks: {len(doomed)} refined file(s) deleted, the rest is "
           "rebuilt from raw")
 
 
-def repair(lake_root: str) -> None:
+def repair(lake: Lake) -> None:
     """Rebuild every refined table from raw with the job's code, on a local Spark."""
     from local_mode.rebuild import rebuild_lake
 
-    counts = rebuild_lake(lake_root)
-    print(f"rebuilt from raw: {counts['daily_rows']} daily and {counts['monthly_rows']} monthly rows "
-          f"from {counts['raw_days_read']} raw days")
+    counts = rebuild_lake(lake)
+    print(f"rebuilt from raw: {counts} from {counts.raw_days_read} raw days")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -381,7 +379,7 @@ def main(argv: list[str] | None = None) -> int:
             return 1
         if found.missing_raw:
             forget(lake, found.missing_raw)
-        repair(runtime.settings.lake_root)
+        repair(lake)
         return 0 if not verify(lake, since=since).lines else 1
 
 

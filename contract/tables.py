@@ -5,7 +5,7 @@ Standard library only: the Glue job, the Lambda and the bootstrap tooling all im
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 PARQUET_SERDE = "org.apache.hadoop.hive.ql.io.parquet.serde.ParquetHiveSerDe"
 PARQUET_INPUT_FORMAT = "org.apache.hadoop.hive.ql.io.parquet.MapredParquetInputFormat"
@@ -40,6 +40,8 @@ class Table:
     partition_keys: tuple[Column, ...]
     columns: tuple[Column, ...]  # as stored in the Parquet files (partition keys excluded)
     description: str
+    # A refined table's yearly companion: the same rows, one file a year sorted by compact_key.
+    compact: Table | None = None
 
     @property
     def prefix(self) -> str:
@@ -48,6 +50,11 @@ class Table:
     @property
     def partition_names(self) -> list[str]:
         return [c.name for c in self.partition_keys]
+
+    @property
+    def compact_key(self) -> list[str]:
+        """A row's key in the compact companion, its sort order: (ticker, period), the partition keys reversed."""
+        return list(reversed(self.partition_names))
 
     def location(self, lake_root: str) -> str:
         return f"{lake_root.rstrip('/')}/{self.folder}/"
@@ -190,7 +197,19 @@ CORPORATE_EVENTS = Table(
     """),
     "Corporate events (splits, reverse splits, bonus shares, dividends, JCP), one file per ex date and load",
 )
-QUOTES_DAILY = Table(
+YEAR = (Column("year", "string", "YYYY"),)
+
+
+def with_compact(table: Table, description: str) -> Table:
+    """`table` with its compact companion: the same rows, one file per year sorted by ticker and
+    period, rewritten by the job only for the years a run touches. Reading history costs a few
+    objects instead of one per ticker and session: point queries over years go there."""
+    compact = Table(f"{table.name}_compact", f"{table.folder}_compact", YEAR,
+                    (*table.columns, *table.partition_keys), description)
+    return replace(table, compact=compact)
+
+
+QUOTES_DAILY = with_compact(Table(
     "quotes_daily", "refined/quotes_daily", (*DAY, TICKER),
     _cols("""
         trade_date date the session's day
@@ -212,8 +231,8 @@ QUOTES_DAILY = Table(
         ingested_at timestamp when that row was fetched: the latest ingestion of a ticker and day wins
     """),
     "One row per ticker and session with return, moving averages and days since the previous session",
-)
-QUOTES_MONTHLY = Table(
+), "quotes_daily's rows, one file per year sorted by ticker and day: fast to read over years")
+QUOTES_MONTHLY = with_compact(Table(
     "quotes_monthly", "refined/quotes_monthly", (Column("month", "string", "YYYY-MM"), TICKER),
     _cols("""
         sessions int the ticker's sessions in the month
@@ -229,22 +248,21 @@ QUOTES_MONTHLY = Table(
         monthly_total_return double monthly_return with the month's cash reinvested on its ex dates: (1 + monthly_return) x the product of (1 + cash / close) over the month's sessions - 1
     """),
     "One row per ticker and calendar month: OHLC, volume, mean close and return",
-)
+), "quotes_monthly's rows, one file per year sorted by ticker and month: fast to read over years")
+# The refined tables, in the order the job builds them (monthly from daily), each with its compact companion.
+REFINED_TABLES: tuple[Table, ...] = (QUOTES_DAILY, QUOTES_MONTHLY)
 
-YEAR = (Column("year", "string", "YYYY"),)
-# Compact companions: the same rows as quotes_daily / quotes_monthly, one file per year sorted
-# by ticker, rewritten by the job only for the years a run touches. Reading history costs a few
-# objects instead of one per ticker and session: point queries over years here.
-QUOTES_DAILY_COMPACT = Table(
-    "quotes_daily_compact", "refined/quotes_daily_compact", YEAR,
-    (*QUOTES_DAILY.columns, *QUOTES_DAILY.partition_keys),
-    "quotes_daily's rows, one file per year sorted by ticker and day: fast to read over years",
-)
-QUOTES_MONTHLY_COMPACT = Table(
-    "quotes_monthly_compact", "refined/quotes_monthly_compact", YEAR,
-    (*QUOTES_MONTHLY.columns, *QUOTES_MONTHLY.partition_keys),
-    "quotes_monthly's rows, one file per year sorted by ticker and month: fast to read over years",
-)
+
+def compact_of(table: Table) -> Table:
+    """A refined table's compact companion (ValueError for a table without one)."""
+    if table.compact is None:
+        raise ValueError(f"{table.name} has no compact companion")
+    return table.compact
+
+
+QUOTES_DAILY_COMPACT, QUOTES_MONTHLY_COMPACT = (compact_of(t) for t in REFINED_TABLES)
+
+
 
 TABLES: dict[str, Table] = {t.name: t for t in (RAW_QUOTES, QUOTES_DAILY, QUOTES_MONTHLY, IBOV_PORTFOLIO,
                                                       QUOTE_ISSUES, QUOTES_DAILY_COMPACT,

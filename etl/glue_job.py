@@ -11,7 +11,7 @@ from __future__ import annotations
 import os
 import sys
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from pyspark.sql import SparkSession
 
@@ -26,7 +26,7 @@ from etl.manifests import (
     refined_through,
     set_aside_manifest,
 )
-from etl.refine import refine_changes
+from etl.refine import Counts, refine_changes
 from storage import Lake, release_filesystems
 
 # getResolvedOptions makes every one of these required: each has a non-empty default in the
@@ -118,8 +118,27 @@ def plan_steps(manifests: list[RunManifest], through: dict[str, str], budget: in
     return joined
 
 
-def refine_manifests(spark: SparkSession, lake_root: str, manifests: list[RunManifest],
-                     log: Callable[[str], None] = print) -> dict:
+@dataclass
+class StepsDone:
+    """What refine_manifests did: its counts, the manifests it marked processed as their last step
+    committed, and those it left refined in part (their records of progress)."""
+
+    counts: Counts
+    committed: list[str]
+    partial: list[str]
+
+
+@dataclass
+class RunTotals:
+    """What a job run did: the scrape runs it refined, their counts, the manifests it set aside."""
+
+    counts: Counts = field(default_factory=Counts)
+    runs: int = 0
+    set_aside: int = 0
+
+
+def refine_manifests(spark: SparkSession, lake: Lake, manifests: list[RunManifest],
+                     log: Callable[[str], None] = print) -> StepsDone:
     """Recompute and overwrite every refined partition these scrape runs can have changed, in steps of whole years.
 
     The windows need each ticker's earlier sessions: etl.refine reads what they need and
@@ -130,66 +149,62 @@ def refine_manifests(spark: SparkSession, lake_root: str, manifests: list[RunMan
     caller marks the rest processed (refine_run), then deletes their records (under `partial`);
     `committed` lists the manifests marked here.
     """
-    through = refined_through(lake_root, [m.key for m in manifests])
+    through = refined_through(lake, [m.key for m in manifests])
     steps = plan_steps(manifests, through)
-    partial, committed = set(through), []
-    totals: dict = {"daily_rows": 0, "monthly_rows": 0, "raw_days_read": 0}
+    partial, committed, totals = set(through), [], Counts()
     for number, step in enumerate(steps, 1):
         if len(steps) > 1:
             log(f"  step {number} of {len(steps)}: {step.years}, {len(step.days)} day(s) of {len(step.tickers)} ticker(s)")
-        counts = refine_changes(spark, lake_root, step.tickers, step.days, step.files)
-        for name in ("daily_rows", "monthly_rows", "raw_days_read"):
-            totals[name] += counts.get(name, 0)
-        if counts.get("rebuilt") or number == len(steps):  # a rebuild recomputed all of raw: nothing is left
+        counts = refine_changes(spark, lake, step.tickers, step.days, step.files)
+        totals.add(counts)
+        if counts.rebuilt or number == len(steps):  # a rebuild recomputed all of raw: nothing is left
             break
-        commit_step(lake_root, step.finished, step.continuing, f"{step.year}-12-31", partial)
+        commit_step(lake, step.finished, step.continuing, f"{step.year}-12-31", partial)
         committed += step.finished
-    return {**totals, "committed": committed, "partial": sorted(partial - set(committed))}
+    return StepsDone(totals, committed, sorted(partial - set(committed)))
 
 
-def _readable_manifests(lake_root: str, keys: list[str], log: Callable[[str], None]) -> list[RunManifest]:
+def _readable_manifests(lake: Lake, keys: list[str], log: Callable[[str], None]) -> list[RunManifest]:
     """The manifests among `keys` that can be refined; the others are named and set aside."""
     manifests = []
     for key in keys:
         try:
-            manifests.append(read_manifest(lake_root, key))
+            manifests.append(read_manifest(lake, key))
         except FileNotFoundError:
             log(f"warning: manifest {key} does not exist: nothing to refine for it")
         except ManifestError as exc:
-            record = set_aside_manifest(lake_root, key, str(exc))
+            record = set_aside_manifest(lake, key, str(exc))
             log(f"warning: manifest {key} set aside ({exc}); the other runs are refined. "
                 f"Fix it and delete {record} to refine it")
     return manifests
 
 
-def refine_run(spark: SparkSession, lake_root: str, manifest_key: str = "",
-               refine: Callable[[SparkSession, str, list[RunManifest]], dict] = refine_manifests,
-               extra_rounds: int = EXTRA_ROUNDS, log: Callable[[str], None] = print) -> dict:
+def refine_run(spark: SparkSession, lake: Lake, manifest_key: str = "",
+               refine: Callable[[SparkSession, Lake, list[RunManifest]], StepsDone] = refine_manifests,
+               extra_rounds: int = EXTRA_ROUNDS, log: Callable[[str], None] = print) -> RunTotals:
     """Refine `manifest_key` (may be empty or PENDING) and every pending manifest, then mark them processed.
 
     Pending manifests are those no run has refined: a trigger refused while another run was
     busy, or lost. Before ending, the run looks again (at most `extra_rounds` times) and
     refines what arrived meanwhile, so nothing waits for the next scrape.
     """
-    totals: dict = {"runs": 0, "daily_rows": 0, "monthly_rows": 0, "set_aside": 0, "raw_days_read": 0}
+    totals = RunTotals()
     requested = [] if manifest_key.strip() in ("", PENDING) else [manifest_key.strip()]
     for _ in range(1 + extra_rounds):
-        keys = sorted({*requested, *pending_manifest_keys(lake_root)})
+        keys = sorted({*requested, *pending_manifest_keys(lake)})
         requested = []
         if not keys:
             break
-        manifests = _readable_manifests(lake_root, keys, log)
-        totals["set_aside"] += sum(1 for k in keys if k not in {m.key for m in manifests})
+        manifests = _readable_manifests(lake, keys, log)
+        totals.set_aside += sum(1 for k in keys if k not in {m.key for m in manifests})
         if manifests:
-            counts = refine(spark, lake_root, manifests)
-            mark_processed(lake_root, [m.key for m in manifests if m.key not in counts.get("committed", ())])
-            forget_progress(lake_root, counts.get("partial", []))
-            totals["runs"] += len(manifests)
-            totals["daily_rows"] += counts["daily_rows"]
-            totals["monthly_rows"] += counts["monthly_rows"]
-            totals["raw_days_read"] += counts.get("raw_days_read", 0)
+            done = refine(spark, lake, manifests)
+            mark_processed(lake, [m.key for m in manifests if m.key not in done.committed])
+            forget_progress(lake, done.partial)
+            totals.runs += len(manifests)
+            totals.counts.add(done.counts)
     else:
-        if left := pending_manifest_keys(lake_root):
+        if left := pending_manifest_keys(lake):
             log(f"{len(left)} manifest(s) still arriving after {1 + extra_rounds} rounds: the next run refines them")
     return totals
 
@@ -214,7 +229,7 @@ def uncrawled_partitions(lake: Lake) -> list[str]:
     return sorted(found - crawled)
 
 
-def crawl_new_partitions(lake_root: str, crawler_name: str, glue_client=None,
+def crawl_new_partitions(lake: Lake, crawler_name: str, glue_client=None,
                          log: Callable[[str], None] = print) -> list[str]:
     """Start the crawler when a crawled table has a partition no crawl was started for (a new year of
     the compact tables), and record them; the partitions crawled for, [] when no crawl was needed.
@@ -223,7 +238,6 @@ def crawl_new_partitions(lake_root: str, crawler_name: str, glue_client=None,
     year's compact file adds no partition: so most daily runs start none. A crawl refused because
     one is running records nothing, so the next run asks again.
     """
-    lake = Lake.at(lake_root)
     new = uncrawled_partitions(lake)
     if not new:
         return []
@@ -236,7 +250,7 @@ def crawl_new_partitions(lake_root: str, crawler_name: str, glue_client=None,
     return new
 
 
-def run_in_glue(glue_context, argv: list[str] | None = None) -> dict:
+def run_in_glue(glue_context, argv: list[str] | None = None) -> RunTotals:
     """The job's work inside Glue, given the GlueContext of whoever inits and commits the Job.
 
     Reads the job's arguments from `argv` (sys.argv by default), refines the requested and
@@ -250,17 +264,17 @@ def run_in_glue(glue_context, argv: list[str] | None = None) -> dict:
     args = getResolvedOptions(sys.argv if argv is None else argv, JOB_ARGUMENTS)
     # One region for boto3 and pyarrow alike, as the job definition states it.
     os.environ["AWS_REGION"] = os.environ["AWS_DEFAULT_REGION"] = args["aws_region"]
-    totals = refine_run(glue_context.spark_session, args["lake_root"], args["manifest_key"])
-    print(f"refined {totals['runs']} scrape run(s) ({args['manifest_key']}): "
-          f"{totals['daily_rows']} daily and {totals['monthly_rows']} monthly rows, "
-          f"{totals['set_aside']} manifest(s) set aside")
-    if totals["runs"]:
-        crawl_new_partitions(args["lake_root"], args["crawler_name"])
+    lake = Lake.at(args["lake_root"])  # the one Lake of the run, passed down
+    totals = refine_run(glue_context.spark_session, lake, args["manifest_key"])
+    print(f"refined {totals.runs} scrape run(s) ({args['manifest_key']}): {totals.counts}, "
+          f"{totals.set_aside} manifest(s) set aside")
+    if totals.runs:
+        crawl_new_partitions(lake, args["crawler_name"])
     release_filesystems()  # S3 clients dropped now; pyarrow's S3 is shut down at exit (storage.lake)
     return totals
 
 
-def main(argv: list[str]) -> dict:
+def main(argv: list[str]) -> RunTotals:
     """The script job's entry point: Job.init, run_in_glue, Job.commit, as a generated script does."""
     from awsglue.context import GlueContext
     from awsglue.job import Job

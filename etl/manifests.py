@@ -16,27 +16,25 @@ from contract.layout import (
 from storage import Lake
 
 
-def read_manifest(lake_root: str, key: str) -> RunManifest:
+def read_manifest(lake: Lake, key: str) -> RunManifest:
     """One run manifest (a small JSON object); ManifestError when it is not one."""
-    return RunManifest.parse(Lake.at(lake_root).read_bytes(key), key)
+    return RunManifest.parse(lake.read_bytes(key), key)
 
 
 def _names(lake: Lake, folder: str) -> list[str]:
     return [key.rsplit("/", 1)[-1] for key in lake.list_files(folder)]
 
 
-def pending_manifest_keys(lake_root: str) -> list[str]:
+def pending_manifest_keys(lake: Lake) -> list[str]:
     """Manifests no job run has refined or set aside yet: a refused or lost trigger is caught up here."""
-    lake = Lake.at(lake_root)
     done = {name for folder in (PROCESSED_RUNS, SET_ASIDE_MANIFESTS)
             for name in _names(lake, folder)}
     return [f"{MANIFESTS}/{name}" for name in _names(lake, MANIFESTS)
             if name.endswith(MANIFEST_SUFFIX) and name not in done]
 
 
-def mark_processed(lake_root: str, manifest_keys: list[str]) -> None:
+def mark_processed(lake: Lake, manifest_keys: list[str]) -> None:
     """One empty record per manifest refined: the next run no longer finds it pending."""
-    lake = Lake.at(lake_root)
     for key in manifest_keys:
         lake.write_bytes(f"{PROCESSED_RUNS}/{key.rsplit('/', 1)[-1]}", b"")
 
@@ -45,13 +43,12 @@ def _name(key: str) -> str:
     return key.rsplit("/", 1)[-1]
 
 
-def refined_through(lake_root: str, manifest_keys: list[str]) -> dict[str, str]:
+def refined_through(lake: Lake, manifest_keys: list[str]) -> dict[str, str]:
     """Of these manifests, those refined in part: the last day of the steps already committed.
 
     One listing, then one small read per record there. A record that cannot be read counts as
     none: that manifest is refined whole again, which is safe, only longer.
     """
-    lake = Lake.at(lake_root)
     present = set(_names(lake, PARTIAL_RUNS))
     found = {}
     for key in manifest_keys:
@@ -63,13 +60,12 @@ def refined_through(lake_root: str, manifest_keys: list[str]) -> dict[str, str]:
     return found
 
 
-def commit_step(lake_root: str, finished: list[str], continuing: list[str], through: str,
+def commit_step(lake: Lake, finished: list[str], continuing: list[str], through: str,
                 partial: set[str]) -> None:
     """What one committed refine step leaves: `finished` manifests marked processed (their records of
     progress, the keys in `partial`, deleted), the `continuing` ones refined through `through`."""
-    lake = Lake.at(lake_root)
-    mark_processed(lake_root, finished)
-    forget_progress(lake_root, [key for key in finished if key in partial])
+    mark_processed(lake, finished)
+    forget_progress(lake, [key for key in finished if key in partial])
     at = dt.datetime.now(dt.UTC).isoformat()
     for key in continuing:
         body = {"manifest_key": key, "refined_through": through, "at": at}
@@ -77,13 +73,13 @@ def commit_step(lake_root: str, finished: list[str], continuing: list[str], thro
         partial.add(key)
 
 
-def forget_progress(lake_root: str, manifest_keys: list[str]) -> None:
+def forget_progress(lake: Lake, manifest_keys: list[str]) -> None:
     """Delete the records of progress of these manifests, once they are marked processed."""
     if manifest_keys:
-        Lake.at(lake_root).delete([f"{PARTIAL_RUNS}/{_name(key)}" for key in manifest_keys])
+        lake.delete([f"{PARTIAL_RUNS}/{_name(key)}" for key in manifest_keys])
 
 
-def set_aside_manifest(lake_root: str, key: str, reason: str) -> str:
+def set_aside_manifest(lake: Lake, key: str, reason: str) -> str:
     """Record a manifest the job cannot refine, so that no later run retries it; return the record's key.
 
     The manifest itself stays where it is (nothing is lost, and the job may not delete raw
@@ -91,5 +87,5 @@ def set_aside_manifest(lake_root: str, key: str, reason: str) -> str:
     """
     record = f"{SET_ASIDE_MANIFESTS}/{key.rsplit('/', 1)[-1]}"
     body = {"manifest_key": key, "reason": reason, "set_aside_at": dt.datetime.now(dt.UTC).isoformat()}
-    Lake.at(lake_root).write_bytes(record, json.dumps(body).encode())
+    lake.write_bytes(record, json.dumps(body).encode())
     return record

@@ -31,14 +31,14 @@ LIST_THREADS = 16
 FILES_PER_TASK = 8
 
 
-def list_raw_days(lake_root: str) -> list[str]:
+def list_raw_days(lake: Lake) -> list[str]:
     """The days raw holds (`dt=` folder names), from one listing of folder names only."""
-    return [name[3:] for name in Lake.at(lake_root).list_folders(RAW_QUOTES.folder, "dt=")]
+    return [name[3:] for name in lake.list_folders(RAW_QUOTES.folder, "dt=")]
 
 
-def raw_files(lake_root: str, days: Iterable[str]) -> dict[str, list[str]]:
+def raw_files(lake: Lake, days: Iterable[str]) -> dict[str, list[str]]:
     """The data files of each of these raw days (keys), one listing per day folder."""
-    lake, days = Lake.at(lake_root), sorted(set(days))
+    days = sorted(set(days))
     with ThreadPoolExecutor(LIST_THREADS) as pool:
         listed = pool.map(lambda day: lake.list_files(f"{RAW_QUOTES.folder}/dt={day}"), days)
         return dict(zip(days, listed))
@@ -78,13 +78,12 @@ def warm_task(batches: Iterable[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
     yield from batches
 
 
-def read_raw(spark: SparkSession, lake_root: str, files: list[str], tickers: Iterable[str] | None) -> DataFrame:
+def read_raw(spark: SparkSession, lake: Lake, files: list[str], tickers: Iterable[str] | None) -> DataFrame:
     """The rows of these raw files (keys) for `tickers` (all when None), read in Spark tasks.
 
     The tasks get the file numbers from spark.range (no Python data goes through the JVM) and the
     keys with the task's function.
     """
-    lake = Lake.at(lake_root)
     wanted = None if tickers is None else frozenset(tickers)
     slices = max(1, min(len(files), -(-len(files) // FILES_PER_TASK), 4 * spark.sparkContext.defaultParallelism))
     task = functools.partial(_read_task, lake, list(files), wanted)
@@ -95,7 +94,7 @@ EVENTS_SCHEMA = arrow_schema(CORPORATE_EVENTS)
 EVENTS_DDL = ", ".join(f"{c.name} {c.type}" for c in CORPORATE_EVENTS.columns)
 
 
-def read_events(spark: SparkSession, lake_root: str, first: str, last: str,
+def read_events(spark: SparkSession, lake: Lake, first: str, last: str,
                 tickers: Iterable[str] | None) -> DataFrame | None:
     """The corporate_events rows with an ex date in [first, last] (ISO days) for `tickers` (all when
     None); None when there are none.
@@ -103,7 +102,6 @@ def read_events(spark: SparkSession, lake_root: str, first: str, last: str,
     Events are a few rows a ticker and year, so they are read here, with pyarrow, from the ex-date
     folders in range (one listing of folder names, then one per folder), not in tasks.
     """
-    lake = Lake.at(lake_root)
     days = [name[3:] for name in lake.list_folders(CORPORATE_EVENTS.folder, "dt=") if first <= name[3:] <= last]
     with ThreadPoolExecutor(LIST_THREADS) as pool:
         keys = [key for keys in pool.map(lambda d: lake.list_files(f"{CORPORATE_EVENTS.folder}/dt={d}"), days)

@@ -121,12 +121,12 @@ def _tasks(frame: DataFrame, at_most: int | None) -> int:
     return max(1, min(tasks, at_most)) if at_most else tasks
 
 
-def write_partitions(frame: DataFrame, lake_root: str, table: Table, folders: int | None = None) -> Written:
+def write_partitions(frame: DataFrame, lake: Lake, table: Table, folders: int | None = None) -> Written:
     """Replace exactly the partitions present in `frame` (rows with the table's partition columns).
 
     `folders`, when known, bounds the top-level folders the rows fall in (sizes the shuffle).
     """
-    lake, top = Lake.at(lake_root), table.partition_names[0]
+    top = table.partition_names[0]
     task = functools.partial(_write_task, lake, table.folder, table.partition_names)
     with lake_file_errors():
         results = frame.repartition(_tasks(frame, folders), top).mapInArrow(task, WRITTEN_DDL).collect()
@@ -139,9 +139,9 @@ def write_partitions(frame: DataFrame, lake_root: str, table: Table, folders: in
 
 # --- compact yearly tables ------------------------------------------------------------------------
 
-def compact_years(lake_root: str, table: Table) -> list[str]:
+def compact_years(lake: Lake, table: Table) -> list[str]:
     """The years a compact table holds (`year=` folder names), from one folder-name listing."""
-    return [name[5:] for name in Lake.at(lake_root).list_folders(table.folder, "year=")]
+    return [name[5:] for name in lake.list_folders(table.folder, "year=")]
 
 
 def compact_file(table: Table, year: str) -> str:
@@ -202,13 +202,12 @@ def _merge_task(lake: Lake, table: Table, key: list[str], replace: bool,
                                          schema=WRITTEN_SCHEMA)
 
 
-def merge_compact(frame: DataFrame, lake_root: str, table: Table, key: list[str], replace: bool = False,
+def merge_compact(frame: DataFrame, lake: Lake, table: Table, key: list[str], replace: bool = False,
                   years: int | None = None) -> list[str]:
     """Fold refined rows into a compact table, one task per year touched; return the years rewritten.
 
     `key` is (ticker, period); only the years `frame` touches are read and rewritten.
     """
-    lake = Lake.at(lake_root)
     with_year = frame.withColumn("_year", F.substring(key[1], 1, 4))
     task = functools.partial(_merge_task, lake, table, key, replace)
     with lake_file_errors():

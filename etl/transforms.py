@@ -25,11 +25,12 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 
 from pyspark.sql import Column, DataFrame, Window
 from pyspark.sql import functions as F
 
-from contract.tables import QUOTES_DAILY, QUOTES_MONTHLY
+from contract.tables import QUOTES_DAILY, QUOTES_MONTHLY, Table
 
 # Raw's price names -> quotes_daily's.
 PRICE_RENAMES = {
@@ -210,28 +211,63 @@ def _dt_in(days: list[str]) -> Column:
     return F.expr(f"dt IN ({quoted})") if days else F.lit(False)
 
 
-def select_changed(daily: DataFrame, monthly: DataFrame, changed_days: list[str],
-                   event_days: Sequence[str] = ()) -> tuple[DataFrame, DataFrame]:
-    """The output rows a run that changed `changed_days` (of every ticker in `daily`) can change.
-
-    A new or replaced session changes its own row and, through the lag and the windows, the
-    next REACH rows of the same ticker (nothing later: ma_20 is the longest reach);
-    it changes its month's summary and the return of the ticker's next month with sessions.
-    An event loaded on `event_days` (ex dates) changes the session it applies to (`daily`'s
-    `event_days` column, when present): the same reach from there.
-    """
+def _changed_flag(daily: DataFrame, changed_days: list[str], event_days: Sequence[str]) -> Column:
+    """1 on a daily row a run that changed `changed_days` changes itself, else 0 (see select_changed)."""
     changed = _dt_in(changed_days)
     if event_days and "event_days" in daily.columns:
         days = F.array(*[F.lit(dt.date.fromisoformat(d).isoformat()) for d in sorted(set(event_days))])
         changed = changed | F.coalesce(F.arrays_overlap(F.col("event_days"), days), F.lit(False))
-    changed = changed.cast("int")
+    return changed.cast("int")
+
+
+def _daily_reached(rows: DataFrame, daily: DataFrame, changed: Column) -> DataFrame:
+    """A changed session's own row and, through the lag and the windows, the next REACH rows of the
+    same ticker (nothing later: ma_20 is the longest reach)."""
     recent = Window.partitionBy("ticker").orderBy("trade_date").rowsBetween(-REACH, 0)
-    daily_out = (daily.withColumn("_hit", F.max(changed).over(recent)).filter(F.col("_hit") == 1)
-                 .select(*DAILY_COLUMNS))
+    return rows.withColumn("_hit", F.max(changed).over(recent)).filter(F.col("_hit") == 1).select(*DAILY_COLUMNS)
+
+
+def _monthly_reached(rows: DataFrame, daily: DataFrame, changed: Column) -> DataFrame:
+    """A changed session's month and the ticker's next month with sessions (its return)."""
     changed_months = (daily.filter(changed == 1).select("ticker", F.substring("dt", 1, 7).alias("month"))
                       .distinct().withColumn("_hit", F.lit(1)))
     by_month = Window.partitionBy("ticker").orderBy("month")
-    flagged = monthly.join(changed_months, ["ticker", "month"], "left").fillna(0, ["_hit"])
-    monthly_out = (flagged.withColumn("_prev_hit", F.lag("_hit", 1, 0).over(by_month))
-                   .filter((F.col("_hit") == 1) | (F.col("_prev_hit") == 1)).select(*MONTHLY_COLUMNS))
-    return daily_out, monthly_out
+    flagged = rows.join(changed_months, ["ticker", "month"], "left").fillna(0, ["_hit"])
+    return (flagged.withColumn("_prev_hit", F.lag("_hit", 1, 0).over(by_month))
+            .filter((F.col("_hit") == 1) | (F.col("_prev_hit") == 1)).select(*MONTHLY_COLUMNS))
+
+
+@dataclass(frozen=True)
+class Refinement:
+    """A refined table (contract.tables, with its compact companion) and its rule: `build` makes its
+    rows from the corrected daily rows (refine_daily_with_events), `reached` keeps those a change
+    can move, given the daily rows and their changed flag. A new refined table is one of these."""
+
+    table: Table
+    build: Callable[[DataFrame], DataFrame]
+    reached: Callable[[DataFrame, DataFrame, Column], DataFrame]
+
+
+# In build order; refine, verify and the tests' reference go through this list.
+REFINEMENTS: tuple[Refinement, ...] = (
+    Refinement(QUOTES_DAILY, lambda daily: daily, _daily_reached),
+    Refinement(QUOTES_MONTHLY, summarize_monthly, _monthly_reached),
+)
+
+
+def build_tables(daily: DataFrame) -> dict[str, DataFrame]:
+    """Every refined table's rows (by table name) from the corrected daily rows."""
+    return {r.table.name: r.build(daily) for r in REFINEMENTS}
+
+
+def select_changed(built: dict[str, DataFrame], changed_days: list[str],
+                   event_days: Sequence[str] = ()) -> dict[str, DataFrame]:
+    """Of each refined table's rows (`built`, by name), those a run that changed `changed_days` (of
+    every ticker in the daily rows) can change: REFINEMENTS' `reached` of each.
+
+    An event loaded on `event_days` (ex dates) changes the session it applies to (the daily rows'
+    `event_days` column, when present): the same reach from there.
+    """
+    daily = built[QUOTES_DAILY.name]
+    changed = _changed_flag(daily, changed_days, event_days)
+    return {r.table.name: r.reached(built[r.table.name], daily, changed) for r in REFINEMENTS}

@@ -13,7 +13,7 @@ from pathlib import Path
 import duckdb
 
 from contract.layout import RAW_PREFIX
-from contract.tables import TABLES, VIEWS, Table
+from contract.tables import REFINED_TABLES, TABLES, VIEWS, Table, compact_of
 
 CATALOG_FILE = "catalog.duckdb"
 
@@ -21,7 +21,7 @@ CATALOG_FILE = "catalog.duckdb"
 # The partitioned refined tables hold one file per ticker and session (or month); their compact
 # companions hold the same rows, written by the same job run, in one file per year. Locally the
 # views read the compact files: a query over years of quotes_daily opens ten files, not 226 k.
-READ_FROM = {"quotes_daily": "quotes_daily_compact", "quotes_monthly": "quotes_monthly_compact"}
+READ_FROM = {table.name: compact_of(table).name for table in REFINED_TABLES}
 
 
 def _source(table: str) -> Table:

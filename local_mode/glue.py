@@ -10,6 +10,7 @@ from pyspark.sql import SparkSession
 
 from etl.glue_job import refine_run
 from local_mode.spark import local_spark
+from storage import Lake
 
 
 class ConcurrentRunsExceededException(Exception):
@@ -21,10 +22,10 @@ class LocalGlueClient:
 
     exceptions = SimpleNamespace(ConcurrentRunsExceededException=ConcurrentRunsExceededException)
 
-    def __init__(self, lake_root: str, after_write: Callable[[], None] | None = None,
+    def __init__(self, lake: Lake, after_write: Callable[[], None] | None = None,
                  spark_factory: Callable[[], SparkSession] = local_spark,
                  log: Callable[[str], None] = print) -> None:
-        self.lake_root = lake_root
+        self.lake = lake
         self.after_write = after_write
         self.spark_factory = spark_factory
         self.log = log
@@ -32,9 +33,8 @@ class LocalGlueClient:
     def start_job_run(self, JobName: str, Arguments: dict[str, str]) -> dict[str, str]:  # noqa: N803 - boto3's names
         run_id = f"jr_local_{dt.datetime.now(dt.UTC):%Y%m%dT%H%M%S%f}"
         spark = self.spark_factory()
-        counts = refine_run(spark, self.lake_root, Arguments.get("--manifest_key", ""), log=self.log)
-        self.log(f"  job {JobName} ({run_id}): refined {counts['runs']} scrape run(s), wrote "
-                 f"{counts['daily_rows']} daily and {counts['monthly_rows']} monthly rows")
+        totals = refine_run(spark, self.lake, Arguments.get("--manifest_key", ""), log=self.log)
+        self.log(f"  job {JobName} ({run_id}): refined {totals.runs} scrape run(s), wrote {totals.counts}")
         if self.after_write is not None:
             self.after_write()
         return {"JobRunId": run_id}

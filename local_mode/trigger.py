@@ -7,10 +7,10 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import quote_plus
 
-from contract.layout import lake_root
 from lambdas.start_glue_job import start_job_runs
 from local_mode.duckdb_views import CATALOG_FILE, refresh_catalog
 from local_mode.glue import LocalGlueClient
+from storage import Lake
 
 LOCAL_BUCKET = "local-lake"
 
@@ -31,7 +31,7 @@ def s3_put_event(bucket: str, key: str) -> dict[str, Any]:
 def trigger_locally(lake_dir: Path, manifest_key: str, job_name: str,
                     log: Callable[[str], None] = print) -> list[dict[str, str]]:
     """What S3 -> Lambda -> Glue -> crawler does on AWS, in this process."""
-    glue = LocalGlueClient(lake_root(lake_dir=lake_dir), after_write=lambda: _refresh(lake_dir, log), log=log)
+    glue = LocalGlueClient(Lake.local(lake_dir), after_write=lambda: _refresh(lake_dir, log), log=log)
     return start_job_runs(glue, job_name, s3_put_event(LOCAL_BUCKET, manifest_key))
 
 

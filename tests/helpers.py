@@ -15,13 +15,15 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from contract.tables import REFINED_TABLES
 from tests.conftest import SAMPLE_DIR
 
 # The range the session's full lake covers (tests/conftest.py `full_lake`) and the day that splits
 # it in two runs; two tickers of the bundled sample.
 START, SPLIT, END = "2019-10-01", "2020-01-15", "2020-03-31"
 TICKERS = ("PETR4", "VALE3")
-KEYS = {"quotes_daily": ["ticker", "dt"], "quotes_monthly": ["ticker", "month"]}
+# Each refined table's key (ticker, period), from the contract: what two lakes are compared on.
+KEYS = {table.name: table.compact_key for table in REFINED_TABLES}
 
 
 def run_scraper(lake: Path, *args: str) -> int:

@@ -12,8 +12,10 @@ import pytest
 
 from contract.layout import MANIFESTS, PROCESSED_RUNS, SET_ASIDE_MANIFESTS, RunManifest
 from etl import glue_job
-from etl.glue_job import JOB_ARGUMENTS, PENDING, plan_steps, refine_run
+from etl.glue_job import JOB_ARGUMENTS, PENDING, RunTotals, StepsDone, plan_steps, refine_run
 from etl.manifests import pending_manifest_keys
+from etl.refine import Counts
+from storage import Lake
 from tests.conftest import REPO, SAMPLE_DIR
 from tests.glue_harness import (
     JOB,
@@ -112,41 +114,41 @@ class RecordingRefine:
     def __init__(self, lake: Path, arrivals: int = 0) -> None:
         self.lake, self.arrivals, self.rounds = lake, arrivals, []
 
-    def __call__(self, spark, lake_root, manifests):
+    def __call__(self, spark, lake, manifests):
         self.rounds.append([m.key for m in manifests])
         if len(self.rounds) <= self.arrivals:  # a scrape commits while this round runs
             write_manifest(self.lake, f"late-{len(self.rounds)}.json", manifest(f"late-{len(self.rounds)}"))
-        return {"daily_rows": 10, "monthly_rows": 1, "raw_days_read": 3}
+        return StepsDone(Counts({"quotes_daily": 10, "quotes_monthly": 1}, raw_days_read=3), [], [])
 
 
 def test_refine_run_refines_a_manifest_that_arrived_while_it_was_busy(tmp_path):
     first = write_manifest(tmp_path, "run-a.json", manifest("run-a"))
     refine = RecordingRefine(tmp_path, arrivals=1)
-    totals = refine_run(None, str(tmp_path), first, refine=refine, log=lambda m: None)
+    totals = refine_run(None, Lake.local(tmp_path), first, refine=refine, log=lambda m: None)
     assert refine.rounds == [[first], [f"{MANIFESTS}/late-1.json"]]
-    assert totals == {"runs": 2, "daily_rows": 20, "monthly_rows": 2, "set_aside": 0, "raw_days_read": 6}
+    assert totals == RunTotals(Counts({"quotes_daily": 20, "quotes_monthly": 2}, raw_days_read=6), runs=2)
     assert sorted(p.name for p in (tmp_path / PROCESSED_RUNS).iterdir()) == ["late-1.json", "run-a.json"]
-    assert pending_manifest_keys(str(tmp_path)) == []
+    assert pending_manifest_keys(Lake.local(tmp_path)) == []
 
 
 def test_refine_run_extra_rounds_are_bounded(tmp_path):
     write_manifest(tmp_path, "run-a.json", manifest("run-a"))
     refine = RecordingRefine(tmp_path, arrivals=100)  # a manifest lands during every round
     said = []
-    totals = refine_run(None, str(tmp_path), "", refine=refine, extra_rounds=2, log=said.append)
-    assert len(refine.rounds) == 3 and totals["runs"] == 3
-    assert pending_manifest_keys(str(tmp_path)) == [f"{MANIFESTS}/late-3.json"]  # left for the next run
+    totals = refine_run(None, Lake.local(tmp_path), "", refine=refine, extra_rounds=2, log=said.append)
+    assert len(refine.rounds) == 3 and totals.runs == 3
+    assert pending_manifest_keys(Lake.local(tmp_path)) == [f"{MANIFESTS}/late-3.json"]  # left for the next run
     assert said == ["1 manifest(s) still arriving after 3 rounds: the next run refines them"]
 
 
 @pytest.mark.parametrize("manifest_key", ["", PENDING])
 def test_run_without_manifest_refines_pending_and_does_nothing_when_none(tmp_path, manifest_key):
     refine = RecordingRefine(tmp_path)
-    assert refine_run(None, str(tmp_path), manifest_key, refine=refine) == {
-        "runs": 0, "daily_rows": 0, "monthly_rows": 0, "set_aside": 0, "raw_days_read": 0}
+    assert refine_run(None, Lake.local(tmp_path), manifest_key, refine=refine) == RunTotals(
+        Counts({"quotes_daily": 0, "quotes_monthly": 0}), runs=0, set_aside=0)
     assert refine.rounds == [] and not (tmp_path / "refined").exists()
     pending = write_manifest(tmp_path, "run-b.json", manifest("run-b"))
-    assert refine_run(None, str(tmp_path), manifest_key, refine=refine)["runs"] == 1
+    assert refine_run(None, Lake.local(tmp_path), manifest_key, refine=refine).runs == 1
     assert refine.rounds == [[pending]]  # "pending" is no manifest's name: nothing set aside
 
 
@@ -165,8 +167,8 @@ def test_malformed_and_foreign_manifests_are_set_aside_and_the_others_refined(tm
     for name, body in BAD_MANIFESTS.items():
         write_manifest(tmp_path, name, body)
     refine, said = RecordingRefine(tmp_path), []
-    totals = refine_run(None, str(tmp_path), f"{MANIFESTS}/truncated.json", refine=refine, log=said.append)
-    assert refine.rounds == [[good]] and totals["runs"] == 1 and totals["set_aside"] == len(BAD_MANIFESTS)
+    totals = refine_run(None, Lake.local(tmp_path), f"{MANIFESTS}/truncated.json", refine=refine, log=said.append)
+    assert refine.rounds == [[good]] and totals.runs == 1 and totals.set_aside == len(BAD_MANIFESTS)
     for name in BAD_MANIFESTS:
         (warning,) = [s for s in said if f"{MANIFESTS}/{name} set aside" in s]
         assert warning.startswith("warning: ")
@@ -174,15 +176,15 @@ def test_malformed_and_foreign_manifests_are_set_aside_and_the_others_refined(tm
         assert record["manifest_key"] == f"{MANIFESTS}/{name}" and record["reason"]
     assert (tmp_path / MANIFESTS / "truncated.json").is_file()  # set aside, not deleted
     # Never retried: the next run finds nothing pending.
-    assert pending_manifest_keys(str(tmp_path)) == []
-    refine_run(None, str(tmp_path), "", refine=refine, log=said.append)
+    assert pending_manifest_keys(Lake.local(tmp_path)) == []
+    refine_run(None, Lake.local(tmp_path), "", refine=refine, log=said.append)
     assert refine.rounds == [[good]]
 
 
 def test_set_aside_reasons_name_the_problem(tmp_path):
     for name, body in BAD_MANIFESTS.items():
         write_manifest(tmp_path, name, body)
-    refine_run(None, str(tmp_path), "", refine=RecordingRefine(tmp_path), log=lambda m: None)
+    refine_run(None, Lake.local(tmp_path), "", refine=RecordingRefine(tmp_path), log=lambda m: None)
     reasons = {p.name: json.loads(p.read_text())["reason"] for p in (tmp_path / SET_ASIDE_MANIFESTS).iterdir()}
     assert reasons["truncated.json"].startswith("not UTF-8 JSON")
     assert reasons["binary.json"].startswith("not UTF-8 JSON")
@@ -382,7 +384,7 @@ def test_a_backfill_stopped_between_years_on_s3_is_finished_by_the_next_run(spar
     s3.put_bucket_versioning(Bucket=bucket, VersioningConfiguration={"Status": "Enabled"})
     csv = ["--source", "csv", "--csv-dir", str(SAMPLE_DIR), "--tickers", "PETR4,VALE3"]
     assert scraper_upload.main(["--bucket", bucket, *csv, "--start", "2019-12-02", "--end", "2020-01-31"]) == 0
-    (backfill,) = pending_manifest_keys(root)
+    (backfill,) = pending_manifest_keys(Lake.at(root))
 
     real_commit = glue_job.commit_step
     monkeypatch.setenv("REFINE_STEP_SESSIONS", "1")  # a year a step: two months of two tickers would be one
@@ -393,7 +395,7 @@ def test_a_backfill_stopped_between_years_on_s3_is_finished_by_the_next_run(spar
 
     monkeypatch.setattr(glue_job, "commit_step", commit_then_stop)
     with pytest.raises(StopsTheJob):
-        refine_run(spark, root, backfill)  # 2019 refined and committed, then the timeout
+        refine_run(spark, Lake.at(root), backfill)  # 2019 refined and committed, then the timeout
     monkeypatch.setattr(glue_job, "commit_step", real_commit)
 
     def refined_keys() -> list[str]:
@@ -403,13 +405,13 @@ def test_a_backfill_stopped_between_years_on_s3_is_finished_by_the_next_run(spar
     record = json.loads(s3.get_object(Bucket=bucket, Key=f"refined/_partial_runs/{backfill.rsplit('/', 1)[-1]}")["Body"].read())
     assert record["refined_through"] == "2019-12-31"
     assert {k.split("=")[1][:4] for k in refined_keys()} == {"2019"}  # dt=, month=, year=: 2019 only
-    assert pending_manifest_keys(root) == [backfill]
+    assert pending_manifest_keys(Lake.at(root)) == [backfill]
 
     # The next day's scrape starts the next run, which refines its own day and the backfill's 2020.
     assert scraper_upload.main(["--bucket", bucket, *csv, "--start", "2020-02-03", "--end", "2020-02-03"]) == 0
-    daily = [k for k in pending_manifest_keys(root) if k != backfill]
-    assert refine_run(spark, root, daily[0])["runs"] == 2
-    assert pending_manifest_keys(root) == []
+    daily = [k for k in pending_manifest_keys(Lake.at(root)) if k != backfill]
+    assert refine_run(spark, Lake.at(root), daily[0]).runs == 2
+    assert pending_manifest_keys(Lake.at(root)) == []
     assert s3.list_objects_v2(Bucket=bucket, Prefix="refined/_partial_runs/").get("KeyCount") == 0
 
     keys = refined_keys()
@@ -440,7 +442,7 @@ def test_the_crawler_is_started_only_for_a_compact_year_no_crawl_was_started_for
                             Targets={"S3Targets": [{"Path": "s3://b/refined/quotes_daily_compact/"}]})
         compact_year("2019")
         compact_year("2020")
-        lake, said = str(tmp_path), []
+        lake, said = Lake.local(tmp_path), []
         # The first run after a backfill: both years of both tables are new.
         assert glue_job.crawl_new_partitions(lake, "crawler", glue, said.append) == [
             "quotes_daily_compact=2019", "quotes_daily_compact=2020",

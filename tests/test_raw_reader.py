@@ -9,6 +9,7 @@ import pytest
 
 from etl.raw_reader import list_raw_days, raw_files, read_raw
 from etl.task_errors import LakeFileError, lake_file_errors
+from storage import Lake
 from tests.helpers import T0, put_local, raw_file
 
 
@@ -23,7 +24,7 @@ def test_read_raw_reads_only_those_days_and_tickers_in_tasks(spark, tmp_path, mo
     put_local(tmp_path, "raw/quotes/dt=2024-01-04/csv-a.parquet", raw_file("2024-01-04", {"PETR4": 32.0}))
     # A writer killed mid-file leaves only a hidden temporary: never read.
     put_local(tmp_path, "raw/quotes/dt=2024-01-03/.tmp-x1", b"PAR1 truncated")
-    root = str(tmp_path)
+    root = Lake.local(tmp_path)
     assert list_raw_days(root) == ["2024-01-02", "2024-01-03", "2024-01-04"]
     files = raw_files(root, ["2024-01-03", "2024-01-02", "2024-12-31"])
     assert files == {"2024-01-02": ["raw/quotes/dt=2024-01-02/csv-a.parquet"],
@@ -47,18 +48,18 @@ def test_read_raw_reads_only_those_days_and_tickers_in_tasks(spark, tmp_path, mo
 
 
 def test_read_raw_of_no_files_is_empty(spark, tmp_path):
-    assert list_raw_days(str(tmp_path)) == []
-    assert read_raw(spark, str(tmp_path), [], ["PETR4"]).count() == 0
+    assert list_raw_days(Lake.local(tmp_path)) == []
+    assert read_raw(spark, Lake.local(tmp_path), [], ["PETR4"]).count() == 0
 
 
 def test_an_unreadable_raw_file_is_named_to_the_driver(spark, tmp_path):
     put_local(tmp_path, "raw/quotes/dt=2024-01-02/csv-a.parquet", raw_file("2024-01-02", {"PETR4": 30.0})[:40])
     with pytest.raises(LakeFileError) as caught, lake_file_errors():
-        read_raw(spark, str(tmp_path), ["raw/quotes/dt=2024-01-02/csv-a.parquet"], None).collect()
+        read_raw(spark, Lake.local(tmp_path), ["raw/quotes/dt=2024-01-02/csv-a.parquet"], None).collect()
     assert caught.value.kind == "unreadable"
     assert caught.value.key == "raw/quotes/dt=2024-01-02/csv-a.parquet"
     with pytest.raises(LakeFileError) as gone, lake_file_errors():
-        read_raw(spark, str(tmp_path), ["raw/quotes/dt=2024-01-03/none.parquet"], None).collect()
+        read_raw(spark, Lake.local(tmp_path), ["raw/quotes/dt=2024-01-03/none.parquet"], None).collect()
     assert (gone.value.kind, gone.value.key) == ("missing", "raw/quotes/dt=2024-01-03/none.parquet")
 
 
@@ -70,8 +71,9 @@ def test_read_raw_from_s3_in_tasks(spark, s3_endpoint):
     s3.put_object(Bucket="lake", Key="raw/quotes/dt=2024-01-03/csv-a.parquet",
                   Body=raw_file("2024-01-03", {"PETR4": 31.0}))
     s3.put_object(Bucket="lake", Key="raw/_manifests/r0.json", Body=b"{}")
-    assert list_raw_days("s3://lake") == ["2024-01-02", "2024-01-03"]
-    files = raw_files("s3://lake", list_raw_days("s3://lake"))
-    frame = read_raw(spark, "s3://lake", [k for ks in files.values() for k in ks], ["PETR4"])
+    lake = Lake.at("s3://lake")
+    assert list_raw_days(lake) == ["2024-01-02", "2024-01-03"]
+    files = raw_files(lake, list_raw_days(lake))
+    frame = read_raw(spark, lake, [k for ks in files.values() for k in ks], ["PETR4"])
     assert sorted((r["trade_date"].isoformat(), r["close"]) for r in frame.collect()) == [
         ("2024-01-02", 30.0), ("2024-01-03", 31.0)]

@@ -30,7 +30,7 @@ def files_under(root) -> list[str]:
 
 
 def test_write_partitions_replaces_written_partitions_and_keeps_others(spark, tmp_path, monkeypatch):
-    root = str(tmp_path)
+    root = Lake.local(tmp_path)
     first = write_partitions(rows(spark, {("2024-01-02", "PETR4"): 30.0, ("2024-01-02", "VALE3"): 70.0,
                                           ("2024-01-03", "VALE3"): 71.0}), root, T)
     assert sorted(first) == ["dt=2024-01-02/ticker=PETR4", "dt=2024-01-02/ticker=VALE3", "dt=2024-01-03/ticker=VALE3"]
@@ -53,7 +53,7 @@ def test_write_partitions_replaces_written_partitions_and_keeps_others(spark, tm
 
 
 def test_write_partitions_of_nothing_writes_nothing(spark, tmp_path):
-    written = write_partitions(rows(spark, {}).limit(0), str(tmp_path), T)
+    written = write_partitions(rows(spark, {}).limit(0), Lake.local(tmp_path), T)
     assert (list(written), written.rows) == ([], 0)
     assert not (tmp_path / "t").exists()
 
@@ -61,7 +61,7 @@ def test_write_partitions_of_nothing_writes_nothing(spark, tmp_path):
 def test_files_get_the_mode_the_umask_gives(spark, tmp_path):
     old = os.umask(0o022)
     try:
-        write_partitions(rows(spark, {("2024-01-02", "PETR4"): 30.0}), str(tmp_path), T)
+        write_partitions(rows(spark, {("2024-01-02", "PETR4"): 30.0}), Lake.local(tmp_path), T)
         Lake.at(str(tmp_path)).write_bytes("m/x.json", b"{}")
     finally:
         os.umask(old)
@@ -76,7 +76,7 @@ def test_write_partitions_to_s3_from_tasks(spark, s3_endpoint):
     s3.put_object(Bucket="lake", Key="t/dt=2024-01-02/ticker=PETR4/old.parquet", Body=b"old")
     s3.put_object(Bucket="lake", Key="t/dt=2024-01-01/ticker=PETR4/keep.parquet", Body=b"keep")
     written = write_partitions(rows(spark, {("2024-01-02", "PETR4"): 31.0, ("2024-01-02", "VALE3"): 70.0}),
-                               "s3://lake", T)
+                               Lake.at("s3://lake"), T)
     assert sorted(written) == ["dt=2024-01-02/ticker=PETR4", "dt=2024-01-02/ticker=VALE3"]
     keys = sorted(o["Key"] for o in s3.list_objects_v2(Bucket="lake", Prefix="t/")["Contents"])
     # The replaced object is deleted, the other partition kept, and no empty `folder/` keys appear.
@@ -121,7 +121,7 @@ def test_a_full_disk_names_the_file_and_keeps_the_old_one(tmp_path, monkeypatch)
 
 
 def test_merge_compact_rewrites_only_the_years_touched_sorted_by_ticker(spark, tmp_path):
-    root = str(tmp_path)
+    root = Lake.local(tmp_path)
 
     def daily(items):
         return spark.createDataFrame([(c, d, t) for d, t, c in items], "close_price double, dt string, ticker string")
@@ -132,14 +132,14 @@ def test_merge_compact_rewrites_only_the_years_touched_sorted_by_ticker(spark, t
     assert merge_compact(daily([("2024-01-03", "PETR4", 32.0), ("2024-01-02", "PETR4", 31.5),
                                 ("2024-01-02", "ABEV3", 13.0)]), root, C, ["ticker", "dt"]) == ["2024"]
     assert (tmp_path / "c/year=2023/part-0.snappy.parquet").stat().st_mtime_ns == before_2023
-    year = read_compact_year(Lake.at(root), C, "2024")
+    year = read_compact_year(root, C, "2024")
     assert year is not None
     assert list(zip(year["ticker"].to_pylist(), year["dt"].to_pylist(), year["close_price"].to_pylist())) == [
         ("ABEV3", "2024-01-02", 13.0), ("PETR4", "2024-01-02", 31.5), ("PETR4", "2024-01-03", 32.0)]
     assert compact_years(root, C) == ["2023", "2024"]
     # replace: the year is what the rows say, nothing kept
     assert merge_compact(daily([("2024-01-05", "VALE3", 72.0)]), root, C, ["ticker", "dt"], replace=True) == ["2024"]
-    assert read_compact_year(Lake.at(root), C, "2024")["ticker"].to_pylist() == ["VALE3"]
+    assert read_compact_year(root, C, "2024")["ticker"].to_pylist() == ["VALE3"]
 
 
 def test_an_unreadable_compact_year_is_named(tmp_path):

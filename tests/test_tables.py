@@ -49,6 +49,20 @@ def test_compact_tables_hold_the_partitioned_tables_columns_and_keys():
     daily = TABLES["quotes_daily"]
     assert [c.name for c in TABLES["quotes_daily_compact"].columns] == [
         *(c.name for c in daily.columns), "dt", "ticker"]
+    monthly = TABLES["quotes_monthly"]
+    assert (daily.compact, monthly.compact) == (TABLES["quotes_daily_compact"], TABLES["quotes_monthly_compact"])
+    assert [t.compact.folder for t in (daily, monthly)] == ["refined/quotes_daily_compact",  # pyright: ignore[reportOptionalMemberAccess]
+                                                             "refined/quotes_monthly_compact"]
+    assert (daily.compact_key, monthly.compact_key) == (["ticker", "dt"], ["ticker", "month"])
+
+
+def test_every_refined_table_has_one_rule_in_the_jobs_list_in_the_contracts_order():
+    from contract.tables import REFINED_TABLES
+    from etl.transforms import REFINEMENTS
+
+    assert [r.table.name for r in REFINEMENTS] == [t.name for t in REFINED_TABLES] == ["quotes_daily", "quotes_monthly"]
+    assert all(t.compact is not None for t in REFINED_TABLES)
+    assert [t.name for t in TABLES.values() if t.compact is not None] == ["quotes_daily", "quotes_monthly"]
 
 
 def test_docs_tables_page_is_the_contracts_and_every_column_says_what_it_holds():

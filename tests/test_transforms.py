@@ -6,7 +6,7 @@ import datetime as dt
 
 import pytest
 
-from etl.transforms import refine_daily, select_changed, summarize_monthly
+from etl.transforms import build_tables, refine_daily, select_changed, summarize_monthly
 from scraper.raw_writer import RAW_QUOTES_SCHEMA
 
 T0 = dt.datetime(2024, 3, 1, 12, 0, tzinfo=dt.UTC)
@@ -127,16 +127,17 @@ def test_summarize_monthly_aggregates(two_tickers):
 
 
 def test_select_changed_keeps_the_changed_rows_and_those_their_windows_reach(two_tickers):
-    daily = refine_daily(two_tickers)
-    monthly = summarize_monthly(daily)
-    daily_out, monthly_out = select_changed(daily, monthly, ["2024-01-08"])
+    built = build_tables(refine_daily(two_tickers))
+    assert set(built) == {"quotes_daily", "quotes_monthly"}
+    out = select_changed(built, ["2024-01-08"])
+    daily_out, monthly_out = out["quotes_daily"], out["quotes_monthly"]
     # BBBB4 has no session on the 8th: none of its rows can change.
     assert sorted((r["ticker"], r["dt"]) for r in daily_out.collect()) == [
         ("AAAA3", "2024-01-08"), ("AAAA3", "2024-01-09"), ("AAAA3", "2024-02-01")]
     # January's summary, and February's return (it divides by January's close).
     assert sorted((r["ticker"], r["month"]) for r in monthly_out.collect()) == [
         ("AAAA3", "2024-01"), ("AAAA3", "2024-02")]
-    _, monthly_out = select_changed(daily, monthly, ["2024-01-03"])
+    monthly_out = select_changed(built, ["2024-01-03"])["quotes_monthly"]
     assert sorted((r["ticker"], r["month"]) for r in monthly_out.collect()) == [
         ("AAAA3", "2024-01"), ("AAAA3", "2024-02"), ("BBBB4", "2024-01")]
 
@@ -144,7 +145,7 @@ def test_select_changed_keeps_the_changed_rows_and_those_their_windows_reach(two
 def test_select_changed_reaches_nineteen_sessions_forward_and_no_further(spark):
     days = [dt.date(2024, 1, 1) + dt.timedelta(days=i) for i in range(25)]
     daily = refine_daily(raw_frame(spark, [raw_row("CCCC3", d.isoformat(), float(i + 1)) for i, d in enumerate(days)]))
-    daily_out, _ = select_changed(daily, summarize_monthly(daily), [days[2].isoformat()])
+    daily_out = select_changed(build_tables(daily), [days[2].isoformat()])["quotes_daily"]
     # ma_20 of the 20th session from the change (days[21]) still averages it; days[22] no longer does.
     assert sorted(r["dt"] for r in daily_out.collect()) == [d.isoformat() for d in days[2:22]]
 
@@ -268,6 +269,6 @@ def test_a_late_event_changes_the_session_it_applies_to_and_the_windows_it_reach
     daily = refine_daily_with_events(raw, events)
     # The ex date is no session of LATE3: 2024-01-11 is the first session the split applies to,
     # and it reaches 19 sessions on; nothing before it changes.
-    out, _ = select_changed(daily, summarize_monthly(daily), ["2024-01-10"], ["2024-01-10"])
+    out = select_changed(build_tables(daily), ["2024-01-10"], ["2024-01-10"])["quotes_daily"]
     later = [d.isoformat() for d in days if d > dt.date(2024, 1, 10)][:20]
     assert sorted(r["dt"] for r in out.collect()) == later
