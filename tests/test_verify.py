@@ -81,21 +81,27 @@ WRONG = [
 ]
 
 
-@pytest.mark.parametrize(("file", "column", "wrong", "ticker", "period", "where"), WRONG)
-def test_a_wrong_value_is_named_with_its_key_and_repair_restores_every_row(full_lake, tmp_path, capsys,
-                                                                        file, column, wrong, ticker, period, where):
+def test_wrong_values_are_named_with_their_keys_and_repair_restores_every_row(full_lake, tmp_path, capsys):
     lake = copy_lake(full_lake, tmp_path)
     good = refined_row_digests(lake)
-    right = set_value(lake / file, column, wrong, ticker, period)
+    right = {case: set_value(lake / case[0], *case[1:5]) for case in WRONG}
     changed = {k for k, v in refined_row_digests(lake).items() if good.get(k) != v}
-    assert changed == {(where.split("/")[1], ticker, period)}  # exactly one row of one table differs
+    # Exactly the rows changed, one in each table (two in quotes_daily).
+    assert changed == {(where.split("/")[1], ticker, period) for _, _, _, ticker, period, where in WRONG}
 
     assert verify.main(["--lake-dir", str(lake)]) == 1
     out = capsys.readouterr().out.splitlines()
-    assert out[0] == (f"{where}: 1 value(s) differ from a recompute from raw (tolerance 1e-09 relative, "
-                      "1e-12 absolute); first:")
-    assert out[1] == f"  {ticker} {period} {column}: {wrong} in the lake, {'null' if right is None else right} from raw"
-    assert out[-1].startswith(f"{lake}: 1 problem(s)")
+    expected = []
+    for table in ("refined/quotes_daily", "refined/quotes_daily_compact", "refined/quotes_monthly",
+                  "refined/quotes_monthly_compact"):
+        cases = sorted((case for case in WRONG if case[5] == table), key=lambda case: (case[4], case[3]))
+        expected.append(f"{table}: {len(cases)} value(s) differ from a recompute from raw (tolerance 1e-09 "
+                        "relative, 1e-12 absolute); first:")
+        expected += [f"  {ticker} {period} {column}: {wrong} in the lake, "
+                     f"{'null' if right[case] is None else right[case]} from raw"
+                     for case in cases for _, column, wrong, ticker, period, _ in [case]]
+    assert out[:-1] == expected
+    assert out[-1].startswith(f"{lake}: 4 problem(s)")
 
     assert verify.main(["--lake-dir", str(lake), "--repair"]) == 0
     assert refined_row_digests(lake) == good
