@@ -55,6 +55,10 @@ def is_manifest_key(key: str) -> bool:
     return key.startswith(f"{MANIFESTS}/") and key.endswith(MANIFEST_SUFFIX)
 
 
+# The manifest's fields whose JSON name differs (every manifest written so far says `partitions`).
+JSON_NAMES = {"days": "partitions"}
+
+
 class ManifestError(ValueError):
     """A file under raw/_manifests/ that is not a run manifest the job can refine."""
 
@@ -63,11 +67,12 @@ class ManifestError(ValueError):
 class RunManifest:
     """What one scrape run wrote: the job refines exactly these days and tickers.
 
-    The job needs `partitions` and `tickers`; the other fields tell a person what the run did.
+    The job needs `days` and `tickers`; the other fields tell a person what the run did. `days`
+    are the raw day folders (`dt=` partitions) the run wrote, named `partitions` in the JSON.
     """
 
     run_id: str
-    partitions: list[str]
+    days: list[str]
     tickers: list[str]
     key: str = ""
     dataset: str = ""
@@ -79,7 +84,8 @@ class RunManifest:
     issue_files: list[str] = field(default_factory=list)  # the run's quote_issues files (kept and rejected rows)
 
     def to_json(self) -> bytes:
-        body = {name: value for name, value in asdict(self).items() if name != "key"}  # the key is its name
+        body = {JSON_NAMES.get(name, name): value for name, value in asdict(self).items()
+                if name != "key"}  # the key is its name
         return json.dumps(body, indent=1).encode()
 
     @classmethod

@@ -97,7 +97,7 @@ def plan_steps(manifests: list[RunManifest], through: dict[str, str], budget: in
     each step is an incremental run like a daily one, and a run stopped between steps (a Glue
     timeout) loses only the step under way.
     """
-    remaining = {m.key: [d for d in m.partitions if d > through.get(m.key, "")] for m in manifests}
+    remaining = {m.key: [d for d in m.days if d > through.get(m.key, "")] for m in manifests}
     steps = []
     for year in sorted({d[:4] for days in remaining.values() for d in days}):
         inside = [m for m in manifests if any(d[:4] == year for d in remaining[m.key])]

@@ -61,7 +61,7 @@ def sized_from_manifest(s3: Any, max_workers: int, max_timeout_min: int) -> Call
         except (ManifestError, s3.exceptions.ClientError) as exc:
             LOG.warning("cannot size the run of s3://%s/%s (%s): the job's own resources", bucket, key, exc)
             return {}
-        return run_resources(len(manifest.partitions), len(manifest.tickers), max_workers, max_timeout_min)
+        return run_resources(len(manifest.days), len(manifest.tickers), max_workers, max_timeout_min)
     return resources
 
 

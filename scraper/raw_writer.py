@@ -41,7 +41,7 @@ def new_run_id(now: dt.datetime) -> str:
 @dataclass
 class WrittenRun:
     run_id: str
-    partitions: list[str]
+    days: list[str]  # the raw day folders written
     keys: list[str]
     rows: int
     manifest_key: str

@@ -79,8 +79,8 @@ class ScrapeReport:
             lines.append(f"events    {self.events} corporate events (table corporate_events)")
         if self.written:
             w = self.written
-            lines.append(f"written   {w.rows} rows in {len(w.partitions)} daily partitions "
-                         f"({w.partitions[0]} .. {w.partitions[-1]}), run {w.run_id}")
+            lines.append(f"written   {w.rows} rows in {len(w.days)} daily partitions "
+                         f"({w.days[0]} .. {w.days[-1]}), run {w.run_id}")
             lines.append(f"where     {where(RAW_QUOTES.prefix)}")
         if len(self.missing) <= SUMMARY_TICKERS:
             lines += [f"no data   {ticker}: {self.why_missing(ticker)}" for ticker in self.missing]
@@ -182,7 +182,7 @@ def combine_reports(reports: list[ScrapeReport]) -> ScrapeReport:
     runs = [r.written for r in reports if r.written is not None]
     if runs:
         run_id = runs[0].run_id if len(runs) == 1 else f"{runs[0].run_id} .. {runs[-1].run_id} ({len(runs)} runs, one a file)"
-        combined.written = WrittenRun(run_id, sorted({d for w in runs for d in w.partitions}),
+        combined.written = WrittenRun(run_id, sorted({d for w in runs for d in w.days}),
                                       [k for w in runs for k in w.keys], sum(w.rows for w in runs),
                                       runs[-1].manifest_key, [k for w in runs for k in w.issue_keys])
     return combined

@@ -395,7 +395,7 @@ def scrape_file_by_file(args: argparse.Namespace, settings: Settings, universe: 
                                         "the same command") from exc
         carried = report.last_rows if report.last_rows is not None else carried
         if report.written is not None:
-            print(f"committed {report.written.rows} rows in {len(report.written.partitions)} daily partitions, "
+            print(f"committed {report.written.rows} rows in {len(report.written.days)} daily partitions, "
                   f"run {report.written.run_id}")
         reports.append(report)
     if writes.pending:

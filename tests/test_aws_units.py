@@ -33,7 +33,7 @@ def test_write_raw_quotes_to_s3_manifest_last(aws_credentials):
         run = write_raw_quotes(lake, frame, source="csv", symbols={}, now=now, run_id="r1")
         keys = sorted(o["Key"] for o in s3.list_objects_v2(Bucket="lake")["Contents"])
         assert keys == sorted(run.keys + ["raw/_manifests/r1.json"])
-        assert run.partitions == ["2021-06-24", "2021-06-25"]
+        assert run.days == ["2021-06-24", "2021-06-25"]
         table = pq.read_table(io.BytesIO(s3.get_object(Bucket="lake", Key=run.keys[1])["Body"].read()))
         assert table.schema.field("trade_date").type == "date32[day]"
         assert str(table.schema.field("ingested_at").type) == "timestamp[us, tz=UTC]"

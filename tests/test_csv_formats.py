@@ -69,7 +69,7 @@ def test_the_ibovespa_is_one_ticker(symbol):
 def test_the_index_file_loads_under_ibov(tmp_path, file_name):
     shutil.copy(TEST_DATA / "yahoo_index" / "BVSP.csv", tmp_path / file_name)
     report = scrape(CsvSource(tmp_path), Lake.local(tmp_path / "lake"), ["IBOV"], None, None, NOW)
-    assert report.written is not None and report.written.rows == 7 and report.written.partitions[0] == "2020-06-01"
+    assert report.written is not None and report.written.rows == 7 and report.written.days[0] == "2020-06-01"
     raw = pd.read_parquet(tmp_path / "lake" / "raw" / "quotes" / "dt=2020-06-09")
     assert list(raw["ticker"]) == ["IBOV"] and list(raw["close"]) == [96747.0]
     assert list(raw["source_symbol"]) == [file_name]
