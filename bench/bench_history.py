@@ -155,7 +155,7 @@ def phase_job(lake: str, manifest_key: str) -> dict:
     spark = local_spark("bench-history")
     spark.range(1).count()  # JVM start-up is not the run's cost
     began = time.perf_counter()
-    totals = refine_run(spark, Lake.local(lake), manifest_key, extra_rounds=0, log=lambda _: None)
+    totals = refine_run(spark, Lake.local(lake), manifest_key, extra_rounds=0)
     refresh_catalog(Path(lake))
     seconds = time.perf_counter() - began
     counts = {"daily_rows": totals.counts.rows[QUOTES_DAILY.name], "raw_days_read": totals.counts.raw_days_read}

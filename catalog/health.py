@@ -18,6 +18,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from contract.logs import configure_console
 from pipeline.settings import REPO_ROOT, ConfigError, load_settings
 from runtime import build_runtime
 
@@ -83,6 +84,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--bucket", help="S3 lake (default: BUCKET)")
     parser.add_argument("--check", action="store_true", help="exit 1 when anything is found")
     args = parser.parse_args(argv)
+    configure_console("stderr")  # stdout holds the result; the library's lines (a catalog rebuilt) go beside it
     try:
         runtime = build_runtime(load_settings().with_overrides(lake_dir=args.lake_dir, bucket=args.bucket))
         runtime.require_lake()

@@ -16,6 +16,7 @@ import re
 import sys
 from pathlib import Path
 
+from contract.logs import configure_console
 from local_mode.duckdb_views import QueryRefused
 from pipeline.settings import ConfigError, load_settings
 from runtime import build_runtime
@@ -90,6 +91,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--param", type=_param, action="append", default=[], metavar="NAME=VALUE",
                         help="a value for ${NAME} in the SQL, as a quoted string (repeatable)")
     args = parser.parse_args(argv)
+    configure_console("stderr")  # stdout holds the result; the library's lines (a catalog rebuilt) go beside it
     if args.sql is not None and not args.sql.strip():
         parser.error("--sql is empty: give the SQL text to run, or --file a .sql file")
     try:

@@ -20,6 +20,7 @@ checked again. Raw is never changed. Exit 0 when the lake is consistent, 1 when 
 from __future__ import annotations
 
 import argparse
+import logging
 import shlex
 import sys
 from collections.abc import Callable
@@ -35,11 +36,13 @@ import pyarrow.parquet as pq
 
 from contract.arrow import ARROW_TYPES
 from contract.layout import MANIFESTS, ManifestError, RunManifest
+from contract.logs import configure_console
 from contract.tables import QUOTES_DAILY, QUOTES_DAILY_COMPACT, RAW_QUOTES, REFINED_TABLES, TABLES, Table, compact_of
 from pipeline.settings import ConfigError, load_settings, parse_day
 from runtime import build_runtime
 from storage import Lake
 
+logger = logging.getLogger(__name__)
 READ_THREADS = 16
 SCAN_FILES = 2_000
 SHOWN = 3  # examples per finding
@@ -203,6 +206,7 @@ class Findings:
     """What verify found: lines to print, and the sessions refined holds that raw lacks."""
 
     lines: list[str] = field(default_factory=list)
+    summary: str = ""  # the last line: where, consistent or how many problems, what was compared
     unreadable: list[str] = field(default_factory=list)  # `location: reason`
     missing_raw: dict[tuple[str, str], str] = field(default_factory=dict)  # (ticker, day) -> its refined source
 
@@ -288,10 +292,9 @@ def missing_raw_lines(missing: dict[tuple[str, str], str], lake: Lake) -> list[s
             "  or, to drop them from the refined tables on purpose: python -m catalog.verify --repair --forget-missing"]
 
 
-def verify(lake: Lake, log: Callable[[str], None] = print,
-           recompute: Callable[[Lake], dict[str, pd.DataFrame]] | None = None,
+def verify(lake: Lake, recompute: Callable[[Lake], dict[str, pd.DataFrame]] | None = None,
            since: str | None = None) -> Findings:
-    """Print what is wrong with the lake, the last line saying how much; the findings (no lines: consistent).
+    """What is wrong with the lake (no lines: consistent), and a summary line saying how much (`report` prints both).
 
     `since` (a day): the partitioned tables' files before it are checked by their listing only.
     """
@@ -311,14 +314,20 @@ def verify(lake: Lake, log: Callable[[str], None] = print,
     found.unreadable = sorted(unreadable + found.unreadable)
     found.lines = ([f"unreadable: {p}" for p in found.unreadable] + missing_raw_lines(found.missing_raw, lake)
                    + found.lines)
-    for line in found.lines:
-        log(line)
     problems = sum(1 for line in found.lines if not line.startswith("  "))
     scope = "" if since is None else f"; partitioned files read from {since} on, older ones listed"
     rows = " and ".join(f"{len(frame)} {name.rsplit('_', 1)[-1]}" for name, frame in recomputed.items())
-    log(f"{lake.describe()}: {'consistent' if not problems else f'{problems} problem(s)'} "
-        f"({rows} rows recomputed from raw and compared{scope})")
+    found.summary = (f"{lake.describe()}: {'consistent' if not problems else f'{problems} problem(s)'} "
+                     f"({rows} rows recomputed from raw and compared{scope})")
     return found
+
+
+def report(found: Findings, quiet: bool = False) -> None:
+    """Print the findings, then the summary line; `quiet` prints the findings only."""
+    for line in found.lines:
+        print(line)
+    if not quiet:
+        print(found.summary)
 
 
 def forget(lake: Lake, missing: dict[tuple[str, str], str]) -> None:
@@ -328,8 +337,8 @@ def forget(lake: Lake, missing: dict[tuple[str, str], str]) -> None:
                              for t in REFINED_TABLES)
               for k in lake.list_files(folder, recursive=True, hidden=True)]
     lake.delete(doomed)
-    print(f"forgot {len(missing)} session(s) raw lacks: {len(doomed)} refined file(s) deleted, the rest is "
-          "rebuilt from raw")
+    logger.info(f"forgot {len(missing)} session(s) raw lacks: {len(doomed)} refined file(s) deleted, the rest is "
+                "rebuilt from raw")
 
 
 def repair(lake: Lake) -> None:
@@ -337,7 +346,7 @@ def repair(lake: Lake) -> None:
     from local_mode.rebuild import rebuild_lake
 
     counts = rebuild_lake(lake)
-    print(f"rebuilt from raw: {counts} from {counts.raw_days_read} raw days")
+    logger.info(f"rebuilt from raw: {counts} from {counts.raw_days_read} raw days")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -350,7 +359,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--repair", action="store_true", help="rebuild refined/ from raw, then check again")
     parser.add_argument("--forget-missing", action="store_true",
                         help="with --repair: drop from refined/ the sessions no raw file holds, on purpose")
+    parser.add_argument("--quiet", action="store_true",
+                        help="print only what is wrong, no summary line (the exit code says consistent)")
     args = parser.parse_args(argv)
+    configure_console("stdout", quiet=args.quiet)
     if args.forget_missing and not args.repair:
         parser.error("--forget-missing goes with --repair")
     try:
@@ -365,6 +377,7 @@ def main(argv: list[str] | None = None) -> int:
     # Under the lake's lock: a scrape half-way (raw written, refine to come) is not a finding.
     with runtime.holding_lake("verify"):
         found = verify(lake, since=since)
+        report(found, args.quiet)
         if not found.lines:
             return 0
         if not args.repair:
@@ -380,7 +393,9 @@ def main(argv: list[str] | None = None) -> int:
         if found.missing_raw:
             forget(lake, found.missing_raw)
         repair(lake)
-        return 0 if not verify(lake, since=since).lines else 1
+        found = verify(lake, since=since)
+        report(found, args.quiet)
+        return 0 if not found.lines else 1
 
 
 if __name__ == "__main__":

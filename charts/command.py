@@ -23,6 +23,7 @@ import pandas as pd
 from matplotlib.figure import Figure
 
 from charts import frames, plots
+from contract.logs import configure_console
 from pipeline.settings import ConfigError, load_settings, parse_day, parse_tickers
 from runtime import build_runtime
 from storage import Lake, write_file_atomically
@@ -105,6 +106,7 @@ def main(argv: list[str] | None = None) -> int:
                         help="where the PNGs go, from the current folder (default CHART_DIR or ./out)")
     parser.add_argument("--lake-dir", type=Path, help="local lake folder (default LAKE_DIR or ./lake)")
     args = parser.parse_args(argv)
+    configure_console("stderr")  # stdout holds the result; the library's lines (a catalog rebuilt) go beside it
     try:
         settings = load_settings().with_overrides(
             lake_dir=args.lake_dir, tickers=parse_tickers(args.tickers) if args.tickers else None)

@@ -8,6 +8,7 @@ generated script inits and commits the Job itself and calls `run_in_glue` from i
 
 from __future__ import annotations
 
+import logging
 import os
 import sys
 from collections.abc import Callable
@@ -16,6 +17,7 @@ from dataclasses import dataclass, field
 from pyspark.sql import SparkSession
 
 from contract.layout import CRAWLED_PARTITIONS, ManifestError, RunManifest
+from contract.logs import configure_console
 from contract.tables import CRAWLED_TABLES
 from etl.manifests import (
     commit_step,
@@ -28,6 +30,9 @@ from etl.manifests import (
 )
 from etl.refine import Counts, refine_changes
 from storage import Lake, release_filesystems
+
+# Named, not __name__: the script job runs this file as __main__.
+logger = logging.getLogger("etl.glue_job")
 
 # getResolvedOptions makes every one of these required: each has a non-empty default in the
 # job definition (infra/glue-job.json), except JOB_NAME, which Glue passes on every run.
@@ -137,8 +142,7 @@ class RunTotals:
     set_aside: int = 0
 
 
-def refine_manifests(spark: SparkSession, lake: Lake, manifests: list[RunManifest],
-                     log: Callable[[str], None] = print) -> StepsDone:
+def refine_manifests(spark: SparkSession, lake: Lake, manifests: list[RunManifest]) -> StepsDone:
     """Recompute and overwrite every refined partition these scrape runs can have changed, in steps of whole years.
 
     The windows need each ticker's earlier sessions: etl.refine reads what they need and
@@ -154,7 +158,7 @@ def refine_manifests(spark: SparkSession, lake: Lake, manifests: list[RunManifes
     partial, committed, totals = set(through), [], Counts()
     for number, step in enumerate(steps, 1):
         if len(steps) > 1:
-            log(f"  step {number} of {len(steps)}: {step.years}, {len(step.days)} day(s) of {len(step.tickers)} ticker(s)")
+            logger.info(f"  step {number} of {len(steps)}: {step.years}, {len(step.days)} day(s) of {len(step.tickers)} ticker(s)")
         counts = refine_changes(spark, lake, step.tickers, step.days, step.files)
         totals.add(counts)
         if counts.rebuilt or number == len(steps):  # a rebuild recomputed all of raw: nothing is left
@@ -164,24 +168,24 @@ def refine_manifests(spark: SparkSession, lake: Lake, manifests: list[RunManifes
     return StepsDone(totals, committed, sorted(partial - set(committed)))
 
 
-def _readable_manifests(lake: Lake, keys: list[str], log: Callable[[str], None]) -> list[RunManifest]:
+def _readable_manifests(lake: Lake, keys: list[str]) -> list[RunManifest]:
     """The manifests among `keys` that can be refined; the others are named and set aside."""
     manifests = []
     for key in keys:
         try:
             manifests.append(read_manifest(lake, key))
         except FileNotFoundError:
-            log(f"warning: manifest {key} does not exist: nothing to refine for it")
+            logger.warning(f"manifest {key} does not exist: nothing to refine for it")
         except ManifestError as exc:
             record = set_aside_manifest(lake, key, str(exc))
-            log(f"warning: manifest {key} set aside ({exc}); the other runs are refined. "
+            logger.warning(f"manifest {key} set aside ({exc}); the other runs are refined. "
                 f"Fix it and delete {record} to refine it")
     return manifests
 
 
 def refine_run(spark: SparkSession, lake: Lake, manifest_key: str = "",
                refine: Callable[[SparkSession, Lake, list[RunManifest]], StepsDone] = refine_manifests,
-               extra_rounds: int = EXTRA_ROUNDS, log: Callable[[str], None] = print) -> RunTotals:
+               extra_rounds: int = EXTRA_ROUNDS) -> RunTotals:
     """Refine `manifest_key` (may be empty or PENDING) and every pending manifest, then mark them processed.
 
     Pending manifests are those no run has refined: a trigger refused while another run was
@@ -195,7 +199,7 @@ def refine_run(spark: SparkSession, lake: Lake, manifest_key: str = "",
         requested = []
         if not keys:
             break
-        manifests = _readable_manifests(lake, keys, log)
+        manifests = _readable_manifests(lake, keys)
         totals.set_aside += sum(1 for k in keys if k not in {m.key for m in manifests})
         if manifests:
             done = refine(spark, lake, manifests)
@@ -205,7 +209,7 @@ def refine_run(spark: SparkSession, lake: Lake, manifest_key: str = "",
             totals.counts.add(done.counts)
     else:
         if left := pending_manifest_keys(lake):
-            log(f"{len(left)} manifest(s) still arriving after {1 + extra_rounds} rounds: the next run refines them")
+            logger.info(f"{len(left)} manifest(s) still arriving after {1 + extra_rounds} rounds: the next run refines them")
     return totals
 
 
@@ -229,8 +233,7 @@ def uncrawled_partitions(lake: Lake) -> list[str]:
     return sorted(found - crawled)
 
 
-def crawl_new_partitions(lake: Lake, crawler_name: str, glue_client=None,
-                         log: Callable[[str], None] = print) -> list[str]:
+def crawl_new_partitions(lake: Lake, crawler_name: str, glue_client=None) -> list[str]:
     """Start the crawler when a crawled table has a partition no crawl was started for (a new year of
     the compact tables), and record them; the partitions crawled for, [] when no crawl was needed.
 
@@ -242,11 +245,11 @@ def crawl_new_partitions(lake: Lake, crawler_name: str, glue_client=None,
     if not new:
         return []
     if not start_crawler(crawler_name, glue_client):
-        log(f"crawler {crawler_name} already running: the next run starts it for {', '.join(new)}")
+        logger.info(f"crawler {crawler_name} already running: the next run starts it for {', '.join(new)}")
         return []
     for name in new:
         lake.write_bytes(f"{CRAWLED_PARTITIONS}/{name}", b"")
-    log(f"crawler {crawler_name} started for the new partition(s) {', '.join(new)}")
+    logger.info(f"crawler {crawler_name} started for the new partition(s) {', '.join(new)}")
     return new
 
 
@@ -262,11 +265,12 @@ def run_in_glue(glue_context, argv: list[str] | None = None) -> RunTotals:
     from awsglue.utils import getResolvedOptions
 
     args = getResolvedOptions(sys.argv if argv is None else argv, JOB_ARGUMENTS)
+    configure_console("stdout")  # the job's lines in the run's output log, as plain as before
     # One region for boto3 and pyarrow alike, as the job definition states it.
     os.environ["AWS_REGION"] = os.environ["AWS_DEFAULT_REGION"] = args["aws_region"]
     lake = Lake.at(args["lake_root"])  # the one Lake of the run, passed down
     totals = refine_run(glue_context.spark_session, lake, args["manifest_key"])
-    print(f"refined {totals.runs} scrape run(s) ({args['manifest_key']}): {totals.counts}, "
+    logger.info(f"refined {totals.runs} scrape run(s) ({args['manifest_key']}): {totals.counts}, "
           f"{totals.set_aside} manifest(s) set aside")
     if totals.runs:
         crawl_new_partitions(lake, args["crawler_name"])

@@ -11,8 +11,9 @@ file per year), so a ticker suspended for months is widened exactly as far as it
 from __future__ import annotations
 
 import datetime as dt
+import logging
 from collections import defaultdict
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
@@ -31,6 +32,8 @@ from etl.transforms import (
     select_changed,
 )
 from storage import Lake, LakeDataMissing
+
+logger = logging.getLogger(__name__)
 
 
 @dataclass
@@ -157,7 +160,7 @@ def _check_sessions_read(spark: SparkSession, daily: DataFrame, needed: dict[str
 
 
 def refine_changes(spark: SparkSession, lake: Lake, tickers: list[str], changed_days: list[str],
-                   expected_files: Sequence[str] = (), log: Callable[[str], None] = print) -> Counts:
+                   expected_files: Sequence[str] = ()) -> Counts:
     """Recompute and rewrite every refined row a change to `tickers` on `changed_days` can move.
 
     Equal to a full recompute: the rows read hold every session each rewritten row depends
@@ -180,8 +183,8 @@ def refine_changes(spark: SparkSession, lake: Lake, tickers: list[str], changed_
     except LakeFileError as exc:
         if exc.key.startswith(RAW_QUOTES.prefix):
             raise _raw_missing(lake, exc) from None
-        log(f"warning: {lake.describe(exc.key)} cannot be read ({exc.reason}): "
-            "rebuilding the refined tables from raw")
+        logger.warning(f"{lake.describe(exc.key)} cannot be read ({exc.reason}): "
+                       "rebuilding the refined tables from raw")
         return rebuild(spark, lake, expected_files)
 
 

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import errno
 import hashlib
+import logging
 import os
-import sys
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 
 import duckdb
@@ -16,6 +16,7 @@ from contract.layout import RAW_PREFIX
 from contract.tables import REFINED_TABLES, TABLES, VIEWS, Table, compact_of
 
 CATALOG_FILE = "catalog.duckdb"
+logger = logging.getLogger(__name__)
 
 
 # The partitioned refined tables hold one file per ticker and session (or month); their compact
@@ -92,10 +93,6 @@ def connect(lake_dir: Path, read_only: bool = False) -> duckdb.DuckDBPyConnectio
     return duckdb.connect(str(lake_dir / CATALOG_FILE), read_only=read_only)
 
 
-def _stderr(line: str) -> None:
-    print(line, file=sys.stderr)
-
-
 class CatalogUnusable(Exception):
     """The catalog file is not a DuckDB database of our views: empty, truncated, or another program's."""
 
@@ -131,7 +128,7 @@ def _wanted_views(lake_dir: Path, defined: dict[str, str]) -> tuple[dict[str, st
     return views, present
 
 
-def refresh_catalog(lake_dir: Path, log: Callable[[str], None] = _stderr) -> list[str]:
+def refresh_catalog(lake_dir: Path) -> list[str]:
     """Make the lake's catalog file define a view per table of the contract; return the tables with files.
 
     A table without files gets an empty view with its columns, replaced by the real one when
@@ -150,7 +147,7 @@ def refresh_catalog(lake_dir: Path, log: Callable[[str], None] = _stderr) -> lis
         except (CatalogUnusable, duckdb.Error) as exc:
             if isinstance(exc, duckdb.Error) and (_is_lock_conflict(exc) or _is_permission_error(exc)):
                 raise
-            log(f"catalog {path} could not be used ({_first_line(exc)}): rebuilt from the contract")
+            logger.info(f"catalog {path} could not be used ({_first_line(exc)}): rebuilt from the contract")
             defined = {}
     views, present = _wanted_views(lake_dir, defined)
     # A contract view left undefined (the refined files lack its columns yet) is tried again.
@@ -217,7 +214,7 @@ def memory_catalog(lake_dir: Path) -> duckdb.DuckDBPyConnection:
     return con
 
 
-def open_catalog(lake_dir: Path, log: Callable[[str], None] = _stderr) -> duckdb.DuckDBPyConnection:
+def open_catalog(lake_dir: Path) -> duckdb.DuckDBPyConnection:
     """A read-only connection that reads the lake's tables and nothing else.
 
     It takes no lock: a query during a run answers at once from what the run has committed
@@ -226,12 +223,12 @@ def open_catalog(lake_dir: Path, log: Callable[[str], None] = _stderr) -> duckdb
     it open for writing, the same views are built in memory; only an unexpected failure says so.
     """
     try:
-        refresh_catalog(lake_dir, log)
+        refresh_catalog(lake_dir)
         con = connect(lake_dir, read_only=True)
     except (OSError, duckdb.Error) as exc:
         if not (_is_permission_error(exc) or _is_lock_conflict(exc)):
-            log(f"warning: catalog {lake_dir / CATALOG_FILE} not refreshed ({_first_line(exc)}): "
-                "the query reads views built in memory")
+            logger.warning(f"catalog {lake_dir / CATALOG_FILE} not refreshed ({_first_line(exc)}): "
+                           "the query reads views built in memory")
         con = memory_catalog(lake_dir)
     lock_down(con, lake_dir)
     return con

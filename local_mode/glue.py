@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import logging
 from collections.abc import Callable
 from types import SimpleNamespace
 
@@ -11,6 +12,8 @@ from pyspark.sql import SparkSession
 from etl.glue_job import refine_run
 from local_mode.spark import local_spark
 from storage import Lake
+
+logger = logging.getLogger(__name__)
 
 
 class ConcurrentRunsExceededException(Exception):
@@ -23,18 +26,16 @@ class LocalGlueClient:
     exceptions = SimpleNamespace(ConcurrentRunsExceededException=ConcurrentRunsExceededException)
 
     def __init__(self, lake: Lake, after_write: Callable[[], None] | None = None,
-                 spark_factory: Callable[[], SparkSession] = local_spark,
-                 log: Callable[[str], None] = print) -> None:
+                 spark_factory: Callable[[], SparkSession] = local_spark) -> None:
         self.lake = lake
         self.after_write = after_write
         self.spark_factory = spark_factory
-        self.log = log
 
     def start_job_run(self, JobName: str, Arguments: dict[str, str]) -> dict[str, str]:  # noqa: N803 - boto3's names
         run_id = f"jr_local_{dt.datetime.now(dt.UTC):%Y%m%dT%H%M%S%f}"
         spark = self.spark_factory()
-        totals = refine_run(spark, self.lake, Arguments.get("--manifest_key", ""), log=self.log)
-        self.log(f"  job {JobName} ({run_id}): refined {totals.runs} scrape run(s), wrote {totals.counts}")
+        totals = refine_run(spark, self.lake, Arguments.get("--manifest_key", ""))
+        logger.info(f"  job {JobName} ({run_id}): refined {totals.runs} scrape run(s), wrote {totals.counts}")
         if self.after_write is not None:
             self.after_write()
         return {"JobRunId": run_id}

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import logging
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote_plus
@@ -13,6 +13,7 @@ from local_mode.glue import LocalGlueClient
 from storage import Lake
 
 LOCAL_BUCKET = "local-lake"
+logger = logging.getLogger(__name__)
 
 
 def s3_put_event(bucket: str, key: str) -> dict[str, Any]:
@@ -28,14 +29,13 @@ def s3_put_event(bucket: str, key: str) -> dict[str, Any]:
     }
 
 
-def trigger_locally(lake_dir: Path, manifest_key: str, job_name: str,
-                    log: Callable[[str], None] = print) -> list[dict[str, str]]:
+def trigger_locally(lake_dir: Path, manifest_key: str, job_name: str) -> list[dict[str, str]]:
     """What S3 -> Lambda -> Glue -> crawler does on AWS, in this process."""
-    glue = LocalGlueClient(Lake.local(lake_dir), after_write=lambda: _refresh(lake_dir, log), log=log)
+    glue = LocalGlueClient(Lake.local(lake_dir), after_write=lambda: _refresh(lake_dir))
     return start_job_runs(glue, job_name, s3_put_event(LOCAL_BUCKET, manifest_key))
 
 
-def _refresh(lake_dir: Path, log: Callable[[str], None]) -> None:
+def _refresh(lake_dir: Path) -> None:
     """Refresh the DuckDB views; a catalog another program holds open is a warning, not a failure.
 
     The data is refined either way, and every query refreshes the views again.
@@ -43,10 +43,10 @@ def _refresh(lake_dir: Path, log: Callable[[str], None]) -> None:
     import duckdb
 
     try:
-        tables = refresh_catalog(lake_dir, log)
+        tables = refresh_catalog(lake_dir)
     except (duckdb.Error, OSError) as exc:  # a full disk: the old catalog stays whole
         first_line = str(exc).strip().splitlines()[0] if str(exc).strip() else exc.__class__.__name__
-        log(f"  warning: catalog {lake_dir / CATALOG_FILE} not refreshed ({first_line}); "
-            "the next query refreshes it")
+        logger.warning(f"catalog {lake_dir / CATALOG_FILE} not refreshed ({first_line}); "
+                       "the next query refreshes it")
         return
-    log(f"  catalog {lake_dir / CATALOG_FILE}: {', '.join(tables)}")
+    logger.info(f"  catalog {lake_dir / CATALOG_FILE}: {', '.join(tables)}")

@@ -12,10 +12,10 @@
 from __future__ import annotations
 
 import contextlib
+import logging
 import shlex
-import sys
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -24,6 +24,7 @@ from storage import Lake
 from storage.lock import lake_lock
 
 Rows = tuple[list[str], list[tuple]]
+logger = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -64,15 +65,15 @@ class LocalRuntime:
 
         threading.Thread(target=warm_spark, name="spark-warm-up", daemon=True).start()
 
-    def after_commit(self, manifest_key: str, log: Callable[[str], None] = print) -> None:
+    def after_commit(self, manifest_key: str) -> None:
         """What the bucket notification starts on AWS, here: the handler, the Glue job, the catalog."""
         from local_mode.trigger import trigger_locally
 
-        log("refining locally (Lambda handler -> local Glue job -> catalog)")
-        trigger_locally(self.settings.lake_dir, manifest_key, self.settings.glue_job_name, log=log)
+        logger.info("refining locally (Lambda handler -> local Glue job -> catalog)")
+        trigger_locally(self.settings.lake_dir, manifest_key, self.settings.glue_job_name)
         # Quoted for the shell: a lake path with spaces or quotes is pasted as it is printed.
-        log(f"query it: python -m catalog.query --lake-dir {shlex.quote(str(self.settings.lake_dir))} "
-            "--file sql/latest_sessions.sql")
+        logger.info(f"query it: python -m catalog.query --lake-dir {shlex.quote(str(self.settings.lake_dir))} "
+                    "--file sql/latest_sessions.sql")
 
     def query_all(self, sql: str) -> list[Rows]:
         """Each statement's columns and rows, read-only and confined to the lake's tables (no lock taken)."""
@@ -85,7 +86,7 @@ class LocalRuntime:
     def query(self, sql: str) -> Rows:
         return _only(self.query_all(sql))
 
-    def refresh_catalog(self, log: Callable[[str], None] = print) -> None:
+    def refresh_catalog(self) -> None:
         """Rebuild the catalog file if it is stale or broken (one line says so); a lake we may only read has none."""
         import duckdb
 
@@ -93,10 +94,10 @@ class LocalRuntime:
 
         self.require_lake()
         try:
-            open_catalog(self.settings.lake_dir, log).close()
+            open_catalog(self.settings.lake_dir).close()
         except duckdb.Error as exc:  # a raw file a view must read to be defined cannot be read: verify names it
             text = " ".join(str(exc).split())
-            log(f"warning: catalog {self.settings.lake_dir / 'catalog.duckdb'} not refreshed: {text[:300]}")
+            logger.warning(f"catalog {self.settings.lake_dir / 'catalog.duckdb'} not refreshed: {text[:300]}")
 
 
 def _only(results: list[Rows]) -> Rows:
@@ -132,9 +133,9 @@ class AwsRuntime:
     def warm_up(self) -> None:
         """Nothing to start here: Glue runs the job."""
 
-    def after_commit(self, manifest_key: str, log: Callable[[str], None] = print) -> None:
-        log(f"committed {self.lake.describe(manifest_key)}: "
-            f"the bucket notification starts Glue job {self.settings.glue_job_name}")
+    def after_commit(self, manifest_key: str) -> None:
+        logger.info(f"committed {self.lake.describe(manifest_key)}: "
+                    f"the bucket notification starts Glue job {self.settings.glue_job_name}")
 
     def query(self, sql: str) -> Rows:
         from runtime.athena import run_athena_query
@@ -149,7 +150,7 @@ class AwsRuntime:
         confines where results go, and the job role's grants what a query may read."""
         return [self.query(sql)]
 
-    def refresh_catalog(self, log: Callable[[str], None] = print) -> None:
+    def refresh_catalog(self) -> None:
         """The Glue Data Catalog is kept by the job (its partitions) and the crawler: no file to heal here."""
 
 
@@ -167,6 +168,6 @@ def build_runtime(settings: Settings, session: Any = None) -> Runtime:
         import boto3
 
         if line := region_line(settings):  # the profile's region or the default: said once
-            print(line, file=sys.stderr)
+            logger.info(line)
         session = boto3.Session(region_name=settings.aws_region)
     return AwsRuntime(settings, Lake.at(settings.lake_root, settings.aws_region, session), session)

@@ -6,6 +6,7 @@ a terminal (tqdm is imported then).
 
 from __future__ import annotations
 
+import logging
 import sys
 import time
 from collections.abc import Callable, Iterable, Iterator
@@ -13,6 +14,7 @@ from contextlib import contextmanager
 from typing import Any, TypeVar
 
 T = TypeVar("T")
+logger = logging.getLogger(__name__)
 PLAIN_INTERVAL_S = 10.0  # off a terminal: at most one line per interval, besides the first and the last
 
 
@@ -65,16 +67,17 @@ class Progress:
 
 
 def start_progress(total: int, description: str, *, unit: str = "item", min_total: int = 2,
-                   say: Callable[[str], None] = print, interactive: bool | None = None,
+                   say: Callable[[str], None] = logger.info, interactive: bool | None = None,
                    clock: Callable[[], float] = time.monotonic) -> Progress:
     """Show the progress of `total` items, silently below `min_total` (short work needs none).
 
-    On a terminal (stderr is a TTY) a tqdm bar on stderr; otherwise a line through `say` at the
-    start, at most every PLAIN_INTERVAL_S, and at `finish`.
+    On a terminal (stderr is a TTY, and the command shows info lines: not --quiet) a tqdm bar on
+    stderr; otherwise a line through `say` (this module's logger) at the start, at most every
+    PLAIN_INTERVAL_S, and at `finish`.
     """
     quiet = total < min_total
     if interactive is None:
-        interactive = sys.stderr.isatty()
+        interactive = sys.stderr.isatty() and logger.isEnabledFor(logging.INFO)
     bar = None
     if interactive and not quiet:
         from tqdm import tqdm

@@ -19,6 +19,7 @@ import argparse
 import contextlib
 import dataclasses
 import datetime as dt
+import logging
 import sys
 import traceback
 from collections.abc import Callable
@@ -30,6 +31,7 @@ import pandas as pd
 
 try:
     from contract.layout import RAW_PREFIX
+    from contract.logs import configure_console
 except ModuleNotFoundError as exc:  # a Python the project is not installed in
     sys.exit(f"error: cannot import {exc.name}: install the project first (make demo, or pip install -e .)")
 from pipeline.settings import (  # noqa: E402
@@ -71,6 +73,8 @@ from scraper.sources.registry import (  # noqa: E402
 from storage import Lake, LakeDataMissing  # noqa: E402
 from storage.lock import LakeBusy  # noqa: E402
 
+# Run as a script its __name__ is __main__: its lines go through the scraper package's logger.
+logger = logging.getLogger("scraper.command")
 SOURCES = source_names()
 FILE_SOURCES = file_source_names()
 # ibov: the day's IBOV portfolio; all: every code the source's market list holds (b3's COTAHIST files).
@@ -108,6 +112,8 @@ def build_parser() -> argparse.ArgumentParser:
                              "refined again")
     parser.add_argument("--lake-dir", type=Path, help="local lake folder (default LAKE_DIR or ./lake)")
     parser.add_argument("--bucket", help="S3 bucket: write to AWS instead of the local lake")
+    parser.add_argument("--quiet", action="store_true",
+                        help="print only warnings and errors (no progress, no summary): the exit code tells the rest")
     parser.add_argument("--debug", action="store_true", help="show the traceback behind an error")
     return parser
 
@@ -143,8 +149,8 @@ def load_universe(universe: str, ibov_file: Path | None) -> pd.DataFrame:
         portfolio["ticker"] = [normalize_ticker(t) for t in portfolio["ticker"]]
     except ConfigError as exc:
         raise SourceDataError(f"IBOV portfolio {ibov_file or 'from B3'}: {exc}") from exc
-    print(f"universe  IBOV portfolio of {portfolio['portfolio_date'].iloc[0]}: {len(portfolio)} stocks "
-          f"(weights sum to {portfolio['weight_pct'].sum():.3f} %)")
+    logger.info(f"universe  IBOV portfolio of {portfolio['portfolio_date'].iloc[0]}: {len(portfolio)} stocks "
+                f"(weights sum to {portfolio['weight_pct'].sum():.3f} %)")
     return portfolio
 
 
@@ -164,13 +170,13 @@ def market_universe(source: PriceSource, start: dt.date | None, end: dt.date | N
     """Every code of the source's market list in the range (check_universe made sure it has one)."""
     market = cast(MarketSource, source)
     tickers = tuple(market.market_tickers(start, end))
-    print(f"universe  {market.market_description}: {len(tickers)} codes")
+    logger.info(f"universe  {market.market_description}: {len(tickers)} codes")
     return tickers
 
 
 def save_portfolio(lake: Lake, portfolio: pd.DataFrame, now: dt.datetime) -> None:
     key = write_portfolio_snapshot(lake, portfolio, now)
-    print(f"universe  snapshot saved to {lake.describe(key)}")
+    logger.info(f"universe  snapshot saved to {lake.describe(key)}")
 
 
 class RefineFailed(RuntimeError):
@@ -203,6 +209,7 @@ FAILURES: tuple[tuple[type[Exception], int, str], ...] = (
 def main(argv: list[str] | None = None) -> int:
     """Parse the options, run, and turn any error into its exit code and one line."""
     args = build_parser().parse_args(argv)
+    configure_console("stdout", quiet=args.quiet)
     try:
         return run(args)
     except PartlyCommitted as exc:
@@ -239,7 +246,7 @@ def run(args: argparse.Namespace) -> int:
         writes = LakeWrites(runtime, held)
         settings, report = fetch_and_write(args, settings, universe, runtime, writes)
         for line in report.summary_lines(runtime.lake.describe):
-            print(line)
+            logger.info(line)
         if report.written is not None:
             refine_or_trigger(runtime, report.written.manifest_key)
     return say_outcome(report)
@@ -288,7 +295,7 @@ class LakeWrites:
             raise LakeWriteError(f"cannot lock the lake: {exc.filename or self.runtime.settings.lake_dir}: "
                                  f"{exc.strerror or exc}") from exc
         if removed := self.runtime.lake.remove_temp_files(RAW_PREFIX):
-            print(f"removed {removed} half-written raw file(s) an interrupted run left behind")
+            logger.info(f"removed {removed} half-written raw file(s) an interrupted run left behind")
         self.holding = True
         try:
             for write in self.pending:
@@ -325,7 +332,7 @@ def fetch_and_write(args: argparse.Namespace, settings: Settings, universe: str,
     if args.events_only:
         if not (args.events_file or args.b3_events_file):
             raise ConfigError("--events-only needs --events-file or --b3-events-file")
-        print(f"loading corporate events into {runtime.where}")
+        logger.info(f"loading corporate events into {runtime.where}")
         return settings, load_events(runtime.lake, events, dt.datetime.now(dt.UTC), writes.hold)
     start, end = resolve_range(settings.source, args.start, args.end, bool(args.cotahist_file))
     if len(args.cotahist_file) > 1:
@@ -342,7 +349,7 @@ def fetch_and_write(args: argparse.Namespace, settings: Settings, universe: str,
         writes.later(lambda: save_portfolio(runtime.lake, portfolio, now))
     if args.b3_events:
         events = _with_b3_events(events, settings.tickers, settings.download_timeout_s)
-    print(f"scraping {len(settings.tickers)} tickers from {settings.source} into {runtime.where}")
+    logger.info(f"scraping {len(settings.tickers)} tickers from {settings.source} into {runtime.where}")
     report = scrape(source, runtime.lake, list(settings.tickers), start, end, now, before_write=writes.hold,
                     events=events)
     if writes.pending:  # the snapshot is kept even when no quote was written
@@ -377,8 +384,8 @@ def scrape_file_by_file(args: argparse.Namespace, settings: Settings, universe: 
         if args.b3_events and (new := tuple(t for t in tickers if t not in asked_b3)):
             events = _with_b3_events(events, new, settings.download_timeout_s)
             asked_b3.update(new)
-        print(f"scraping {len(tickers)} tickers from {path.name} ({number} of {len(args.cotahist_file)} files) "
-              f"into {runtime.where}")
+        logger.info(f"scraping {len(tickers)} tickers from {path.name} ({number} of {len(args.cotahist_file)} files) "
+                    f"into {runtime.where}")
         # Each file is its own run, ingested after the one before: of an instrument and day in two
         # files the later file's row is the newest, as when the files were read together.
         try:
@@ -395,8 +402,8 @@ def scrape_file_by_file(args: argparse.Namespace, settings: Settings, universe: 
                                         "the same command") from exc
         carried = report.last_rows if report.last_rows is not None else carried
         if report.written is not None:
-            print(f"committed {report.written.rows} rows in {len(report.written.days)} daily partitions, "
-                  f"run {report.written.run_id}")
+            logger.info(f"committed {report.written.rows} rows in {len(report.written.days)} daily partitions, "
+                        f"run {report.written.run_id}")
         reports.append(report)
     if writes.pending:
         writes.hold()

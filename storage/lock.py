@@ -4,13 +4,15 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
+import logging
 import os
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 
 LOCK_FILE = ".lake.lock"  # hidden: Spark, DuckDB and crawlers skip it
 LOCK_POLL_S = 0.5
+logger = logging.getLogger(__name__)
 
 
 class LakeBusy(RuntimeError):
@@ -18,8 +20,7 @@ class LakeBusy(RuntimeError):
 
 
 @contextlib.contextmanager
-def lake_lock(lake_dir: Path, wait_s: float, log: Callable[[str], None] = print,
-              what: str = "run") -> Iterator[None]:
+def lake_lock(lake_dir: Path, wait_s: float, what: str = "run") -> Iterator[None]:
     """Hold the local lake's lock: writing raw, refining and refreshing the catalog run one at a time.
 
     Two runs that refine the same partitions at once each keep the files they wrote and
@@ -41,8 +42,8 @@ def lake_lock(lake_dir: Path, wait_s: float, log: Callable[[str], None] = print,
                 if time.monotonic() >= deadline:
                     raise LakeBusy(f"another run ({holder}) still holds {path} after {wait_s:g} s") from None
                 if not told:
-                    log(f"waiting for another run ({holder}) to finish with the lake {lake_dir} "
-                        f"(up to {wait_s:g} s; LAKE_LOCK_WAIT_S sets it)")
+                    logger.info(f"waiting for another run ({holder}) to finish with the lake {lake_dir} "
+                                f"(up to {wait_s:g} s; LAKE_LOCK_WAIT_S sets it)")
                     told = True
                 time.sleep(LOCK_POLL_S)
         handle.seek(0)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import logging
 import os
 import socket
 from collections.abc import Iterator
@@ -73,6 +74,15 @@ def spark():
     session = local_spark("b3-quotes-tests", cores=1)
     yield session
     session.stop()
+
+
+@pytest.fixture
+def said(caplog):
+    """The lines the library logged so far in the test, as a command line shows them ("warning: " before a warning)."""
+    from contract.logs import LineFormatter
+
+    caplog.set_level(logging.INFO)
+    return lambda: [LineFormatter().format(record) for record in caplog.records]
 
 
 @pytest.fixture

@@ -124,21 +124,20 @@ class RecordingRefine:
 def test_refine_run_refines_a_manifest_that_arrived_while_it_was_busy(tmp_path):
     first = write_manifest(tmp_path, "run-a.json", manifest("run-a"))
     refine = RecordingRefine(tmp_path, arrivals=1)
-    totals = refine_run(None, Lake.local(tmp_path), first, refine=refine, log=lambda m: None)
+    totals = refine_run(None, Lake.local(tmp_path), first, refine=refine)
     assert refine.rounds == [[first], [f"{MANIFESTS}/late-1.json"]]
     assert totals == RunTotals(Counts({"quotes_daily": 20, "quotes_monthly": 2}, raw_days_read=6), runs=2)
     assert sorted(p.name for p in (tmp_path / PROCESSED_RUNS).iterdir()) == ["late-1.json", "run-a.json"]
     assert pending_manifest_keys(Lake.local(tmp_path)) == []
 
 
-def test_refine_run_extra_rounds_are_bounded(tmp_path):
+def test_refine_run_extra_rounds_are_bounded(tmp_path, said):
     write_manifest(tmp_path, "run-a.json", manifest("run-a"))
     refine = RecordingRefine(tmp_path, arrivals=100)  # a manifest lands during every round
-    said = []
-    totals = refine_run(None, Lake.local(tmp_path), "", refine=refine, extra_rounds=2, log=said.append)
+    totals = refine_run(None, Lake.local(tmp_path), "", refine=refine, extra_rounds=2)
     assert len(refine.rounds) == 3 and totals.runs == 3
     assert pending_manifest_keys(Lake.local(tmp_path)) == [f"{MANIFESTS}/late-3.json"]  # left for the next run
-    assert said == ["1 manifest(s) still arriving after 3 rounds: the next run refines them"]
+    assert said() == ["1 manifest(s) still arriving after 3 rounds: the next run refines them"]
 
 
 @pytest.mark.parametrize("manifest_key", ["", PENDING])
@@ -162,29 +161,29 @@ BAD_MANIFESTS = {
 }
 
 
-def test_malformed_and_foreign_manifests_are_set_aside_and_the_others_refined(tmp_path):
+def test_malformed_and_foreign_manifests_are_set_aside_and_the_others_refined(tmp_path, said):
     good = write_manifest(tmp_path, "run-good.json", manifest("run-good"))
     for name, body in BAD_MANIFESTS.items():
         write_manifest(tmp_path, name, body)
-    refine, said = RecordingRefine(tmp_path), []
-    totals = refine_run(None, Lake.local(tmp_path), f"{MANIFESTS}/truncated.json", refine=refine, log=said.append)
+    refine = RecordingRefine(tmp_path)
+    totals = refine_run(None, Lake.local(tmp_path), f"{MANIFESTS}/truncated.json", refine=refine)
     assert refine.rounds == [[good]] and totals.runs == 1 and totals.set_aside == len(BAD_MANIFESTS)
     for name in BAD_MANIFESTS:
-        (warning,) = [s for s in said if f"{MANIFESTS}/{name} set aside" in s]
+        (warning,) = [s for s in said() if f"{MANIFESTS}/{name} set aside" in s]
         assert warning.startswith("warning: ")
         record = json.loads((tmp_path / SET_ASIDE_MANIFESTS / name).read_text())
         assert record["manifest_key"] == f"{MANIFESTS}/{name}" and record["reason"]
     assert (tmp_path / MANIFESTS / "truncated.json").is_file()  # set aside, not deleted
     # Never retried: the next run finds nothing pending.
     assert pending_manifest_keys(Lake.local(tmp_path)) == []
-    refine_run(None, Lake.local(tmp_path), "", refine=refine, log=said.append)
+    refine_run(None, Lake.local(tmp_path), "", refine=refine)
     assert refine.rounds == [[good]]
 
 
 def test_set_aside_reasons_name_the_problem(tmp_path):
     for name, body in BAD_MANIFESTS.items():
         write_manifest(tmp_path, name, body)
-    refine_run(None, Lake.local(tmp_path), "", refine=RecordingRefine(tmp_path), log=lambda m: None)
+    refine_run(None, Lake.local(tmp_path), "", refine=RecordingRefine(tmp_path))
     reasons = {p.name: json.loads(p.read_text())["reason"] for p in (tmp_path / SET_ASIDE_MANIFESTS).iterdir()}
     assert reasons["truncated.json"].startswith("not UTF-8 JSON")
     assert reasons["binary.json"].startswith("not UTF-8 JSON")
@@ -425,7 +424,7 @@ def test_a_backfill_stopped_between_years_on_s3_is_finished_by_the_next_run(spar
     assert_equals_reference(local, expected_daily("2019-12-02", "2020-02-03"))
 
 
-def test_the_crawler_is_started_only_for_a_compact_year_no_crawl_was_started_for(tmp_path, aws_credentials):
+def test_the_crawler_is_started_only_for_a_compact_year_no_crawl_was_started_for(tmp_path, aws_credentials, said):
     """A crawl bills its 10-minute minimum: a daily run that only rewrites this year's compact files starts none."""
     import boto3
     from moto import mock_aws
@@ -442,20 +441,20 @@ def test_the_crawler_is_started_only_for_a_compact_year_no_crawl_was_started_for
                             Targets={"S3Targets": [{"Path": "s3://b/refined/quotes_daily_compact/"}]})
         compact_year("2019")
         compact_year("2020")
-        lake, said = Lake.local(tmp_path), []
+        lake = Lake.local(tmp_path)
         # The first run after a backfill: both years of both tables are new.
-        assert glue_job.crawl_new_partitions(lake, "crawler", glue, said.append) == [
+        assert glue_job.crawl_new_partitions(lake, "crawler", glue) == [
             "quotes_daily_compact=2019", "quotes_daily_compact=2020",
             "quotes_monthly_compact=2019", "quotes_monthly_compact=2020"]
         assert glue.get_crawler(Name="crawler")["Crawler"]["State"] == "RUNNING"
         # A daily run in 2020 rewrites that year's files: no new partition, no crawl asked for.
-        assert glue_job.crawl_new_partitions(lake, "crawler", glue, said.append) == []
+        assert glue_job.crawl_new_partitions(lake, "crawler", glue) == []
         # 2021's first session: a new year, but a crawl is still running, so nothing is recorded ...
         compact_year("2021")
-        assert glue_job.crawl_new_partitions(lake, "crawler", glue, said.append) == []
-        assert said[-1] == ("crawler crawler already running: the next run starts it for "
+        assert glue_job.crawl_new_partitions(lake, "crawler", glue) == []
+        assert said()[-1] == ("crawler crawler already running: the next run starts it for "
                             "quotes_daily_compact=2021, quotes_monthly_compact=2021")
         # ... and the next run, the crawl over, asks again.
         glue.stop_crawler(Name="crawler")
-        assert glue_job.crawl_new_partitions(lake, "crawler", glue, said.append) == [
+        assert glue_job.crawl_new_partitions(lake, "crawler", glue) == [
             "quotes_daily_compact=2021", "quotes_monthly_compact=2021"]

@@ -70,11 +70,14 @@ def test_two_incremental_runs_equal_one_full_run(full_lake, tmp_path):
                                       full.sort_values(keys).reset_index(drop=True), check_exact=False, rtol=1e-12)
 
 
-def test_same_run_twice_leaves_no_duplicates(tmp_path):
+def test_same_run_twice_leaves_no_duplicates(tmp_path, capsys):
     lake = tmp_path / "lake"
     assert csv_run(lake, "2020-03-02", END) == 0
+    assert "refining locally" in capsys.readouterr().out
     first_raw = sorted(p.relative_to(lake) for p in (lake / "raw/quotes").rglob("*.parquet"))
-    assert csv_run(lake, "2020-03-02", END) == 0
+    assert run(lake, "--source", "csv", "--csv-dir", str(SAMPLE_DIR), "--tickers", "PETR4,VALE3",
+               "--start", "2020-03-02", "--end", END, "--quiet") == 0
+    assert capsys.readouterr() == ("", "")  # --quiet: nothing went wrong, nothing said
     assert sorted(p.relative_to(lake) for p in (lake / "raw/quotes").rglob("*.parquet")) == first_raw
     daily = read_table(lake, "quotes_daily")
     assert len(daily) == 2 * 22 and not daily.duplicated(["ticker", "dt"]).any()

@@ -266,14 +266,14 @@ def test_all_instruments_keeps_every_forward_term(tmp_path):
 # --- the lake lock ------------------------------------------------------------------------------
 
 
-def test_lake_lock_second_holder_waits_then_gives_up_naming_the_first(tmp_path):
-    messages: list[str] = []
+def test_lake_lock_second_holder_waits_then_gives_up_naming_the_first(tmp_path, said):
     with lake_lock(tmp_path, 1, what="first run"):
         began = time.monotonic()
-        with pytest.raises(LakeBusy, match="first run"), lake_lock(tmp_path, 0.6, log=messages.append):
+        with pytest.raises(LakeBusy, match="first run"), lake_lock(tmp_path, 0.6):
             pass
         assert 0.5 <= time.monotonic() - began < 5
-    assert len(messages) == 1 and "waiting for another run" in messages[0]
+    messages = said()
+    assert len(messages) == 1 and "waiting for another run (pid" in messages[0]
     with lake_lock(tmp_path, 0):  # released: taken at once
         assert "pid" in (tmp_path / LOCK_FILE).read_text()
 
@@ -286,7 +286,7 @@ def test_lake_lock_is_released_when_its_holder_is_killed(tmp_path):
     try:
         assert holder.stdout is not None and holder.stdout.readline().strip() == "held"
         with pytest.raises(LakeBusy):
-            with lake_lock(tmp_path, 0.2, log=lambda _: None):
+            with lake_lock(tmp_path, 0.2):
                 pass
         holder.kill()
         holder.wait(10)
@@ -327,7 +327,7 @@ def test_refine_failure_exits_6_naming_the_path_and_keeps_the_run_pending(tmp_pa
     assert len(list((lake / "raw/_manifests").glob("*.json"))) == 1  # committed: the next run refines it
 
 
-def test_catalog_held_by_another_program_is_a_warning(tmp_path):
+def test_catalog_held_by_another_program_is_a_warning(tmp_path, said):
     from local_mode.trigger import _refresh
 
     lake = tmp_path / "lake"
@@ -337,10 +337,9 @@ def test_catalog_held_by_another_program_is_a_warning(tmp_path):
          "print('open', flush=True); time.sleep(60)"], stdout=subprocess.PIPE, text=True)
     try:
         assert holder.stdout is not None and holder.stdout.readline().strip() == "open"
-        messages: list[str] = []
-        _refresh(lake, messages.append)
-        (message,) = messages
-        assert message.startswith(f"  warning: catalog {lake / 'catalog.duckdb'} not refreshed (")
+        _refresh(lake)
+        (message,) = said()
+        assert message.startswith(f"warning: catalog {lake / 'catalog.duckdb'} not refreshed (")
         assert "the next query refreshes it" in message
     finally:
         holder.kill()

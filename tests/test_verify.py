@@ -31,11 +31,16 @@ def test_verify_finds_a_corrupt_partition_and_a_missing_compact_row_and_repair_h
     assert verify.main(["--lake-dir", str(lake)]) == 0
     assert capsys.readouterr().out.strip().endswith(
         f"{lake}: consistent (244 daily and 12 monthly rows recomputed from raw and compared)")
+    assert verify.main(["--lake-dir", str(lake), "--quiet"]) == 0
+    assert capsys.readouterr().out == ""  # a scheduled check says nothing when all is well
 
     corrupt = lake / "refined/quotes_daily/dt=2020-02-03/ticker=PETR4/part-0.snappy.parquet"
     corrupt.write_bytes(b"PAR1 not a parquet file")
     gone = lake / "refined/quotes_monthly/month=2019-11/ticker=VALE3"
     shutil.rmtree(gone)
+    assert verify.main(["--lake-dir", str(lake), "--quiet"]) == 1
+    assert [line.split(":")[0] for line in capsys.readouterr().out.splitlines()] == [
+        "unreadable", "refined/quotes_daily", "refined/quotes_monthly"]  # the findings, no summary
     assert verify.main(["--lake-dir", str(lake)]) == 1
     out = capsys.readouterr().out.splitlines()
     assert out[0].startswith(f"unreadable: {corrupt}: ")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import io
+import logging
 import time
 import zipfile
 import zlib
@@ -21,6 +22,7 @@ from scraper.http_client import HttpClient, RequestsClient, get_with_retries
 from scraper.progress import progress
 from scraper.sources.base import QUOTE_COLUMNS, FetchResult
 
+logger = logging.getLogger(__name__)
 RECORD_LENGTH = 245
 COTAHIST_URL = "https://bvmf.bmfbovespa.com.br/InstDados/SerHist/COTAHIST_D{day:%d%m%Y}.ZIP"
 STANDARD_LOT_BDI = "02"   # CODBDI: round lot
@@ -174,7 +176,7 @@ class B3Source:
     files: list[Path] = field(default_factory=list)
     http: HttpClient = field(default_factory=RequestsClient)
     all_instruments: bool = False
-    notice: Callable[[str], None] = print
+    notice: Callable[[str], None] = logger.info
     sleep: Callable[[float], None] = time.sleep
     name: str = "b3"
 

@@ -9,12 +9,15 @@ The builders import their module when called, so that a run loads only the sourc
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from scraper.errors import SourceDataError
 from scraper.sources.base import PriceSource
+
+logger = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -23,7 +26,7 @@ class SourceOptions:
 
     csv_dir: Path | None = None
     timeout_s: float = 120.0
-    progress: Callable[[str], None] = print
+    progress: Callable[[str], None] = logger.info
     cotahist_files: list[Path] = field(default_factory=list)
     all_instruments: bool = False
 
@@ -115,7 +118,7 @@ def sources_help() -> str:
 
 
 def make_source(name: str, *, csv_dir: Path | None = None, timeout_s: float = 120.0,
-                progress: Callable[[str], None] = print, cotahist_files: list[Path] | None = None,
+                progress: Callable[[str], None] = logger.info, cotahist_files: list[Path] | None = None,
                 all_instruments: bool = False) -> PriceSource:
     """The source named on the command line or in `.env`."""
     spec = SOURCES.get(name)

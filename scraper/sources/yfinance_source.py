@@ -25,6 +25,7 @@ from scraper.sources.base import (
     empty_quotes,
 )
 
+logger = logging.getLogger(__name__)
 YF_BATCH_SIZE = 25
 
 
@@ -58,7 +59,7 @@ class YFinanceSource:
 
     timeout_s: float = 120.0
     batch_size: int = YF_BATCH_SIZE
-    progress: Callable[[str], None] = print
+    progress: Callable[[str], None] = logger.info
     # Tells an outage from unknown tickers when a batch comes back empty; tests inject it.
     reachable: Callable[[], bool] | None = None
     # Today, in São Paulo: Yahoo adjusts a download for every split up to it (tests fix it).

@@ -1,0 +1,34 @@
+"""How a command line shows the library's log lines (contract/logs.py)."""
+
+from __future__ import annotations
+
+import logging
+
+from contract.logs import PACKAGES, ConsoleHandler, configure_console
+
+
+def test_the_console_shows_info_plain_and_warnings_and_errors_prefixed_on_the_stream_chosen(capsys):
+    configure_console("stdout")
+    logging.getLogger("etl.refine").info("step 1 of 2: 2019")
+    logging.getLogger("storage.lock").warning("waiting for another run")
+    logging.getLogger("catalog.verify").error("raw lacks 1 session")
+    logging.getLogger("pyspark").warning("not ours")  # another library's logger: not shown by this handler
+    assert capsys.readouterr() == ("step 1 of 2: 2019\nwarning: waiting for another run\n"
+                                   "error: raw lacks 1 session\n", "")
+
+    configure_console("stderr")  # a query's stdout is its result
+    logging.getLogger("local_mode.duckdb_views").warning("catalog rebuilt")
+    assert capsys.readouterr() == ("", "warning: catalog rebuilt\n")
+
+
+def test_quiet_keeps_warnings_only_and_a_second_configuration_replaces_the_first(capsys):
+    configure_console("stdout", quiet=True)
+    configure_console("stdout", quiet=True)
+    logging.getLogger("scraper.command").info("committed 44 rows")
+    logging.getLogger("etl.glue_job").warning("manifest set aside")
+    assert capsys.readouterr().out == "warning: manifest set aside\n"  # once: one handler per package
+    for name in PACKAGES:
+        assert sum(isinstance(h, ConsoleHandler) for h in logging.getLogger(name).handlers) == 1
+    configure_console("stdout")
+    logging.getLogger("scraper.command").info("committed 44 rows")
+    assert capsys.readouterr().out == "committed 44 rows\n"
