@@ -42,7 +42,8 @@ from pipeline.settings import ConfigError, load_settings, parse_day
 from runtime import build_runtime
 from storage import Lake
 
-logger = logging.getLogger(__name__)
+# Named, not __name__: `python -m catalog.verify` runs this module as __main__.
+logger = logging.getLogger("catalog.verify")
 READ_THREADS = 16
 SCAN_FILES = 2_000
 SHOWN = 3  # examples per finding

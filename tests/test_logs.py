@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import logging
+import re
 
 from contract.logs import PACKAGES, ConsoleHandler, configure_console
+from tests.conftest import REPO
 
 
 def test_the_console_shows_info_plain_and_warnings_and_errors_prefixed_on_the_stream_chosen(capsys):
@@ -32,3 +34,14 @@ def test_quiet_keeps_warnings_only_and_a_second_configuration_replaces_the_first
     configure_console("stdout")
     logging.getLogger("scraper.command").info("committed 44 rows")
     assert capsys.readouterr().out == "committed 44 rows\n"
+
+
+def test_a_module_run_as_a_command_names_its_logger_for_its_package():
+    """`python -m catalog.verify` or `python scraper/scraper_upload.py` runs the module as __main__:
+    a logger named __name__ would be "__main__", outside the packages the console shows."""
+    runnable = [path for package in PACKAGES for path in sorted((REPO / package).rglob("*.py"))
+                if 'if __name__ == "__main__":' in path.read_text(encoding="utf-8")]
+    assert REPO / "catalog" / "verify.py" in runnable and REPO / "scraper" / "scraper_upload.py" in runnable
+    for path in runnable:
+        for name in re.findall(r"logging\.getLogger\(([^)]*)\)", path.read_text(encoding="utf-8")):
+            assert name.strip("\"'").split(".")[0] in PACKAGES, f"{path.relative_to(REPO)}: getLogger({name})"
