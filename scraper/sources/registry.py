@@ -9,15 +9,12 @@ The builders import their module when called, so that a run loads only the sourc
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from scraper.errors import SourceDataError
 from scraper.sources.base import PriceSource
-
-logger = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -26,7 +23,6 @@ class SourceOptions:
 
     csv_dir: Path | None = None
     timeout_s: float = 120.0
-    progress: Callable[[str], None] = logger.info
     cotahist_files: list[Path] = field(default_factory=list)
     all_instruments: bool = False
 
@@ -45,7 +41,7 @@ class SourceSpec:
 def _yfinance(options: SourceOptions) -> PriceSource:
     from scraper.sources.yfinance_source import YFinanceSource
 
-    return YFinanceSource(timeout_s=options.timeout_s, progress=options.progress)
+    return YFinanceSource(timeout_s=options.timeout_s)
 
 
 def _b3(options: SourceOptions) -> PriceSource:
@@ -53,7 +49,7 @@ def _b3(options: SourceOptions) -> PriceSource:
     from scraper.sources.b3_cotahist import B3Source
 
     return B3Source(sessions=calendar_b3.sessions_between, files=list(options.cotahist_files),
-                    all_instruments=options.all_instruments, notice=options.progress)
+                    all_instruments=options.all_instruments)
 
 
 def _sample(options: SourceOptions) -> PriceSource:
@@ -118,11 +114,10 @@ def sources_help() -> str:
 
 
 def make_source(name: str, *, csv_dir: Path | None = None, timeout_s: float = 120.0,
-                progress: Callable[[str], None] = logger.info, cotahist_files: list[Path] | None = None,
-                all_instruments: bool = False) -> PriceSource:
+                cotahist_files: list[Path] | None = None, all_instruments: bool = False) -> PriceSource:
     """The source named on the command line or in `.env`."""
     spec = SOURCES.get(name)
     if spec is None:
         raise SourceDataError(f"unknown source {name!r}: choose {source_choices()}")
-    return spec.build(SourceOptions(csv_dir=csv_dir, timeout_s=timeout_s, progress=progress,
+    return spec.build(SourceOptions(csv_dir=csv_dir, timeout_s=timeout_s,
                                     cotahist_files=list(cotahist_files or []), all_instruments=all_instruments))

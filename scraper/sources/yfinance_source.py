@@ -59,7 +59,6 @@ class YFinanceSource:
 
     timeout_s: float = 120.0
     batch_size: int = YF_BATCH_SIZE
-    progress: Callable[[str], None] = logger.info
     # Tells an outage from unknown tickers when a batch comes back empty; tests inject it.
     reachable: Callable[[], bool] | None = None
     # Today, in São Paulo: Yahoo adjusts a download for every split up to it (tests fix it).
@@ -93,7 +92,7 @@ class YFinanceSource:
         batches = [symbols[i : i + self.batch_size] for i in range(0, len(symbols), self.batch_size)]
         for number, batch in enumerate(batches, start=1):
             if len(batches) > 1:
-                self.progress(f"  downloading batch {number}/{len(batches)} ({len(batch)} tickers)")
+                logger.info(f"  downloading batch {number}/{len(batches)} ({len(batch)} tickers)")
             with _YFinanceErrorLog() as errors:
                 # To today: its prices are adjusted for every split up to today, and only the splits
                 # the download lists can be undone. The rows are cut to the range after that.
