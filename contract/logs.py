@@ -61,6 +61,6 @@ def configure_console(to: Literal["stdout", "stderr"] = "stdout", quiet: bool = 
             logger.removeHandler(handler)
         handler = ConsoleHandler(to)
         handler.setFormatter(LineFormatter())
-        handler.setLevel(logging.WARNING if quiet else logging.INFO)
         logger.addHandler(handler)
-        logger.setLevel(logging.INFO)
+        # On the logger, not the handler: code that asks `isEnabledFor(INFO)` (the progress bar) hears --quiet.
+        logger.setLevel(logging.WARNING if quiet else logging.INFO)

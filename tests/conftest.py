@@ -79,9 +79,11 @@ def spark():
 @pytest.fixture
 def said(caplog):
     """The lines the library logged so far in the test, as a command line shows them ("warning: " before a warning)."""
-    from contract.logs import LineFormatter
+    from contract.logs import PACKAGES, LineFormatter
 
     caplog.set_level(logging.INFO)
+    for name in PACKAGES:  # whatever an earlier command in this process configured (--quiet too)
+        caplog.set_level(logging.INFO, logger=name)
     return lambda: [LineFormatter().format(record) for record in caplog.records]
 
 

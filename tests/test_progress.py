@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import datetime as dt
 import io
+import logging
 import sys
 
 import pandas as pd
 import pytest
 
+from contract.logs import configure_console
 from scraper.progress import progress, start_progress
 
 
@@ -74,11 +76,13 @@ def test_on_a_terminal_a_tqdm_bar_on_stderr_and_notices_above_it(monkeypatch):
     assert "notice: B3 has no COTAHIST file for 2021-06-25" in notices.getvalue()
 
 
-def test_interactive_when_stderr_is_a_terminal(monkeypatch):
-    class Terminal(io.StringIO):
-        def isatty(self) -> bool:
-            return True
+class Terminal(io.StringIO):
+    def isatty(self) -> bool:
+        return True
 
+
+def test_interactive_when_stderr_is_a_terminal_and_info_lines_are_shown(monkeypatch, caplog):
+    caplog.set_level(logging.INFO, logger="scraper")
     monkeypatch.setattr(sys, "stderr", Terminal())
     said: list[str] = []
     with progress(2, "x", say=said.append) as shown:
@@ -86,7 +90,18 @@ def test_interactive_when_stderr_is_a_terminal(monkeypatch):
     assert said == [] and "2/2" in sys.stderr.getvalue()
 
 
-def test_raw_writer_reports_a_backfill(tmp_path, capsys):
+def test_quiet_draws_no_bar_on_a_terminal(monkeypatch, capsys):
+    monkeypatch.setattr(sys, "stderr", Terminal())
+    configure_console("stdout", quiet=True)
+    try:
+        with progress(2, "x") as shown:
+            shown.update(2)
+    finally:
+        configure_console("stdout")
+    assert sys.stderr.getvalue() == "" and capsys.readouterr().out == ""
+
+
+def test_raw_writer_reports_a_backfill(tmp_path, said):
     from scraper.raw_writer import write_raw_quotes
     from storage import Lake
 
@@ -95,7 +110,7 @@ def test_raw_writer_reports_a_backfill(tmp_path, capsys):
                            "close": 1.0, "adj_close": 1.0, "volume": 10})
     write_raw_quotes(Lake.local(tmp_path), quotes, source="sample", symbols={},
                      now=dt.datetime(2024, 3, 1, tzinfo=dt.UTC), run_id="r1")
-    out = capsys.readouterr().out.splitlines()
+    out = said()
     assert out[0] == "writing raw days: 25 days to go"
     assert out[-1].startswith("writing raw days: 25/25 days in ") and len(out) == 2
 
