@@ -315,8 +315,8 @@ def run_scraper(endpoint: str, files: list[Path], universe_args: list[str]) -> N
 
 
 def run_query(endpoint: str) -> None:
-    """One example query on Athena (moto's), a whole `python -m catalog.query` process: its API calls."""
-    done = subprocess.run([sys.executable, "-m", "catalog.query", "--file", str(REPO / "sql/latest_sessions.sql")],
+    """One example query on Athena (moto's), a whole `python -m b3_quotes.catalog.query` process: its API calls."""
+    done = subprocess.run([sys.executable, "-m", "b3_quotes.catalog.query", "--file", str(REPO / "sql/latest_sessions.sql")],
                           env={**aws_env(endpoint), "BUCKET": BUCKET}, cwd=REPO, capture_output=True, text=True,
                           timeout=300)
     if done.returncode != 0:
@@ -335,8 +335,8 @@ def run_lambda(endpoint: str, manifest_key: str) -> dict:
     """The handler, configured as bootstrap deployed it, on the event the notification sends."""
     import boto3
 
+    from b3_quotes.local_mode.trigger import s3_put_event
     from lambdas.start_glue_job import lambda_handler
-    from local_mode.trigger import s3_put_event
 
     lam = boto3.client("lambda", endpoint_url=endpoint, region_name=REGION)
     (target,) = boto3.client("s3", endpoint_url=endpoint, region_name=REGION).get_bucket_notification_configuration(
@@ -368,7 +368,7 @@ def run_job(endpoint: str, started: dict, cores: int) -> float:
     defaults = glue.get_job(JobName=started["job"])["Job"]["DefaultArguments"]
     run = glue.get_job_run(JobName=started["job"], RunId=started["job_run_id"])["JobRun"]
     argv = glue_argv(started["job"], defaults, run["Arguments"])
-    from local_mode.spark import jvm_options
+    from b3_quotes.local_mode.spark import jvm_options
 
     env = {**aws_env(endpoint), "PYTHONPATH": os.pathsep.join([str(PATIENT_S3), str(REPO), str(GLUE_STANDIN)]),
            "PYSPARK_PYTHON": sys.executable, "SPARK_LOCAL_IP": "127.0.0.1",

@@ -18,7 +18,7 @@ measures in one run:
    the session's COTAHIST file: a cold JVM, the scrape, the local Lambda, the job, the catalog):
    the ratio is the point (goal <= 1.2);
 3. queries: every sql/*.sql and a one-ticker history, each as a whole
-   `python -m catalog.query` process over the `--years` lake; baseline: the same one-ticker
+   `python -m b3_quotes.catalog.query` process over the `--years` lake; baseline: the same one-ticker
    history read from quotes_daily (one file per ticker and session).
 
 Each measurement runs in its own process and reports its peak resident memory (Python, and
@@ -115,8 +115,8 @@ def synthetic_events(quotes, tickers: list[str]):
 
 def write_lake(lake: Path, quotes, run_id: str, events=None) -> str:
     """Raw quotes (and the events ex in their days), committed by one manifest."""
+    from b3_quotes.storage import Lake
     from scraper.raw_writer import write_corporate_events, write_raw_quotes
-    from storage import Lake
 
     now = dt.datetime(2025, 1, 1, tzinfo=dt.UTC)
     if events is not None:
@@ -146,11 +146,11 @@ def python_peak_mb() -> float:
 
 def phase_job(lake: str, manifest_key: str) -> dict:
     """The job refining one manifest, then the local catalog refresh (what a local run does)."""
-    from contract.tables import QUOTES_DAILY
+    from b3_quotes.contract.tables import QUOTES_DAILY
+    from b3_quotes.local_mode.duckdb_views import refresh_catalog
+    from b3_quotes.local_mode.spark import local_spark
+    from b3_quotes.storage import Lake
     from etl.glue_job import refine_run
-    from local_mode.duckdb_views import refresh_catalog
-    from local_mode.spark import local_spark
-    from storage import Lake
 
     spark = local_spark("bench-history")
     spark.range(1).count()  # JVM start-up is not the run's cost
@@ -283,9 +283,9 @@ def build_and_backfill(work: Path, quotes, events, label: str, with_portfolio: b
     last, before_last = sorted(set(quotes["trade_date"]))[-1:-3:-1]
     history_key = write_lake(lake, quotes[quotes["trade_date"] < before_last], f"{label}-history", events)
     if with_portfolio:
+        from b3_quotes.storage import Lake
         from scraper.raw_writer import write_portfolio_snapshot
         from scraper.sources.b3_portfolio import parse_portfolio
-        from storage import Lake
 
         write_portfolio_snapshot(Lake.local(lake), parse_portfolio(IBOV_FILE.read_bytes()),
                                  dt.datetime(2025, 4, 7, tzinfo=dt.UTC))
@@ -351,8 +351,8 @@ def main() -> None:
                   f"jvm {peaks.get('jvm', 0):5.0f} MB")
         print(f"  ratio {args.years} years / 1 year   {command_big.seconds / command_small.seconds:6.2f}   (goal <= 1.2)")
 
-        print(f"\nqueries over {args.years} years, each a whole `python -m catalog.query` process:")
-        query = [sys.executable, "-m", "catalog.query", "--lake-dir", str(big.path)]
+        print(f"\nqueries over {args.years} years, each a whole `python -m b3_quotes.catalog.query` process:")
+        query = [sys.executable, "-m", "b3_quotes.catalog.query", "--lake-dir", str(big.path)]
         timed_process([*query, "--sql", "SELECT 1"])  # the catalog's views are defined once, here
         history_sql = "SELECT dt, close_price, ma_20 FROM {} WHERE ticker = 'PETR4' ORDER BY dt"
         cases = [(p.name, [*query, "--file", str(p)]) for p in sorted((REPO / "sql").glob("*.sql"))]

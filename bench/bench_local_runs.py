@@ -6,7 +6,7 @@
   sample tickers, a cold JVM);
 - a daily run on that lake: the five tickers' last sample session again.
 
-Each runs with LOCAL_SPARK_PYTHON_DAEMON unset (the project's, local_mode/python_daemon.py) and set
+Each runs with LOCAL_SPARK_PYTHON_DAEMON unset (the project's, b3_quotes/local_mode/python_daemon.py) and set
 to `pyspark.daemon` (the baseline), alternating, `--rounds` times each. It prints each one's mean
 wall time, the whole machine's busy CPU-seconds while it ran (run it on an otherwise idle machine),
 the process tree's peak memory, and the ratio to the baseline.

@@ -15,7 +15,7 @@ a daily file) and every figure is a whole process, cold JVM included:
    output lines; and the backfill again with the job's Spark at local[1] (scaling);
 2. daily run: the last session's file on each lake (scrape, refine, catalog refresh);
 3. queries: each sql/*.sql and a whole-history query on quotes_daily, each a whole
-   `python -m catalog.query` process, on the market lake and on the IBOV lake.
+   `python -m b3_quotes.catalog.query` process, on the market lake and on the IBOV lake.
 
 Peak memory is sampled from /proc over each command's process tree: the Python driver, the
 JVM, and the largest other process (Python workers). Figures on a shared machine are noisy.
@@ -160,13 +160,13 @@ def measure_lake(work: Path, label: str, quotes, universe_args: list[str]) -> La
     shutil.rmtree(work / f"duckdb-{label}", ignore_errors=True)
     daily = run_command(scraper_argv([daily_file], universe_args, lake))
     if "ibov" not in universe_args:  # the weighted-returns query needs the portfolio --universe ibov keeps
+        from b3_quotes.storage import Lake
         from scraper.raw_writer import write_portfolio_snapshot
         from scraper.sources.b3_portfolio import parse_portfolio
-        from storage import Lake
 
         write_portfolio_snapshot(Lake.local(lake), parse_portfolio(IBOV_FILE.read_bytes()),
                                  dt.datetime(2025, 4, 7, tzinfo=dt.UTC))
-    query = [sys.executable, "-m", "catalog.query", "--lake-dir", str(lake)]
+    query = [sys.executable, "-m", "b3_quotes.catalog.query", "--lake-dir", str(lake)]
     run_command([*query, "--sql", "SELECT 1"])  # the catalog's views are (re)defined once, here
     cases = {p.name: [*query, "--file", str(p)] for p in sorted((REPO / "sql").glob("*.sql"))}
     cases["whole history of PETR4 (quotes_daily)"] = [*query, "--sql", WHOLE_HISTORY_SQL]
@@ -185,7 +185,7 @@ def print_lake(f: LakeFigures, n: int, years: int) -> None:
     print(f"  daily run (one session), whole    {f.daily.seconds:7.2f} s   {memory(f.daily)}")
     for name, seconds in phases(f.daily):
         print(f"    {name:<46} {seconds:7.2f} s")
-    print("  queries, each a whole `python -m catalog.query` process:")
+    print("  queries, each a whole `python -m b3_quotes.catalog.query` process:")
     for name, run in f.queries.items():
         print(f"    {name:<40} {run.seconds:6.2f} s   peak {run.peaks_mb.get('driver', 0):5.0f} MB")
 
@@ -236,7 +236,7 @@ def main() -> None:
         scaling = None
         if not args.no_scaling:
             yearly = sorted((work / "files-market").glob("COTAHIST_A*.TXT"))
-            # The job's Spark with one task slot (local_mode.spark reads LOCAL_SPARK_CORES).
+            # The job's Spark with one task slot (b3_quotes.local_mode.spark reads LOCAL_SPARK_CORES).
             scaling = run_command(scraper_argv(yearly, ["--universe", "all"], work / "lake-local1"),
                                   env={"LOCAL_SPARK_CORES": "1"})
             print(f"\nscaling: the market backfill with the job's Spark at local[1] {scaling.seconds:7.1f} s, "

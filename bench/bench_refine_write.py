@@ -5,7 +5,7 @@
 Builds refined daily rows from the bundled sample (repeating its tickers under new codes
 for more tickers), then times etl.refined_writer.write_partitions (each Spark task writes its
 partitions' files with pyarrow) against Spark's own writer with dynamic partition overwrite on
-the same rows (the baseline, local file system as configured by local_mode.spark), in one
+the same rows (the baseline, local file system as configured by b3_quotes.local_mode.spark), in one
 run. Both write and then rewrite dt=/ticker= folders.
 """
 
@@ -17,13 +17,13 @@ import tempfile
 import time
 from pathlib import Path
 
-from contract.tables import QUOTES_DAILY
+from b3_quotes.contract.tables import QUOTES_DAILY
+from b3_quotes.local_mode.spark import local_spark
+from b3_quotes.storage import Lake
 from etl.refined_writer import write_partitions
 from etl.transforms import refine_daily
-from local_mode.spark import local_spark
 from scraper.raw_writer import write_raw_quotes
 from scraper.sources.csv_files import sample_source
-from storage import Lake
 
 
 def main() -> None:

@@ -11,7 +11,7 @@ keys (as the job writes one file per ticker and session) and prints the client's
 - baseline: one pyarrow S3FileSystem made once and reused, pq.write_table per file;
 - Lake.write_parquet: the job's write, one boto3 session and file system per process;
 - Lake.write_parquet, a session per file: the same write when every file makes a new boto3
-  session and resolves its credentials (how storage.lake worked before; the "before" figure);
+  session and resolves its credentials (how b3_quotes.storage.lake worked before; the "before" figure);
 - Lake.write_bytes: a small object through the Lake's boto3 client (the run's records).
 
 Goal: Lake.write_parquet <= 5 ms of CPU a file. Peak memory is this process's (ru_maxrss).
@@ -82,8 +82,8 @@ def main() -> int:
         import pyarrow.fs as pafs
         import pyarrow.parquet as pq
 
-        from storage import Lake, release_filesystems
-        from storage import lake as storage_lake
+        from b3_quotes.storage import Lake, release_filesystems
+        from b3_quotes.storage import lake as storage_lake
 
         boto3.client("s3").create_bucket(Bucket=BUCKET)
         row = pa.table({"trade_date": pa.array([20240102], pa.int32()), "close_price": [38.12], "volume": [1000]})

@@ -1,11 +1,11 @@
-"""What `python -m catalog.verify` costs on years of the IBOV universe: the full check, and the daily one (--since).
+"""What `python -m b3_quotes.catalog.verify` costs on years of the IBOV universe: the full check, and the daily one (--since).
 
     .venv/bin/python bench/bench_verify.py [--years 2] [--since-days 30] [--seed 7] [--no-parts]
 
 Builds bench_history.py's lake (the 87 stocks of the bundled IBOV portfolio, seeded prices on
 real B3 sessions, three tickers suspended for three months; refined by the job in one backfill),
 then:
-1. runs `python -m catalog.verify --lake-dir LAKE` as a whole process, and again with
+1. runs `python -m b3_quotes.catalog.verify --lake-dir LAKE` as a whole process, and again with
    `--since` (the last session minus `--since-days` days): wall time and peak memory of each;
    the full check is the baseline;
 2. times verify's parts in one process: the read of the raw and other non-refined files, the
@@ -31,10 +31,10 @@ from process_tree import REPO, run_command  # this folder is on sys.path when th
 
 def phase_parts(lake_dir: str) -> dict:
     """verify's parts, each timed, in this process."""
-    from catalog import verify
-    from contract.tables import TABLES
-    from local_mode.rebuild import recompute_lake
-    from storage import Lake
+    from b3_quotes.catalog import verify
+    from b3_quotes.contract.tables import TABLES
+    from b3_quotes.local_mode.rebuild import recompute_lake
+    from b3_quotes.storage import Lake
 
     lake = Lake.local(Path(lake_dir))
     seconds = {}
@@ -75,8 +75,8 @@ def main() -> None:
               f"({args.years} years to {LAST_SESSION}), {len(quotes):,} daily rows, each its own quotes_daily file; "
               f"seed {args.seed}; backfill {backfill['seconds']:.0f} s")
         since = (LAST_SESSION - dt.timedelta(days=args.since_days)).isoformat()
-        verify = [sys.executable, "-m", "catalog.verify", "--lake-dir", str(lake)]
-        print("\npython -m catalog.verify, a whole process each:")
+        verify = [sys.executable, "-m", "b3_quotes.catalog.verify", "--lake-dir", str(lake)]
+        print("\npython -m b3_quotes.catalog.verify, a whole process each:")
         results = {}
         for label, argv in (("full (baseline)", verify), (f"--since {since}", [*verify, "--since", since])):
             run = run_command(argv)

@@ -11,13 +11,13 @@ seed, mixes:
 - kills: a run SIGKILLed with its whole process group (its JVM and Python workers) at a random
   moment of its life, from its Python start to its catalog refresh; a killed run is retried
   1-4 steps later with the same arguments, as a scheduler would (the retry may be killed too).
-Meanwhile one process after another runs `python -m catalog.query` on the lake (three queries in
+Meanwhile one process after another runs `python -m b3_quotes.catalog.query` on the lake (three queries in
 turn, one of which checks that no session is visible twice); a query must never fail, and none
 takes the lake's lock. `--minutes` bounds the time spent starting runs: past it no new step
 starts, the pending retries run (unkilled) and the checks follow.
 
 At the end:
-- `python -m catalog.verify` on the lake must exit 0 (every refined value equals its recompute
+- `python -m b3_quotes.catalog.verify` on the lake must exit 0 (every refined value equals its recompute
   from raw);
 - the lake's raw (data and manifests) is copied into a fresh lake and refined there in one clean
   run of the local Glue job (the real Lambda handler, every manifest pending at once); every row of
@@ -209,7 +209,7 @@ def _reap_group(pgid: int) -> None:
 
 @dataclass
 class QueryLoop:
-    """`python -m catalog.query` on the lake, one process after another, until stopped."""
+    """`python -m b3_quotes.catalog.query` on the lake, one process after another, until stopped."""
 
     lake: Path
     soak: Soak
@@ -231,7 +231,7 @@ class QueryLoop:
         overlapping = self.soak.running > 0
         began = time.monotonic()
         try:
-            done = subprocess.run([sys.executable, "-m", "catalog.query", "--lake-dir", str(self.lake), *query],
+            done = subprocess.run([sys.executable, "-m", "b3_quotes.catalog.query", "--lake-dir", str(self.lake), *query],
                                   cwd=REPO, env=child_env(), capture_output=True, text=True,
                                   timeout=QUERY_TIMEOUT_S)
         except subprocess.TimeoutExpired:
@@ -253,8 +253,8 @@ class QueryLoop:
 def clean_run(lake: Path, reference: Path) -> subprocess.CompletedProcess[str]:
     """The lake's raw (files and manifests) in a fresh lake, refined there by one local Glue job run."""
     shutil.copytree(lake / "raw", reference / "raw", ignore=shutil.ignore_patterns(".tmp-*"))
-    code = ("import sys; from pathlib import Path; from local_mode.trigger import trigger_locally; "
-            "from pipeline.settings import load_settings; "
+    code = ("import sys; from pathlib import Path; from b3_quotes.local_mode.trigger import trigger_locally; "
+            "from b3_quotes.config.settings import load_settings; "
             "keys = sorted(p.name for p in Path(sys.argv[1], 'raw/_manifests').glob('*.json')); "
             "trigger_locally(Path(sys.argv[1]), 'raw/_manifests/' + keys[-1], load_settings().glue_job_name)")
     return subprocess.run([sys.executable, "-c", code, str(reference)], cwd=REPO, env=child_env(),
@@ -340,7 +340,7 @@ def main() -> int:
         result += [f"query failed: {f}" for f in queries.failures[:5]]
         result += [f"query saw {i}" for i in queries.inconsistent[:5]]
         checked = time.monotonic()
-        verify = subprocess.run([sys.executable, "-m", "catalog.verify", "--lake-dir", str(lake)], cwd=REPO,
+        verify = subprocess.run([sys.executable, "-m", "b3_quotes.catalog.verify", "--lake-dir", str(lake)], cwd=REPO,
                                 env=child_env(), capture_output=True, text=True, timeout=RUN_TIMEOUT_S)
         verify_s = time.monotonic() - checked
         print(f"verify ({verify_s:.0f} s, exit {verify.returncode}):\n  " + "\n  ".join(verify.stdout.strip().splitlines()[-12:]))

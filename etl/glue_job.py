@@ -1,7 +1,7 @@
 """Glue job entry point: refine the raw quotes that scrape runs delivered.
 
 Runs unchanged on AWS Glue 5.0 (`awsglue` is imported inside the entry points) and on a
-local SparkSession (local_mode.glue). Glue runs it two ways, with one code path: as the
+local SparkSession (b3_quotes.local_mode.glue). Glue runs it two ways, with one code path: as the
 script job (`main`: Job.init, `run_in_glue`, Job.commit) and as the visual job, whose
 generated script inits and commits the Job itself and calls `run_in_glue` from its custom node.
 """
@@ -16,9 +16,10 @@ from dataclasses import dataclass, field
 
 from pyspark.sql import SparkSession
 
-from contract.layout import CRAWLED_PARTITIONS, ManifestError, RunManifest
-from contract.logs import configure_console
-from contract.tables import CRAWLED_TABLES
+from b3_quotes.contract.layout import CRAWLED_PARTITIONS, ManifestError, RunManifest
+from b3_quotes.contract.logs import configure_console
+from b3_quotes.contract.tables import CRAWLED_TABLES
+from b3_quotes.storage import Lake, release_filesystems
 from etl.manifests import (
     commit_step,
     forget_progress,
@@ -29,7 +30,6 @@ from etl.manifests import (
     set_aside_manifest,
 )
 from etl.refine import Counts, refine_changes
-from storage import Lake, release_filesystems
 
 # Named, not __name__: the script job runs this file as __main__.
 logger = logging.getLogger("etl.glue_job")
@@ -258,7 +258,7 @@ def run_in_glue(glue_context, argv: list[str] | None = None) -> RunTotals:
 
     Reads the job's arguments from `argv` (sys.argv by default), refines the requested and
     pending manifests, then starts the crawler when a compact table has a new year (the other tables'
-    partitions are projected by Athena, contract/tables.py, and need no catalog entry). Never touches
+    partitions are projected by Athena, b3_quotes/contract/tables.py, and need no catalog entry). Never touches
     awsglue.job.Job: Glue's Job wraps one JVM object per process, and the visual job's generated
     script inits and commits it already.
     """
@@ -274,7 +274,7 @@ def run_in_glue(glue_context, argv: list[str] | None = None) -> RunTotals:
           f"{totals.set_aside} manifest(s) set aside")
     if totals.runs:
         crawl_new_partitions(lake, args["crawler_name"])
-    release_filesystems()  # S3 clients dropped now; pyarrow's S3 is shut down at exit (storage.lake)
+    release_filesystems()  # S3 clients dropped now; pyarrow's S3 is shut down at exit (b3_quotes.storage.lake)
     return totals
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 
-from contract.layout import (
+from b3_quotes.contract.layout import (
     MANIFEST_SUFFIX,
     MANIFESTS,
     PARTIAL_RUNS,
@@ -13,7 +13,7 @@ from contract.layout import (
     SET_ASIDE_MANIFESTS,
     RunManifest,
 )
-from storage import Lake
+from b3_quotes.storage import Lake
 
 
 def read_manifest(lake: Lake, key: str) -> RunManifest:

@@ -16,10 +16,10 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 from pyspark.sql import DataFrame, SparkSession
 
-from contract.arrow import arrow_schema
-from contract.tables import CORPORATE_EVENTS, QUOTE_NUMBERS, RAW_QUOTES
+from b3_quotes.contract.arrow import arrow_schema
+from b3_quotes.contract.tables import CORPORATE_EVENTS, QUOTE_NUMBERS, RAW_QUOTES
+from b3_quotes.storage import Lake
 from etl.task_errors import LakeFileError
-from storage import Lake
 
 # What the job reads of raw quotes.
 RAW_READ_COLUMNS = ["trade_date", "ticker", *QUOTE_NUMBERS, "source", "ingested_at", "run_id", "prev_b3_session"]

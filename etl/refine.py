@@ -19,8 +19,9 @@ from dataclasses import dataclass, field
 
 from pyspark.sql import DataFrame, SparkSession
 
-from contract.layout import PROCESSED_RUNS
-from contract.tables import QUOTES_DAILY, QUOTES_DAILY_COMPACT, RAW_QUOTES, REFINED_TABLES, compact_of
+from b3_quotes.contract.layout import PROCESSED_RUNS
+from b3_quotes.contract.tables import QUOTES_DAILY, QUOTES_DAILY_COMPACT, RAW_QUOTES, REFINED_TABLES, compact_of
+from b3_quotes.storage import Lake, LakeDataMissing
 from etl.raw_reader import list_raw_days, raw_files, read_events, read_raw
 from etl.refined_writer import compact_years, merge_compact, read_compact_year, write_partitions
 from etl.task_errors import LakeFileError, lake_file_errors
@@ -31,7 +32,6 @@ from etl.transforms import (
     refine_daily_with_events,
     select_changed,
 )
-from storage import Lake, LakeDataMissing
 
 logger = logging.getLogger(__name__)
 

@@ -23,9 +23,9 @@ import pyarrow.parquet as pq
 from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
-from contract.tables import Table
+from b3_quotes.contract.tables import Table
+from b3_quotes.storage import Lake
 from etl.task_errors import LakeFileError, lake_file_errors, writes_named
-from storage import Lake
 
 # Every data file the job writes has this name in its partition folder: a rewrite replaces it
 # in place (an atomic rename locally, one PUT on S3), so no reader ever sees two versions.

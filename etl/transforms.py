@@ -1,6 +1,6 @@
 """Pure refinement rules: DataFrames in, DataFrames out, no storage.
 
-The refined tables (their columns: contract.tables) and the rules that make them:
+The refined tables (their columns: b3_quotes.contract.tables) and the rules that make them:
 - quotes_daily, one row per ticker and session: of raw's rows for a ticker and day the latest
   ingestion wins; the prices are renamed (`open` -> `open_price`, ... PRICE_RENAMES) and stay as
   traded; then the date-based metrics over the ticker's sessions in date order, each in one price
@@ -30,7 +30,7 @@ from dataclasses import dataclass
 from pyspark.sql import Column, DataFrame, Window
 from pyspark.sql import functions as F
 
-from contract.tables import QUOTES_DAILY, QUOTES_MONTHLY, Table
+from b3_quotes.contract.tables import QUOTES_DAILY, QUOTES_MONTHLY, Table
 
 # Raw's price names -> quotes_daily's.
 PRICE_RENAMES = {
@@ -239,7 +239,7 @@ def _monthly_reached(rows: DataFrame, daily: DataFrame, changed: Column) -> Data
 
 @dataclass(frozen=True)
 class Refinement:
-    """A refined table (contract.tables, with its compact companion) and its rule: `build` makes its
+    """A refined table (b3_quotes.contract.tables, with its compact companion) and its rule: `build` makes its
     rows from the corrected daily rows (refine_daily_with_events), `reached` keeps those a change
     can move, given the daily rows and their changed flag. A new refined table is one of these."""
 

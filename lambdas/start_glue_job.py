@@ -12,7 +12,7 @@ from urllib.parse import unquote_plus
 
 import boto3
 
-from contract.layout import ManifestError, RunManifest, is_manifest_key
+from b3_quotes.contract.layout import ManifestError, RunManifest, is_manifest_key
 
 LOG = logging.getLogger(__name__)
 LOG.setLevel(logging.INFO)

@@ -29,8 +29,8 @@ from pathlib import Path
 
 import pandas as pd
 
-from contract.tables import CASH_EVENT_KINDS, EVENT_KINDS, SHARE_EVENT_KINDS
-from contract.tickers import b3_code
+from b3_quotes.contract.tables import CASH_EVENT_KINDS, EVENT_KINDS, SHARE_EVENT_KINDS
+from b3_quotes.contract.tickers import b3_code
 from scraper.errors import SourceDataError, SourceUnavailable
 from scraper.http_client import HttpClient, get_with_retries
 from scraper.sources.base import read_csv_columns

@@ -14,12 +14,12 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from contract.arrow import arrow_schema
-from contract.layout import RunManifest, day_file_key, manifest_key
-from contract.tables import CORPORATE_EVENTS, IBOV_PORTFOLIO, QUOTE_ISSUES, QUOTE_NUMBERS, RAW_QUOTES
+from b3_quotes.contract.arrow import arrow_schema
+from b3_quotes.contract.layout import RunManifest, day_file_key, manifest_key
+from b3_quotes.contract.tables import CORPORATE_EVENTS, IBOV_PORTFOLIO, QUOTE_ISSUES, QUOTE_NUMBERS, RAW_QUOTES
+from b3_quotes.storage import Lake
 from scraper.progress import tracked
 from scraper.validation import ACTION_KEPT, ACTION_REJECTED, REASON_FUTURE, REASON_OUTSIDE_CALENDAR
-from storage import Lake
 
 UNDATED_REASONS = (REASON_FUTURE, REASON_OUTSIDE_CALENDAR)
 

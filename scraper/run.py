@@ -10,8 +10,10 @@ from typing import cast
 
 import pandas as pd
 
-from contract.tables import QUOTE_ISSUES, RAW_QUOTES
-from pipeline.settings import ConfigError
+from b3_quotes.config.settings import ConfigError
+from b3_quotes.contract.tables import QUOTE_ISSUES, RAW_QUOTES
+from b3_quotes.storage import Lake
+from b3_quotes.storage.lock import LakeBusy
 from scraper import calendar_b3
 from scraper.raw_writer import WrittenRun, new_run_id, write_quote_issues, write_raw_quotes
 from scraper.sources.base import PriceSource
@@ -26,8 +28,6 @@ from scraper.validation import (
     unexplained_distributions,
     validate_quotes,
 )
-from storage import Lake
-from storage.lock import LakeBusy
 
 EXIT_OK = 0
 EXIT_USAGE = 2

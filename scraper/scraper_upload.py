@@ -30,11 +30,11 @@ from typing import cast
 import pandas as pd
 
 try:
-    from contract.layout import RAW_PREFIX
-    from contract.logs import configure_console
+    from b3_quotes.contract.layout import RAW_PREFIX
+    from b3_quotes.contract.logs import configure_console
 except ModuleNotFoundError as exc:  # a Python the project is not installed in
     sys.exit(f"error: cannot import {exc.name}: install the project first (make demo, or pip install -e .)")
-from pipeline.settings import (  # noqa: E402
+from b3_quotes.config.settings import (  # noqa: E402
     ConfigError,
     Settings,
     load_settings,
@@ -42,7 +42,9 @@ from pipeline.settings import (  # noqa: E402
     parse_day,
     parse_tickers,
 )
-from runtime import Runtime, build_runtime  # noqa: E402
+from b3_quotes.runtime import Runtime, build_runtime  # noqa: E402
+from b3_quotes.storage import Lake, LakeDataMissing  # noqa: E402
+from b3_quotes.storage.lock import LakeBusy  # noqa: E402
 from scraper import calendar_b3  # noqa: E402
 from scraper.errors import SourceDataError, SourceUnavailable  # noqa: E402
 from scraper.http_client import run_with_deadline  # noqa: E402
@@ -70,8 +72,6 @@ from scraper.sources.registry import (  # noqa: E402
     source_names,
     sources_help,
 )
-from storage import Lake, LakeDataMissing  # noqa: E402
-from storage.lock import LakeBusy  # noqa: E402
 
 # Run as a script its __name__ is __main__: its lines go through the scraper package's logger.
 logger = logging.getLogger("scraper.command")

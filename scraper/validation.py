@@ -10,7 +10,7 @@ from typing import cast
 import numpy as np
 import pandas as pd
 
-from contract.tables import QUOTE_NUMBERS
+from b3_quotes.contract.tables import QUOTE_NUMBERS
 from scraper.calendar_b3 import SessionRules
 from scraper.errors import SourceDataError
 

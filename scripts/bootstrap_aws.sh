@@ -131,14 +131,14 @@ ensure_bucket_policy() {
 
 upload_code() {
   WORK_DIR="$(mktemp -d)"
-  # Both zips carry contract/ (the lake's layout, the manifest, the tables): see deploy/package.py.
+  # Both zips carry b3_quotes/contract/ (the lake's layout, the manifest, the tables): see b3_quotes/deploy/package.py.
   local scripts="${WORK_DIR}/scripts"
   mkdir -p "${scripts}/visual-source"
   cp "${REPO_ROOT}/etl/glue_job.py" "${scripts}/glue_job.py"
-  (cd "${REPO_ROOT}" && "${PYTHON}" -m deploy.package job "${scripts}/etl.zip" \
-    && "${PYTHON}" -m deploy.package lambda "${WORK_DIR}/lambda.zip") || die "cannot package the job and the Lambda"
+  (cd "${REPO_ROOT}" && "${PYTHON}" -m b3_quotes.deploy.package job "${scripts}/etl.zip" \
+    && "${PYTHON}" -m b3_quotes.deploy.package lambda "${WORK_DIR}/lambda.zip") || die "cannot package the job and the Lambda"
   # The visual job's source node reads this one tiny file, so its graph lists nothing of raw/.
-  (cd "${REPO_ROOT}" && "${PYTHON}" -m deploy.package visual-source "${scripts}/visual-source/raw_quotes.parquet") \
+  (cd "${REPO_ROOT}" && "${PYTHON}" -m b3_quotes.deploy.package visual-source "${scripts}/visual-source/raw_quotes.parquet") \
     || die "cannot write the visual job's source file"
   # One CLI call for the three files (cp, unlike sync, always copies).
   aws s3 cp --only-show-errors --recursive "${scripts}" "s3://${BUCKET}/scripts/"
@@ -234,7 +234,7 @@ ensure_glue_job() {
   fi
 }
 
-# The tables, from contract/tables.py: columns, types, partition keys, Parquet SerDe, location, and
+# The tables, from b3_quotes/contract/tables.py: columns, types, partition keys, Parquet SerDe, location, and
 # Athena's partition projection for the day/month/ticker tables (no catalog partitions for those).
 # A table of that name outside our bucket is someone else's: refuse before changing anything.
 # One get-tables call says which exist (table_states: NAME ours|foreign|absent lines).
@@ -255,10 +255,10 @@ ensure_tables() {
   while read -r table state; do
     if [[ "${state}" == ours ]]; then
       aws glue update-table --database-name "${GLUE_DATABASE}" --table-input "$(cli_json table-input "${table}" "s3://${BUCKET}" "${ATHENA_HISTORY_START}")"
-      log "~ table ${GLUE_DATABASE}.${table} updated from contract/tables.py"
+      log "~ table ${GLUE_DATABASE}.${table} updated from b3_quotes/contract/tables.py"
     else
       aws glue create-table --database-name "${GLUE_DATABASE}" --table-input "$(cli_json table-input "${table}" "s3://${BUCKET}" "${ATHENA_HISTORY_START}")"
-      log "+ table ${GLUE_DATABASE}.${table} created from contract/tables.py"
+      log "+ table ${GLUE_DATABASE}.${table} created from b3_quotes/contract/tables.py"
     fi
   done <<<"${TABLE_STATES}"
 }
@@ -279,7 +279,7 @@ ensure_crawl_queue() {
 }
 
 # The crawler crawls the tables Athena does not project (the compact ones, a partition a year:
-# contract/tables.py CRAWLED_TABLES): it adds the partitions it finds and, with UpdateBehavior LOG, only logs a schema
+# b3_quotes/contract/tables.py CRAWLED_TABLES): it adds the partitions it finds and, with UpdateBehavior LOG, only logs a schema
 # difference, so it can neither re-type, rename nor split a table, nor create one. DeleteBehavior
 # LOG is the one AWS accepts for catalog targets. CRAWL_EVENT_MODE: after its first crawl it lists
 # only the folders of the queue's S3 events, not every folder of the tables' history.
@@ -395,7 +395,7 @@ ensure_views() {
     done
     [[ "${state}" == SUCCEEDED ]] || die "view ${GLUE_DATABASE}.${view}: Athena query ${id} ${state}: $(aws athena \
       get-query-execution --query-execution-id "${id}" --query QueryExecution.Status.StateChangeReason --output text)"
-    log "~ view ${GLUE_DATABASE}.${view} made by Athena from contract/tables.py"
+    log "~ view ${GLUE_DATABASE}.${view} made by Athena from b3_quotes/contract/tables.py"
   done < <(cli_json view-names)
 }
 
@@ -458,7 +458,7 @@ Done. Next steps:
   1. Scrape:  BUCKET=${BUCKET} python scraper/scraper_upload.py --tickers PETR4,VALE3
      (the run's manifest starts ${LAMBDA_NAME} -> Glue job ${GLUE_JOB_NAME} -> crawler ${CRAWLER_NAME})
   2. Query:   Athena console, workgroup ${ATHENA_WORKGROUP}, database ${GLUE_DATABASE}, tables ${tables}
-              or: python -m catalog.query --file sql/latest_sessions.sql
+              or: python -m b3_quotes.catalog.query --file sql/latest_sessions.sql
   3. Remove everything: ./scripts/reset_aws.sh
 NEXT
 }

@@ -30,20 +30,20 @@ if [[ -z "${PYTHON:-}" ]]; then
   if [[ -x "${REPO_ROOT}/.venv/bin/python" ]]; then PYTHON="${REPO_ROOT}/.venv/bin/python"; else PYTHON=python3; fi
 fi
 
-# The settings as the pipeline reads them (pipeline/settings.py: .env under the environment,
+# The settings as the pipeline reads them (b3_quotes/config/settings.py: .env under the environment,
 # python-dotenv's reading), so that .env means the same to these scripts and to Python.
 load_config() {
   local exports
-  exports="$(cd "${REPO_ROOT}" && "${PYTHON}" -m pipeline.settings --export)" \
+  exports="$(cd "${REPO_ROOT}" && "${PYTHON}" -m b3_quotes.config.settings --export)" \
     || bad_input "cannot read the settings with ${PYTHON} (see above; 'make demo' or 'pip install -e .' installs what it needs)"
   eval "${exports}"
   # The region came from the AWS CLI's profile or the default, not from this project's settings: say so.
   if [[ -n "${AWS_REGION_CHOSEN:-}" ]]; then log "${AWS_REGION_CHOSEN}"; fi
-  # Every table contract/tables.py states, and only those (a read loop: mapfile is bash 4).
+  # Every table b3_quotes/contract/tables.py states, and only those (a read loop: mapfile is bash 4).
   local table
   TABLES=()
   while IFS= read -r table; do TABLES+=("${table}"); done < <(cli_json table-names)
-  ((${#TABLES[@]})) || die "cannot read the table list from contract/tables.py"
+  ((${#TABLES[@]})) || die "cannot read the table list from b3_quotes/contract/tables.py"
 }
 
 # check_prerequisites [visual-jobs]: what the scripts need, before any AWS call; with
@@ -97,8 +97,8 @@ sqs() {
   if [[ -n "${AWS_ENDPOINT_URL:-}" ]]; then aws --endpoint-url "${AWS_ENDPOINT_URL}" sqs "$@"; else aws sqs "$@"; fi
 }
 
-# JSON documents computed from what the account already holds (see deploy/cli_json.py).
-cli_json() { (cd "${REPO_ROOT}" && "${PYTHON}" -m deploy.cli_json "$@"); }
+# JSON documents computed from what the account already holds (see b3_quotes/deploy/cli_json.py).
+cli_json() { (cd "${REPO_ROOT}" && "${PYTHON}" -m b3_quotes.deploy.cli_json "$@"); }
 
 # The bucket's tags as the CLI prints them; nothing when it has none (or is not readable).
 bucket_tags() { aws s3api get-bucket-tagging --bucket "${BUCKET}" --output json 2>/dev/null || true; }

@@ -192,7 +192,7 @@ reset_glue() {
       log "! crawler ${CRAWLER_NAME} not tagged by bootstrap, left alone"
     fi
   fi
-  # The tables contract/tables.py states, and only those whose location lies in our bucket.
+  # The tables b3_quotes/contract/tables.py states, and only those whose location lies in our bucket.
   local state
   while read -r table state; do
     case "${state}" in

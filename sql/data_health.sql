@@ -1,4 +1,4 @@
--- Data health: one row per finding, ticker and session (python -m catalog.health prints them).
+-- Data health: one row per finding, ticker and session (python -m b3_quotes.catalog.health prints them).
 --   sessions_missing            the B3 calendar has sessions between this one and the ticker's previous one
 --                               in the lake (daily_return is null here); previous_session names it
 --   zero_volume                 a session with no share traded

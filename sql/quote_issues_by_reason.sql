@@ -1,6 +1,6 @@
 -- Data-quality report: the rows each scrape run rejected or kept with an issue, by reason,
 -- with one example row. Runs on Athena and on DuckDB
--- (python -m catalog.query --file sql/quote_issues_by_reason.sql).
+-- (python -m b3_quotes.catalog.query --file sql/quote_issues_by_reason.sql).
 SELECT run_id,
        source,
        action,

@@ -27,7 +27,7 @@ def isolate_settings(patch: pytest.MonkeyPatch, no_env_dir: Path) -> None:
     for name in SETTINGS_VARIABLES:
         patch.delenv(name, raising=False)
     try:
-        from pipeline import settings
+        from b3_quotes.config import settings
     except ModuleNotFoundError as missing:
         if missing.name != "dotenv":  # only the Lambda's venv (.ci/run) lacks it, and nothing there reads settings
             raise
@@ -69,7 +69,7 @@ os.environ.pop("AWS_PROFILE", None)
 
 @pytest.fixture(scope="session")
 def spark():
-    from local_mode.spark import local_spark
+    from b3_quotes.local_mode.spark import local_spark
 
     session = local_spark("b3-quotes-tests", cores=1)
     yield session
@@ -79,7 +79,7 @@ def spark():
 @pytest.fixture
 def said(caplog):
     """The lines the library logged so far in the test, as a command line shows them ("warning: " before a warning)."""
-    from contract.logs import PACKAGES, LineFormatter
+    from b3_quotes.contract.logs import PACKAGES, LineFormatter
 
     caplog.set_level(logging.INFO)
     for name in PACKAGES:  # whatever an earlier command in this process configured (--quiet too)

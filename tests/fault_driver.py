@@ -31,7 +31,7 @@ def _die() -> None:
 def _kill_during_raw_put(number: int) -> None:
     import tempfile
 
-    from storage import Lake
+    from b3_quotes.storage import Lake
 
     real_put = Lake.write_bytes
     calls = {"n": 0}
@@ -67,7 +67,7 @@ def _wrap(module: object, name: str, before: bool, on_call: int = 1) -> None:
 
 
 def _fill_disk_before_refine() -> None:
-    import local_mode.trigger as local_run
+    import b3_quotes.local_mode.trigger as local_run
 
     real = local_run.trigger_locally
 
@@ -88,15 +88,15 @@ def _no_spark_warm_up() -> None:
     """A run killed before its refine never uses Spark: its warm-up (the JVM started in the
     background while the scrape runs) would only cost the test a JVM's start. What the kill leaves
     in the lake is the scraper's alone."""
-    from runtime import LocalRuntime
+    from b3_quotes.runtime import LocalRuntime
 
     LocalRuntime.warm_up = lambda self: None  # type: ignore[method-assign]
 
 
 def install(point: str) -> None:
+    import b3_quotes.local_mode.trigger as local_run
     import etl.glue_job as glue_job
     import etl.refine as refine
-    import local_mode.trigger as local_run
 
     if point.startswith("raw-put:"):
         _no_spark_warm_up()

@@ -127,7 +127,7 @@ _BOOT = ("import runpy, sys\n"
 def run_glue_script(script: Path, argv: list[str], extra_py_files: Path, env: dict[str, str],
                     cwd: Path) -> subprocess.CompletedProcess:
     """`script` in a child Python with `argv[1:]` as its arguments; returns the finished process."""
-    from local_mode.spark import jvm_options  # errors-only logging, the class archive: as a local run's JVM
+    from b3_quotes.local_mode.spark import jvm_options  # errors-only logging, the class archive: as a local run's JVM
 
     child_env = {k: v for k, v in os.environ.items() if not k.startswith(("PYTHON", "PYSPARK", "AWS_"))}
     child_env.update({"PYSPARK_PYTHON": sys.executable, "SPARK_LOCAL_IP": "127.0.0.1",
@@ -144,9 +144,9 @@ def run_glue_script(script: Path, argv: list[str], extra_py_files: Path, env: di
 
 def scrape_without_trigger(lake: Path, ticker: str, start: str, end: str, run_id: str) -> None:
     """What a scrape run leaves in the lake (raw files, then its manifest), no trigger."""
+    from b3_quotes.storage import Lake
     from scraper.raw_writer import write_raw_quotes
     from scraper.sources.csv_files import CsvSource
-    from storage import Lake
 
     quotes = CsvSource(SAMPLE_DIR).fetch([ticker], dt.date.fromisoformat(start), dt.date.fromisoformat(end)).quotes
     write_raw_quotes(Lake.local(lake), quotes, source="csv", symbols={},

@@ -15,7 +15,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from contract.tables import REFINED_TABLES
+from b3_quotes.contract.tables import REFINED_TABLES
 from tests.conftest import SAMPLE_DIR
 
 # The range the session's full lake covers (tests/conftest.py `full_lake`) and the day that splits
@@ -201,7 +201,7 @@ def put_local(root: Path, key: str, data: bytes) -> None:
 
 def run_local(lake_dir: Path, sql: str) -> tuple[list[str], list[tuple]]:
     """SQL on the DuckDB views of the lake in `lake_dir`, through the runtime the query command builds."""
-    from pipeline.settings import Settings
-    from runtime import build_runtime
+    from b3_quotes.config.settings import Settings
+    from b3_quotes.runtime import build_runtime
 
     return build_runtime(Settings(lake_dir=lake_dir)).query(sql)

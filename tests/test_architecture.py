@@ -7,43 +7,56 @@ from collections import defaultdict
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
-PACKAGES = ("contract", "storage", "pipeline", "scraper", "etl", "lambdas", "local_mode", "runtime", "catalog",
-            "charts", "deploy")
-# Package -> the project packages (or modules) it may import. contract is the floor; local_mode
+# The layers: scraper/, etl/ and lambdas/ at the top (their paths are what users and AWS are given),
+# the rest inside the one package b3_quotes/ (docs/design.md, "The names the install puts in
+# site-packages"). b3_quotes itself is only their namespace: its __init__ imports nothing.
+B3 = "b3_quotes"
+LAYERS = (f"{B3}.contract", f"{B3}.storage", f"{B3}.config", "scraper", "etl", "lambdas", f"{B3}.local_mode",
+          f"{B3}.runtime", f"{B3}.catalog", f"{B3}.charts", f"{B3}.deploy")
+CONTRACT, STORAGE, CONFIG, LOCAL_MODE, RUNTIME, CATALOG = (f"{B3}.{name}" for name in (
+    "contract", "storage", "config", "local_mode", "runtime", "catalog"))
+# Layer -> the project layers (or modules) it may import. The contract is the floor; local_mode
 # sits on top of what AWS runs (etl, lambdas) and only command lines import it.
 ALLOWED = {
-    "contract": set(),
-    "storage": set(),
-    "pipeline": {"contract", "storage"},
-    "etl": {"contract", "storage"},
-    "lambdas": {"contract"},
-    "scraper": {"contract", "storage", "pipeline"},
-    "local_mode": {"contract", "storage", "pipeline", "etl", "lambdas"},
+    B3: set(),
+    CONTRACT: set(),
+    STORAGE: set(),
+    CONFIG: {CONTRACT, STORAGE},
+    "etl": {CONTRACT, STORAGE},
+    "lambdas": {CONTRACT},
+    "scraper": {CONTRACT, STORAGE, CONFIG},
+    LOCAL_MODE: {CONTRACT, STORAGE, CONFIG, "etl", "lambdas"},
     # The runtime (local or AWS) is built once from the settings; only command lines take it.
-    "runtime": {"contract", "storage", "pipeline", "local_mode"},
-    "catalog": {"contract", "storage", "pipeline"},
-    "charts": {"contract", "storage", "pipeline", "catalog"},
+    RUNTIME: {CONTRACT, STORAGE, CONFIG, LOCAL_MODE},
+    CATALOG: {CONTRACT, STORAGE, CONFIG},
+    f"{B3}.charts": {CONTRACT, STORAGE, CONFIG, CATALOG},
     # deploy builds what runs: the zips for AWS, and the local JVM's class archive, trained on the
     # demo's scrape (its command line).
-    "deploy": {"contract", "storage", "pipeline", "catalog", "runtime", "local_mode", "scraper.scraper_upload"},
+    f"{B3}.deploy": {CONTRACT, STORAGE, CONFIG, CATALOG, RUNTIME, LOCAL_MODE, "scraper.scraper_upload"},
 }
 # Command lines: the only modules outside local_mode and runtime that may import them.
-COMMAND_LINES = {"scraper.scraper_upload", "catalog.query", "catalog.verify", "catalog.health", "charts.command",
-                 "deploy.aws_check"}
-# What ships to AWS (deploy/package.py), from its entry module, may reach only the standard
+COMMAND_LINES = {"scraper.scraper_upload", f"{CATALOG}.query", f"{CATALOG}.verify", f"{CATALOG}.health",
+                 f"{B3}.charts.command", f"{B3}.deploy.aws_check"}
+# What ships to AWS (b3_quotes/deploy/package.py), from its entry module, may reach only the standard
 # library and what that runtime has.
 RUNTIMES = {
     "lambdas.start_glue_job": {"boto3", "botocore"},
     "etl.glue_job": {"boto3", "pyarrow", "pyspark", "awsglue"},
 }
-# The project packages each entry's zip carries besides its own.
-SHIPPED = {"lambdas.start_glue_job": {"contract"}, "etl.glue_job": {"contract", "storage"}}
+# The project layers each entry's zip carries besides its own (and b3_quotes' empty __init__).
+SHIPPED = {"lambdas.start_glue_job": {CONTRACT}, "etl.glue_job": {CONTRACT, STORAGE}}
+
+
+def layer_of(name: str) -> str | None:
+    """The layer a module or import belongs to (b3_quotes for the namespace's own __init__), or None."""
+    found = [layer for layer in (*LAYERS, B3) if name == layer or name.startswith(f"{layer}.")]
+    return max(found, key=len) if found else None
 
 
 def modules(repo: Path = REPO) -> dict[str, Path]:
     found = {}
-    for package in PACKAGES:
-        for path in (repo / package).rglob("*.py"):
+    for path in [repo / B3 / "__init__.py", *(p for layer in LAYERS for p in (repo / layer.replace(".", "/")).rglob("*.py"))]:
+        if path.is_file():
             parts = path.relative_to(repo).with_suffix("").parts
             found[".".join(parts[:-1] if parts[-1] == "__init__" else parts)] = path
     return found
@@ -92,13 +105,16 @@ def arrows_up(repo: Path = REPO) -> list[str]:
 def layer_violations(repo: Path = REPO) -> list[str]:
     wrong = []
     for name, path in modules(repo).items():
-        package = name.split(".")[0]
+        layer = layer_of(name)
+        assert layer is not None, name
         for imported in imports(path):
-            target = imported.split(".")[0]
-            allowed = any(imported == a or imported.startswith(f"{a}.") for a in ALLOWED[package])
-            if target in PACKAGES and target != package and not allowed:
-                if not (target in ("local_mode", "runtime") and name in COMMAND_LINES):
+            target = layer_of(imported)
+            allowed = any(imported == a or imported.startswith(f"{a}.") for a in ALLOWED[layer])
+            if target is not None and target not in (layer, B3) and not allowed:
+                if not (target in (LOCAL_MODE, RUNTIME) and name in COMMAND_LINES):
                     wrong.append(f"{name} imports {imported}")
+            elif target == B3 and layer != B3:  # `from b3_quotes import x`: the namespace holds nothing
+                wrong.append(f"{name} imports {imported}")
     return sorted(wrong)
 
 
@@ -118,11 +134,12 @@ def test_code_shipped_to_aws_reaches_only_its_runtime():
                 reached.add(name)
                 todo += graph[name]
                 todo += [parent for parent in _parents(name) if parent in known]  # packages' __init__
+        carried = {*SHIPPED[entry], layer_of(entry), B3}
         outside = sorted(f"{name} imports {imported}" for name in reached for imported in imports(known[name])
-                         if imported.split(".")[0] not in {"__future__", *SHIPPED[entry], entry.split(".")[0], *runtime}
-                         and imported.split(".")[0] not in sys.stdlib_module_names)
+                         if layer_of(imported) not in carried
+                         and imported.split(".")[0] not in {"__future__", *runtime, *sys.stdlib_module_names})
         assert outside == [], entry
-        assert {name.split(".")[0] for name in reached} <= {*SHIPPED[entry], entry.split(".")[0]}, entry
+        assert {layer_of(name) for name in reached} <= carried, entry
 
 
 def _parents(name: str) -> list[str]:
@@ -175,7 +192,8 @@ def test_the_rules_catch_a_circle_dodged_inside_a_function_and_an_arrow_up(tmp_p
 
 def test_the_rules_catch_a_forbidden_import(tmp_path):
     # The check itself can fail: a contract module importing the job, even inside a function.
-    (tmp_path / "contract").mkdir()
-    (tmp_path / "contract" / "__init__.py").write_text("")
-    (tmp_path / "contract" / "bad.py").write_text("def f():\n    from etl.glue_job import main\n")
-    assert layer_violations(tmp_path) == ["contract.bad imports etl.glue_job", "contract.bad imports etl.glue_job.main"]
+    (tmp_path / "b3_quotes" / "contract").mkdir(parents=True)
+    (tmp_path / "b3_quotes" / "__init__.py").write_text("")
+    (tmp_path / "b3_quotes" / "contract" / "__init__.py").write_text("")
+    (tmp_path / "b3_quotes" / "contract" / "bad.py").write_text("def f():\n    from etl.glue_job import main\n")
+    assert layer_violations(tmp_path) == ["b3_quotes.contract.bad imports etl.glue_job", "b3_quotes.contract.bad imports etl.glue_job.main"]

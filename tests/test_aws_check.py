@@ -1,4 +1,4 @@
-"""deploy.aws_check's orchestration on moto, with the Glue run and crawler states driven by the test.
+"""b3_quotes.deploy.aws_check's orchestration on moto, with the Glue run and crawler states driven by the test.
 
 moto reports a job run SUCCEEDED at once and its crawlers never crawl, so the Glue client is
 wrapped to play the states a real account goes through. The scripts (bootstrap, scrape, reset)
@@ -17,7 +17,7 @@ import pytest
 import requests
 from moto import mock_aws
 
-from deploy.aws_check import REPO, AwsCheck, Deployment, compare_rows, format_results, main
+from b3_quotes.deploy.aws_check import REPO, AwsCheck, Deployment, compare_rows, format_results, main
 
 NOW = dt.datetime(2026, 11, 24, 15, 0, tzinfo=dt.UTC)
 DEPLOYMENT = Deployment("11241500abc123", "us-east-1")

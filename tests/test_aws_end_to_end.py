@@ -12,9 +12,9 @@ import pyarrow.dataset as pads
 import pyarrow.fs as pafs
 import pytest
 
+from b3_quotes.local_mode.trigger import s3_put_event
 from etl import glue_job
 from lambdas.start_glue_job import lambda_handler
-from local_mode.trigger import s3_put_event
 from scraper import scraper_upload
 from tests.conftest import REPO, SAMPLE_DIR
 from tests.glue_harness import glue_argv, use_awsglue_standin

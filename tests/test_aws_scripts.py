@@ -17,7 +17,7 @@ from moto.core.responses import ActionResult, EmptyResult
 from moto.glue.exceptions import CrawlerRunningException
 from moto.glue.responses import GlueResponse
 
-from contract.tables import TABLES
+from b3_quotes.contract.tables import TABLES
 from tests.conftest import REPO
 from tests.glue_harness import JOB_VALUES, render_job_definition
 
@@ -232,7 +232,7 @@ def test_bootstrap_waits_creates_everything_converges_then_reset_removes_only_ou
     assert nodes["refine"]["CustomCode"]["Code"] == _job_definition()["CodeGenConfigurationNodes"]["refine"][
         "CustomCode"]["Code"]  # the template's node, as it is
 
-    # The catalog: every table of contract/tables.py, as stated there, located in the bucket.
+    # The catalog: every table of b3_quotes/contract/tables.py, as stated there, located in the bucket.
     quotes = aws["glue"].get_table(DatabaseName="default", Name="quotes")["Table"]
     storage = quotes["StorageDescriptor"]
     assert storage["Location"] == f"s3://{BUCKET}/raw/quotes/"

@@ -13,9 +13,9 @@ import pytest
 import requests
 from moto import mock_aws
 
-from runtime.athena import AthenaQueryError, run_athena_query, wait_for_query
+from b3_quotes.runtime.athena import AthenaQueryError, run_athena_query, wait_for_query
+from b3_quotes.storage import Lake
 from scraper.raw_writer import write_raw_quotes
-from storage import Lake
 
 
 def test_write_raw_quotes_to_s3_manifest_last(aws_credentials):

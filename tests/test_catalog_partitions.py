@@ -3,7 +3,7 @@ tables (Athena projects them), one a year of the compact tables (the crawler's).
 
 from __future__ import annotations
 
-from contract.tables import TABLES
+from b3_quotes.contract.tables import TABLES
 
 
 def test_athena_projects_every_day_month_and_ticker_partition_so_the_catalog_holds_none_of_them():

@@ -1,7 +1,7 @@
 """Charts: the queries, the pure plotting functions, the command on a local lake, the notebook on local Spark.
 
 The lake here is written by hand with pyarrow, laid out as the refine job lays it out (hive
-partitions, columns from contract/tables.py), so every value a chart must draw is known.
+partitions, columns from b3_quotes/contract/tables.py), so every value a chart must draw is known.
 """
 
 from __future__ import annotations
@@ -33,10 +33,10 @@ from matplotlib.patches import Rectangle  # noqa: E402
 from moto import mock_aws  # noqa: E402
 from PIL import Image  # noqa: E402
 
-from charts import command, frames, plots  # noqa: E402
-from charts.package import write_charts_zip  # noqa: E402
-from contract.arrow import ARROW_TYPES  # noqa: E402
-from contract.tables import (  # noqa: E402
+from b3_quotes.charts import command, frames, plots  # noqa: E402
+from b3_quotes.charts.package import write_charts_zip  # noqa: E402
+from b3_quotes.contract.arrow import ARROW_TYPES  # noqa: E402
+from b3_quotes.contract.tables import (  # noqa: E402
     IBOV_PORTFOLIO,
     QUOTES_DAILY,
     QUOTES_DAILY_COMPACT,
@@ -577,11 +577,11 @@ def test_notebook_draws_the_same_charts_from_spark_tables(spark, ibov_lake, tmp_
 def test_charts_zip_imports_without_the_repository(tmp_path):
     """What `sc.addPyFile` gives an Athena session: the zip alone on the path."""
     archive = write_charts_zip(tmp_path / "dist" / "charts.zip")
-    probe = ("import charts, charts.frames, charts.plots, contract.tables; print(charts.__file__); "
-             "print(contract.tables.__file__); print(charts.frames.daily_sql(['PETR4']).splitlines()[4])")
+    probe = ("import b3_quotes.charts.frames, b3_quotes.charts.plots, b3_quotes.contract.tables; print(b3_quotes.charts.frames.__file__); "
+             "print(b3_quotes.contract.tables.__file__); print(b3_quotes.charts.frames.daily_sql(['PETR4']).splitlines()[4])")
     env = {**os.environ, "PYTHONPATH": str(archive), "MPLBACKEND": "Agg"}
     result = subprocess.run([sys.executable, "-c", probe], cwd=tmp_path, env=env, capture_output=True, text=True,
                             timeout=120)
     assert result.returncode == 0, result.stderr
-    assert result.stdout.splitlines() == [str(archive / "charts" / "__init__.py"),
-                                          str(archive / "contract" / "tables.py"), "FROM quotes_daily_adjusted a"]
+    assert result.stdout.splitlines() == [str(archive / "b3_quotes" / "charts" / "frames.py"),
+                                          str(archive / "b3_quotes" / "contract" / "tables.py"), "FROM quotes_daily_adjusted a"]

@@ -11,8 +11,8 @@ from pathlib import Path
 import pyspark
 import pytest
 
-from deploy import class_archive
-from local_mode.spark import CLASS_ARCHIVE, LOG_CONFIG, find_java, jvm_options
+from b3_quotes.deploy import class_archive
+from b3_quotes.local_mode.spark import CLASS_ARCHIVE, LOG_CONFIG, find_java, jvm_options
 from tests.conftest import REPO
 
 SPARK_HOME = Path(pyspark.__file__).parent
@@ -50,7 +50,7 @@ def test_the_test_jvm_maps_the_archive_make_built(spark):
     """`make` built the archive into this venv, this session's JVM was given it, and a JVM with
     this JVM's class path can use it (-Xshare:on refuses to start otherwise)."""
     jvm = spark.sparkContext._jvm
-    assert CLASS_ARCHIVE.is_file(), f"no class archive at {CLASS_ARCHIVE}: make builds it (python -m deploy.class_archive)"
+    assert CLASS_ARCHIVE.is_file(), f"no class archive at {CLASS_ARCHIVE}: make builds it (python -m b3_quotes.deploy.class_archive)"
     arguments = list(jvm.java.lang.management.ManagementFactory.getRuntimeMXBean().getInputArguments())
     assert f"-XX:SharedArchiveFile={CLASS_ARCHIVE}" in arguments
     class_path = jvm.java.lang.System.getProperty("java.class.path")

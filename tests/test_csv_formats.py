@@ -9,11 +9,11 @@ import shutil
 import pandas as pd
 import pytest
 
-from pipeline.settings import normalize_ticker
+from b3_quotes.config.settings import normalize_ticker
+from b3_quotes.storage import Lake
 from scraper.errors import SourceDataError
 from scraper.run import scrape
 from scraper.sources.csv_files import CsvSource, read_yahoo_csv_checked
-from storage import Lake
 from tests.conftest import TEST_DATA
 
 FORMATS = TEST_DATA / "yfinance_formats"

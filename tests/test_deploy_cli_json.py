@@ -1,10 +1,10 @@
-"""The JSON documents bootstrap and reset send to the AWS CLI (deploy/cli_json.py), by hand-written cases."""
+"""The JSON documents bootstrap and reset send to the AWS CLI (b3_quotes/deploy/cli_json.py), by hand-written cases."""
 
 from __future__ import annotations
 
 import json
 
-from deploy.cli_json import (
+from b3_quotes.deploy.cli_json import (
     crawler_differs,
     crawler_targets,
     drop_lifecycle,
@@ -173,7 +173,7 @@ def test_queue_attributes_hold_the_policy_as_compact_text():
 def test_drop_keys_leaves_a_definition_an_older_cli_accepts():
     import json
 
-    from deploy.cli_json import drop_keys
+    from b3_quotes.deploy.cli_json import drop_keys
 
     definition = json.dumps({"JobMode": "VISUAL", "JobRunQueuingEnabled": True, "Timeout": 30})
     assert drop_keys(definition, "JobRunQueuingEnabled") == {"JobMode": "VISUAL", "Timeout": 30}

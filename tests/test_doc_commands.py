@@ -20,6 +20,7 @@ import runpy
 import shlex
 import subprocess
 import sys
+import tomllib
 import traceback
 import warnings
 from pathlib import Path
@@ -40,8 +41,8 @@ KNOWN_EXITS = {
 # The commands these docs must keep running locally (the rule must not set them aside).
 KNOWN_LOCAL = [
     "python scraper/scraper_upload.py --source sample",
-    "python -m catalog.query --file sql/latest_sessions.sql",
-    "python -m catalog.query --file sql/quote_issues_by_reason.sql",
+    "python -m b3_quotes.catalog.query --file sql/latest_sessions.sql",
+    "python -m b3_quotes.catalog.query --file sql/quote_issues_by_reason.sql",
 ]
 
 
@@ -118,8 +119,34 @@ def why_not_run(command: str) -> str | None:
     return None
 
 
+@functools.cache
+def console_scripts() -> dict[str, str]:
+    """pyproject's commands (`b3-query`) -> how Python runs the same code: `-m module`, or the script
+    itself for the scraper, whose path every guide gives."""
+    scripts = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]["scripts"]
+    run = {}
+    for name, target in scripts.items():
+        module = target.split(":")[0]
+        path = REPO / (module.replace(".", "/") + ".py")
+        if module == "scraper.scraper_upload":
+            run[name] = "python scraper/scraper_upload.py"
+        elif 'if __name__ == "__main__":' in path.read_text():
+            run[name] = f"python -m {module}"
+        else:  # a package's command module, run through the package's __main__
+            package = module.rsplit(".", 1)[0]
+            assert (REPO / package.replace(".", "/") / "__main__.py").is_file(), name
+            run[name] = f"python -m {package}"
+    return run
+
+
+def as_python(command: str) -> str:
+    """A `b3-*` command as the Python command it is (the same code, the same arguments)."""
+    program, _, rest = command.partition(" ")
+    return f"{console_scripts()[program]} {rest}".strip() if program in console_scripts() else command
+
+
 def all_commands() -> list[tuple[str, str]]:
-    return [(doc.relative_to(REPO).as_posix(), c) for doc in DOCS for c in bash_commands(doc.read_text())]
+    return [(doc.relative_to(REPO).as_posix(), as_python(c)) for doc in DOCS for c in bash_commands(doc.read_text())]
 
 
 def local_commands() -> list[str]:
@@ -137,6 +164,9 @@ def test_the_rule_keeps_the_known_local_commands_and_lists_the_others(capsys):
     assert why_not_run("aws s3 ls s3://b3-lake") == "AWS"
     assert why_not_run("make demo") is not None
     assert why_not_run("python scraper/scraper_upload.py --tickers PETR4,VALE3") == "network (Yahoo Finance)"
+    assert as_python("b3-query --file x.sql") == "python -m b3_quotes.catalog.query --file x.sql"
+    assert as_python("b3-chart") == "python -m b3_quotes.charts"
+    assert as_python("b3-scrape --source sample") == "python scraper/scraper_upload.py --source sample"
     with capsys.disabled():
         for doc, command in all_commands():
             if reason := why_not_run(command):

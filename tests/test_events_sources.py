@@ -207,10 +207,10 @@ def test_b3_events_are_fetched_once_per_company_from_the_recorded_answers(tmp_pa
 
 
 def test_the_adjusted_views_sql_by_hand():
-    """contract.tables' view SQL on a hand-made quotes_daily_compact, in DuckDB (Athena runs the same text)."""
+    """b3_quotes.contract.tables' view SQL on a hand-made quotes_daily_compact, in DuckDB (Athena runs the same text)."""
     import duckdb
 
-    from contract.tables import QUOTES_DAILY_ADJUSTED
+    from b3_quotes.contract.tables import QUOTES_DAILY_ADJUSTED
 
     con = duckdb.connect()
     con.execute("CREATE TABLE quotes_daily_compact (ticker VARCHAR, trade_date DATE, dt VARCHAR, open_price DOUBLE, "
@@ -236,7 +236,7 @@ def test_a_lake_refined_by_an_older_version_stays_queryable_without_the_view(tmp
     import pyarrow as pa
     import pyarrow.parquet as pq
 
-    from local_mode.duckdb_views import connect, refresh_catalog
+    from b3_quotes.local_mode.duckdb_views import connect, refresh_catalog
 
     year = tmp_path / "refined" / "quotes_daily_compact" / "year=2020"
     year.mkdir(parents=True)

@@ -27,7 +27,7 @@ import pandas as pd
 import pyarrow.parquet as pq
 import pytest
 
-from storage.lock import LOCK_FILE, lake_lock
+from b3_quotes.storage.lock import LOCK_FILE, lake_lock
 from tests.conftest import REPO, SAMPLE_DIR, SETTINGS_VARIABLES
 from tests.fault_driver import KILLED
 from tests.helpers import KEYS, assert_equals_reference, expected_daily, read_table, run_scraper
@@ -207,7 +207,7 @@ def remount(where: Path, options: str) -> None:
 
 def injected_error(monkeypatch, err: int) -> None:
     """Without a mount: every write into the lake fails as the file system would."""
-    from storage import Lake
+    from b3_quotes.storage import Lake
 
     def refuse(self, key, data):
         raise OSError(err, os.strerror(err), str(Path(self.root) / key))
@@ -256,7 +256,7 @@ def test_full_disk_while_refining_exits_6_naming_the_path_and_a_rerun_converges(
             raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), str(lake / "refined/quotes_daily"))
 
         code, stderr = run_meeting_the_fault(
-            mounted, lake, lambda patch: patch.setattr("local_mode.trigger.trigger_locally", full), capsys,
+            mounted, lake, lambda patch: patch.setattr("b3_quotes.local_mode.trigger.trigger_locally", full), capsys,
             child_point="fill-disk")
         assert code == 6
         line = assert_one_error_line(stderr)

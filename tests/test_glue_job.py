@@ -10,12 +10,12 @@ from pathlib import Path
 
 import pytest
 
-from contract.layout import MANIFESTS, PROCESSED_RUNS, SET_ASIDE_MANIFESTS, RunManifest
+from b3_quotes.contract.layout import MANIFESTS, PROCESSED_RUNS, SET_ASIDE_MANIFESTS, RunManifest
+from b3_quotes.storage import Lake
 from etl import glue_job
 from etl.glue_job import JOB_ARGUMENTS, PENDING, RunTotals, StepsDone, plan_steps, refine_run
 from etl.manifests import pending_manifest_keys
 from etl.refine import Counts
-from storage import Lake
 from tests.conftest import REPO, SAMPLE_DIR
 from tests.glue_harness import (
     JOB,
@@ -228,10 +228,10 @@ def test_main_started_by_hand_refines_every_pending_manifest(spark, defaults, cr
 # stand-in awsglue on its path, over a local lake, the catalog on a moto server.
 @pytest.fixture
 def glue_account(tmp_path, moto_endpoint, visual_source):
-    """A moto server holding the catalog database, the tables of contract/tables.py and the crawler."""
+    """A moto server holding the catalog database, the tables of b3_quotes/contract/tables.py and the crawler."""
     import boto3
 
-    from contract.tables import TABLES
+    from b3_quotes.contract.tables import TABLES
 
     lake = tmp_path / "lake"
     glue = boto3.client("glue", endpoint_url=moto_endpoint, region_name="sa-east-1",
@@ -249,7 +249,7 @@ def glue_account(tmp_path, moto_endpoint, visual_source):
 def visual_source(tmp_path_factory) -> Path:
     """The visual source's object, as bootstrap uploads it, made once by the packaging command itself."""
     source = tmp_path_factory.mktemp("visual-source") / "raw_quotes.parquet"
-    made = subprocess.run([sys.executable, "-m", "deploy.package", "visual-source", str(source)], cwd=REPO,
+    made = subprocess.run([sys.executable, "-m", "b3_quotes.deploy.package", "visual-source", str(source)], cwd=REPO,
                           capture_output=True, text=True, timeout=120)
     assert made.returncode == 0, made.stderr
     return source
@@ -257,7 +257,7 @@ def visual_source(tmp_path_factory) -> Path:
 
 def run_as_glue(account: dict, script: Path) -> tuple[list[dict], subprocess.CompletedProcess]:
     """Run `script` with the job's defaults over the local lake; the Job's init/commit calls, the process."""
-    from deploy.package import build
+    from b3_quotes.deploy.package import build
 
     tmp, lake = account["tmp"], account["lake"]
     build("job", tmp / "etl.zip")

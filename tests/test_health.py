@@ -1,4 +1,4 @@
-"""The data-health report (`python -m catalog.health`, sql/data_health.sql) on real lakes."""
+"""The data-health report (`python -m b3_quotes.catalog.health`, sql/data_health.sql) on real lakes."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from catalog import health
+from b3_quotes.catalog import health
 from tests.conftest import REPO, SAMPLE_DIR
 from tests.helpers import END, START, TICKERS, run_scraper
 

@@ -6,7 +6,7 @@ import datetime as dt
 
 import duckdb
 
-from local_mode.duckdb_views import connect, refresh_catalog
+from b3_quotes.local_mode.duckdb_views import connect, refresh_catalog
 from tests.conftest import REPO
 from tests.helpers import put_local, raw_file, run_local
 
@@ -21,7 +21,7 @@ def test_quotes_view_merges_files_of_several_scraper_versions_by_name(tmp_path):
 
 
 def test_every_table_of_the_contract_is_queryable_before_it_has_files(tmp_path):
-    from contract.tables import TABLES
+    from b3_quotes.contract.tables import TABLES
 
     put_local(tmp_path, "raw/quotes/dt=2024-01-02/f.parquet", raw_file("2024-01-02", {"PETR4": 30.0}))
     for name, table in TABLES.items():
@@ -78,8 +78,8 @@ def test_quotes_daily_and_monthly_read_the_compact_files_with_the_same_rows(tmp_
     import pyarrow as pa
     import pyarrow.parquet as pq
 
-    from contract.arrow import arrow_schema
-    from contract.tables import QUOTES_DAILY_COMPACT
+    from b3_quotes.contract.arrow import arrow_schema
+    from b3_quotes.contract.tables import QUOTES_DAILY_COMPACT
 
     schema = arrow_schema(QUOTES_DAILY_COMPACT)
     rows = {c.name: [None, None] for c in QUOTES_DAILY_COMPACT.columns}

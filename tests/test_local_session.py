@@ -22,7 +22,7 @@ def test_a_second_run_of_the_same_shape_compiles_nothing(spark, tmp_path):
 
 
 def test_a_warm_up_in_a_process_whose_session_is_up_runs_no_spark_job(spark):
-    from local_mode.spark import warm_spark
+    from b3_quotes.local_mode.spark import warm_spark
 
     tracker = spark.sparkContext.statusTracker()
     spark.range(1).collect()  # a job of this test: the tracker lists jobs
@@ -37,7 +37,7 @@ def test_a_column_function_looks_up_no_class_in_the_jvm(spark, monkeypatch):
     view holds it, so the call sends the JVM the call alone, no lookup of the class's name."""
     from pyspark.sql import functions as F
 
-    from local_mode.spark import local_spark
+    from b3_quotes.local_mode.spark import local_spark
 
     client = local_spark().sparkContext._gateway._gateway_client  # pyright: ignore[reportOptionalMemberAccess]
     real, sent = client.send_command, []

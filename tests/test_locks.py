@@ -1,4 +1,4 @@
-"""The locks (deploy/locks.py): every environment installs them, and a stale one fails here."""
+"""The locks (b3_quotes/deploy/locks.py): every environment installs them, and a stale one fails here."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from deploy import locks
+from b3_quotes.deploy import locks
 
 REPO = Path(__file__).resolve().parent.parent
 FILES = ["requirements.txt", "requirements-dev.txt", "requirements-glue.txt", "requirements-lambda.txt",

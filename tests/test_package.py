@@ -1,4 +1,4 @@
-"""The zips AWS runs: each carries contract/ and imports on its own, with nothing else of the repository."""
+"""The zips AWS runs: each carries b3_quotes/contract/ and imports on its own, with nothing else of the repository."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import subprocess
 import sys
 import zipfile
 
-from deploy.package import REPO_ROOT, build
+from b3_quotes.deploy.package import REPO_ROOT, build
 
 
 def run_isolated(code: str, archive, cwd) -> subprocess.CompletedProcess:
@@ -19,8 +19,8 @@ def test_lambda_zip_has_the_handler_at_its_root_and_the_contract(tmp_path):
     archive = tmp_path / "lambda.zip"
     names = build("lambda", archive)
     assert names == zipfile.ZipFile(archive).namelist()
-    assert "start_glue_job.py" in names and "contract/layout.py" in names and "contract/__init__.py" in names
-    assert not [n for n in names if "__pycache__" in n or n.endswith(".pyc") or n.startswith(("etl/", "pipeline/"))]
+    assert "start_glue_job.py" in names and "b3_quotes/contract/layout.py" in names and "b3_quotes/contract/__init__.py" in names
+    assert not [n for n in names if "__pycache__" in n or n.endswith(".pyc") or n.startswith(("etl/", "b3_quotes/config/"))]
     # The handler, loaded from the zip alone, knows a manifest by the contract's layout.
     out = run_isolated(
         "import start_glue_job as h\n"
@@ -37,12 +37,14 @@ def test_lambda_zip_has_the_handler_at_its_root_and_the_contract(tmp_path):
 def test_job_zip_imports_the_job_with_its_contract(tmp_path):
     archive = tmp_path / "etl.zip"
     names = build("job", archive)
-    assert {"etl/glue_job.py", "etl/refine.py", "etl/raw_reader.py", "storage/lake.py", "contract/tables.py", "contract/arrow.py"} <= set(names)
-    assert not [n for n in names if n.startswith(("pipeline/", "local_mode/", "scraper/", "lambdas/"))]
-    out = run_isolated("import etl.glue_job, contract.layout\n"
-                       "print(etl.glue_job.__file__); print(contract.layout.__file__)", archive, tmp_path)
+    assert {"etl/glue_job.py", "etl/refine.py", "etl/raw_reader.py", "b3_quotes/storage/lake.py", "b3_quotes/contract/tables.py", "b3_quotes/contract/arrow.py"} <= set(names)
+    assert not [n for n in names if n.startswith(("b3_quotes/config/", "b3_quotes/local_mode/", "scraper/", "lambdas/"))]
+    # Of the library, its namespace's empty __init__ and the two packages the job imports, nothing else.
+    assert {n.split("/")[1] for n in names if n.startswith("b3_quotes/")} == {"__init__.py", "storage", "contract"}
+    out = run_isolated("import etl.glue_job, b3_quotes.contract.layout\n"
+                       "print(etl.glue_job.__file__); print(b3_quotes.contract.layout.__file__)", archive, tmp_path)
     assert out.returncode == 0, out.stderr
-    assert out.stdout.splitlines() == [f"{archive}/etl/glue_job.py", f"{archive}/contract/layout.py"]
+    assert out.stdout.splitlines() == [f"{archive}/etl/glue_job.py", f"{archive}/b3_quotes/contract/layout.py"]
 
 
 def test_visual_source_is_a_zero_row_file_with_raw_quotes_columns(tmp_path):
@@ -50,12 +52,12 @@ def test_visual_source_is_a_zero_row_file_with_raw_quotes_columns(tmp_path):
     import pyarrow.parquet as pq
 
     out = tmp_path / "raw_quotes.parquet"
-    done = subprocess.run([sys.executable, "-m", "deploy.package", "visual-source", str(out)],
+    done = subprocess.run([sys.executable, "-m", "b3_quotes.deploy.package", "visual-source", str(out)],
                           cwd=REPO_ROOT, capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr
     table = pq.read_table(out)
     assert table.num_rows == 0
-    # Raw quotes as the scraper writes them (contract/tables.py RAW_QUOTES), partition key dt excluded.
+    # Raw quotes as the scraper writes them (b3_quotes/contract/tables.py RAW_QUOTES), partition key dt excluded.
     assert table.schema.names == ["trade_date", "ticker", "open", "high", "low", "close", "adj_close", "volume",
                                   "traded_value", "trades", "source", "source_symbol", "ingested_at", "run_id",
                                   "dismes", "prev_b3_session"]
@@ -64,9 +66,9 @@ def test_visual_source_is_a_zero_row_file_with_raw_quotes_columns(tmp_path):
 
 
 def test_package_refuses_an_unknown_kind_with_its_usage(tmp_path):
-    done = subprocess.run([sys.executable, "-m", "deploy.package", "visual", str(tmp_path / "x")],
+    done = subprocess.run([sys.executable, "-m", "b3_quotes.deploy.package", "visual", str(tmp_path / "x")],
                           cwd=REPO_ROOT, capture_output=True, text=True, timeout=120)
-    assert done.returncode == 2 and done.stderr == "usage: python3 -m deploy.package {job,lambda,visual-source} OUT\n"
+    assert done.returncode == 2 and done.stderr == "usage: python3 -m b3_quotes.deploy.package {job,lambda,visual-source} OUT\n"
     assert list(tmp_path.iterdir()) == []
 
 
@@ -76,7 +78,7 @@ def test_zip_entries_are_readable_regular_files_whatever_the_checkouts_modes(tmp
     import os
     import stat
 
-    import deploy.package
+    import b3_quotes.deploy.package
 
     source = tmp_path / "checkout" / "pkg"
     (source / "sub").mkdir(parents=True)
@@ -85,7 +87,7 @@ def test_zip_entries_are_readable_regular_files_whatever_the_checkouts_modes(tmp
         path.chmod(0o600)
     (tmp_path / "checkout" / "handler.py").write_text("def h(e, c): return 1\n")
     (tmp_path / "checkout" / "handler.py").chmod(0o700)
-    monkeypatch.setitem(deploy.package.PACKAGES, "lambda", {"handler.py": tmp_path / "checkout" / "handler.py",
+    monkeypatch.setitem(b3_quotes.deploy.package.PACKAGES, "lambda", {"handler.py": tmp_path / "checkout" / "handler.py",
                                                             "pkg": source})
     old = os.umask(0o077)
     try:

@@ -8,8 +8,8 @@ import time
 import pandas as pd
 import pytest
 
-from catalog.query import bind_params
-from local_mode.duckdb_views import CATALOG_FILE
+from b3_quotes.catalog.query import bind_params
+from b3_quotes.local_mode.duckdb_views import CATALOG_FILE
 from tests.conftest import REPO, SAMPLE_DIR
 from tests.helpers import (
     END,
@@ -131,7 +131,7 @@ def test_unreachable_network_times_out_and_exits_4(tmp_path, capsys, monkeypatch
 
 def test_sql_examples_run_on_the_local_catalog(full_lake):
     # ibov_weighted_returns.sql needs the IBOV snapshot: run in the b3 test below.
-    # Each ${name} at its file's default, as `python -m catalog.query --file` binds it.
+    # Each ${name} at its file's default, as `python -m b3_quotes.catalog.query --file` binds it.
     results = {p.stem: run_local(full_lake, bind_params(p.read_text())) for p in sorted((REPO / "sql").glob("*.sql"))
                if not p.stem.startswith("ibov")}
     assert {r[0] for r in results["ticker_history"][1]} >= {"2019-10-01", "2020-03-31"}
@@ -175,9 +175,9 @@ def test_b3_source_with_ibov_universe_through_the_pipeline(tmp_path, capsys):
 def test_a_run_whose_trigger_was_lost_is_refined_by_the_next_run(tmp_path):
     import datetime as dt
 
+    from b3_quotes.storage import Lake
     from scraper.raw_writer import write_raw_quotes
     from scraper.sources.csv_files import CsvSource
-    from storage import Lake
 
     lake = tmp_path / "lake"
     # Run A lands in raw but its event never starts a job (refused while busy, then dropped).
@@ -195,7 +195,7 @@ def test_a_run_whose_trigger_was_lost_is_refined_by_the_next_run(tmp_path):
 
 
 def test_write_failure_half_way_commits_nothing_and_a_rerun_completes(tmp_path, capsys, monkeypatch):
-    from storage import Lake
+    from b3_quotes.storage import Lake
 
     lake = tmp_path / "lake"
     real_put = Lake.write_bytes

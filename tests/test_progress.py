@@ -10,7 +10,7 @@ import sys
 import pandas as pd
 import pytest
 
-from contract.logs import configure_console
+from b3_quotes.contract.logs import configure_console
 from scraper.progress import progress, start_progress
 
 
@@ -102,8 +102,8 @@ def test_quiet_draws_no_bar_on_a_terminal(monkeypatch, capsys):
 
 
 def test_raw_writer_reports_a_backfill(tmp_path, said):
+    from b3_quotes.storage import Lake
     from scraper.raw_writer import write_raw_quotes
-    from storage import Lake
 
     days = [d.date() for d in pd.bdate_range("2024-01-01", periods=25)]  # 20 days or more: a backfill
     quotes = pd.DataFrame({"trade_date": days, "ticker": "PETR4", "open": 1.0, "high": 1.0, "low": 1.0,

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pyarrow as pa
 
-from local_mode.python_daemon import is_spark_archive, without_spark_archives
+from b3_quotes.local_mode.python_daemon import is_spark_archive, without_spark_archives
 
 SPARK_HOME = "/venv/lib/python3.11/site-packages/pyspark"
 
@@ -79,8 +79,8 @@ def test_local_workers_import_pyspark_from_the_venv_with_the_jobs_modules_frozen
 
 
 def test_the_daemon_is_the_projects_unless_the_variable_names_another():
-    from local_mode.spark import python_daemon
+    from b3_quotes.local_mode.spark import python_daemon
 
-    assert python_daemon({}) == "local_mode.python_daemon"
-    assert python_daemon({"LOCAL_SPARK_PYTHON_DAEMON": " "}) == "local_mode.python_daemon"
+    assert python_daemon({}) == "b3_quotes.local_mode.python_daemon"
+    assert python_daemon({"LOCAL_SPARK_PYTHON_DAEMON": " "}) == "b3_quotes.local_mode.python_daemon"
     assert python_daemon({"LOCAL_SPARK_PYTHON_DAEMON": "pyspark.daemon"}) == "pyspark.daemon"

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from catalog.query import main
+from b3_quotes.catalog.query import main
 from tests.helpers import put_local, raw_file
 
 
@@ -12,7 +12,7 @@ from tests.helpers import put_local, raw_file
 def elsewhere(tmp_path, monkeypatch):
     """A repository with a lake, and a current folder outside it."""
     repo = tmp_path / "repo"
-    monkeypatch.setattr("pipeline.settings.REPO_ROOT", repo)
+    monkeypatch.setattr("b3_quotes.config.settings.REPO_ROOT", repo)
     for name in ("LAKE_DIR", "BUCKET", "ENV_FILE"):
         monkeypatch.delenv(name, raising=False)
     put_local(repo / "lake", "raw/quotes/dt=2024-01-02/f.parquet", raw_file("2024-01-02", {"PETR4": 30.0}))

@@ -11,8 +11,8 @@ import time
 import duckdb
 import pytest
 
-from catalog.query import main
-from storage.lock import lake_lock
+from b3_quotes.catalog.query import main
+from b3_quotes.storage.lock import lake_lock
 from tests.conftest import REPO
 from tests.helpers import copy_lake, refined_row_digests
 
@@ -175,7 +175,7 @@ def test_a_catalog_this_process_holds_open_is_read_from_memory(lake, capsys):
 
 def test_queries_and_catalog_rewrites_at_once_all_answer(lake, capsys):
     """Readers keep the catalog they opened while writers rename new ones over it: nobody waits or fails."""
-    from local_mode.duckdb_views import open_catalog, refresh_catalog
+    from b3_quotes.local_mode.duckdb_views import open_catalog, refresh_catalog
 
     expected = [("PETR4", 122), ("VALE3", 122)]
     failures: list[BaseException] = []
@@ -199,7 +199,7 @@ def test_queries_and_catalog_rewrites_at_once_all_answer(lake, capsys):
 
 
 def test_a_reader_that_stops_early_ends_the_query_quietly(lake):
-    command = (f"{shutil.which('python3') and sys.executable} -m catalog.query --lake-dir '{lake}' "
+    command = (f"{shutil.which('python3') and sys.executable} -m b3_quotes.catalog.query --lake-dir '{lake}' "
                "--sql 'SELECT * FROM quotes_daily CROSS JOIN range(2000)' | head -n 1; "
                "echo \"status ${PIPESTATUS[0]}\"")  # rows past any pipe's buffer: the writer meets the closed pipe
     done = subprocess.run(["bash", "-c", command], cwd=REPO, capture_output=True, text=True, timeout=120)

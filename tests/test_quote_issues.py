@@ -9,12 +9,12 @@ import time
 import pandas as pd
 import pytest
 
+from b3_quotes.storage import Lake
 from scraper import calendar_b3
 from scraper.raw_writer import write_quote_issues
 from scraper.run import scrape
 from scraper.sources.csv_files import CsvSource, read_yahoo_csv_checked
 from scraper.validation import count_reasons, validate_quotes
-from storage import Lake
 from tests.conftest import TEST_DATA
 
 FORMATS = TEST_DATA / "yfinance_formats"

@@ -7,9 +7,9 @@ import datetime as dt
 import boto3
 import pytest
 
+from b3_quotes.storage import Lake
 from etl.raw_reader import list_raw_days, raw_files, read_raw
 from etl.task_errors import LakeFileError, lake_file_errors
-from storage import Lake
 from tests.helpers import T0, put_local, raw_file
 
 

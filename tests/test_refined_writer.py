@@ -11,10 +11,10 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from contract.tables import Column, Table
+from b3_quotes.contract.tables import Column, Table
+from b3_quotes.storage import Lake
 from etl.refined_writer import compact_years, merge_compact, read_compact_year, write_partitions
 from etl.task_errors import LakeFileError
-from storage import Lake
 
 T = Table("t", "t", (Column("dt", "string"), Column("ticker", "string")), (Column("close_price", "double"),), "test")
 C = Table("c", "c", (Column("year", "string"),), (Column("close_price", "double"),), "test compact")

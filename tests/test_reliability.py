@@ -20,14 +20,14 @@ import duckdb
 import pandas as pd
 import pytest
 
+from b3_quotes.storage import Lake
+from b3_quotes.storage.lock import LOCK_FILE, LakeBusy, lake_lock
 from scraper import calendar_b3
 from scraper.errors import SourceDataError
 from scraper.run import scrape
 from scraper.sources.b3_cotahist import B3Source
 from scraper.sources.csv_files import CsvSource
 from scraper.sources.yfinance_source import YFinanceSource
-from storage import Lake
-from storage.lock import LOCK_FILE, LakeBusy, lake_lock
 from tests.conftest import REPO, SAMPLE_DIR, TEST_DATA
 from tests.helpers import run_scraper as run
 
@@ -280,7 +280,7 @@ def test_lake_lock_second_holder_waits_then_gives_up_naming_the_first(tmp_path, 
 
 def test_lake_lock_is_released_when_its_holder_is_killed(tmp_path):
     holder = subprocess.Popen(
-        [sys.executable, "-c", "import sys, time; from pathlib import Path; from storage.lock import lake_lock\n"
+        [sys.executable, "-c", "import sys, time; from pathlib import Path; from b3_quotes.storage.lock import lake_lock\n"
          f"with lake_lock(Path({str(tmp_path)!r}), 0):\n    print('held', flush=True); time.sleep(60)"],
         cwd=REPO, stdout=subprocess.PIPE, text=True)
     try:
@@ -317,7 +317,7 @@ def test_refine_failure_exits_6_naming_the_path_and_keeps_the_run_pending(tmp_pa
     def full_disk(*args, **kwargs):
         raise OSError(28, "No space left on device", str(target))
 
-    monkeypatch.setattr("local_mode.trigger.trigger_locally", full_disk)
+    monkeypatch.setattr("b3_quotes.local_mode.trigger.trigger_locally", full_disk)
     code = run(lake, "--source", "csv", "--csv-dir", str(SAMPLE_DIR), "--tickers", "PETR4",
                "--start", "2020-06-01", "--end", "2020-06-09")
     assert code == 6
@@ -328,7 +328,7 @@ def test_refine_failure_exits_6_naming_the_path_and_keeps_the_run_pending(tmp_pa
 
 
 def test_catalog_held_by_another_program_is_a_warning(tmp_path, said):
-    from local_mode.trigger import _refresh
+    from b3_quotes.local_mode.trigger import _refresh
 
     lake = tmp_path / "lake"
     Lake.local(lake).write_bytes("raw/quotes/dt=2020-06-01/x.parquet", (SAMPLE_DIR.parent / "README.md").read_bytes())
@@ -436,7 +436,7 @@ def test_rejected_report_sql_runs_on_the_local_catalog(tmp_path):
 
 
 def test_summary_counts_rejections_by_reason_and_names_the_report(tmp_path, capsys, monkeypatch):
-    monkeypatch.setattr("local_mode.trigger.trigger_locally", lambda *a, **k: [])
+    monkeypatch.setattr("b3_quotes.local_mode.trigger.trigger_locally", lambda *a, **k: [])
     csv_dir = tmp_path / "csv"
     write_csv(csv_dir, "PETR4", BAD_ROWS)
     assert run(tmp_path / "lake", "--source", "csv", "--csv-dir", str(csv_dir), "--tickers", "PETR4") == 0
@@ -493,7 +493,7 @@ def test_a_lock_error_is_said_once(tmp_path, capsys, monkeypatch):
     def unwritable(path, *args, **kwargs):
         raise PermissionError(errno.EACCES, "Permission denied", str(path / ".lake.lock"))
 
-    monkeypatch.setattr("runtime.lake_lock", unwritable)  # the local runtime takes the lock
+    monkeypatch.setattr("b3_quotes.runtime.lake_lock", unwritable)  # the local runtime takes the lock
     assert run(lake, "--source", "sample", "--tickers", "PETR4", "--start", "2020-06-01", "--end", "2020-06-05") == 6
     line = one_error_line(capsys)
     assert f"run not committed (no manifest, nothing triggered): cannot lock the lake: {lake / '.lake.lock'}: " \

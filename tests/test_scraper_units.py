@@ -8,7 +8,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from pipeline.settings import ConfigError, Settings, load_settings, parse_tickers
+from b3_quotes.config.settings import ConfigError, Settings, load_settings, parse_tickers
 from scraper import calendar_b3
 from scraper.errors import SourceDataError
 from scraper.sources.csv_files import CsvSource, read_yahoo_csv_checked
@@ -180,21 +180,21 @@ def test_summary_names_the_first_20_tickers_then_how_many_more():
 
 
 def test_yahoo_symbol_of_the_index_is_bvsp():
-    from contract.tickers import yahoo_symbol
+    from b3_quotes.contract.tickers import yahoo_symbol
 
     assert (yahoo_symbol("IBOV"), yahoo_symbol("PETR4")) == ("^BVSP", "PETR4.SA")
 
 
 @pytest.mark.parametrize(("value", "cores"), [("", 2), ("1", 1), (" 2 ", 2), ("4", 4)])
 def test_local_spark_cores_come_from_the_environment(value, cores):
-    from local_mode.spark import spark_cores
+    from b3_quotes.local_mode.spark import spark_cores
 
     assert spark_cores({"LOCAL_SPARK_CORES": value}) == cores
 
 
 @pytest.mark.parametrize("value", ["0", "two", "-1", "1.5"])
 def test_local_spark_cores_refuses_what_is_not_a_core_count(value):
-    from local_mode.spark import spark_cores
+    from b3_quotes.local_mode.spark import spark_cores
 
     with pytest.raises(ValueError, match="LOCAL_SPARK_CORES"):
         spark_cores({"LOCAL_SPARK_CORES": value})
@@ -203,7 +203,7 @@ def test_local_spark_cores_refuses_what_is_not_a_core_count(value):
 def test_the_runtime_is_local_without_a_bucket_and_aws_with_one(tmp_path, monkeypatch):
     from moto import mock_aws
 
-    from runtime import AwsRuntime, LocalRuntime, build_runtime
+    from b3_quotes.runtime import AwsRuntime, LocalRuntime, build_runtime
 
     monkeypatch.delenv("AWS_ENDPOINT_URL", raising=False)
     local = build_runtime(Settings(lake_dir=tmp_path))
@@ -249,8 +249,8 @@ def test_raw_writer_writes_each_day_its_own_rows_by_ticker_then_the_manifest(tmp
 
     import pyarrow.parquet as pq
 
+    from b3_quotes.storage import Lake
     from scraper.raw_writer import write_raw_quotes
-    from storage import Lake
 
     day_1, day_2 = dt.date(2021, 6, 24), dt.date(2021, 6, 25)
     frame = pd.DataFrame({"ticker": ["VALE3", "PETR4", "VALE3"], "trade_date": [day_2, day_2, day_1],

@@ -1,4 +1,4 @@
-"""One reading of `.env` for Python and bash: scripts/lib.sh evals `python -m pipeline.settings --export`."""
+"""One reading of `.env` for Python and bash: scripts/lib.sh evals `python -m b3_quotes.config.settings --export`."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from pipeline.settings import ConfigError, load_settings
+from b3_quotes.config.settings import ConfigError, load_settings
 
 REPO = Path(__file__).resolve().parent.parent
 TRICKY_ENV = """\
@@ -74,7 +74,7 @@ def test_a_bad_value_stops_the_scripts_with_one_line_and_exit_2(tmp_path):
 
 
 def test_a_bad_value_names_the_file_and_key_and_stops_only_what_uses_it(tmp_path, capsys, monkeypatch):
-    from catalog.query import main as query_main
+    from b3_quotes.catalog.query import main as query_main
     from tests.helpers import put_local, raw_file
 
     env_file = tmp_path / ".env"
@@ -154,8 +154,8 @@ def test_the_deployments_cost_settings_are_checked_and_a_bad_one_stops_the_scrip
         assert bad.stderr.startswith(f"error: {env_file}: {message}"), bad.stderr
 
 
-@pytest.mark.parametrize(("module", "option"), [("scraper.scraper_upload", "--start"), ("charts.command", "--end"),
-                                                ("catalog.verify", "--since")])
+@pytest.mark.parametrize(("module", "option"), [("scraper.scraper_upload", "--start"), ("b3_quotes.charts.command", "--end"),
+                                                ("b3_quotes.catalog.verify", "--since")])
 def test_every_command_refuses_a_day_that_is_none_in_the_same_words(module, option, capsys):
     import importlib
 

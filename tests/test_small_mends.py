@@ -8,8 +8,8 @@ import subprocess
 
 import pytest
 
-from catalog import query, verify
-from charts import command as chart_command
+from b3_quotes.catalog import query, verify
+from b3_quotes.charts import command as chart_command
 from tests.conftest import REPO, SAMPLE_DIR
 from tests.helpers import copy_lake, run_scraper
 

@@ -9,8 +9,8 @@ from types import SimpleNamespace
 
 import pytest
 
-from storage import Lake, release_filesystems
-from storage import lake as storage_lake
+from b3_quotes.storage import Lake, release_filesystems
+from b3_quotes.storage import lake as storage_lake
 from tests.conftest import REPO
 
 
@@ -102,8 +102,8 @@ def test_raw_files_and_manifests_get_the_umask_mode(tmp_path):
 
     import pandas as pd
 
+    from b3_quotes.storage import Lake
     from scraper.raw_writer import write_raw_quotes
-    from storage import Lake
 
     frame = pd.DataFrame({"ticker": ["PETR4"], "trade_date": [dt.date(2021, 6, 25)], "open": [29.0], "high": [29.5],
                           "low": [28.8], "close": [29.2], "adj_close": [29.2], "volume": [1e6]})

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from contract.tables import TABLES
+from b3_quotes.contract.tables import TABLES
 
 
 def test_tables_are_the_datasets_with_their_partition_keys():
@@ -37,7 +37,7 @@ def test_no_column_name_needs_quoting_in_athena():
 
 
 def test_a_quotes_numbers_are_raw_quotes_and_quote_issues_columns_in_that_order():
-    from contract.tables import QUOTE_ISSUES, QUOTE_NUMBERS, RAW_QUOTES
+    from b3_quotes.contract.tables import QUOTE_ISSUES, QUOTE_NUMBERS, RAW_QUOTES
 
     assert QUOTE_NUMBERS == ("open", "high", "low", "close", "adj_close", "volume")
     for table in (RAW_QUOTES, QUOTE_ISSUES):
@@ -57,7 +57,7 @@ def test_compact_tables_hold_the_partitioned_tables_columns_and_keys():
 
 
 def test_every_refined_table_has_one_rule_in_the_jobs_list_in_the_contracts_order():
-    from contract.tables import REFINED_TABLES
+    from b3_quotes.contract.tables import REFINED_TABLES
     from etl.transforms import REFINEMENTS
 
     assert [r.table.name for r in REFINEMENTS] == [t.name for t in REFINED_TABLES] == ["quotes_daily", "quotes_monthly"]
@@ -66,10 +66,10 @@ def test_every_refined_table_has_one_rule_in_the_jobs_list_in_the_contracts_orde
 
 
 def test_docs_tables_page_is_the_contracts_and_every_column_says_what_it_holds():
-    from contract.tables import TABLES, markdown
+    from b3_quotes.contract.tables import TABLES, markdown
     from tests.conftest import REPO
 
-    assert (REPO / "docs" / "tables.md").read_text() == markdown(), "run: python -m contract.tables > docs/tables.md"
+    assert (REPO / "docs" / "tables.md").read_text() == markdown(), "run: python -m b3_quotes.contract.tables > docs/tables.md"
     for table in TABLES.values():
         for column in (*table.columns, *table.partition_keys):
             assert column.comment, f"{table.name}.{column.name} has no comment"

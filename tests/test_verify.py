@@ -1,4 +1,4 @@
-"""python -m catalog.verify: every file read, raw vs refined vs compact compared, --repair rebuilds refined/."""
+"""python -m b3_quotes.catalog.verify: every file read, raw vs refined vs compact compared, --repair rebuilds refined/."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from catalog import verify
+from b3_quotes.catalog import verify
 from tests.conftest import SAMPLE_DIR
 from tests.helpers import (
     assert_same_tables,
@@ -157,7 +157,7 @@ def test_a_missing_raw_day_is_named_with_its_command_and_nothing_rewrites_its_ne
     command = (f"python scraper/scraper_upload.py --lake-dir {lake} --source csv --csv-dir <the CSV folder> "
                "--tickers PETR4,VALE3 --start 2020-02-20 --end 2020-02-20")
     assert out[1] == f"  {command}"
-    assert out[2] == "  or, to drop them from the refined tables on purpose: python -m catalog.verify --repair --forget-missing"
+    assert out[2] == "  or, to drop them from the refined tables on purpose: python -m b3_quotes.catalog.verify --repair --forget-missing"
 
     # --repair rebuilds nothing: the neighbours' ma_5, ma_20 and returns keep the day.
     assert verify.main(["--lake-dir", str(lake), "--repair"]) == 1

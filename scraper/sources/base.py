@@ -9,10 +9,10 @@ from typing import Protocol
 
 import pandas as pd
 
-from contract.tables import QUOTE_NUMBERS
+from b3_quotes.contract.tables import QUOTE_NUMBERS
 from scraper.errors import SourceDataError
 
-# The columns every source returns: a quote's numbers under raw's names (contract.tables).
+# The columns every source returns: a quote's numbers under raw's names (b3_quotes.contract.tables).
 QUOTE_COLUMNS = ["ticker", "trade_date", *QUOTE_NUMBERS]
 
 

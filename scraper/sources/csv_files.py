@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pandas as pd
 
-from contract.tickers import INDEX_TICKER, INDEX_YAHOO_SYMBOLS, yahoo_symbol
-from pipeline.settings import REPO_ROOT
+from b3_quotes.config.settings import REPO_ROOT
+from b3_quotes.contract.tickers import INDEX_TICKER, INDEX_YAHOO_SYMBOLS, yahoo_symbol
 from scraper.errors import SourceDataError
 from scraper.events import as_traded
 from scraper.sources.base import (

@@ -11,8 +11,8 @@ from typing import cast
 
 import pandas as pd
 
-from contract.tables import QUOTE_NUMBERS
-from contract.tickers import yahoo_symbol
+from b3_quotes.contract.tables import QUOTE_NUMBERS
+from b3_quotes.contract.tickers import yahoo_symbol
 from scraper.calendar_b3 import B3_TIMEZONE
 from scraper.errors import SourceDataError, SourceUnavailable
 from scraper.events import as_traded

@@ -1,7 +1,0 @@
-"""Local mode: the AWS pipeline on one machine, with no AWS account.
-
-A folder is the lake, a local SparkSession runs the same Glue job, the real Lambda handler
-is called with the S3 event a manifest would send, and DuckDB views stand in for the Glue
-Data Catalog and Athena. Everything local lives here, on top: nothing in contract/,
-pipeline/, scraper/ (but its command line), etl/ or lambdas/ imports it.
-"""
