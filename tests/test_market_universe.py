@@ -77,7 +77,7 @@ def test_universe_all_from_env_file_is_the_same_universe(tmp_path, monkeypatch, 
     env_file.write_text("SOURCE=b3\nUNIVERSE=all\nTICKERS=PETR4\n")
     monkeypatch.setenv("ENV_FILE", str(env_file))
     refined = []
-    monkeypatch.setattr("runtime.LocalRuntime.after_commit", lambda runtime, key: refined.append(key))
+    monkeypatch.setattr("b3_quotes.runtime.LocalRuntime.after_commit", lambda runtime, key: refined.append(key))
     lake = tmp_path / "lake"
 
     code = run(lake, "--cotahist-file", str(DAILY_ZIP))

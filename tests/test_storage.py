@@ -63,7 +63,7 @@ def test_a_process_that_used_s3_shuts_pyarrows_s3_down_at_exit(tmp_path):
         "    print('finalize_s3 called', flush=True)\n"
         "    real()\n"
         "fs.finalize_s3 = finalize\n"
-        "from storage import Lake\n"
+        "from b3_quotes.storage import Lake\n"
         "lake = Lake('s3://b3-lake', 'us-east-1', 'http://127.0.0.1:9')\n"
         "print(type(lake.filesystem).__name__, flush=True)\n"
     )

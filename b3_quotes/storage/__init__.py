@@ -21,4 +21,4 @@ def __getattr__(name: str) -> Any:
         from b3_quotes.storage import lake
 
         return getattr(lake, name)
-    raise AttributeError(f"module 'storage' has no attribute {name!r}")
+    raise AttributeError(f"module 'b3_quotes.storage' has no attribute {name!r}")
