@@ -115,15 +115,15 @@ def synthetic_events(quotes, tickers: list[str]):
 
 def write_lake(lake: Path, quotes, run_id: str, events=None) -> str:
     """Raw quotes (and the events ex in their days), committed by one manifest."""
+    from b3_quotes.contract.tables import CORPORATE_EVENTS, RAW_QUOTES
     from b3_quotes.storage import Lake
-    from scraper.raw_writer import write_corporate_events, write_raw_quotes
+    from scraper.raw_writer import RunStamp, write_raw_run
 
-    now = dt.datetime(2025, 1, 1, tzinfo=dt.UTC)
+    tables = {RAW_QUOTES: quotes}
     if events is not None:
-        days = set(quotes["trade_date"])
-        write_corporate_events(Lake.local(lake), events[events["ex_date"].isin(days)], now=now, run_id=run_id)
-    return write_raw_quotes(Lake.local(lake), quotes, source="bench", symbols={}, now=now,
-                            run_id=run_id).manifest_key
+        tables[CORPORATE_EVENTS] = events[events["ex_date"].isin(set(quotes["trade_date"]))]
+    stamp = RunStamp("bench", {}, dt.datetime(2025, 1, 1, tzinfo=dt.UTC), run_id)
+    return write_raw_run(Lake.local(lake), tables, stamp).manifest_key
 
 
 def jvm_peak_mb(spark) -> float:
@@ -284,11 +284,11 @@ def build_and_backfill(work: Path, quotes, events, label: str, with_portfolio: b
     history_key = write_lake(lake, quotes[quotes["trade_date"] < before_last], f"{label}-history", events)
     if with_portfolio:
         from b3_quotes.storage import Lake
-        from scraper.raw_writer import write_portfolio_snapshot
+        from scraper.raw_writer import RunStamp, write_portfolio_snapshot
         from scraper.sources.b3_portfolio import parse_portfolio
 
         write_portfolio_snapshot(Lake.local(lake), parse_portfolio(IBOV_FILE.read_bytes()),
-                                 dt.datetime(2025, 4, 7, tzinfo=dt.UTC))
+                                 RunStamp("b3", {}, dt.datetime(2025, 4, 7, tzinfo=dt.UTC), "bench-portfolio"))
     backfill = run_phase("job", str(lake), history_key)
     next_key = write_lake(lake, quotes[quotes["trade_date"] == before_last], f"{label}-daily", events)
     (work / f"files-{label}").mkdir()

@@ -161,11 +161,11 @@ def measure_lake(work: Path, label: str, quotes, universe_args: list[str]) -> La
     daily = run_command(scraper_argv([daily_file], universe_args, lake))
     if "ibov" not in universe_args:  # the weighted-returns query needs the portfolio --universe ibov keeps
         from b3_quotes.storage import Lake
-        from scraper.raw_writer import write_portfolio_snapshot
+        from scraper.raw_writer import RunStamp, write_portfolio_snapshot
         from scraper.sources.b3_portfolio import parse_portfolio
 
         write_portfolio_snapshot(Lake.local(lake), parse_portfolio(IBOV_FILE.read_bytes()),
-                                 dt.datetime(2025, 4, 7, tzinfo=dt.UTC))
+                                 RunStamp("b3", {}, dt.datetime(2025, 4, 7, tzinfo=dt.UTC), "bench-portfolio"))
     query = [sys.executable, "-m", "b3_quotes.catalog.query", "--lake-dir", str(lake)]
     run_command([*query, "--sql", "SELECT 1"])  # the catalog's views are (re)defined once, here
     cases = {p.name: [*query, "--file", str(p)] for p in sorted((REPO / "sql").glob("*.sql"))}

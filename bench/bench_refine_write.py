@@ -17,12 +17,12 @@ import tempfile
 import time
 from pathlib import Path
 
-from b3_quotes.contract.tables import QUOTES_DAILY
+from b3_quotes.contract.tables import QUOTES_DAILY, RAW_QUOTES
 from b3_quotes.local_mode.spark import local_spark
 from b3_quotes.storage import Lake
 from etl.refined_writer import write_partitions
 from etl.transforms import refine_daily
-from scraper.raw_writer import write_raw_quotes
+from scraper.raw_writer import RunStamp, write_raw_run
 from scraper.sources.csv_files import sample_source
 
 
@@ -42,8 +42,7 @@ def main() -> None:
         quotes = quotes[quotes["trade_date"].isin(days)]
         import datetime as dt
 
-        write_raw_quotes(Lake.local(work / "lake"), quotes, source="bench", symbols={},
-                         now=dt.datetime.now(dt.UTC), run_id="bench")
+        write_raw_run(Lake.local(work / "lake"), {RAW_QUOTES: quotes}, RunStamp("bench", {}, dt.datetime.now(dt.UTC), "bench"))
         spark = local_spark("bench-refine-write")
         raw = spark.read.option("basePath", str(work / "lake/raw/quotes")).parquet(str(work / "lake/raw/quotes"))
         daily = refine_daily(raw).cache()

@@ -5,7 +5,9 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import io
+import logging
 import secrets
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import cast
 
@@ -16,11 +18,12 @@ import pyarrow.parquet as pq
 
 from b3_quotes.contract.arrow import arrow_schema
 from b3_quotes.contract.layout import RunManifest, day_file_key, manifest_key
-from b3_quotes.contract.tables import CORPORATE_EVENTS, IBOV_PORTFOLIO, QUOTE_ISSUES, QUOTE_NUMBERS, RAW_QUOTES
+from b3_quotes.contract.tables import CORPORATE_EVENTS, IBOV_PORTFOLIO, QUOTE_ISSUES, QUOTE_NUMBERS, RAW_QUOTES, Table
 from b3_quotes.storage import Lake
 from scraper.progress import tracked
 from scraper.validation import ACTION_KEPT, ACTION_REJECTED, REASON_FUTURE, REASON_OUTSIDE_CALENDAR
 
+logger = logging.getLogger(__name__)
 UNDATED_REASONS = (REASON_FUTURE, REASON_OUTSIDE_CALENDAR)
 
 # traded_value and trades are published by B3 only (COTAHIST VOLTOT, TOTNEG).
@@ -44,8 +47,12 @@ class WrittenRun:
     days: list[str]  # the raw day folders written
     keys: list[str]
     rows: int
-    manifest_key: str
+    manifest_key: str  # empty when the run wrote no table the refine reads (no manifest, nothing triggered)
     issue_keys: list[str] = field(default_factory=list)
+    by_table: dict[str, list[str]] = field(default_factory=dict)  # every file written, by its table's name
+
+    def keys_of(self, table: Table) -> list[str]:
+        return self.by_table.get(table.name, [])
 
 
 def raw_file_name(source: str, tickers: list[str]) -> str:
@@ -101,38 +108,71 @@ def days_of(table: pa.Table) -> list[tuple[dt.date, pa.Table]]:
     return [(days[start].item(), table.slice(start, end - start)) for start, end in zip(starts, ends)]
 
 
-def write_raw_quotes(lake: Lake, quotes: pd.DataFrame, *, source: str,
-                     symbols: dict[str, str], now: dt.datetime, run_id: str,
-                     issues: pd.DataFrame | None = None, events: pd.DataFrame | None = None) -> WrittenRun:
-    """Write one Parquet file per trading day, the data-quality issues, the corporate events,
-    then the run's manifest last.
+@dataclass(frozen=True)
+class RunStamp:
+    """What every row of a run is written with: the source, its names for the tickers, when, the run."""
 
-    A crash before the manifest leaves complete day files and no trigger; re-running the
-    same command rewrites the same files and triggers the refinement once. The manifest names
-    the events' ex dates and tickers too: the refine rewrites what they change, even when they
-    come after the sessions they affect (an events file alone).
-    """
-    issue_keys = write_quote_issues(lake, issues, source=source, symbols=symbols, now=now, run_id=run_id)
-    event_keys = write_corporate_events(lake, events, now=now, run_id=run_id)
-    keys, partitions = [], []
-    by_day = days_of(to_raw_table(quotes, source, symbols, now, run_id)) if len(quotes) else []
+    source: str
+    symbols: dict[str, str]
+    now: dt.datetime
+    run_id: str
+
+
+def write_quotes(lake: Lake, quotes: pd.DataFrame, stamp: RunStamp) -> list[str]:
+    """One Parquet file per trading day, named by its content (source and tickers)."""
+    keys = []
+    by_day = days_of(to_raw_table(quotes, stamp.source, stamp.symbols, stamp.now, stamp.run_id))
     # A backfill writes one file per day: show its progress (a few days need none).
     for day, table in tracked(by_day, len(by_day), "writing raw days", unit="day", min_total=20):
-        dt_value = day.isoformat()
-        key = day_file_key(RAW_QUOTES.folder, dt_value, raw_file_name(source, table["ticker"].to_pylist()))
+        key = day_file_key(RAW_QUOTES.folder, day.isoformat(), raw_file_name(stamp.source, table["ticker"].to_pylist()))
         lake.write_bytes(key, parquet_bytes(table))
         keys.append(key)
-        partitions.append(dt_value)
-    if events is not None and not events.empty:
-        partitions = sorted({*partitions, *(d.isoformat() for d in events["ex_date"])})
-    tickers = sorted(str(t) for t in {*quotes["ticker"], *([] if events is None else events["ticker"])})
-    manifest = RunManifest(run_id, partitions, tickers, dataset=RAW_QUOTES.folder,
-                           source=source, created_at=now.isoformat(), rows=int(len(quotes)), files=[*keys, *event_keys],
+    return keys
+
+
+@dataclass(frozen=True)
+class RawWriter:
+    """How one raw table's rows are written, and what the refine makes of them."""
+
+    table: Table
+    write: Callable[[Lake, pd.DataFrame, RunStamp], list[str]]
+    # The column whose days the refine rewrites when rows of this table arrive; None: the refine
+    # does not read the table, and its rows alone commit no run (no manifest, nothing triggered).
+    refines_days_of: str | None = None
+
+
+def write_raw_run(lake: Lake, tables: dict[Table, pd.DataFrame], stamp: RunStamp) -> WrittenRun:
+    """Write every table of a run (RAW_WRITERS, in their order), then the run's manifest last when
+    a table the refine reads has rows: its days and tickers, even when they come before the
+    sessions they change (an events file alone).
+
+    A crash before the manifest leaves complete files and no trigger; re-running the same command
+    rewrites the same files and triggers the refinement once. With no manifest, `manifest_key` is
+    empty.
+    """
+    rows = {table: frame for table, frame in tables.items() if frame is not None and not frame.empty}
+    unknown = [table.name for table in rows if table not in RAW_WRITERS]
+    if unknown:
+        raise ValueError(f"no raw writer for {', '.join(unknown)}")
+    keys = {table: writer.write(lake, rows[table], stamp) for table, writer in RAW_WRITERS.items() if table in rows}
+    refined = {table: frame for table, frame in rows.items() if RAW_WRITERS[table].refines_days_of}
+    quotes = rows.get(RAW_QUOTES, pd.DataFrame({"ticker": [], "trade_date": []}))
+    written = WrittenRun(stamp.run_id, [], keys.get(RAW_QUOTES, []), int(len(quotes)), "", keys.get(QUOTE_ISSUES, []),
+                         {table.name: table_keys for table, table_keys in keys.items()})
+    if not refined:
+        return written
+    days = sorted({str(day) for table, frame in refined.items() for day in frame[RAW_WRITERS[table].refines_days_of]})
+    tickers = sorted({str(t) for frame in refined.values() for t in frame["ticker"]})
+    issues = rows.get(QUOTE_ISSUES)
+    manifest = RunManifest(stamp.run_id, days, tickers, dataset=RAW_QUOTES.folder, source=stamp.source,
+                           created_at=stamp.now.isoformat(), rows=int(len(quotes)),
+                           files=[*keys.get(RAW_QUOTES, []), *(k for table in refined if table != RAW_QUOTES
+                                                                for k in keys[table])],
                            rejected_rows=0 if issues is None else int(sum(a != ACTION_KEPT for a in issues["action"])),
-                           issue_files=issue_keys)
-    key = manifest_key(run_id)
-    lake.write_bytes(key, manifest.to_json())
-    return WrittenRun(run_id, partitions, keys, int(len(quotes)), key, issue_keys)
+                           issue_files=written.issue_keys)
+    written.days, written.manifest_key = days, manifest_key(stamp.run_id)
+    lake.write_bytes(written.manifest_key, manifest.to_json())
+    return written
 
 
 # The values as the source gave them: doubles, so inf and -5 fit too.
@@ -159,8 +199,7 @@ def to_issues_table(rows: pd.DataFrame, source: str, symbols: dict[str, str], in
     return pa.Table.from_pydict(columns, schema=QUOTE_ISSUES_SCHEMA)
 
 
-def write_quote_issues(lake: Lake, issues: pd.DataFrame | None, *, source: str,
-                       symbols: dict[str, str], now: dt.datetime, run_id: str) -> list[str]:
+def write_quote_issues(lake: Lake, issues: pd.DataFrame, stamp: RunStamp) -> list[str]:
     """The run's data-quality report: every row with an issue, partitioned by its day like raw.
 
     Files are named like raw files (source and tickers), so re-running a scrape replaces its
@@ -168,14 +207,13 @@ def write_quote_issues(lake: Lake, issues: pd.DataFrame | None, *, source: str,
     (unreadable, in the future, outside the calendar) goes under the run's day: a file of
     made-up dates writes one file, not one per date.
     """
-    if issues is None or issues.empty:
-        return []
+    source, now = stamp.source, stamp.now
     undated = issues["trade_date"].isna() | issues["reason"].isin(UNDATED_REASONS)
     days = pd.Series([f"{now:%Y-%m-%d}" if u else str(d) for d, u in zip(issues["trade_date"], undated)],
                      index=issues.index)
     keys = []
     for day, rows in issues.groupby(days, sort=True):
-        table = to_issues_table(rows, source, symbols, now, run_id)
+        table = to_issues_table(rows, source, stamp.symbols, now, stamp.run_id)
         key = day_file_key(QUOTE_ISSUES.folder, str(day), raw_file_name(source, list(rows["ticker"])))
         lake.write_bytes(key, parquet_bytes(table))
         keys.append(key)
@@ -185,29 +223,32 @@ def write_quote_issues(lake: Lake, issues: pd.DataFrame | None, *, source: str,
 PORTFOLIO_SCHEMA = arrow_schema(IBOV_PORTFOLIO)
 
 
-def write_portfolio_snapshot(lake: Lake, portfolio: pd.DataFrame, now: dt.datetime) -> str:
+def write_portfolio_snapshot(lake: Lake, portfolio: pd.DataFrame, stamp: RunStamp) -> list[str]:
     """One file per portfolio date: fetching the same day's portfolio again replaces it."""
     day = portfolio["portfolio_date"].iloc[0]
     table = pa.Table.from_pydict({
         "portfolio_date": pa.array(list(portfolio["portfolio_date"]), pa.date32()),
         **{c: pa.array(list(portfolio[c]), PORTFOLIO_SCHEMA.field(c).type)
            for c in ("ticker", "name", "type", "segment", "weight_pct", "theoretical_qty")},
-        "ingested_at": pa.array([now] * len(portfolio), pa.timestamp("us", tz="UTC")),
+        "ingested_at": pa.array([stamp.now] * len(portfolio), pa.timestamp("us", tz="UTC")),
     }, schema=PORTFOLIO_SCHEMA)
     key = day_file_key(IBOV_PORTFOLIO.folder, day.isoformat(), "ibov.parquet")
     lake.write_bytes(key, parquet_bytes(table))
-    return key
+    logger.info(f"universe  snapshot saved to {lake.describe(key)}")
+    return [key]
 
 
 EVENTS_SCHEMA = arrow_schema(CORPORATE_EVENTS)
 
 
-def write_corporate_events(lake: Lake, events: pd.DataFrame | None, *, now: dt.datetime,
-                           run_id: str) -> list[str]:
-    """The events (scraper.events' EVENT_COLUMNS plus `source`), one file per ex date, source and
-    ticker: loading the same events again replaces that file, so nothing is added twice."""
-    if events is None or events.empty:
-        return []
+def write_corporate_events(lake: Lake, events: pd.DataFrame, stamp: RunStamp) -> list[str]:
+    """The events (scraper.events' EVENT_COLUMNS, and `source` when not the run's), one file per ex
+    date, source and ticker: loading the same events again replaces that file, so nothing is added twice."""
+    now, run_id = stamp.now, stamp.run_id
+    if "source" not in events:
+        events = events.assign(source=stamp.source)
+    else:
+        events = events.assign(source=events["source"].fillna(stamp.source))
     keys = []
     for group, rows in events.groupby(["ex_date", "source", "ticker"], sort=True):
         day, source, ticker = cast(tuple[dt.date, str, str], group)
@@ -226,3 +267,12 @@ def write_corporate_events(lake: Lake, events: pd.DataFrame | None, *, now: dt.d
         lake.write_bytes(key, parquet_bytes(table))
         keys.append(key)
     return keys
+
+
+# Every raw table a run may hold, in the order a run writes them (the manifest comes after all).
+RAW_WRITERS: dict[Table, RawWriter] = {writer.table: writer for writer in (
+    RawWriter(QUOTE_ISSUES, write_quote_issues),
+    RawWriter(CORPORATE_EVENTS, write_corporate_events, refines_days_of="ex_date"),
+    RawWriter(IBOV_PORTFOLIO, write_portfolio_snapshot),
+    RawWriter(RAW_QUOTES, write_quotes, refines_days_of="trade_date"),
+)}

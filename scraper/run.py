@@ -11,12 +11,12 @@ from typing import cast
 import pandas as pd
 
 from b3_quotes.config.settings import ConfigError
-from b3_quotes.contract.tables import QUOTE_ISSUES, RAW_QUOTES
+from b3_quotes.contract.tables import CORPORATE_EVENTS, QUOTE_ISSUES, RAW_QUOTES, Table
 from b3_quotes.storage import Lake
 from b3_quotes.storage.lock import LakeBusy
 from scraper import calendar_b3
-from scraper.raw_writer import WrittenRun, new_run_id, write_quote_issues, write_raw_quotes
-from scraper.sources.base import PriceSource
+from scraper.raw_writer import RunStamp, WrittenRun, new_run_id, write_raw_run
+from scraper.sources.base import FetchResult, PriceSource
 from scraper.validation import (
     ACTION_KEPT,
     ACTION_REJECTED,
@@ -58,11 +58,17 @@ class ScrapeReport:
     issue_keys: list[str] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
     events: int = 0  # corporate events loaded
+    asked_quotes: bool = True  # False: a run of events files alone (--events-only)
     last_rows: pd.DataFrame | None = None  # each instrument's last valid row: the next file's `earlier`
 
     @property
     def exit_code(self) -> int:
-        return EXIT_NO_DATA if self.missing or (self.written is None and not self.notice) else EXIT_OK
+        """3 when a ticker had no data, or a run asked for quotes wrote none (whatever else it loaded)."""
+        return EXIT_NO_DATA if self.missing or (self.asked_quotes and not self.quotes_written and not self.notice) else EXIT_OK
+
+    @property
+    def quotes_written(self) -> int:
+        return 0 if self.written is None else self.written.rows
 
     def summary_lines(self, where: Callable[[str], str]) -> list[str]:
         span = f"{self.start or 'first'} .. {self.end or 'last'}"
@@ -110,60 +116,85 @@ def _counted(reasons: Counter[str]) -> str:
     return f"{sum(reasons.values())} rows" + (f" ({detail})" if detail else "")
 
 
-def scrape(source: PriceSource, lake: Lake, tickers: list[str], start: dt.date | None,
+def scrape(source: PriceSource | None, lake: Lake, tickers: list[str], start: dt.date | None,
            end: dt.date | None, now: dt.datetime, before_write: Callable[[], None] = lambda: None,
-           events: pd.DataFrame | None = None, earlier: pd.DataFrame | None = None) -> ScrapeReport:
+           given: FetchResult | None = None, earlier: pd.DataFrame | None = None) -> ScrapeReport:
     """Fetch, validate and write; raises SourceError subclasses for the caller to map to exit codes.
 
-    `before_write` runs once, just before the first write (the local lake takes its lock there).
-    `events`: corporate events from files (scraper.events' columns and `source`), written with
-    the download's own. `earlier`: the last rows of the files an earlier run of the same command
-    read (the report's `last_rows`), which the distribution check continues from.
+    `given`: tables the command read besides the source (the corporate events of files, the IBOV
+    portfolio), validated and written with the source's own, as one run. With no `source`, the
+    run is `given` alone (events files: their windows are refined again). `before_write` runs
+    once, just before the first write (the local lake takes its lock there). `earlier`: the last
+    rows of the files an earlier run of the same command read (the report's `last_rows`), which
+    the distribution check continues from.
     """
-    report = ScrapeReport(list(tickers), start, end)
-    if start is not None and end is not None:
-        if end < start:
-            raise ValueError(f"--end {end} is before --start {start}")
-        report.notes.extend(_calendar_notes(start, end))
-        if not calendar_b3.sessions_between(start, end):
-            report.notice = f"no B3 session between {start} and {end} (weekend or holiday): nothing to fetch"
+    report = ScrapeReport(list(tickers), start, end, asked_quotes=source is not None)
+    fetched = given = given or FetchResult()
+    if source is None:
+        if not given.rows():
+            report.notice = "no ticker and no corporate event to load"
             return report
-    fetched = source.fetch(list(tickers), start, end)
-    source_rejected = fetched.rejected if fetched.rejected is not None else empty_issues()
-    source_rejected = source_rejected.assign(action=ACTION_REJECTED)  # a source sets aside what it cannot read
-    report.fetched_rows = len(fetched.quotes) + len(source_rejected)
-    report.missing = fetched.missing
-    if describe_missing := getattr(source, "missing_detail", None):  # file sources say what they looked for
-        report.missing_why = {t: describe_missing(t) for t in fetched.missing}
-    check_storable(fetched.quotes, lambda row: f"{source.name} {row['ticker']} {row['trade_date']}")
-    rules = calendar_b3.session_rules(now)
-    valid, issues = validate_quotes(fetched.quotes, rules)
-    valid = valid.assign(prev_b3_session=previous_sessions(cast(pd.Series, valid["trade_date"]), rules))
-    all_events = _all_events(fetched.events, source.name, events)
-    issues = pd.concat([issues, unexplained_distributions(valid, all_events, earlier)], ignore_index=True)
-    report.last_rows = last_rows(valid, earlier)
-    report.events = 0 if all_events is None else len(all_events)
-    if not source_rejected.empty:
-        issues = pd.concat([source_rejected, issues], ignore_index=True)
+        name = "events"
+        report.tickers = sorted({str(t) for frame in given.rows().values() for t in frame["ticker"]})
+    else:
+        name = source.name
+        if start is not None and end is not None:
+            if end < start:
+                raise ValueError(f"--end {end} is before --start {start}")
+            report.notes.extend(_calendar_notes(start, end))
+            if not calendar_b3.sessions_between(start, end):  # nothing to fetch; what was given is still written
+                report.notice = f"no B3 session between {start} and {end} (weekend or holiday): nothing to fetch"
+    if source is not None and not report.notice:
+        fetched = source.fetch(list(tickers), start, end)
+        report.missing = fetched.missing
+        if describe_missing := getattr(source, "missing_detail", None):  # file sources say what they looked for
+            report.missing_why = {t: describe_missing(t) for t in fetched.missing}
+        fetched = fetched.with_tables(given)
+    tables = fetched.rows()
+    report.fetched_rows = len(tables.get(RAW_QUOTES, ())) + len(tables.get(QUOTE_ISSUES, ()))
+    report.events = len(tables.get(CORPORATE_EVENTS, ()))
+    tables, issues, report.last_rows = checked(tables, calendar_b3.session_rules(now), earlier,
+                                               lambda row: f"{name} {row['ticker']} {row['trade_date']}")
     report.rejected, report.issues = count_reasons(issues), issues
     report.kept_with_issue = count_reasons(issues, ACTION_KEPT)
-    if valid.empty and issues.empty:
+    if not tables and issues.empty:
         return report
-    run_id = new_run_id(now)
     try:
         before_write()
-        if valid.empty:  # nothing to refine: the report alone, no manifest
-            report.issue_keys = write_quote_issues(lake, issues, source=source.name,
-                                                   symbols=fetched.symbols, now=now, run_id=run_id)
-            return report
-        report.written = write_raw_quotes(lake, valid, source=source.name, symbols=fetched.symbols,
-                                          now=now, run_id=run_id, issues=issues, events=all_events)
-        report.issue_keys = report.written.issue_keys
+        landed = write_raw_run(lake, {**tables, QUOTE_ISSUES: issues},
+                               RunStamp(name, fetched.symbols, now, new_run_id(now)))
     except (LakeBusy, LakeWriteError, ConfigError):  # already said what failed: not wrapped a second time
         raise
     except Exception as exc:  # S3 or disk: whatever failed, the run is not committed
         raise LakeWriteError(describe_write_error(exc)) from exc
+    report.issue_keys = landed.issue_keys
+    report.written = landed if landed.manifest_key else None  # committed: the refine takes it
     return report
+
+
+def checked(tables: dict[Table, pd.DataFrame], rules: calendar_b3.SessionRules, earlier: pd.DataFrame | None,
+            describe: Callable[[pd.Series], str]) -> tuple[dict[Table, pd.DataFrame], pd.DataFrame, pd.DataFrame | None]:
+    """A run's tables through the one validation every table takes: the rows to write of each, the
+    rows with an issue (quote_issues' shape: the rows the source set aside itself first, then
+    what the checks found), and each instrument's last valid quote (for the next file's check).
+
+    Quotes go through validation's rules and the distribution check against the run's events.
+    The other tables are written as given: their readers refuse what they cannot read
+    (read_events_file, parse_portfolio), with one line naming the file.
+    """
+    tables = dict(tables)
+    issues = [tables.pop(QUOTE_ISSUES, empty_issues()).assign(action=ACTION_REJECTED)]  # a source sets aside what it cannot read
+    last = earlier
+    if RAW_QUOTES in tables:
+        check_storable(tables[RAW_QUOTES], describe)
+        valid, found = validate_quotes(tables[RAW_QUOTES], rules)
+        valid = valid.assign(prev_b3_session=previous_sessions(cast(pd.Series, valid["trade_date"]), rules))
+        issues += [found, unexplained_distributions(valid, tables.get(CORPORATE_EVENTS), earlier)]
+        last = last_rows(valid, earlier)
+        tables[RAW_QUOTES] = valid
+    found = [frame for frame in issues if not frame.empty]
+    return ({table: frame for table, frame in tables.items() if not frame.empty},
+            pd.concat(found, ignore_index=True) if found else empty_issues(), last)
 
 
 def combine_reports(reports: list[ScrapeReport]) -> ScrapeReport:
@@ -186,33 +217,6 @@ def combine_reports(reports: list[ScrapeReport]) -> ScrapeReport:
                                       [k for w in runs for k in w.keys], sum(w.rows for w in runs),
                                       runs[-1].manifest_key, [k for w in runs for k in w.issue_keys])
     return combined
-
-
-def _all_events(fetched: pd.DataFrame | None, source: str, given: pd.DataFrame | None) -> pd.DataFrame | None:
-    """The download's own events (under the source's name) and the files' events, in one frame."""
-    frames = [f for f in (None if fetched is None else fetched.assign(source=source), given)
-              if f is not None and not f.empty]
-    return pd.concat(frames, ignore_index=True) if frames else None
-
-
-def load_events(lake: Lake, events: pd.DataFrame | None, now: dt.datetime,
-                      before_write: Callable[[], None]) -> ScrapeReport:
-    """Events files alone: written with a manifest that names their ex dates and tickers, so the
-    refine rewrites the windows they change and nothing else."""
-    report = ScrapeReport([], None, None)
-    if events is None or events.empty:
-        report.notice = "no ticker and no corporate event to load"
-        return report
-    report.tickers, report.events = sorted(set(events["ticker"])), len(events)
-    before_write()
-    try:
-        report.written = write_raw_quotes(lake, pd.DataFrame({"ticker": [], "trade_date": []}), source="events",
-                                          symbols={}, now=now, run_id=new_run_id(now), events=events)
-    except (LakeBusy, LakeWriteError, ConfigError):
-        raise
-    except Exception as exc:
-        raise LakeWriteError(describe_write_error(exc)) from exc
-    return report
 
 
 def _calendar_notes(start: dt.date, end: dt.date) -> list[str]:

@@ -22,8 +22,7 @@ import datetime as dt
 import logging
 import sys
 import traceback
-from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import cast
 
@@ -32,6 +31,7 @@ import pandas as pd
 try:
     from b3_quotes.contract.layout import RAW_PREFIX
     from b3_quotes.contract.logs import configure_console
+    from b3_quotes.contract.tables import CORPORATE_EVENTS, IBOV_PORTFOLIO
 except ModuleNotFoundError as exc:  # a Python the project is not installed in
     sys.exit(f"error: cannot import {exc.name}: install the project first (make demo, or pip install -e .)")
 from b3_quotes.config.settings import (  # noqa: E402
@@ -43,12 +43,11 @@ from b3_quotes.config.settings import (  # noqa: E402
     parse_tickers,
 )
 from b3_quotes.runtime import Runtime, build_runtime  # noqa: E402
-from b3_quotes.storage import Lake, LakeDataMissing  # noqa: E402
+from b3_quotes.storage import LakeDataMissing  # noqa: E402
 from b3_quotes.storage.lock import LakeBusy  # noqa: E402
 from scraper import calendar_b3  # noqa: E402
 from scraper.errors import SourceDataError, SourceUnavailable  # noqa: E402
 from scraper.http_client import run_with_deadline  # noqa: E402
-from scraper.raw_writer import write_portfolio_snapshot  # noqa: E402
 from scraper.run import (  # noqa: E402
     EXIT_BAD_INPUT,
     EXIT_LAKE_BUSY,
@@ -59,12 +58,10 @@ from scraper.run import (  # noqa: E402
     LakeWriteError,
     ScrapeReport,
     combine_reports,
-    describe_write_error,
     first_codes,
-    load_events,
     scrape,
 )
-from scraper.sources.base import MarketSource, PriceSource  # noqa: E402
+from scraper.sources.base import FetchResult, MarketSource, PriceSource  # noqa: E402
 from scraper.sources.registry import (  # noqa: E402
     file_source_names,
     make_source,
@@ -174,11 +171,6 @@ def market_universe(source: PriceSource, start: dt.date | None, end: dt.date | N
     return tickers
 
 
-def save_portfolio(lake: Lake, portfolio: pd.DataFrame, now: dt.datetime) -> None:
-    key = write_portfolio_snapshot(lake, portfolio, now)
-    logger.info(f"universe  snapshot saved to {lake.describe(key)}")
-
-
 class RefineFailed(RuntimeError):
     """The raw run is committed but refining it here failed; the message says what to do."""
 
@@ -272,21 +264,14 @@ def read_options(args: argparse.Namespace) -> tuple[Settings, str]:
 
 @dataclass
 class LakeWrites:
-    """Every write of a run happens under the lake's lock, taken once, after the download.
-
-    Writes queued with `later` (the IBOV snapshot) run as soon as the lock is held.
-    """
+    """Every write of a run happens under the lake's lock, taken once, after the download."""
 
     runtime: Runtime
     held: contextlib.ExitStack
-    pending: list[Callable[[], None]] = field(default_factory=list)
     holding: bool = False
 
-    def later(self, write: Callable[[], None]) -> None:
-        self.pending.append(write)
-
     def hold(self) -> None:
-        """Take the lock (once), sweep what a killed run left, then run the queued writes."""
+        """Take the lock (once) and sweep what a killed run left."""
         if self.holding:
             return
         try:
@@ -297,78 +282,78 @@ class LakeWrites:
         if removed := self.runtime.lake.remove_temp_files(RAW_PREFIX):
             logger.info(f"removed {removed} half-written raw file(s) an interrupted run left behind")
         self.holding = True
-        try:
-            for write in self.pending:
-                write()
-        except Exception as exc:
-            raise LakeWriteError(describe_write_error(exc)) from exc
 
 
-def read_event_files(args: argparse.Namespace) -> pd.DataFrame | None:
+def read_event_files(args: argparse.Namespace) -> FetchResult:
     """The events of --events-file and --b3-events-file, each under its source's name."""
     from scraper.events import read_b3_events_arg, read_events_file
 
     frames = [read_events_file(p).assign(source="events_file") for p in args.events_file]
     frames += [read_b3_events_arg(given, calendar_b3.next_session).assign(source="b3") for given in args.b3_events_file]
+    return events_given(frames)
+
+
+def events_given(frames: list[pd.DataFrame]) -> FetchResult:
     frames = [f for f in frames if not f.empty]
-    return pd.concat(frames, ignore_index=True) if frames else None
+    return FetchResult({CORPORATE_EVENTS: pd.concat(frames, ignore_index=True)} if frames else {})
 
 
-def _with_b3_events(events: pd.DataFrame | None, tickers: tuple[str, ...], timeout_s: float) -> pd.DataFrame | None:
-    """The files' events and those B3's API lists for the tickers, fetched under the download deadline."""
+def _with_b3_events(given: FetchResult, tickers: tuple[str, ...], timeout_s: float) -> FetchResult:
+    """The files' tables and the events B3's API lists for the tickers, fetched under the download deadline."""
     from scraper.events import fetch_b3_events
     from scraper.http_client import RequestsClient
 
     fetched = run_with_deadline(lambda: fetch_b3_events(RequestsClient(), tickers, calendar_b3.next_session),
                                 timeout_s, "B3's listed-company API").assign(source="b3")
-    frames = [f for f in (events, fetched) if f is not None and not f.empty]
-    return pd.concat(frames, ignore_index=True) if frames else None
+    return given.with_tables(events_given([fetched]))
 
 
 def fetch_and_write(args: argparse.Namespace, settings: Settings, universe: str, runtime: Runtime,
                     writes: LakeWrites) -> tuple[Settings, ScrapeReport]:
     """Resolve the range and the tickers, download, validate and write the raw files and the manifest."""
-    events = read_event_files(args)
+    given = read_event_files(args)
     if args.events_only:
         if not (args.events_file or args.b3_events_file):
             raise ConfigError("--events-only needs --events-file or --b3-events-file")
         logger.info(f"loading corporate events into {runtime.where}")
-        return settings, load_events(runtime.lake, events, dt.datetime.now(dt.UTC), writes.hold)
+        return settings, scrape(None, runtime.lake, [], None, None, dt.datetime.now(dt.UTC), before_write=writes.hold,
+                                given=given)
     start, end = resolve_range(settings.source, args.start, args.end, bool(args.cotahist_file))
     if len(args.cotahist_file) > 1:
-        return settings, scrape_file_by_file(args, settings, universe, runtime, writes, events, start, end)
+        return settings, scrape_file_by_file(args, settings, universe, runtime, writes, given, start, end)
     source = make_source(settings.source, csv_dir=args.csv_dir, timeout_s=settings.download_timeout_s,
                          cotahist_files=args.cotahist_file, all_instruments=args.all_instruments)
     now = dt.datetime.now(dt.UTC)
     if universe == "all":
         # replace, not with_overrides: an empty market is no tickers, never .env's TICKERS
         settings = dataclasses.replace(settings, tickers=market_universe(source, start, end))
-    elif universe:
+    elif universe:  # the day's portfolio is written with the run, even when no quote is (logged then)
         portfolio = load_universe(universe, args.ibov_file)
         settings = settings.with_overrides(tickers=tuple(portfolio["ticker"]))
-        writes.later(lambda: save_portfolio(runtime.lake, portfolio, now))
+        given = given.with_tables(FetchResult({IBOV_PORTFOLIO: portfolio}))
     if args.b3_events:
-        events = _with_b3_events(events, settings.tickers, settings.download_timeout_s)
+        given = _with_b3_events(given, settings.tickers, settings.download_timeout_s)
     logger.info(f"scraping {len(settings.tickers)} tickers from {settings.source} into {runtime.where}")
     report = scrape(source, runtime.lake, list(settings.tickers), start, end, now, before_write=writes.hold,
-                    events=events)
-    if writes.pending:  # the snapshot is kept even when no quote was written
-        writes.hold()
+                    given=given)
     return settings, report
 
 
 def scrape_file_by_file(args: argparse.Namespace, settings: Settings, universe: str, runtime: Runtime,
-                        writes: LakeWrites, events: pd.DataFrame | None, start: dt.date | None,
+                        writes: LakeWrites, given: FetchResult, start: dt.date | None,
                         end: dt.date | None) -> ScrapeReport:
     """Several COTAHIST files, one at a time: each is parsed, validated and committed (its raw days, then
     its own manifest) before the next is read. Memory follows the largest file, not the years; a run
     stopped between files keeps the files it committed (pending: the next refine takes them), and
     running the same command again rewrites the same raw files. The refine runs once, after the last.
+    The events given go with every file (each file's distribution check reads them); the IBOV
+    portfolio with the first.
     """
+    snapshot = FetchResult()
     if universe == "ibov":
         portfolio = load_universe(universe, args.ibov_file)
         settings = settings.with_overrides(tickers=tuple(portfolio["ticker"]))
-        writes.later(lambda: save_portfolio(runtime.lake, portfolio, dt.datetime.now(dt.UTC)))
+        snapshot = FetchResult({IBOV_PORTFOLIO: portfolio})
     from scraper.sources.b3_cotahist import read_input_file
 
     for path in args.cotahist_file:  # a missing file stops the run before any file is committed
@@ -382,7 +367,7 @@ def scrape_file_by_file(args: argparse.Namespace, settings: Settings, universe: 
                              all_instruments=args.all_instruments)
         tickers = market_universe(source, start, end) if universe == "all" else settings.tickers
         if args.b3_events and (new := tuple(t for t in tickers if t not in asked_b3)):
-            events = _with_b3_events(events, new, settings.download_timeout_s)
+            given = _with_b3_events(given, new, settings.download_timeout_s)
             asked_b3.update(new)
         logger.info(f"scraping {len(tickers)} tickers from {path.name} ({number} of {len(args.cotahist_file)} files) "
                     f"into {runtime.where}")
@@ -390,7 +375,8 @@ def scrape_file_by_file(args: argparse.Namespace, settings: Settings, universe: 
         # files the later file's row is the newest, as when the files were read together.
         try:
             report = scrape(source, runtime.lake, list(tickers), start, end, dt.datetime.now(dt.UTC),
-                            before_write=writes.hold, events=events, earlier=carried)
+                            before_write=writes.hold, given=given.with_tables(snapshot) if number == 1 else given,
+                            earlier=carried)
         except (SourceDataError, LakeWriteError) as exc:
             committed = sum(r.written is not None for r in reports)
             if not committed:
@@ -405,8 +391,6 @@ def scrape_file_by_file(args: argparse.Namespace, settings: Settings, universe: 
             logger.info(f"committed {report.written.rows} rows in {len(report.written.days)} daily partitions, "
                         f"run {report.written.run_id}")
         reports.append(report)
-    if writes.pending:
-        writes.hold()
     return combine_reports(reports)
 
 
@@ -430,7 +414,7 @@ def refine_or_trigger(runtime: Runtime, manifest_key: str) -> None:
 def say_outcome(report: ScrapeReport) -> int:
     """The run's exit code, with the line that explains a non-zero one."""
     code = report.exit_code
-    if code != EXIT_OK and report.written is None:
+    if code != EXIT_OK and not report.quotes_written:
         print("error: no valid quotes to write", file=sys.stderr)
     elif code != EXIT_OK:
         print(f"error: no data for {first_codes(report.missing)}; the other tickers were written",

@@ -144,10 +144,10 @@ def run_glue_script(script: Path, argv: list[str], extra_py_files: Path, env: di
 
 def scrape_without_trigger(lake: Path, ticker: str, start: str, end: str, run_id: str) -> None:
     """What a scrape run leaves in the lake (raw files, then its manifest), no trigger."""
+    from b3_quotes.contract.tables import RAW_QUOTES
     from b3_quotes.storage import Lake
-    from scraper.raw_writer import write_raw_quotes
+    from scraper.raw_writer import RunStamp, write_raw_run
     from scraper.sources.csv_files import CsvSource
 
     quotes = CsvSource(SAMPLE_DIR).fetch([ticker], dt.date.fromisoformat(start), dt.date.fromisoformat(end)).quotes
-    write_raw_quotes(Lake.local(lake), quotes, source="csv", symbols={},
-                     now=dt.datetime(2020, 3, 14, tzinfo=dt.UTC), run_id=run_id)
+    write_raw_run(Lake.local(lake), {RAW_QUOTES: quotes}, RunStamp("csv", {}, dt.datetime(2020, 3, 14, tzinfo=dt.UTC), run_id))

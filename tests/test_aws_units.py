@@ -13,9 +13,10 @@ import pytest
 import requests
 from moto import mock_aws
 
+from b3_quotes.contract.tables import RAW_QUOTES
 from b3_quotes.runtime.athena import AthenaQueryError, run_athena_query, wait_for_query
 from b3_quotes.storage import Lake
-from scraper.raw_writer import write_raw_quotes
+from scraper.raw_writer import RunStamp, write_raw_run
 
 
 def test_write_raw_quotes_to_s3_manifest_last(aws_credentials):
@@ -30,7 +31,7 @@ def test_write_raw_quotes_to_s3_manifest_last(aws_credentials):
         })
         now = dt.datetime(2021, 6, 26, 1, 2, 3, tzinfo=dt.UTC)
         lake = Lake.at("s3://lake", "us-east-1", session=boto3.Session(region_name="us-east-1"))
-        run = write_raw_quotes(lake, frame, source="csv", symbols={}, now=now, run_id="r1")
+        run = write_raw_run(lake, {RAW_QUOTES: frame}, RunStamp("csv", {}, now, "r1"))
         keys = sorted(o["Key"] for o in s3.list_objects_v2(Bucket="lake")["Contents"])
         assert keys == sorted(run.keys + ["raw/_manifests/r1.json"])
         assert run.days == ["2021-06-24", "2021-06-25"]

@@ -175,15 +175,16 @@ def test_b3_source_with_ibov_universe_through_the_pipeline(tmp_path, capsys):
 def test_a_run_whose_trigger_was_lost_is_refined_by_the_next_run(tmp_path):
     import datetime as dt
 
+    from b3_quotes.contract.tables import RAW_QUOTES
     from b3_quotes.storage import Lake
-    from scraper.raw_writer import write_raw_quotes
+    from scraper.raw_writer import RunStamp, write_raw_run
     from scraper.sources.csv_files import CsvSource
 
     lake = tmp_path / "lake"
     # Run A lands in raw but its event never starts a job (refused while busy, then dropped).
     quotes = CsvSource(SAMPLE_DIR).fetch(["VALE3"], dt.date(2020, 3, 2), dt.date(2020, 3, 6)).quotes
     now = dt.datetime(2020, 3, 7, tzinfo=dt.UTC)
-    write_raw_quotes(Lake.local(lake), quotes, source="csv", symbols={}, now=now, run_id="run-a")
+    write_raw_run(Lake.local(lake), {RAW_QUOTES: quotes}, RunStamp("csv", {}, now, "run-a"))
     # Run B arrives normally, for another ticker and later days.
     assert run(lake, "--source", "csv", "--csv-dir", str(SAMPLE_DIR), "--tickers", "PETR4",
                "--start", "2020-03-09", "--end", "2020-03-13") == 0

@@ -102,14 +102,14 @@ def test_quiet_draws_no_bar_on_a_terminal(monkeypatch, capsys):
 
 
 def test_raw_writer_reports_a_backfill(tmp_path, said):
+    from b3_quotes.contract.tables import RAW_QUOTES
     from b3_quotes.storage import Lake
-    from scraper.raw_writer import write_raw_quotes
+    from scraper.raw_writer import RunStamp, write_raw_run
 
     days = [d.date() for d in pd.bdate_range("2024-01-01", periods=25)]  # 20 days or more: a backfill
     quotes = pd.DataFrame({"trade_date": days, "ticker": "PETR4", "open": 1.0, "high": 1.0, "low": 1.0,
                            "close": 1.0, "adj_close": 1.0, "volume": 10})
-    write_raw_quotes(Lake.local(tmp_path), quotes, source="sample", symbols={},
-                     now=dt.datetime(2024, 3, 1, tzinfo=dt.UTC), run_id="r1")
+    write_raw_run(Lake.local(tmp_path), {RAW_QUOTES: quotes}, RunStamp("sample", {}, dt.datetime(2024, 3, 1, tzinfo=dt.UTC), "r1"))
     out = said()
     assert out[0] == "writing raw days: 25 days to go"
     assert out[-1].startswith("writing raw days: 25/25 days in ") and len(out) == 2

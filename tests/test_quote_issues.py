@@ -11,7 +11,7 @@ import pytest
 
 from b3_quotes.storage import Lake
 from scraper import calendar_b3
-from scraper.raw_writer import write_quote_issues
+from scraper.raw_writer import RunStamp, write_quote_issues
 from scraper.run import scrape
 from scraper.sources.csv_files import CsvSource, read_yahoo_csv_checked
 from scraper.validation import count_reasons, validate_quotes
@@ -112,7 +112,7 @@ def test_a_file_of_made_up_dates_is_checked_fast_and_filed_in_one_partition(tmp_
     undated = issues[issues["reason"] != "not_a_b3_session"]
     assert len(undated) > 190_000
     began = time.perf_counter()
-    keys = write_quote_issues(Lake.local(tmp_path), undated, source="csv", symbols={}, now=now, run_id="r")
+    keys = write_quote_issues(Lake.local(tmp_path), undated, RunStamp("csv", {}, now, "r"))
     assert time.perf_counter() - began < 20
     assert keys == [k for k in keys if "dt=2025-12-01" in k] and len(keys) == 1
 

@@ -249,15 +249,16 @@ def test_raw_writer_writes_each_day_its_own_rows_by_ticker_then_the_manifest(tmp
 
     import pyarrow.parquet as pq
 
+    from b3_quotes.contract.tables import RAW_QUOTES
     from b3_quotes.storage import Lake
-    from scraper.raw_writer import write_raw_quotes
+    from scraper.raw_writer import RunStamp, write_raw_run
 
     day_1, day_2 = dt.date(2021, 6, 24), dt.date(2021, 6, 25)
     frame = pd.DataFrame({"ticker": ["VALE3", "PETR4", "VALE3"], "trade_date": [day_2, day_2, day_1],
                           "open": [1.0, 2.0, 3.0], "high": [1.5, 2.5, 3.5], "low": [0.5, 1.5, 2.5],
                           "close": [1.2, 2.2, 3.2], "adj_close": [1.2, 2.2, 3.2], "volume": [10.0, 20.0, 30.4]})
-    run = write_raw_quotes(Lake.local(tmp_path), frame, source="csv", symbols={"PETR4": "PETR4.SA"},
-                           now=dt.datetime(2021, 6, 26, tzinfo=dt.UTC), run_id="r1")
+    stamp = RunStamp("csv", {"PETR4": "PETR4.SA"}, dt.datetime(2021, 6, 26, tzinfo=dt.UTC), "r1")
+    run = write_raw_run(Lake.local(tmp_path), {RAW_QUOTES: frame}, stamp)
 
     def named(*tickers: str) -> str:
         return f"csv-{hashlib.sha1(','.join(tickers).encode()).hexdigest()[:12]}.parquet"
@@ -270,3 +271,175 @@ def test_raw_writer_writes_each_day_its_own_rows_by_ticker_then_the_manifest(tmp
     manifest = json.loads((tmp_path / run.manifest_key).read_text())
     assert manifest["partitions"] == ["2021-06-24", "2021-06-25"] and manifest["files"] == run.keys
     assert manifest["rows"] == 3
+
+
+def _quote(ticker: str, day: dt.date) -> dict:
+    return {"ticker": ticker, "trade_date": day, "open": 10.0, "high": 11.0, "low": 9.0, "close": 10.5,
+            "adj_close": 10.5, "volume": 100.0}
+
+
+def test_one_run_writes_every_raw_table_it_holds_then_one_manifest_naming_what_the_refine_reads(tmp_path):
+    """Quotes, their issues, corporate events and the IBOV portfolio go through one writer: each
+    table's files under its own folder, then the manifest, which names the quotes' days and the
+    events' ex dates (the windows the refine rewrites) and lists their files, not the others'."""
+    import json
+
+    import pyarrow.parquet as pq
+
+    from b3_quotes.contract.tables import CORPORATE_EVENTS, IBOV_PORTFOLIO, QUOTE_ISSUES, RAW_QUOTES
+    from b3_quotes.storage import Lake
+    from scraper.raw_writer import RunStamp, write_raw_run
+
+    day, ex_day, portfolio_day = dt.date(2021, 6, 25), dt.date(2021, 6, 10), dt.date(2021, 6, 28)
+    quotes = pd.DataFrame([_quote("PETR4", day)])
+    issues = pd.DataFrame([{**_quote("VALE3", day), "reason": "missing_price", "action": "rejected", "detail": "no close"}])
+    # The download's own event carries no source (the run's is written); a file's names its own.
+    events = pd.DataFrame([
+        {"ticker": "PETR4", "ex_date": ex_day, "kind": "split", "share_ratio": 2.0, "cash_per_share": 0.0,
+         "source_label": "2:1", "source": None},
+        {"ticker": "ITUB4", "ex_date": ex_day, "kind": "cash_dividend", "share_ratio": 1.0, "cash_per_share": 0.5,
+         "source_label": "DIVIDENDO", "source": "b3"}])
+    portfolio = pd.DataFrame([{"ticker": "PETR4", "name": "PETROBRAS", "type": "PN N2", "segment": "",
+                               "weight_pct": 6.5, "theoretical_qty": 4_000_000_000, "portfolio_date": portfolio_day}])
+    stamp = RunStamp("csv", {}, dt.datetime(2021, 6, 29, tzinfo=dt.UTC), "r1")
+    run = write_raw_run(Lake.local(tmp_path), {RAW_QUOTES: quotes, QUOTE_ISSUES: issues, CORPORATE_EVENTS: events,
+                                               IBOV_PORTFOLIO: portfolio}, stamp)
+
+    assert run.keys_of(IBOV_PORTFOLIO) == ["raw/ibov_portfolio/dt=2021-06-28/ibov.parquet"]
+    assert run.keys_of(CORPORATE_EVENTS) == ["raw/corporate_events/dt=2021-06-10/b3-ITUB4.parquet",
+                                             "raw/corporate_events/dt=2021-06-10/csv-PETR4.parquet"]
+    assert [k.split("/")[:3] for k in run.issue_keys] == [["raw", "quote_issues", "dt=2021-06-25"]]
+    assert [k.split("/")[:3] for k in run.keys] == [["raw", "quotes", "dt=2021-06-25"]]
+    manifest = json.loads((tmp_path / run.manifest_key).read_text())
+    assert manifest["partitions"] == ["2021-06-10", "2021-06-25"] == run.days
+    assert manifest["tickers"] == ["ITUB4", "PETR4"]  # VALE3's only row was rejected
+    assert sorted(manifest["files"]) == sorted([*run.keys_of(CORPORATE_EVENTS), *run.keys])
+    assert manifest["issue_files"] == run.issue_keys and manifest["rejected_rows"] == 1 and manifest["rows"] == 1
+    # The manifest is written last: nothing of the run is newer.
+    newest = max((tmp_path / "raw").rglob("*.parquet"), key=lambda p: p.stat().st_mtime_ns)
+    assert (tmp_path / run.manifest_key).stat().st_mtime_ns >= newest.stat().st_mtime_ns
+    portfolio_rows = pq.read_table(tmp_path / run.keys_of(IBOV_PORTFOLIO)[0]).to_pylist()
+    assert [(r["ticker"], r["weight_pct"], r["portfolio_date"]) for r in portfolio_rows] == [("PETR4", 6.5, portfolio_day)]
+
+
+def test_a_run_of_tables_the_refine_does_not_read_commits_no_manifest(tmp_path):
+    """Issues and a portfolio alone are written, and trigger nothing: no manifest."""
+    from b3_quotes.contract.tables import IBOV_PORTFOLIO, QUOTE_ISSUES, RAW_QUOTES
+    from b3_quotes.storage import Lake
+    from scraper.raw_writer import RunStamp, write_raw_run
+
+    day = dt.date(2021, 6, 25)
+    issues = pd.DataFrame([{**_quote("VALE3", day), "reason": "missing_price", "action": "rejected", "detail": "x"}])
+    portfolio = pd.DataFrame([{"ticker": "PETR4", "name": "PETROBRAS", "type": "PN", "segment": "", "weight_pct": 100.0,
+                               "theoretical_qty": 1, "portfolio_date": day}])
+    run = write_raw_run(Lake.local(tmp_path), {QUOTE_ISSUES: issues, IBOV_PORTFOLIO: portfolio, RAW_QUOTES: quotes_none()},
+                        RunStamp("b3", {}, dt.datetime(2021, 6, 26, tzinfo=dt.UTC), "r2"))
+    assert run.manifest_key == "" and run.keys == [] and len(run.issue_keys) == 1
+    assert not (tmp_path / "raw" / "_manifests").exists()
+    assert (tmp_path / "raw" / "ibov_portfolio" / "dt=2021-06-25" / "ibov.parquet").is_file()
+
+
+def quotes_none() -> pd.DataFrame:
+    return pd.DataFrame(columns=list(_quote("X", dt.date(2021, 1, 4))))
+
+
+def test_a_table_with_no_raw_writer_is_refused_before_anything_is_written(tmp_path):
+    from b3_quotes.contract.tables import QUOTES_DAILY, RAW_QUOTES
+    from b3_quotes.storage import Lake
+    from scraper.raw_writer import RunStamp, write_raw_run
+
+    quotes = pd.DataFrame([_quote("PETR4", dt.date(2021, 6, 25))])
+    with pytest.raises(ValueError, match="no raw writer for quotes_daily"):
+        write_raw_run(Lake.local(tmp_path), {RAW_QUOTES: quotes, QUOTES_DAILY: quotes},
+                      RunStamp("csv", {}, dt.datetime(2021, 6, 26, tzinfo=dt.UTC), "r3"))
+    assert not any(tmp_path.iterdir())
+
+
+def test_what_a_source_returns_joins_the_tables_given_with_it_table_by_table():
+    from b3_quotes.contract.tables import CORPORATE_EVENTS, IBOV_PORTFOLIO, RAW_QUOTES
+    from scraper.sources.base import FetchResult
+
+    day = dt.date(2021, 6, 25)
+    fetched = FetchResult({RAW_QUOTES: pd.DataFrame([_quote("PETR4", day)]),
+                           CORPORATE_EVENTS: pd.DataFrame({"ticker": ["PETR4"], "ex_date": [day]})},
+                          missing=["XPTO3"], symbols={"PETR4": "PETR4.SA"})
+    given = FetchResult({CORPORATE_EVENTS: pd.DataFrame({"ticker": ["VALE3"], "ex_date": [day]}),
+                         IBOV_PORTFOLIO: pd.DataFrame({"ticker": ["PETR4"]}), RAW_QUOTES: quotes_none()})
+    run = fetched.with_tables(given)
+    assert list(run.events["ticker"]) == ["PETR4", "VALE3"]
+    assert list(run.tables[IBOV_PORTFOLIO]["ticker"]) == ["PETR4"] and list(run.quotes["ticker"]) == ["PETR4"]
+    assert run.missing == ["XPTO3"] and run.symbols == {"PETR4": "PETR4.SA"}
+    assert FetchResult().quotes.empty and FetchResult().events is None and FetchResult().rows() == {}
+
+
+class _OneDaySource:
+    """A source whose one download is the given quotes (validation then judges them)."""
+
+    name = "csv"
+
+    def __init__(self, quotes: pd.DataFrame) -> None:
+        self.quotes = quotes
+
+    def fetch(self, tickers, start, end):
+        from b3_quotes.contract.tables import RAW_QUOTES
+        from scraper.sources.base import FetchResult
+
+        return FetchResult({RAW_QUOTES: self.quotes})
+
+
+def _events(ticker: str, day: dt.date) -> pd.DataFrame:
+    return pd.DataFrame([{"ticker": ticker, "ex_date": day, "kind": "split", "share_ratio": 2.0, "cash_per_share": 0.0,
+                          "source_label": "2:1", "source": "events_file"}])
+
+
+def test_events_given_with_a_run_whose_quotes_are_all_rejected_are_loaded_and_the_run_exits_3(tmp_path):
+    import json
+
+    from b3_quotes.contract.tables import CORPORATE_EVENTS
+    from b3_quotes.storage import Lake
+    from scraper.run import EXIT_NO_DATA, scrape
+    from scraper.sources.base import FetchResult
+
+    day = dt.date(2021, 6, 25)
+    bad = pd.DataFrame([{**_quote("PETR4", day), "close": -1.0}])  # no quote has a negative close
+    report = scrape(_OneDaySource(bad), Lake.local(tmp_path), ["PETR4"], day, day,
+                    dt.datetime(2021, 6, 28, tzinfo=dt.UTC), given=FetchResult({CORPORATE_EVENTS: _events("PETR4", day)}))
+    assert report.rejected == {"non_positive_price": 1} and report.events == 1
+    assert report.exit_code == EXIT_NO_DATA and report.quotes_written == 0
+    assert report.written is not None  # the event is committed: the refine rewrites its window
+    manifest = json.loads((tmp_path / report.written.manifest_key).read_text())
+    assert manifest["rows"] == 0 and manifest["partitions"] == ["2021-06-25"]
+    assert manifest["files"] == ["raw/corporate_events/dt=2021-06-25/events_file-PETR4.parquet"]
+
+
+def test_a_range_of_no_session_still_writes_the_portfolio_given(tmp_path):
+    from b3_quotes.contract.tables import IBOV_PORTFOLIO
+    from b3_quotes.storage import Lake
+    from scraper.run import EXIT_OK, scrape
+    from scraper.sources.base import FetchResult
+
+    saturday, sunday = dt.date(2021, 6, 26), dt.date(2021, 6, 27)
+    portfolio = pd.DataFrame([{"ticker": "PETR4", "name": "PETROBRAS", "type": "PN", "segment": "", "weight_pct": 100.0,
+                               "theoretical_qty": 1, "portfolio_date": dt.date(2021, 6, 25)}])
+    source = _OneDaySource(pd.DataFrame([_quote("PETR4", saturday)]))  # never asked: there is no session
+    report = scrape(source, Lake.local(tmp_path), ["PETR4"], saturday, sunday, dt.datetime(2021, 6, 28, tzinfo=dt.UTC),
+                    given=FetchResult({IBOV_PORTFOLIO: portfolio}))
+    assert report.notice.startswith("no B3 session between 2021-06-26 and 2021-06-27")
+    assert report.exit_code == EXIT_OK and report.written is None and report.fetched_rows == 0
+    assert (tmp_path / "raw" / "ibov_portfolio" / "dt=2021-06-25" / "ibov.parquet").is_file()
+    assert not (tmp_path / "raw" / "quotes").exists()
+
+
+def test_an_events_only_run_exits_0_and_names_the_events_tickers(tmp_path):
+    from b3_quotes.contract.tables import CORPORATE_EVENTS
+    from b3_quotes.storage import Lake
+    from scraper.run import EXIT_OK, scrape
+    from scraper.sources.base import FetchResult
+
+    events = pd.concat([_events("VALE3", dt.date(2021, 6, 24)), _events("ABEV3", dt.date(2021, 6, 25))])
+    report = scrape(None, Lake.local(tmp_path), [], None, None, dt.datetime(2021, 6, 28, tzinfo=dt.UTC),
+                    given=FetchResult({CORPORATE_EVENTS: events}))
+    assert report.exit_code == EXIT_OK and report.tickers == ["ABEV3", "VALE3"] and report.events == 2
+    assert report.written is not None and report.written.days == ["2021-06-24", "2021-06-25"]
+    empty = scrape(None, Lake.local(tmp_path / "other"), [], None, None, dt.datetime(2021, 6, 28, tzinfo=dt.UTC))
+    assert empty.notice == "no ticker and no corporate event to load" and empty.exit_code == EXIT_OK

@@ -102,15 +102,15 @@ def test_raw_files_and_manifests_get_the_umask_mode(tmp_path):
 
     import pandas as pd
 
+    from b3_quotes.contract.tables import RAW_QUOTES
     from b3_quotes.storage import Lake
-    from scraper.raw_writer import write_raw_quotes
+    from scraper.raw_writer import RunStamp, write_raw_run
 
     frame = pd.DataFrame({"ticker": ["PETR4"], "trade_date": [dt.date(2021, 6, 25)], "open": [29.0], "high": [29.5],
                           "low": [28.8], "close": [29.2], "adj_close": [29.2], "volume": [1e6]})
     old = os.umask(0o022)
     try:
-        run = write_raw_quotes(Lake.local(tmp_path), frame, source="csv", symbols={},
-                               now=dt.datetime(2021, 6, 26, tzinfo=dt.UTC), run_id="r1")
+        run = write_raw_run(Lake.local(tmp_path), {RAW_QUOTES: frame}, RunStamp("csv", {}, dt.datetime(2021, 6, 26, tzinfo=dt.UTC), "r1"))
     finally:
         os.umask(old)
     modes = {key: stat.S_IMODE((tmp_path / key).stat().st_mode) for key in [*run.keys, run.manifest_key]}

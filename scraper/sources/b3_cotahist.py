@@ -17,6 +17,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from b3_quotes.contract.tables import RAW_QUOTES
 from scraper.errors import SourceDataError, SourceUnavailable
 from scraper.http_client import HttpClient, RequestsClient, get_with_retries
 from scraper.progress import progress
@@ -241,7 +242,7 @@ class B3Source:
         frame = frame.loc[frame["ticker"].isin(tickers)]
         found = set(frame["ticker"])
         missing = [t for t in tickers if t not in found]
-        return FetchResult(frame.reset_index(drop=True), missing, {t: t for t in tickers})
+        return FetchResult({RAW_QUOTES: frame.reset_index(drop=True)}, missing, {t: t for t in tickers})
 
 
 def instrument_ids(frame: pd.DataFrame) -> pd.Series:

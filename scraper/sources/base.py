@@ -9,7 +9,7 @@ from typing import Protocol
 
 import pandas as pd
 
-from b3_quotes.contract.tables import QUOTE_NUMBERS
+from b3_quotes.contract.tables import CORPORATE_EVENTS, QUOTE_NUMBERS, RAW_QUOTES, Table
 from scraper.errors import SourceDataError
 
 # The columns every source returns: a quote's numbers under raw's names (b3_quotes.contract.tables).
@@ -32,16 +32,40 @@ def read_csv_columns(text: str, path: object, what: str, required: list[str], ex
 
 @dataclass
 class FetchResult:
-    """Long-format quotes plus the tickers the source had nothing for."""
+    """What a source returns: the rows of each raw table it read, keyed by the contract's table, the
+    tickers it had nothing for, and each ticker's name at the source.
 
-    quotes: pd.DataFrame
+    A price source gives RAW_QUOTES (long format, QUOTE_COLUMNS, as traded: a download's own splits
+    undone), QUOTE_ISSUES for the rows it set aside itself (a truncated CSV line, in validation's
+    shape) and CORPORATE_EVENTS for the events the same download lists (scraper.events'
+    EVENT_COLUMNS; `source` when they are another source's). The command line wraps what it reads
+    besides a source the same way: the IBOV portfolio as IBOV_PORTFOLIO, events files as
+    CORPORATE_EVENTS. Every table goes through one validation and one raw writer (scraper.run,
+    scraper.raw_writer), whatever gave it.
+    """
+
+    tables: dict[Table, pd.DataFrame] = field(default_factory=dict)
     missing: list[str] = field(default_factory=list)
     symbols: dict[str, str] = field(default_factory=dict)
-    # Rows the source itself set aside (a truncated CSV line), in validation's rejected shape.
-    rejected: pd.DataFrame | None = None
-    # Corporate events the same download lists (scraper.events' EVENT_COLUMNS); the quotes are
-    # already as traded (the download's own splits undone).
-    events: pd.DataFrame | None = None
+
+    @property
+    def quotes(self) -> pd.DataFrame:
+        return self.tables.get(RAW_QUOTES, empty_quotes())
+
+    @property
+    def events(self) -> pd.DataFrame | None:
+        return self.tables.get(CORPORATE_EVENTS)
+
+    def rows(self) -> dict[Table, pd.DataFrame]:
+        """The tables that hold a row."""
+        return {table: frame for table, frame in self.tables.items() if frame is not None and not frame.empty}
+
+    def with_tables(self, other: FetchResult) -> FetchResult:
+        """These rows and `other`'s, table by table (what a run writes: the source's and the files' given with it)."""
+        tables = dict(self.rows())
+        for table, frame in other.rows().items():
+            tables[table] = pd.concat([tables[table], frame], ignore_index=True) if table in tables else frame
+        return FetchResult(tables, self.missing, self.symbols)
 
 
 class PriceSource(Protocol):

@@ -9,9 +9,10 @@ from pathlib import Path
 import pandas as pd
 
 from b3_quotes.config.settings import REPO_ROOT
+from b3_quotes.contract.tables import CORPORATE_EVENTS, QUOTE_ISSUES, RAW_QUOTES
 from b3_quotes.contract.tickers import INDEX_TICKER, INDEX_YAHOO_SYMBOLS, yahoo_symbol
 from scraper.errors import SourceDataError
-from scraper.events import as_traded
+from scraper.events import as_traded, empty_events
 from scraper.sources.base import (
     ACTION_COLUMNS,
     QUOTE_COLUMNS,
@@ -229,8 +230,9 @@ class CsvSource:
             symbols[ticker] = path.name
         quotes = pd.concat(frames, ignore_index=True) if frames else empty_quotes()
         found = [e for e in events if not e.empty]
-        return FetchResult(quotes.loc[:, QUOTE_COLUMNS], missing, symbols, _concat_rejected(rejected),
-                           pd.concat(found, ignore_index=True) if found else None)
+        return FetchResult({RAW_QUOTES: quotes.loc[:, QUOTE_COLUMNS], QUOTE_ISSUES: _concat_rejected(rejected),
+                            CORPORATE_EVENTS: pd.concat(found, ignore_index=True) if found else empty_events()},
+                           missing, symbols)
 
 
 def _in_range(frame: pd.DataFrame, start: dt.date | None, end: dt.date | None,

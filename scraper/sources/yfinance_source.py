@@ -11,7 +11,7 @@ from typing import cast
 
 import pandas as pd
 
-from b3_quotes.contract.tables import QUOTE_NUMBERS
+from b3_quotes.contract.tables import CORPORATE_EVENTS, QUOTE_NUMBERS, RAW_QUOTES
 from b3_quotes.contract.tickers import yahoo_symbol
 from scraper.calendar_b3 import B3_TIMEZONE
 from scraper.errors import SourceDataError, SourceUnavailable
@@ -111,8 +111,8 @@ class YFinanceSource:
         events = events[(events["ex_date"] >= start) & (events["ex_date"] <= end)]
         got = set(quotes["ticker"])
         missing = [t for t in tickers if t not in got]
-        return FetchResult(quotes.loc[:, QUOTE_COLUMNS], missing, {t: yahoo_symbol(t) for t in tickers if t in got},
-                           events=None if events.empty else cast(pd.DataFrame, events))
+        return FetchResult({RAW_QUOTES: quotes.loc[:, QUOTE_COLUMNS], CORPORATE_EVENTS: cast(pd.DataFrame, events)},
+                           missing, {t: yahoo_symbol(t) for t in tickers if t in got})
 
     def _check_outage(self, reason: str) -> None:
         """A batch came back empty: unknown tickers, or an outage yfinance swallowed?
