@@ -120,4 +120,6 @@ def read_events(spark: SparkSession, lake: Lake, first: str, last: str,
     rows = pa.concat_tables(tables) if tables else None
     if rows is None or not rows.num_rows:
         return None
-    return spark.createDataFrame(rows.to_pandas(), EVENTS_DDL)
+    # As Python rows, not through pandas: pandas 3 holds strings in Arrow arrays, which Spark 3.5's
+    # Arrow conversion (on when verify has run in the process) cannot take, and a few rows need neither.
+    return spark.createDataFrame([tuple(row.values()) for row in rows.to_pylist()], EVENTS_DDL)

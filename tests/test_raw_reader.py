@@ -77,3 +77,39 @@ def test_read_raw_from_s3_in_tasks(spark, s3_endpoint):
     frame = read_raw(spark, lake, [k for ks in files.values() for k in ks], ["PETR4"])
     assert sorted((r["trade_date"].isoformat(), r["close"]) for r in frame.collect()) == [
         ("2024-01-02", 30.0), ("2024-01-03", 31.0)]
+
+
+def test_read_events_takes_the_ex_dates_and_tickers_asked_even_with_arrow_conversion_on(spark, tmp_path):
+    """verify turns Spark's Arrow conversion on in its process; the events must still read, as
+    Python rows (pandas 3's Arrow-backed strings make Spark 3.5's Arrow path fall back, warning)."""
+    import warnings
+
+    import pandas as pd
+
+    from etl.raw_reader import read_events
+    from scraper.raw_writer import RunStamp, write_corporate_events
+
+    def event(ticker: str, day: dt.date, ratio: float) -> dict:
+        return {"ticker": ticker, "ex_date": day, "kind": "split", "share_ratio": ratio, "cash_per_share": 0.0,
+                "source_label": f"{ratio:g}:1", "source": "events_file"}
+
+    lake = Lake.local(tmp_path)
+    write_corporate_events(lake, pd.DataFrame([event("PETR4", dt.date(2021, 6, 10), 2.0),
+                                               event("VALE3", dt.date(2021, 6, 11), 3.0),
+                                               event("PETR4", dt.date(2021, 7, 1), 4.0)]),
+                           RunStamp("csv", {}, dt.datetime(2021, 7, 2, tzinfo=dt.UTC), "r1"))
+    was = spark.conf.get("spark.sql.execution.arrow.pyspark.enabled")
+    spark.conf.set("spark.sql.execution.arrow.pyspark.enabled", "true")
+    try:
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            # Two files in range: two chunks per column, what Spark's Arrow path cannot take.
+            rows = read_events(spark, lake, "2021-06-01", "2021-06-30", None).collect()
+            petr4 = read_events(spark, lake, "2021-06-01", "2021-07-31", ["PETR4"]).collect()
+    finally:
+        spark.conf.set("spark.sql.execution.arrow.pyspark.enabled", was)
+    assert sorted((r.ticker, r.ex_date, r.share_ratio, r.source, r.run_id) for r in rows) == [
+        ("PETR4", dt.date(2021, 6, 10), 2.0, "events_file", "r1"), ("VALE3", dt.date(2021, 6, 11), 3.0, "events_file", "r1")]
+    assert sorted((r.ex_date, r.share_ratio) for r in petr4) == [(dt.date(2021, 6, 10), 2.0), (dt.date(2021, 7, 1), 4.0)]
+    assert not [w for w in caught if "Arrow" in str(w.message)]
+    assert read_events(spark, lake, "2021-08-01", "2021-08-31", None) is None
