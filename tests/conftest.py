@@ -41,12 +41,15 @@ def isolated_settings(monkeypatch, tmp_path_factory):
     isolate_settings(monkeypatch, tmp_path_factory.mktemp("no_env"))
 
 
-# The modules that take longest (seconds of `make test` on 2 cores, 2026-12-02), handed out first.
+# The modules that take longest (worker-seconds of `make test` on 2 cores, --durations=0, 2026-12-07),
+# handed out first, longest first.
 # `--dist loadfile` runs a module whole on one worker: a long one handed out last leaves the other
 # worker idle at the end. `make test` passes --no-loadscope-reorder, so that xdist hands modules
 # out in collection order (by default it orders them by their number of tests).
-LONG_MODULES = ("test_faults.py", "test_aws_scripts.py", "test_pipeline_local.py", "test_glue_job.py",
-                "test_doc_commands.py", "test_incremental.py", "test_aws_end_to_end.py")
+LONG_MODULES = ("test_faults.py", "test_corporate_events.py", "test_verify.py", "test_pipeline_local.py",
+                "test_aws_scripts.py", "test_doc_commands.py", "test_glue_job.py", "test_query_safety.py",
+                "test_transforms.py", "test_incremental.py", "test_health.py", "test_charts.py",
+                "test_aws_end_to_end.py")
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
