@@ -156,8 +156,8 @@ def write_raw_run(lake: Lake, tables: dict[Table, pd.DataFrame], stamp: RunStamp
         raise ValueError(f"no raw writer for {', '.join(unknown)}")
     keys = {table: writer.write(lake, rows[table], stamp) for table, writer in RAW_WRITERS.items() if table in rows}
     refined = {table: frame for table, frame in rows.items() if RAW_WRITERS[table].refines_days_of}
-    quotes = rows.get(RAW_QUOTES, pd.DataFrame({"ticker": [], "trade_date": []}))
-    written = WrittenRun(stamp.run_id, [], keys.get(RAW_QUOTES, []), int(len(quotes)), "", keys.get(QUOTE_ISSUES, []),
+    quote_rows = len(rows.get(RAW_QUOTES, ()))
+    written = WrittenRun(stamp.run_id, [], keys.get(RAW_QUOTES, []), quote_rows, "", keys.get(QUOTE_ISSUES, []),
                          {table.name: table_keys for table, table_keys in keys.items()})
     if not refined:
         return written
@@ -165,7 +165,7 @@ def write_raw_run(lake: Lake, tables: dict[Table, pd.DataFrame], stamp: RunStamp
     tickers = sorted({str(t) for frame in refined.values() for t in frame["ticker"]})
     issues = rows.get(QUOTE_ISSUES)
     manifest = RunManifest(stamp.run_id, days, tickers, dataset=RAW_QUOTES.folder, source=stamp.source,
-                           created_at=stamp.now.isoformat(), rows=int(len(quotes)),
+                           created_at=stamp.now.isoformat(), rows=quote_rows,
                            files=[*keys.get(RAW_QUOTES, []), *(k for table in refined if table != RAW_QUOTES
                                                                 for k in keys[table])],
                            rejected_rows=0 if issues is None else int(sum(a != ACTION_KEPT for a in issues["action"])),

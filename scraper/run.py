@@ -144,12 +144,12 @@ def scrape(source: PriceSource | None, lake: Lake, tickers: list[str], start: dt
             report.notes.extend(_calendar_notes(start, end))
             if not calendar_b3.sessions_between(start, end):  # nothing to fetch; what was given is still written
                 report.notice = f"no B3 session between {start} and {end} (weekend or holiday): nothing to fetch"
-    if source is not None and not report.notice:
-        fetched = source.fetch(list(tickers), start, end)
-        report.missing = fetched.missing
-        if describe_missing := getattr(source, "missing_detail", None):  # file sources say what they looked for
-            report.missing_why = {t: describe_missing(t) for t in fetched.missing}
-        fetched = fetched.with_tables(given)
+        if not report.notice:
+            fetched = source.fetch(list(tickers), start, end)
+            report.missing = fetched.missing
+            if describe_missing := getattr(source, "missing_detail", None):  # file sources say what they looked for
+                report.missing_why = {t: describe_missing(t) for t in fetched.missing}
+            fetched = fetched.with_tables(given)
     tables = fetched.rows()
     report.fetched_rows = len(tables.get(RAW_QUOTES, ())) + len(tables.get(QUOTE_ISSUES, ()))
     report.events = len(tables.get(CORPORATE_EVENTS, ()))

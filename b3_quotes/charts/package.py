@@ -14,8 +14,8 @@ from b3_quotes.storage import Lake, write_file_atomically
 REPO_ROOT = Path(__file__).resolve().parents[2]
 # What the notebook imports: standard library, pandas and matplotlib only (no settings, no catalog),
 # and the contract's tables (standard library) for the SQL of the adjusted prices' view.
-NOTEBOOK_MODULES = ("b3_quotes/__init__.py", "b3_quotes/charts/__init__.py", "b3_quotes/charts/frames.py", "b3_quotes/charts/plots.py",
-                    "b3_quotes/contract/__init__.py", "b3_quotes/contract/tables.py")
+NOTEBOOK_MODULES = ("b3_quotes/__init__.py", "b3_quotes/charts/__init__.py", "b3_quotes/charts/frames.py",
+                    "b3_quotes/charts/plots.py", "b3_quotes/contract/__init__.py", "b3_quotes/contract/tables.py")
 
 
 def write_charts_zip(target: Path) -> Path:
